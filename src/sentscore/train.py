@@ -1,0 +1,286 @@
+"""Fine-tuning on the Hugging Face ``Trainer`` and writing the self-describing output directory."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+from transformers.trainer_callback import ProgressCallback
+
+from .config import TrainConfig
+from .data import LabelledData, ScoreScale, load_labelled, split
+from .metrics import compute_metrics, majority_baseline
+from .models import load_for_training, pick_device
+from .outputs import CHECKPOINT_DIR, METRICS_FILE, SENTSCORE_FILE, check_can_write, is_trained_model_dir
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` produced."""
+
+    output_dir: Path
+    metrics: dict[str, Any]
+    baseline: dict[str, Any]
+    epochs: list[dict[str, Any]]
+    train_seconds: float
+    train_samples: int
+    validation_samples: int
+
+
+def prepare_data(config: TrainConfig) -> tuple[LabelledData, LabelledData]:
+    """Load the training file and a validation set (a file, or a stratified split), checked together."""
+    data = load_labelled(config.train_file, config.text_column, config.score_column, config.num_labels, config.labels)
+    if config.validation_file:
+        validation = load_labelled(
+            config.validation_file, config.text_column, config.score_column, scale=data.scale
+        )
+        return data, validation
+    return split(data, config.validation_fraction, config.seed)
+
+
+def tokenize(data: LabelledData, tokenizer: Any, max_length: int) -> Any:
+    """Tokenize once, up front, with the fast tokenizer; keep lengths for length-grouped batching."""
+    from datasets import Dataset
+
+    encoded = tokenizer(data.texts, truncation=True, max_length=max_length)
+    columns = {key: encoded[key] for key in encoded}
+    columns["labels"] = data.label_ids
+    columns["length"] = [len(ids) for ids in encoded["input_ids"]]
+    return Dataset.from_dict(columns)
+
+
+def train(config: TrainConfig) -> TrainResult:
+    """Fine-tune ``config.model_name`` on ``config.train_file`` and write ``config.output_dir``.
+
+    Refuses to replace a trained model already in ``output_dir`` unless ``config.overwrite``.
+    """
+    import torch
+    from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, set_seed
+
+    output_dir = Path(config.output_dir)
+    check_can_write(output_dir, config.overwrite)
+    train_data, validation_data = prepare_data(config)
+    scale = train_data.scale
+    _warn_missing_levels(train_data)
+
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    set_seed(config.seed)
+    device = pick_device(config.device)
+    tokenizer, model = load_for_training(config.model_name, scale)
+    train_set = tokenize(train_data, tokenizer, config.max_length)
+    eval_set = tokenize(validation_data, tokenizer, config.max_length)
+    logger.info(
+        "Training %s on %d sentences, validating on %d (%d levels: %s), device %s",
+        config.model_name, len(train_set), len(eval_set), len(scale), ", ".join(scale.labels), device,
+    )
+
+    args = _training_arguments(config, output_dir / CHECKPOINT_DIR, device, len(train_set))
+    callbacks: list[Any] = [GpuMemoryLogger()]
+    if config.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_set,
+        eval_dataset=eval_set,
+        processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=_trainer_metrics(scale),
+        compute_loss_func=_weighted_loss(train_data) if config.class_weights else None,
+        callbacks=callbacks,
+    )
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(EpochSummaryProgress(config.metric_for_best_model))
+    started = time.perf_counter()
+    trainer.train()
+    train_seconds = time.perf_counter() - started
+
+    prediction = trainer.predict(eval_set)
+    # The Trainer evaluates in length-grouped order, so compare with the labels it returns, not ours.
+    final = compute_metrics(prediction.label_ids.tolist(), prediction.predictions.argmax(-1).tolist(), scale)
+    final["loss"] = float(prediction.metrics.get("test_loss", float("nan")))
+    baseline = majority_baseline(train_data.label_ids, validation_data.label_ids, scale)
+    epochs = _epoch_history(trainer.state.log_history)
+    result = TrainResult(output_dir, final, baseline, epochs, train_seconds, len(train_set), len(eval_set))
+    _save(trainer, tokenizer, config, scale, result, validation_data, train_data)
+    return result
+
+
+def _training_arguments(config: TrainConfig, checkpoint_dir: Path, device: str, n_train: int) -> Any:
+    from transformers import TrainingArguments
+
+    steps_per_epoch = max(1, -(-n_train // config.train_batch_size))
+    return TrainingArguments(
+        output_dir=str(checkpoint_dir),
+        per_device_train_batch_size=config.train_batch_size,
+        per_device_eval_batch_size=config.eval_batch_size,
+        num_train_epochs=config.num_train_epochs,
+        learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay,
+        warmup_steps=config.warmup_ratio,  # a float below 1 is a share of all steps
+        lr_scheduler_type="linear",
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        save_total_limit=1,  # the best and the latest are kept; the folder is removed after training
+        save_only_model=True,  # no optimizer state: saving is fast and checkpoints small
+        load_best_model_at_end=True,
+        metric_for_best_model=config.metric_for_best_model,
+        greater_is_better=config.greater_is_better,
+        logging_strategy="steps",
+        logging_steps=max(1, steps_per_epoch // 10),
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
+        seed=config.seed,
+        data_seed=config.seed,
+        use_cpu=device == "cpu",
+        fp16=config.fp16,
+        bf16=config.bf16,
+        torch_compile=config.torch_compile,
+        dataloader_num_workers=0,
+        report_to="none",
+    )
+
+
+def _trainer_metrics(scale: ScoreScale):
+    def compute(eval_prediction: Any) -> dict[str, float]:
+        predicted = eval_prediction.predictions.argmax(-1).tolist()
+        metrics = compute_metrics(eval_prediction.label_ids.tolist(), predicted, scale)
+        return {k: (float("nan") if v is None else v) for k, v in metrics.items() if isinstance(v, float | None)}
+
+    return compute
+
+
+def _weighted_loss(train_data: LabelledData):
+    """Cross-entropy weighted by inverse class frequency ("balanced", as scikit-learn defines it)."""
+    import numpy as np
+    import torch
+
+    counts = np.bincount(train_data.label_ids, minlength=len(train_data.scale)).astype(float)
+    weights = np.where(counts > 0, counts.sum() / (len(counts) * np.maximum(counts, 1)), 0.0)
+    weight_tensor = torch.tensor(weights, dtype=torch.float32)
+    logger.info("Class weights: %s", dict(zip(train_data.scale.labels, weights.round(3).tolist(), strict=True)))
+
+    def loss(outputs: Any, labels: Any, num_items_in_batch: Any = None) -> Any:
+        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+        per_item = torch.nn.functional.cross_entropy(
+            logits.float(), labels, weight=weight_tensor.to(logits.device), reduction="none"
+        )
+        if num_items_in_batch is not None:
+            return per_item.sum() / num_items_in_batch
+        return per_item.mean()
+
+    return loss
+
+
+def _warn_missing_levels(data: LabelledData) -> None:
+    present = set(data.label_ids)
+    missing = [label for i, label in enumerate(data.scale.labels) if i not in present]
+    if missing:
+        logger.warning("No training rows have the score(s) %s; the model cannot learn to predict them", missing)
+
+
+def _epoch_history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per epoch: the evaluation metrics and the mean training loss since the last evaluation."""
+    epochs, losses = [], []
+    for entry in log_history:
+        if "loss" in entry:
+            losses.append(entry["loss"])
+        if "eval_loss" in entry:
+            row = {"epoch": round(entry["epoch"], 2), "step": entry["step"]}
+            row["train_loss"] = sum(losses) / len(losses) if losses else None
+            row.update({k.removeprefix("eval_"): v for k, v in entry.items() if k.startswith("eval_")})
+            epochs.append(row)
+            losses = []
+    return epochs
+
+
+def _save(
+    trainer: Any,
+    tokenizer: Any,
+    config: TrainConfig,
+    scale: ScoreScale,
+    result: TrainResult,
+    validation: LabelledData,
+    train_data: LabelledData,
+) -> None:
+    from . import __version__
+    from .report import write_report
+
+    output_dir = result.output_dir
+    output_dir.mkdir(parents=True, exist_ok=True)
+    trainer.save_model(str(output_dir))  # safetensors weights + config.json with id2label/label2id
+    # Saved so that pipeline() and Scorer truncate exactly as training did (the recipe used 512 vs 128).
+    tokenizer.model_max_length = config.max_length
+    tokenizer.save_pretrained(str(output_dir))
+    for leftover in ("training_args.bin",):
+        (output_dir / leftover).unlink(missing_ok=True)
+    shutil.rmtree(output_dir / CHECKPOINT_DIR, ignore_errors=True)
+
+    info = {
+        "sentscore_version": __version__,
+        "labels": list(scale.labels),
+        "numeric": scale.is_numeric,
+        "max_length": config.max_length,
+        "base_model": config.model_name,
+        "text_column": config.text_column,
+        "score_column": config.score_column,
+        "train_file": os.path.basename(config.train_file),
+        "validation_file": os.path.basename(config.validation_file) if config.validation_file else None,
+        "train_samples": result.train_samples,
+        "validation_samples": result.validation_samples,
+        "train_seconds": round(result.train_seconds, 2),
+        "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "config": config.to_dict(),
+    }
+    (output_dir / SENTSCORE_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    metrics = {
+        "primary_metric": config.metric_for_best_model,
+        "final": result.metrics,
+        "majority_baseline": result.baseline,
+        "epochs": result.epochs,
+    }
+    (output_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    write_report(output_dir, info, metrics, scale)
+    assert is_trained_model_dir(output_dir)
+    logger.info("Saved the model to %s", output_dir)
+
+
+class GpuMemoryLogger(TrainerCallback):
+    """Logs the GPU's name and memory at the start of every epoch (CUDA only), as the recipe did."""
+
+    def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        import torch
+
+        if not torch.cuda.is_available():
+            return
+        device = torch.cuda.current_device()
+        props = torch.cuda.get_device_properties(device)
+        gib = 1024**3
+        logger.info(
+            "Epoch %d on GPU %s: %.2f GiB allocated, %.2f GiB reserved, %.2f GiB total",
+            int(state.epoch or 0) + 1, props.name, torch.cuda.memory_allocated(device) / gib,
+            torch.cuda.memory_reserved(device) / gib, props.total_memory / gib,
+        )
+
+
+class EpochSummaryProgress(ProgressCallback):
+    """The Trainer's progress bars, with one log line per epoch instead of a dict every few steps."""
+
+    def __init__(self, metric: str):
+        super().__init__()
+        self.metric = metric
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        if logs and "eval_loss" in logs:
+            value = logs.get(f"eval_{self.metric}", logs["eval_loss"])
+            logger.info("Epoch %.0f: validation loss %.4f, %s %.4f", logs.get("epoch", 0), logs["eval_loss"],
+                        self.metric, value)
