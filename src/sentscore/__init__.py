@@ -16,16 +16,16 @@ __all__ = ["Scorer", "SentscoreError", "TrainConfig", "__version__", "evaluate",
 if TYPE_CHECKING:  # pragma: no cover
     from .config import TrainConfig
     from .errors import SentscoreError
-    from .evaluate import evaluate
+    from .evaluation import evaluate
     from .predict import Scorer
-    from .train import train
+    from .training import train
 
 _LAZY = {
     "Scorer": ("predict", "Scorer"),
     "TrainConfig": ("config", "TrainConfig"),
     "SentscoreError": ("errors", "SentscoreError"),
-    "train": ("train", "train"),
-    "evaluate": ("evaluate", "evaluate"),
+    "train": ("training", "train"),
+    "evaluate": ("evaluation", "evaluate"),
 }
 
 

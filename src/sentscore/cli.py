@@ -38,38 +38,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # noqa: BLE001 - a bug: say so briefly, traceback only with --debug
         if args.debug:
             raise
-        _print_error(f"Unexpected error: {type(error).__name__}: {error}",
-                     "Run again with --debug for the traceback, and please report it.")
+        _print_error(
+            f"Unexpected error: {type(error).__name__}: {error}",
+            "Run again with --debug for the traceback, and please report it.",
+        )
         return 1
 
 
 # ---- subcommands -----------------------------------------------------------------------------------------
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from .train import train
 
-    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
-                 if getattr(args, f.name, None) is not None}
+def cmd_train(args: argparse.Namespace) -> int:
+    from .training import train
+
+    overrides = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(TrainConfig)
+        if getattr(args, f.name, None) is not None
+    }
     if args.config:
         config = TrainConfig.from_file(args.config, overrides)
     else:
         config = TrainConfig.from_dict(overrides, source="command line")
     result = train(config)
-    _print_metrics_table(result.metrics, result.baseline, title=f"Validation metrics ({result.validation_samples} "
-                         "sentences)")
+    _print_metrics_table(
+        result.metrics, result.baseline, title=f"Validation metrics ({result.validation_samples} sentences)"
+    )
     _console().print(
         f"Trained on {result.train_samples} sentences in {result.train_seconds:.0f} s. "
         f"Model saved to [bold]{result.output_dir}[/bold]\n"
-        f"Next: sentscore predict {result.output_dir} \"Your sentence here\""
+        f'Next: sentscore predict {result.output_dir} "Your sentence here"'
     )
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate
+    from .evaluation import evaluate
 
-    report = evaluate(args.model_dir, args.data_file, args.text_column, args.score_column, args.worst,
-                      args.backend, args.batch_size)
+    report = evaluate(
+        args.model_dir, args.data_file, args.text_column, args.score_column, args.worst, args.backend, args.batch_size
+    )
     _print_metrics_table(report["metrics"], None, title=f"{args.data_file} ({report['metrics']['n']} sentences)")
     if report["worst_mistakes"]:
         from rich.table import Table
@@ -91,15 +99,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from .predict import Scorer
 
     if bool(args.input) == bool(args.sentences):
-        raise SentscoreError("Give either sentences to score or --input FILE (not both)",
-                             hint='sentscore predict MODEL_DIR "a sentence"  or  '
-                             "sentscore predict MODEL_DIR --input in.csv --output out.csv")
+        raise SentscoreError(
+            "Give either sentences to score or --input FILE (not both)",
+            hint='sentscore predict MODEL_DIR "a sentence"  or  '
+            "sentscore predict MODEL_DIR --input in.csv --output out.csv",
+        )
     if args.input and not args.output:
         raise SentscoreError("--input needs --output", hint="Add --output scored.csv (or .tsv/.jsonl).")
     scorer = Scorer.load(args.model_dir, backend=args.backend, batch_size=args.batch_size)
     if args.input:
-        frame = scorer.score_file(args.input, args.output, args.text_column, args.probs,
-                                  show_progress=not args.quiet)
+        frame = scorer.score_file(args.input, args.output, args.text_column, args.probs, show_progress=not args.quiet)
         print(f"Scored {len(frame)} rows from {args.input} into {args.output}", file=sys.stderr)
         return 0
     for sentence, prediction in zip(args.sentences, scorer.predict(args.sentences), strict=True):
@@ -119,6 +128,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 # ---- parser ----------------------------------------------------------------------------------------------
 
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sentscore",
@@ -132,9 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.set_defaults(verbose=False, quiet=False, debug=False, handler=lambda _: parser.print_help())
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    train = commands.add_parser("train", parents=[common], help="Fine-tune a model on a labelled file.",
-                                description="Fine-tune a model. Every config key can also be given as a flag, "
-                                "which wins over the config file.")
+    train = commands.add_parser(
+        "train",
+        parents=[common],
+        help="Fine-tune a model on a labelled file.",
+        description="Fine-tune a model. Every config key can also be given as a flag, which wins over the config file.",
+    )
     train.add_argument("--config", help="JSON or YAML config (the recipe's config.json works unchanged).")
     _add_config_flags(train)
     train.set_defaults(handler=cmd_train)
@@ -163,8 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_backend_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
-                        help="auto uses an exported ONNX model when there is one.")
+    parser.add_argument(
+        "--backend",
+        choices=("auto", "torch", "onnx"),
+        default="auto",
+        help="auto uses an exported ONNX model when there is one.",
+    )
     parser.add_argument("--batch-size", type=int, default=64)
 
 
@@ -182,6 +199,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
 
 
 # ---- output ----------------------------------------------------------------------------------------------
+
 
 def _console(stderr: bool = False) -> Any:
     from rich.console import Console
@@ -221,9 +239,8 @@ def _print_metrics_table(metrics: dict[str, Any], baseline: dict[str, Any] | Non
 def _setup_logging(verbose: bool, quiet: bool) -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     try:
-        from rich.logging import RichHandler
-
         from rich.console import Console
+        from rich.logging import RichHandler
 
         handler: logging.Handler = RichHandler(console=Console(stderr=True), show_path=False, show_time=False)
     except ImportError:  # pragma: no cover

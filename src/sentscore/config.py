@@ -39,11 +39,17 @@ class TrainConfig:
 
     model_name: str = field(
         default=DEFAULT_MODEL,
-        metadata={"help": "Hub id or local directory of a BERT-family checkpoint. The default is bundled "
-                  "(works offline)."},
+        metadata={
+            "help": "Hub id or local directory of a BERT-family checkpoint. The default is bundled (works offline)."
+        },
     )
-    max_length: int = field(default=128, metadata={"help": "Tokens kept per sentence; longer ones are "
-                            "truncated. Saved with the model so prediction truncates the same way."})
+    max_length: int = field(
+        default=128,
+        metadata={
+            "help": "Tokens kept per sentence; longer ones are "
+            "truncated. Saved with the model so prediction truncates the same way."
+        },
+    )
     train_batch_size: int = field(default=32, metadata={"help": "Sentences per training step."})
     eval_batch_size: int = field(default=64, metadata={"help": "Sentences per evaluation step."})
     num_train_epochs: float = field(default=3, metadata={"help": "Passes over the training data."})
@@ -51,8 +57,10 @@ class TrainConfig:
     output_dir: str = field(default="./models", metadata={"help": "Where the trained model is written."})
     num_labels: int | None = field(
         default=None,
-        metadata={"help": "Number of score levels. When given, it is checked against the data; integer scores "
-                  "must then lie in 1..N (or start at the lowest score when it is below 1)."},
+        metadata={
+            "help": "Number of score levels. When given, it is checked against the data; integer scores "
+            "must then lie in 1..N (or start at the lowest score when it is below 1)."
+        },
     )
     train_file: str = field(default="data/dataset.csv", metadata={"help": "Labelled data: CSV, TSV or JSONL."})
     validation_file: str | None = field(
@@ -65,8 +73,10 @@ class TrainConfig:
     score_column: str = field(default="score", metadata={"help": "Column holding the score or label."})
     labels: list[str] | None = field(
         default=None,
-        metadata={"help": "Explicit ordered label list (e.g. [\"bad\", \"ok\", \"good\"]); rows with other "
-                  "labels are rejected. Default: discovered from the data."},
+        metadata={
+            "help": 'Explicit ordered label list (e.g. ["bad", "ok", "good"]); rows with other '
+            "labels are rejected. Default: discovered from the data."
+        },
     )
     seed: int = field(default=42, metadata={"help": "Seed for the split, initialisation and data order."})
     metric_for_best_model: str = field(
@@ -88,13 +98,9 @@ class TrainConfig:
     device: str = field(default="auto", metadata={"help": "auto (CUDA, then Apple MPS, then CPU), cuda, mps or cpu."})
     fp16: bool = field(default=False, metadata={"help": "Mixed precision fp16 (CUDA only)."})
     bf16: bool = field(default=False, metadata={"help": "Mixed precision bf16 (recent GPUs and CPUs)."})
-    num_threads: int | None = field(
-        default=None, metadata={"help": "CPU threads for torch (default: every core)."}
-    )
+    num_threads: int | None = field(default=None, metadata={"help": "CPU threads for torch (default: every core)."})
     torch_compile: bool = field(default=False, metadata={"help": "Compile the model with torch.compile."})
-    overwrite: bool = field(
-        default=False, metadata={"help": "Allow replacing a trained model already in output_dir."}
-    )
+    overwrite: bool = field(default=False, metadata={"help": "Allow replacing a trained model already in output_dir."})
 
     # ---- loading -------------------------------------------------------------------------------------------
 
@@ -125,9 +131,7 @@ class TrainConfig:
         for key in values:
             if key not in known:
                 close = difflib.get_close_matches(key, known, n=1)
-                problems.append(
-                    f"unknown key '{key}'" + (f" (did you mean '{close[0]}'?)" if close else "")
-                )
+                problems.append(f"unknown key '{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
         kwargs = {}
         hints = typing.get_type_hints(cls)
         for key, value in values.items():

@@ -96,8 +96,10 @@ def read_table(path: str | Path, text_column: str = "sentence") -> pd.DataFrame:
 
     path = Path(path)
     if not path.exists():
-        raise SentscoreError(f"Data file not found: {path}", hint="Check the path (relative paths in a config "
-                             "file are taken from the config file's folder).")
+        raise SentscoreError(
+            f"Data file not found: {path}",
+            hint="Check the path (relative paths in a config file are taken from the config file's folder).",
+        )
     if path.is_dir():
         raise SentscoreError(f"{path} is a folder, not a data file", hint="Give a .csv, .tsv, .jsonl or .txt file.")
     suffix = path.suffix.lower()
@@ -118,8 +120,12 @@ def read_table(path: str | Path, text_column: str = "sentence") -> pd.DataFrame:
             frame = frame.apply(lambda col: col.map(lambda v: v if v is None else str(v)))
         else:
             frame = pd.read_csv(
-                path, sep="\t" if kind == "tsv" else ",", dtype=str, keep_default_na=False,
-                na_values=[], encoding="utf-8",
+                path,
+                sep="\t" if kind == "tsv" else ",",
+                dtype=str,
+                keep_default_na=False,
+                na_values=[],
+                encoding="utf-8",
             )
     except UnicodeDecodeError as exc:
         raise SentscoreError(
@@ -195,7 +201,8 @@ def discover_scale(
 
     Integer scores give a contiguous scale from the lowest to the highest (1..5, 0..10): a level missing
     from the data still gets its id, so ids never shift. With ``num_labels`` N the scale is 1..N as in
-    the recipe (or starts at the data's lowest score when that is below 1). Text labels are sorted unless ``labels`` orders them.
+    the recipe (or starts at the data's lowest score when that is below 1). Text labels are sorted
+    unless ``labels`` orders them.
     """
     if labels is not None:
         scale = ScoreScale(tuple(str(label) for label in labels))
@@ -261,7 +268,9 @@ def load_labelled(
     raw_scores = ["" if s is None else str(s) for s in frame[score_column]]
     blank = [i for i, s in enumerate(raw_scores) if not s.strip()]
     if blank:
-        raise SentscoreError(f"{source}: blank '{score_column}' in {_rows(blank)}", hint="Fill in or delete those rows.")
+        raise SentscoreError(
+            f"{source}: blank '{score_column}' in {_rows(blank)}", hint="Fill in or delete those rows."
+        )
     if scale is not None:
         scale_found, ids = discover_scale(raw_scores, source, score_column, labels=list(scale.labels))
     else:
@@ -273,7 +282,7 @@ def split(data: LabelledData, fraction: float, seed: int) -> tuple[LabelledData,
     """A seeded split stratified by label, so every level is represented on both sides."""
     from collections import Counter
 
-    from sklearn.model_selection import train_test_split
+    import numpy as np
 
     counts = Counter(data.label_ids)
     too_few = {data.scale.labels[i]: n for i, n in sorted(counts.items()) if n < 2}
@@ -284,22 +293,36 @@ def split(data: LabelledData, fraction: float, seed: int) -> tuple[LabelledData,
             "into training and validation",
             hint="Add at least two rows per level, merge rare levels, or give a separate validation_file.",
         )
-    n_val = math.ceil(len(data) * fraction)
-    if n_val < len(counts) or len(data) - n_val < len(counts):
-        raise SentscoreError(
-            f"{data.source}: {len(data)} rows are too few to hold out {fraction:.0%} with every one of "
-            f"{len(counts)} levels on both sides",
-            hint="Add rows, change validation_fraction, or give a separate validation_file.",
-        )
-    indices = list(range(len(data)))
-    train_idx, val_idx = train_test_split(
-        indices, test_size=n_val, random_state=seed, stratify=data.label_ids
-    )
+    # Per level, so every level lands on both sides (sklearn's stratified split rounds small levels to 0).
+    rng = np.random.default_rng(seed)
+    by_level: dict[int, list[int]] = {}
+    for index, label in enumerate(data.label_ids):
+        by_level.setdefault(label, []).append(index)
+    quotas = _allocate({label: len(members) for label, members in by_level.items()}, round(len(data) * fraction))
+    train_idx, val_idx = [], []
+    for label in sorted(by_level):
+        members = rng.permutation(by_level[label]).tolist()
+        val_idx += members[: quotas[label]]
+        train_idx += members[quotas[label] :]
 
     def take(idx: list[int]) -> LabelledData:
         return LabelledData([data.texts[i] for i in idx], [data.label_ids[i] for i in idx], data.scale, data.source)
 
     return take(sorted(train_idx)), take(sorted(val_idx))
+
+
+def _allocate(sizes: dict[int, int], total: int) -> dict[int, int]:
+    """Validation rows per level: proportional to its size (largest remainders get the extra rows),
+    at least 1 and at most size - 1, so every level is on both sides."""
+    share = {k: n * total / sum(sizes.values()) for k, n in sizes.items()}
+    quotas = {k: min(sizes[k] - 1, max(1, math.floor(q))) for k, q in share.items()}
+    by_remainder = sorted(sizes, key=lambda k: share[k] - math.floor(share[k]), reverse=True)
+    for k in by_remainder:
+        if sum(quotas.values()) >= total:
+            break
+        if quotas[k] < sizes[k] - 1:
+            quotas[k] += 1
+    return quotas
 
 
 def read_texts(path: str | Path, text_column: str = "sentence") -> tuple[pd.DataFrame, list[str]]:

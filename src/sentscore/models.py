@@ -45,7 +45,8 @@ def resolve_model_source(name: str) -> str:
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
         raise SentscoreError(
             f"Model folder not found: {name}",
-            hint=f"Check the path, or use a hub id such as bert-base-uncased, or the offline default '{DEFAULT_MODEL}'.",
+            hint="Check the path, or use a hub id such as bert-base-uncased, or the offline default "
+            f"'{DEFAULT_MODEL}'.",
         )
     return name
 
@@ -91,8 +92,10 @@ def pick_device(requested: str = "auto") -> str:
             return "mps"
         return "cpu"
     if requested == "cuda" and not torch.cuda.is_available():
-        raise SentscoreError("device 'cuda' was requested but no CUDA GPU is visible to torch",
-                             hint="Install a CUDA build of torch (see the README), or use --device auto.")
+        raise SentscoreError(
+            "device 'cuda' was requested but no CUDA GPU is visible to torch",
+            hint="Install a CUDA build of torch (see the README), or use --device auto.",
+        )
     if requested == "mps" and not torch.backends.mps.is_available():
         raise SentscoreError("device 'mps' was requested but Apple MPS is not available", hint="Use --device auto.")
     return requested

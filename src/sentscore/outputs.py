@@ -45,8 +45,9 @@ def check_model_dir(path: str | Path, need_weights: bool = True) -> Path:
     """A clear error for a missing or incomplete model directory."""
     path = Path(path)
     if not path.exists():
-        raise SentscoreError(f"Model directory not found: {path}", hint="Train one with `sentscore train`, "
-                             "or check the path.")
+        raise SentscoreError(
+            f"Model directory not found: {path}", hint="Train one with `sentscore train`, or check the path."
+        )
     if not path.is_dir():
         raise SentscoreError(f"{path} is not a directory", hint="Give the folder `sentscore train` wrote.")
     required = MODEL_FILES if need_weights else tuple(f for f in MODEL_FILES if f != "model.safetensors")

@@ -55,9 +55,17 @@ class Scorer:
     4
     """
 
-    def __init__(self, model_dir: Path, scale: ScoreScale, max_length: int, tokenizer: Any,
-                 run_batch: Callable[[dict[str, np.ndarray]], np.ndarray], backend: str, batch_size: int,
-                 info: dict[str, Any]):
+    def __init__(
+        self,
+        model_dir: Path,
+        scale: ScoreScale,
+        max_length: int,
+        tokenizer: Any,
+        run_batch: Callable[[dict[str, np.ndarray]], np.ndarray],
+        backend: str,
+        batch_size: int,
+        info: dict[str, Any],
+    ):
         self.model_dir = model_dir
         self.scale = scale
         self.max_length = max_length
@@ -68,8 +76,14 @@ class Scorer:
         self._run_batch = run_batch
 
     @classmethod
-    def load(cls, model_dir: str | Path, backend: str = "auto", batch_size: int = 64,
-             num_threads: int | None = None, onnx_file: str | None = None) -> Scorer:
+    def load(
+        cls,
+        model_dir: str | Path,
+        backend: str = "auto",
+        batch_size: int = 64,
+        num_threads: int | None = None,
+        onnx_file: str | None = None,
+    ) -> Scorer:
         """Load ``model_dir`` once. ``backend="auto"`` uses an exported ONNX model when there is one
         (int8 first), else the PyTorch weights. Truncation length comes from the trained model."""
         if backend not in BACKENDS:
@@ -101,7 +115,7 @@ class Scorer:
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         probs = np.empty((len(texts), len(self.scale)), dtype=np.float32)
         for start in range(0, len(order), self.batch_size):
-            chunk = order[start:start + self.batch_size]
+            chunk = order[start : start + self.batch_size]
             logits = self._run_batch(_pad([encodings[i] for i in chunk]))
             probs[chunk] = _softmax(logits)
             if progress:
@@ -128,16 +142,23 @@ class Scorer:
             for p, b, e in zip(probs, best, expected, strict=True)
         ]
 
-    def score_file(self, input_path: str | Path, output_path: str | Path, text_column: str = "sentence",
-                   with_probs: bool = False, show_progress: bool = True) -> Any:
+    def score_file(
+        self,
+        input_path: str | Path,
+        output_path: str | Path,
+        text_column: str = "sentence",
+        with_probs: bool = False,
+        show_progress: bool = True,
+    ) -> Any:
         """Score every row of a CSV/TSV/JSONL/text file and write it with ``score``, ``confidence``,
         ``expected_score`` (and ``prob_<label>`` columns) added, keeping every input column and the order."""
         from .data import read_texts, write_table
 
         input_path, output_path = Path(input_path), Path(output_path)
         if output_path.resolve() == input_path.resolve():
-            raise SentscoreError(f"--output {output_path} is the input file",
-                                 hint="Write the scores to a new file so the input is kept.")
+            raise SentscoreError(
+                f"--output {output_path} is the input file", hint="Write the scores to a new file so the input is kept."
+            )
         frame, texts = read_texts(input_path, text_column)
         probs = self._predict_with_progress(texts, show_progress)
         predictions = self.predictions_from_probs(probs)
@@ -168,7 +189,9 @@ def _read_info(model_dir: Path) -> dict[str, Any]:
         info = json.loads((model_dir / SENTSCORE_FILE).read_text(encoding="utf-8"))
         _ = info["labels"], info["max_length"]
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise SentscoreError(f"{model_dir / SENTSCORE_FILE} is damaged ({exc})", hint="Train the model again.") from None
+        raise SentscoreError(
+            f"{model_dir / SENTSCORE_FILE} is damaged ({exc})", hint="Train the model again."
+        ) from None
     return info
 
 
@@ -180,8 +203,10 @@ def _pick_onnx(model_dir: Path, backend: str, onnx_file: str | None) -> Path | N
         if (model_dir / name).is_file():
             return model_dir / name
     if backend == "onnx":
-        raise SentscoreError(f"{model_dir} has no exported ONNX model ({' or '.join(candidates)})",
-                             hint=f"Run `sentscore export {model_dir}` first, or use --backend torch.")
+        raise SentscoreError(
+            f"{model_dir} has no exported ONNX model ({' or '.join(candidates)})",
+            hint=f"Run `sentscore export {model_dir}` first, or use --backend torch.",
+        )
     return None
 
 
@@ -197,8 +222,10 @@ def _load_tokenizer(model_dir: Path, max_length: int) -> Any:
 def _pad(encodings: Iterable[Any]) -> dict[str, np.ndarray]:
     encodings = list(encodings)
     width = max(len(e.ids) for e in encodings)
-    batch = {name: np.zeros((len(encodings), width), dtype=np.int64)
-             for name in ("input_ids", "attention_mask", "token_type_ids")}
+    batch = {
+        name: np.zeros((len(encodings), width), dtype=np.int64)
+        for name in ("input_ids", "attention_mask", "token_type_ids")
+    }
     for row, encoding in enumerate(encodings):
         n = len(encoding.ids)
         batch["input_ids"][row, :n] = encoding.ids

@@ -10,8 +10,17 @@ from .metrics import METRIC_NAMES
 from .outputs import CARD_FILE, CONFUSION_PNG, CURVE_PNG
 
 CARD_HYPERPARAMETERS = (
-    "max_length", "train_batch_size", "num_train_epochs", "learning_rate", "weight_decay", "warmup_ratio",
-    "seed", "metric_for_best_model", "class_weights", "early_stopping_patience", "group_by_length",
+    "max_length",
+    "train_batch_size",
+    "num_train_epochs",
+    "learning_rate",
+    "weight_decay",
+    "warmup_ratio",
+    "seed",
+    "metric_for_best_model",
+    "class_weights",
+    "early_stopping_patience",
+    "group_by_length",
 )
 
 
@@ -40,21 +49,22 @@ def model_card(info: dict[str, Any], metrics: dict[str, Any]) -> str:
         for e in metrics["epochs"]
     )
     validation = (
-        f"`{info['validation_file']}`" if info["validation_file"]
+        f"`{info['validation_file']}`"
+        if info["validation_file"]
         else f"a seeded, stratified {config['validation_fraction']:.0%} split of the training file"
     )
     labels = ", ".join(f"`{label}`" for label in info["labels"])
     return f"""---
 library_name: transformers
 pipeline_tag: text-classification
-base_model: {info['base_model']}
+base_model: {info["base_model"]}
 tags: [sentscore, text-classification, ordinal-regression]
 ---
 
-# Sentence scorer fine-tuned from `{info['base_model']}`
+# Sentence scorer fine-tuned from `{info["base_model"]}`
 
-Trained with sentscore {info['sentscore_version']} on
-{info['trained_at']}. It scores a sentence on the scale {labels}.
+Trained with sentscore {info["sentscore_version"]} on
+{info["trained_at"]}. It scores a sentence on the scale {labels}.
 
 ## Use
 
@@ -72,14 +82,14 @@ pipeline("text-classification", model="{{this folder}}")("The food was great.")
 
 ## Data
 
-- Training: `{info['train_file']}`, {info['train_samples']} sentences (text column `{info['text_column']}`,
-  score column `{info['score_column']}`).
-- Validation: {validation}, {info['validation_samples']} sentences.
-- Training took {info['train_seconds']:.0f} s.
+- Training: `{info["train_file"]}`, {info["train_samples"]} sentences (text column `{info["text_column"]}`,
+  score column `{info["score_column"]}`).
+- Validation: {validation}, {info["validation_samples"]} sentences.
+- Training took {info["train_seconds"]:.0f} s.
 
 ## Validation metrics
 
-The best epoch was chosen by `{metrics['primary_metric']}`. The baseline always predicts the most common
+The best epoch was chosen by `{metrics["primary_metric"]}`. The baseline always predicts the most common
 training score.
 
 | Metric | Model | Majority baseline |
@@ -90,7 +100,7 @@ training score.
 
 ## Training
 
-| Epoch | Train loss | Validation loss | {metrics['primary_metric']} |
+| Epoch | Train loss | Validation loss | {metrics["primary_metric"]} |
 |---|---|---|---|
 {epochs}
 
@@ -102,8 +112,8 @@ training score.
 
 ## Limitations
 
-The metrics above come from one validation set of {info['validation_samples']} sentences; scores on text
-from another domain will differ. Sentences longer than {info['max_length']} tokens are truncated.
+The metrics above come from one validation set of {info["validation_samples"]} sentences; scores on text
+from another domain will differ. Sentences longer than {info["max_length"]} tokens are truncated.
 """
 
 
@@ -147,8 +157,9 @@ def plot_training_curve(epochs: list[dict[str, Any]], primary_metric: str, path:
     loss_ax.set_xlabel("Epoch")
     loss_ax.set_ylabel("Loss")
     metric_ax = loss_ax.twinx()
-    metric_ax.plot(xs, [e.get(primary_metric) for e in epochs], "^-", color="tab:green",
-                   label=f"validation {primary_metric}")
+    metric_ax.plot(
+        xs, [e.get(primary_metric) for e in epochs], "^-", color="tab:green", label=f"validation {primary_metric}"
+    )
     metric_ax.set_ylabel(primary_metric)
     handles = loss_ax.get_legend_handles_labels()[0] + metric_ax.get_legend_handles_labels()[0]
     loss_ax.legend(handles, [h.get_label() for h in handles], loc="center right")

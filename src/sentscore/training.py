@@ -40,9 +40,7 @@ def prepare_data(config: TrainConfig) -> tuple[LabelledData, LabelledData]:
     """Load the training file and a validation set (a file, or a stratified split), checked together."""
     data = load_labelled(config.train_file, config.text_column, config.score_column, config.num_labels, config.labels)
     if config.validation_file:
-        validation = load_labelled(
-            config.validation_file, config.text_column, config.score_column, scale=data.scale
-        )
+        validation = load_labelled(config.validation_file, config.text_column, config.score_column, scale=data.scale)
         return data, validation
     return split(data, config.validation_fraction, config.seed)
 
@@ -81,7 +79,12 @@ def train(config: TrainConfig) -> TrainResult:
     eval_set = tokenize(validation_data, tokenizer, config.max_length)
     logger.info(
         "Training %s on %d sentences, validating on %d (%d levels: %s), device %s",
-        config.model_name, len(train_set), len(eval_set), len(scale), ", ".join(scale.labels), device,
+        config.model_name,
+        len(train_set),
+        len(eval_set),
+        len(scale),
+        ", ".join(scale.labels),
+        device,
     )
 
     args = _training_arguments(config, output_dir / CHECKPOINT_DIR, device, len(train_set))
@@ -267,8 +270,11 @@ class GpuMemoryLogger(TrainerCallback):
         gib = 1024**3
         logger.info(
             "Epoch %d on GPU %s: %.2f GiB allocated, %.2f GiB reserved, %.2f GiB total",
-            int(state.epoch or 0) + 1, props.name, torch.cuda.memory_allocated(device) / gib,
-            torch.cuda.memory_reserved(device) / gib, props.total_memory / gib,
+            int(state.epoch or 0) + 1,
+            props.name,
+            torch.cuda.memory_allocated(device) / gib,
+            torch.cuda.memory_reserved(device) / gib,
+            props.total_memory / gib,
         )
 
 
@@ -282,5 +288,6 @@ class EpochSummaryProgress(ProgressCallback):
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         if logs and "eval_loss" in logs:
             value = logs.get(f"eval_{self.metric}", logs["eval_loss"])
-            logger.info("Epoch %.0f: validation loss %.4f, %s %.4f", logs.get("epoch", 0), logs["eval_loss"],
-                        self.metric, value)
+            logger.info(
+                "Epoch %.0f: validation loss %.4f, %s %.4f", logs.get("epoch", 0), logs["eval_loss"], self.metric, value
+            )

@@ -1,0 +1,86 @@
+"""Shared fixtures: a tiny randomly initialised BERT (built here, nothing downloaded) and small data."""
+
+from __future__ import annotations
+
+import csv
+import random
+from pathlib import Path
+
+import pytest
+
+POSITIVE = ["great", "wonderful", "excellent", "lovely", "superb", "perfect"]
+NEGATIVE = ["awful", "terrible", "horrible", "broken", "rude", "dirty"]
+NEUTRAL = ["okay", "average", "fine", "ordinary", "decent", "standard"]
+THINGS = ["food", "film", "phone", "hotel", "app", "service", "staff", "room"]
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A 2-layer, hidden-32 BERT with the bundled model's WordPiece tokenizer, randomly initialised."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from sentscore.models import bundled_model_path
+
+    path = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = AutoTokenizer.from_pretrained(str(bundled_model_path()))
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    BertModel(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def synthetic_rows(n_per_level: int = 12, seed: int = 0) -> list[tuple[str, int]]:
+    """Sentences whose score follows their words, so even a tiny model can learn something."""
+    rng = random.Random(seed)
+    words = {1: NEGATIVE, 2: NEGATIVE[:3] + NEUTRAL[:3], 3: NEUTRAL, 4: NEUTRAL[3:] + POSITIVE[:3], 5: POSITIVE}
+    rows = []
+    for score, vocab in words.items():
+        for _ in range(n_per_level):
+            rows.append((f"the {rng.choice(THINGS)} was {rng.choice(vocab)} and {rng.choice(vocab)}", score))
+    rng.shuffle(rows)
+    return rows
+
+
+def write_csv(path: Path, rows, header=("sentence", "score")) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture
+def labelled_csv(tmp_path) -> Path:
+    return write_csv(tmp_path / "dataset.csv", synthetic_rows())
+
+
+@pytest.fixture(scope="session")
+def trained_tiny_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    """A model directory written by sentscore.train from the tiny BERT (session-wide: trained once)."""
+    from sentscore import TrainConfig, train
+
+    root = tmp_path_factory.mktemp("trained")
+    data = write_csv(root / "dataset.csv", synthetic_rows())
+    config = TrainConfig(
+        model_name=str(tiny_model_dir),
+        train_file=str(data),
+        output_dir=str(root / "model"),
+        num_train_epochs=2,
+        train_batch_size=16,
+        learning_rate=1e-3,
+        max_length=32,
+    )
+    train(config)
+    return root / "model"
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

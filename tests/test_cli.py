@@ -1,0 +1,124 @@
+"""The command line, through a real subprocess: messages and exit codes, never a traceback."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import synthetic_rows, write_csv
+
+
+def run(*args, cwd=None):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "sentscore", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=600,
+    )
+
+
+def assert_user_error(result, *fragments):
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    for fragment in fragments:
+        assert fragment in " ".join(result.stderr.split()), result.stderr
+
+
+def test_help_lists_commands():
+    result = run("--help")
+    assert result.returncode == 0
+    for command in ("train", "evaluate", "predict"):
+        assert command in result.stdout
+    train_help = run("train", "--help").stdout
+    assert "--learning-rate" in train_help and "--model-name" in train_help and "--overwrite" in train_help
+
+
+def test_predict_prints_scores_like_the_recipe(trained_tiny_dir):
+    result = run("predict", trained_tiny_dir, "the food was great")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Score: ") and result.stdout.split()[1] in {"1", "2", "3", "4", "5"}
+    several = run("predict", trained_tiny_dir, "great", "awful", "--probs", "--json")
+    lines = [json.loads(line) for line in several.stdout.splitlines()]
+    assert [line["sentence"] for line in lines] == ["great", "awful"]
+    assert set(lines[0]["probs"]) == {"1", "2", "3", "4", "5"}
+
+
+def test_predict_file_and_evaluate_json(trained_tiny_dir, labelled_csv, tmp_path):
+    out = tmp_path / "scored.jsonl"
+    result = run("predict", trained_tiny_dir, "--input", labelled_csv, "--output", out, "-q")
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 60 and {"sentence", "score", "confidence", "expected_score"} <= set(rows[0])
+    report_path = tmp_path / "report.json"
+    result = run("evaluate", trained_tiny_dir, labelled_csv, "--output", report_path, "--worst", 2)
+    assert result.returncode == 0, result.stderr
+    assert "Quadratic weighted kappa" in result.stdout
+    report = json.loads(report_path.read_text())
+    assert report["metrics"]["n"] == 60 and len(report["worst_mistakes"]) <= 2
+
+
+def test_train_via_cli_with_flags_overriding_the_config(tiny_model_dir, tmp_path):
+    (tmp_path / "data").mkdir()
+    write_csv(tmp_path / "data" / "dataset.csv", synthetic_rows(6))
+    (tmp_path / "config.json").write_text(
+        json.dumps(
+            {
+                "model_name": str(tiny_model_dir),
+                "max_length": 16,
+                "train_batch_size": 8,
+                "eval_batch_size": 8,
+                "num_train_epochs": 3,
+                "learning_rate": 2e-5,
+                "output_dir": "./models",
+                "num_labels": 5,
+            }
+        )
+    )
+    result = run("train", "--config", "config.json", "--num-train-epochs", "1", "-q", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    saved = json.loads((tmp_path / "models" / "sentscore.json").read_text())
+    assert saved["config"]["num_train_epochs"] == 1 and saved["config"]["learning_rate"] == 2e-5
+    again = run("train", "--config", "config.json", cwd=tmp_path)
+    assert_user_error(again, "already holds a trained model", "--overwrite")
+
+
+@pytest.mark.parametrize(
+    ("content", "fragments"),
+    [
+        ("text,rating\nhello,1\n", ["column", "'sentence', 'score' not found", "'text', 'rating'"]),
+        ("", ["is empty"]),
+        ("sentence,score\na,1\nb,good\nc,2\n", ["mixes numbers and text", "row 3"]),
+        ("sentence,score\na,1\nb,2.5\n", ["fractional scores", "row 3"]),
+        ("sentence,score\na,1\nb,9\n", ["num_labels is 5", "row 3"]),
+        ("sentence,score\na,1\n ,2\n", ["blank 'sentence' in row 3"]),
+    ],
+)
+def test_bad_training_data_gives_a_clear_message(tmp_path, content, fragments):
+    (tmp_path / "data.csv").write_text(content)
+    result = run("train", "--train-file", tmp_path / "data.csv", "--num-labels", "5", "--output-dir", tmp_path / "out")
+    assert_user_error(result, "data.csv", *fragments)
+
+
+def test_bad_config_and_missing_model(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"num_epochs": 3}))
+    assert_user_error(
+        run("train", "--config", tmp_path / "config.json"),
+        "unknown key 'num_epochs'",
+        "did you mean 'num_train_epochs'",
+    )
+    assert_user_error(run("predict", tmp_path / "nothing", "hi"), "Model directory not found")
+    assert_user_error(run("train", "--learning-rate", "fast"), "'learning_rate' must be a number")
+
+
+def test_predict_argument_mistakes(trained_tiny_dir, tmp_path):
+    assert_user_error(run("predict", trained_tiny_dir), "Give either sentences")
+    assert_user_error(run("predict", trained_tiny_dir, "--input", tmp_path / "x.csv"), "--input needs --output")
+    assert_user_error(
+        run("predict", trained_tiny_dir, "--input", tmp_path / "x.csv", "--output", tmp_path / "o.csv"),
+        "Data file not found",
+    )

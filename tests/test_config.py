@@ -1,0 +1,86 @@
+import json
+
+import pytest
+
+from sentscore.config import DEFAULT_MODEL, TrainConfig
+from sentscore.errors import SentscoreError
+
+RECIPE = {
+    "model_name": "bert-base-uncased",
+    "max_length": 128,
+    "train_batch_size": 8,
+    "eval_batch_size": 8,
+    "num_train_epochs": 3,
+    "learning_rate": 2e-5,
+    "output_dir": "./models",
+    "num_labels": 5,
+}
+
+
+def test_recipe_config_is_accepted_unchanged(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(RECIPE))
+    config = TrainConfig.from_file(path)
+    assert config.model_name == "bert-base-uncased"
+    assert (config.train_batch_size, config.eval_batch_size, config.num_train_epochs) == (8, 8, 3)
+    assert config.learning_rate == 2e-5 and config.num_labels == 5 and config.max_length == 128
+    # relative paths are taken from the config file's folder, like the recipe run from that folder
+    assert config.output_dir == str(tmp_path / "models")
+    assert config.train_file == str(tmp_path / "data" / "dataset.csv")
+
+
+def test_defaults_use_the_bundled_model():
+    assert TrainConfig().model_name == DEFAULT_MODEL
+
+
+def test_yaml_and_overrides(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("learning_rate: 3.0e-5\nnum_train_epochs: 2\nlabels: [bad, ok, good]\n")
+    config = TrainConfig.from_file(path, overrides={"num_train_epochs": "4", "class_weights": "true"})
+    assert config.learning_rate == 3e-5
+    assert config.num_train_epochs == 4.0
+    assert config.class_weights is True
+    assert config.labels == ["bad", "ok", "good"]
+
+
+def test_unknown_key_suggests_the_closest(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({**RECIPE, "learning_rat": 1e-5}))
+    with pytest.raises(SentscoreError, match=r"unknown key 'learning_rat' \(did you mean 'learning_rate'\?\)"):
+        TrainConfig.from_file(path)
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(SentscoreError) as info:
+        TrainConfig.from_dict(
+            {"max_length": 0, "learning_rate": 5, "metric_for_best_model": "f2", "train_batch_size": "many"}
+        )
+    message = str(info.value)
+    assert "'train_batch_size' must be an integer" in message
+    with pytest.raises(SentscoreError) as info:
+        TrainConfig.from_dict({"max_length": 0, "learning_rate": 5, "metric_for_best_model": "f2"})
+    message = str(info.value)
+    for fragment in ("max_length", "learning_rate", "metric_for_best_model"):
+        assert fragment in message
+
+
+def test_fractional_integer_is_rejected():
+    with pytest.raises(SentscoreError, match="max_length"):
+        TrainConfig.from_dict({"max_length": 12.5})
+
+
+def test_invalid_json_names_the_file(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text("{not json")
+    with pytest.raises(SentscoreError, match="config.json is not valid JSON"):
+        TrainConfig.from_file(path)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(SentscoreError, match="Config file not found"):
+        TrainConfig.from_file(tmp_path / "nope.json")
+
+
+def test_lower_is_better_metrics():
+    assert TrainConfig(metric_for_best_model="mae").greater_is_better is False
+    assert TrainConfig(metric_for_best_model="qwk").greater_is_better is True

@@ -1,0 +1,112 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sentscore import Scorer
+from sentscore.errors import SentscoreError
+
+SENTENCES = ["the food was great", "a terrible, dirty room " * 30, "ok", "the staff were rude and the film awful"]
+
+
+def test_predictions_keep_input_order_and_do_not_depend_on_batching(trained_tiny_dir):
+    scorer = Scorer.load(trained_tiny_dir, backend="torch", batch_size=2)
+    batched = scorer.predict_proba(SENTENCES)
+    one_by_one = np.vstack([scorer.predict_proba([s]) for s in SENTENCES])
+    np.testing.assert_allclose(batched, one_by_one, atol=1e-5)
+    assert batched.shape == (4, 5)
+    np.testing.assert_allclose(batched.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_prediction_fields(trained_tiny_dir):
+    scorer = Scorer.load(trained_tiny_dir, backend="torch")
+    prediction = scorer.predict("the food was great")[0]
+    assert prediction.score in {1, 2, 3, 4, 5}
+    assert prediction.confidence == pytest.approx(max(prediction.probs.values()))
+    expected = sum(int(k) * p for k, p in prediction.probs.items())
+    assert prediction.expected_score == pytest.approx(expected, abs=1e-5)
+    assert set(prediction.to_dict(with_probs=True)) == {"score", "confidence", "expected_score", "probs"}
+
+
+def test_tokenizer_matches_transformers_and_truncates_at_training_length(trained_tiny_dir):
+    from transformers import AutoTokenizer
+
+    scorer = Scorer.load(trained_tiny_dir, backend="torch")
+    reference = AutoTokenizer.from_pretrained(str(trained_tiny_dir))
+    for sentence in SENTENCES:
+        ours = scorer._tokenizer.encode(sentence).ids
+        theirs = reference(sentence, truncation=True, max_length=32)["input_ids"]
+        assert ours == theirs
+    assert len(scorer._tokenizer.encode(SENTENCES[1]).ids) == 32
+
+
+def test_logits_match_the_transformers_model(trained_tiny_dir):
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(str(trained_tiny_dir)).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(trained_tiny_dir))
+    with torch.inference_mode():
+        reference = (
+            model(**tokenizer(SENTENCES, truncation=True, max_length=32, padding=True, return_tensors="pt"))
+            .logits.softmax(-1)
+            .numpy()
+        )
+    np.testing.assert_allclose(
+        Scorer.load(trained_tiny_dir, backend="torch").predict_proba(SENTENCES), reference, atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl", ".txt"])
+def test_score_file_keeps_order_and_columns(trained_tiny_dir, tmp_path, suffix):
+    frame = pd.DataFrame({"id": ["007", "2", "3", "4"], "sentence": SENTENCES})
+    source = tmp_path / f"in{suffix}"
+    if suffix == ".txt":
+        source.write_text("\n".join(SENTENCES) + "\n")
+    elif suffix == ".jsonl":
+        source.write_text("\n".join(json.dumps(r) for r in frame.to_dict("records")))
+    else:
+        frame.to_csv(source, sep="\t" if suffix == ".tsv" else ",", index=False)
+    out = tmp_path / "out.csv"
+    scorer = Scorer.load(trained_tiny_dir, backend="torch")
+    scorer.score_file(source, out, with_probs=True, show_progress=False)
+    written = pd.read_csv(out, dtype={"id": str})
+    assert written["sentence"].tolist() == SENTENCES
+    if suffix != ".txt":
+        assert written["id"].tolist() == ["007", "2", "3", "4"]
+    expected = [p.score for p in scorer.predict(SENTENCES)]
+    assert written["score"].tolist() == expected
+    assert {"confidence", "expected_score", "prob_1", "prob_5"} <= set(written.columns)
+
+
+def test_score_file_refuses_to_overwrite_its_input(trained_tiny_dir, tmp_path):
+    source = tmp_path / "in.csv"
+    source.write_text("sentence\nhello\n")
+    with pytest.raises(SentscoreError, match="is the input file"):
+        Scorer.load(trained_tiny_dir, backend="torch").score_file(source, source, show_progress=False)
+
+
+def test_missing_and_incomplete_model_directories(trained_tiny_dir, tmp_path):
+    with pytest.raises(SentscoreError, match="Model directory not found"):
+        Scorer.load(tmp_path / "nope")
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    (partial / "config.json").write_text((trained_tiny_dir / "config.json").read_text())
+    with pytest.raises(SentscoreError, match="missing model.safetensors, tokenizer.json"):
+        Scorer.load(partial)
+    with pytest.raises(SentscoreError, match="no exported ONNX model"):
+        Scorer.load(trained_tiny_dir, backend="onnx")
+
+
+def test_evaluate_reports_metrics_and_worst_mistakes(trained_tiny_dir, labelled_csv):
+    from sentscore import evaluate
+
+    report = evaluate(trained_tiny_dir, labelled_csv, worst=3, backend="torch")
+    assert report["metrics"]["n"] == 60
+    mistakes = report["worst_mistakes"]
+    assert len(mistakes) <= 3
+    errors = [m["error"] for m in mistakes]
+    assert errors == sorted(errors, reverse=True)
+    for m in mistakes:
+        assert abs(m["predicted"] - m["true"]) == m["error"] > 0

@@ -1,0 +1,109 @@
+import json
+
+import pytest
+
+from sentscore import TrainConfig, train
+from sentscore.errors import SentscoreError
+from sentscore.outputs import TRAIN_OUTPUT_FILES
+
+from .conftest import synthetic_rows, write_csv
+
+
+def test_output_directory_is_exactly_the_contract(trained_tiny_dir):
+    assert {p.name for p in trained_tiny_dir.iterdir()} == TRAIN_OUTPUT_FILES
+
+
+def test_labels_metrics_and_resolved_config_are_saved(trained_tiny_dir):
+    model_config = json.loads((trained_tiny_dir / "config.json").read_text())
+    assert model_config["id2label"] == {str(i): str(i + 1) for i in range(5)}
+    assert model_config["label2id"] == {str(i + 1): i for i in range(5)}
+    info = json.loads((trained_tiny_dir / "sentscore.json").read_text())
+    assert info["max_length"] == 32 and info["labels"] == ["1", "2", "3", "4", "5"]
+    assert info["config"]["learning_rate"] == 1e-3
+    metrics = json.loads((trained_tiny_dir / "metrics.json").read_text())
+    assert [e["epoch"] for e in metrics["epochs"]] == [1.0, 2.0]
+    assert {"accuracy", "macro_f1", "mae", "rmse", "qwk", "spearman", "within_one", "confusion_matrix"} <= set(
+        metrics["final"]
+    )
+    assert sum(map(sum, metrics["final"]["confusion_matrix"])) == metrics["final"]["n"] == 12
+    # the kept model is the best epoch by accuracy, and final metrics are that model's
+    best = max(e["accuracy"] for e in metrics["epochs"])
+    assert metrics["final"]["accuracy"] == pytest.approx(best)
+    card = (trained_tiny_dir / "README.md").read_text()
+    assert "Majority baseline" in card and "learning_rate" in card
+
+
+def test_tokenizer_truncates_at_the_training_length(trained_tiny_dir):
+    tokenizer_config = json.loads((trained_tiny_dir / "tokenizer_config.json").read_text())
+    assert tokenizer_config["model_max_length"] == 32
+
+
+def test_pipeline_returns_real_score_labels(trained_tiny_dir):
+    from transformers import pipeline
+
+    classify = pipeline("text-classification", model=str(trained_tiny_dir))
+    results = classify(["the food was great", "a terrible room " * 40], truncation=True)
+    assert {r["label"] for r in results} <= {"1", "2", "3", "4", "5"}
+
+
+def test_trained_model_is_never_overwritten_by_accident(trained_tiny_dir, tiny_model_dir, tmp_path):
+    data = write_csv(tmp_path / "d.csv", synthetic_rows(4))
+    before = (trained_tiny_dir / "model.safetensors").stat().st_mtime_ns
+    config = TrainConfig(model_name=str(tiny_model_dir), train_file=str(data), output_dir=str(trained_tiny_dir))
+    with pytest.raises(SentscoreError, match="already holds a trained model") as info:
+        train(config)
+    assert "--overwrite" in info.value.hint
+    assert (trained_tiny_dir / "model.safetensors").stat().st_mtime_ns == before
+
+
+def test_validation_file_class_weights_and_early_stopping(tiny_model_dir, tmp_path):
+    train_file = write_csv(tmp_path / "train.csv", synthetic_rows(8, seed=1))
+    validation_file = write_csv(tmp_path / "dev.csv", synthetic_rows(2, seed=2))
+    config = TrainConfig(
+        model_name=str(tiny_model_dir),
+        train_file=str(train_file),
+        validation_file=str(validation_file),
+        output_dir=str(tmp_path / "out"),
+        num_train_epochs=6,
+        learning_rate=1e-6,
+        class_weights=True,
+        early_stopping_patience=1,
+        metric_for_best_model="mae",
+        max_length=16,
+        num_labels=5,
+    )
+    result = train(config)
+    assert result.validation_samples == 10 and result.train_samples == 40
+    # a learning rate this small cannot improve MAE for long: early stopping ends training before epoch 6
+    assert len(result.epochs) < 6
+    assert result.metrics["mae"] == pytest.approx(min(e["mae"] for e in result.epochs))
+
+
+def test_validation_file_with_a_score_outside_the_training_scale(tiny_model_dir, tmp_path):
+    train_file = write_csv(tmp_path / "train.csv", synthetic_rows(4))
+    validation_file = write_csv(tmp_path / "dev.csv", [("fine", 3), ("odd", 9)])
+    config = TrainConfig(
+        model_name=str(tiny_model_dir),
+        train_file=str(train_file),
+        validation_file=str(validation_file),
+        output_dir=str(tmp_path / "out"),
+    )
+    with pytest.raises(SentscoreError, match=r"dev.csv: row 3 have 'score' values \['9'\] outside the labels"):
+        train(config)
+
+
+def test_unreachable_hub_model_names_the_offline_default(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    data = write_csv(tmp_path / "d.csv", synthetic_rows(4))
+    config = TrainConfig(model_name="no-such-org/no-such-model", train_file=str(data), output_dir=str(tmp_path / "out"))
+    with pytest.raises(SentscoreError, match="Could not load model 'no-such-org/no-such-model'") as info:
+        train(config)
+    assert "sentence-transformers/all-MiniLM-L6-v2" in info.value.hint
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_local_model_folder(tmp_path):
+    data = write_csv(tmp_path / "d.csv", synthetic_rows(4))
+    config = TrainConfig(model_name=str(tmp_path / "nowhere"), train_file=str(data), output_dir=str(tmp_path / "o"))
+    with pytest.raises(SentscoreError, match="Model folder not found"):
+        train(config)
