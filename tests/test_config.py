@@ -84,3 +84,12 @@ def test_missing_config_file(tmp_path):
 def test_lower_is_better_metrics():
     assert TrainConfig(metric_for_best_model="mae").greater_is_better is False
     assert TrainConfig(metric_for_best_model="qwk").greater_is_better is True
+
+
+def test_readme_documents_every_config_key():
+    import dataclasses
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    missing = [f.name for f in dataclasses.fields(TrainConfig) if f"`{f.name}`" not in readme]
+    assert not missing, f"README's config reference lacks {missing}"

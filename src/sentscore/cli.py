@@ -60,7 +60,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = TrainConfig.from_file(args.config, overrides)
     else:
         config = TrainConfig.from_dict(overrides, source="command line")
-    result = train(config)
+    result = train(config, show_progress=not args.quiet)
     _print_metrics_table(
         result.metrics, result.baseline, title=f"Validation metrics ({result.validation_samples} sentences)"
     )
@@ -126,6 +126,58 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_onnx
+
+    sentences = None
+    if args.check_file:
+        from .data import read_texts
+
+        sentences = read_texts(args.check_file, args.text_column)[1]
+    result = export_onnx(
+        args.model_dir, quantize=args.quantize, overwrite=args.overwrite, calibration_sentences=sentences
+    )
+    print(f"Wrote {result.path} (max |logit difference| vs PyTorch: {result.max_abs_logit_diff:.1e})")
+    if result.int8_path:
+        print(
+            f"Wrote {result.int8_path} (same prediction as fp32 on {result.int8_agreement:.1%} of the check sentences)"
+        )
+    print(f"sentscore predict and serve now use {(result.int8_path or result.path).name} (--backend torch for PyTorch)")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import serve
+    from .serve.app import ServeSettings
+
+    settings = ServeSettings(
+        max_batch_size=args.max_batch_size,
+        max_wait_ms=args.max_wait_ms,
+        batching=args.batching,
+        max_sentences=args.max_sentences,
+        max_chars=args.max_chars,
+        max_body_bytes=args.max_body_bytes,
+    )
+    problems = [
+        f"--{k.replace('_', '-')} must be positive"
+        for k, v in vars(settings).items()
+        if not isinstance(v, bool) and v <= 0 and k != "max_wait_ms"
+    ]
+    if settings.max_wait_ms < 0:
+        problems.append("--max-wait-ms must not be negative")
+    if problems:
+        raise SentscoreError("; ".join(problems))
+    serve(
+        args.model_dir,
+        host=args.host,
+        port=args.port,
+        backend=args.backend,
+        settings=settings,
+        log_level="warning" if args.quiet else "info",
+    )
+    return 0
+
+
 # ---- parser ----------------------------------------------------------------------------------------------
 
 
@@ -172,6 +224,35 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--json", action="store_true", help="Print one JSON object per sentence.")
     _add_backend_flags(predict)
     predict.set_defaults(handler=cmd_predict)
+
+    export = commands.add_parser(
+        "export", parents=[common], help="Export a trained model to ONNX for fast CPU scoring."
+    )
+    export.add_argument("model_dir", help="Folder written by `sentscore train`; the ONNX files are written into it.")
+    export.add_argument("--format", choices=("onnx",), default="onnx")
+    export.add_argument("--quantize", choices=("int8",), help="Also write an int8 model (smaller, faster on CPU).")
+    export.add_argument("--check-file", help="Sentences (any data file) to compare the exports with PyTorch on.")
+    export.add_argument("--text-column", default="sentence")
+    export.add_argument("--overwrite", action="store_true", help="Replace existing ONNX files.")
+    export.set_defaults(handler=cmd_export)
+
+    serve = commands.add_parser("serve", parents=[common], help="Serve a model over HTTP, with a web page at /.")
+    serve.add_argument("model_dir", help="Folder written by `sentscore train` (its ONNX export is used if present).")
+    serve.add_argument("--host", default="127.0.0.1", help="Interface to bind (default: this machine only).")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto")
+    serve.add_argument(
+        "--batching",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Gather concurrent requests into one forward pass (default: on).",
+    )
+    serve.add_argument("--max-batch-size", type=int, default=64, help="Sentences per forward pass.")
+    serve.add_argument("--max-wait-ms", type=float, default=5.0, help="How long a request waits for others.")
+    serve.add_argument("--max-sentences", type=int, default=256, help="Sentences per request.")
+    serve.add_argument("--max-chars", type=int, default=2000, help="Characters per sentence.")
+    serve.add_argument("--max-body-bytes", type=int, default=2_000_000, help="Bytes per request body.")
+    serve.set_defaults(handler=cmd_serve)
     return parser
 
 

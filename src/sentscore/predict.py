@@ -161,6 +161,12 @@ class Scorer:
             )
         frame, texts = read_texts(input_path, text_column)
         probs = self._predict_with_progress(texts, show_progress)
+        frame = self.add_scores(frame, probs, with_probs)
+        write_table(frame, output_path)
+        return frame
+
+    def add_scores(self, frame: Any, probs: np.ndarray, with_probs: bool = False) -> Any:
+        """A copy of ``frame`` with ``score``, ``confidence``, ``expected_score`` (and ``prob_<label>``)."""
         predictions = self.predictions_from_probs(probs)
         frame = frame.copy()
         frame["score"] = [p.score for p in predictions]
@@ -170,7 +176,6 @@ class Scorer:
         if with_probs:
             for j, label in enumerate(self.scale.labels):
                 frame[f"prob_{label}"] = probs[:, j].round(6)
-        write_table(frame, output_path)
         return frame
 
     def _predict_with_progress(self, texts: list[str], show_progress: bool) -> np.ndarray:

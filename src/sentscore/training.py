@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
-from transformers.trainer_callback import ProgressCallback
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from .config import TrainConfig
 from .data import LabelledData, ScoreScale, load_labelled, split
@@ -56,10 +56,11 @@ def tokenize(data: LabelledData, tokenizer: Any, max_length: int) -> Any:
     return Dataset.from_dict(columns)
 
 
-def train(config: TrainConfig) -> TrainResult:
+def train(config: TrainConfig, show_progress: bool = True) -> TrainResult:
     """Fine-tune ``config.model_name`` on ``config.train_file`` and write ``config.output_dir``.
 
     Refuses to replace a trained model already in ``output_dir`` unless ``config.overwrite``.
+    ``show_progress`` shows progress bars for the epochs.
     """
     import torch
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, set_seed
@@ -87,7 +88,7 @@ def train(config: TrainConfig) -> TrainResult:
         device,
     )
 
-    args = _training_arguments(config, output_dir / CHECKPOINT_DIR, device, len(train_set))
+    args = _training_arguments(config, output_dir / CHECKPOINT_DIR, device, len(train_set), show_progress)
     callbacks: list[Any] = [GpuMemoryLogger()]
     if config.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
@@ -102,8 +103,11 @@ def train(config: TrainConfig) -> TrainResult:
         compute_loss_func=_weighted_loss(train_data) if config.class_weights else None,
         callbacks=callbacks,
     )
-    trainer.remove_callback(ProgressCallback)
-    trainer.add_callback(EpochSummaryProgress(config.metric_for_best_model))
+    for noisy in (ProgressCallback, PrinterCallback):
+        trainer.remove_callback(noisy)
+    if show_progress:
+        trainer.add_callback(ProgressBars())
+    trainer.add_callback(EpochLogger(config.metric_for_best_model))
     started = time.perf_counter()
     trainer.train()
     train_seconds = time.perf_counter() - started
@@ -119,7 +123,9 @@ def train(config: TrainConfig) -> TrainResult:
     return result
 
 
-def _training_arguments(config: TrainConfig, checkpoint_dir: Path, device: str, n_train: int) -> Any:
+def _training_arguments(
+    config: TrainConfig, checkpoint_dir: Path, device: str, n_train: int, show_progress: bool
+) -> Any:
     from transformers import TrainingArguments
 
     steps_per_epoch = max(1, -(-n_train // config.train_batch_size))
@@ -150,6 +156,7 @@ def _training_arguments(config: TrainConfig, checkpoint_dir: Path, device: str, 
         torch_compile=config.torch_compile,
         dataloader_num_workers=0,
         report_to="none",
+        disable_tqdm=not show_progress,
     )
 
 
@@ -278,11 +285,17 @@ class GpuMemoryLogger(TrainerCallback):
         )
 
 
-class EpochSummaryProgress(ProgressCallback):
-    """The Trainer's progress bars, with one log line per epoch instead of a dict every few steps."""
+class ProgressBars(ProgressCallback):
+    """The Trainer's progress bars without the dict it prints every few steps (EpochLogger says less, better)."""
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        pass
+
+
+class EpochLogger(TrainerCallback):
+    """One log line per epoch with the validation loss and the metric that picks the best model."""
 
     def __init__(self, metric: str):
-        super().__init__()
         self.metric = metric
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:

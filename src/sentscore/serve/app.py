@@ -1,0 +1,224 @@
+"""The HTTP API and web page: FastAPI around one loaded :class:`Scorer` and a dynamic batcher."""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import __version__
+from ..data import read_texts
+from ..errors import SentscoreError
+from ..outputs import METRICS_FILE
+from ..predict import Scorer
+from .batcher import DynamicBatcher
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ServeSettings:
+    """Limits and batching of the server; every field is a `sentscore serve` flag."""
+
+    max_batch_size: int = 64  # sentences per forward pass when batching requests together
+    max_wait_ms: float = 5.0  # how long the first waiting request waits for company
+    batching: bool = True  # dynamic batching on or off
+    max_sentences: int = 256  # per request
+    max_chars: int = 2000  # per sentence
+    max_body_bytes: int = 2_000_000  # per request body (also bounds uploads)
+
+
+class ScoreRequest(BaseModel):
+    sentences: list[str] = Field(..., description="Sentences to score, in order.", examples=[["Great food!"]])
+    probs: bool = Field(False, description="Also return the probability of every score.")
+
+
+class SentenceScore(BaseModel):
+    score: int | float | str = Field(..., description="The most likely score.")
+    confidence: float = Field(..., description="Probability of that score.")
+    expected_score: float | None = Field(None, description="Σ k·p(k) (numeric scores only).")
+    probs: dict[str, float] | None = Field(None, description="Probability of every score, when asked.")
+
+
+class ScoreResponse(BaseModel):
+    results: list[SentenceScore]
+
+
+class ErrorResponse(BaseModel):
+    error: str = Field(..., description="What was wrong with the request.")
+    detail: Any = Field(None, description="Per-field problems, for schema errors.")
+    hint: str | None = Field(None, description="How to fix it.")
+
+
+def create_app(scorer: Scorer, settings: ServeSettings | None = None) -> FastAPI:
+    """The app for one loaded model. Use it with any ASGI server, or through `sentscore serve`."""
+    settings = settings or ServeSettings()
+    batcher = DynamicBatcher(scorer.predict_proba, settings.max_batch_size, settings.max_wait_ms, settings.batching)
+    model_info = _model_info(scorer)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await batcher.start()
+        yield
+        await batcher.stop()
+
+    app = FastAPI(
+        title="sentscore",
+        version=__version__,
+        lifespan=lifespan,
+        description=f"Scores sentences on the scale {', '.join(scorer.scale.labels)}.",
+        responses={code: {"model": ErrorResponse} for code in (400, 413, 422)},
+    )
+    app.state.settings, app.state.batcher, app.state.scorer = settings, batcher, scorer
+    _install_error_handlers(app, settings)
+
+    @app.post("/v1/score", response_model=ScoreResponse, response_model_exclude_none=True)
+    async def score(request: ScoreRequest) -> dict[str, Any]:
+        """Score sentences; results come back in the order sent."""
+        _check_sentences(request.sentences, settings)
+        probs = await batcher.score(request.sentences)
+        predictions = scorer.predictions_from_probs(probs)
+        return {"results": [p.to_dict(with_probs=request.probs) for p in predictions]}
+
+    @app.post(
+        "/v1/score-file",
+        response_class=Response,
+        responses={200: {"content": {"text/csv": {}}, "description": "The file with scores added."}},
+    )
+    async def score_file(
+        file: UploadFile = File(...), text_column: str = Form("sentence"), probs: bool = Form(False)
+    ) -> Response:
+        """Score an uploaded CSV, TSV, JSONL or text file; returns it as CSV with scores added."""
+        suffix = Path(file.filename or "upload.csv").suffix.lower() or ".txt"
+        content = await file.read()
+        with tempfile.TemporaryDirectory() as tmp:
+            source, target = Path(tmp) / f"upload{suffix}", Path(tmp) / "scored.csv"
+            source.write_bytes(content)
+            frame, texts = read_texts(source, text_column)
+            if len(texts) > settings.max_sentences * 50:
+                raise SentscoreError(
+                    f"The file has {len(texts)} rows; the limit is {settings.max_sentences * 50}",
+                    hint="Split the file, or score it with `sentscore predict --input`.",
+                )
+            _check_sentences(texts, settings, check_count=False)
+            probabilities = await batcher.score(texts)
+            scored = scorer.add_scores(frame, probabilities, probs)
+            scored.to_csv(target, index=False)
+            body = target.read_bytes()
+        name = Path(file.filename or "scored").stem + "-scored.csv"
+        return Response(body, media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    @app.get("/v1/model")
+    async def model() -> dict[str, Any]:
+        """Labels, base model, max_length, backend and the training metrics."""
+        return model_info
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    static = resources.files("sentscore.serve") / "static"
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(str(static / "index.html"))
+
+    return app
+
+
+def _check_sentences(sentences: list[str], settings: ServeSettings, check_count: bool = True) -> None:
+    if not sentences:
+        raise SentscoreError("'sentences' is empty", hint="Send at least one sentence.")
+    if check_count and len(sentences) > settings.max_sentences:
+        raise SentscoreError(
+            f"{len(sentences)} sentences in one request; the limit is {settings.max_sentences}",
+            hint="Split the request.",
+        )
+    blank = [i for i, s in enumerate(sentences) if not s.strip()]
+    if blank:
+        raise SentscoreError(f"sentences {blank[:10]} are blank", hint="Remove blank sentences.")
+    long = [i for i, s in enumerate(sentences) if len(s) > settings.max_chars]
+    if long:
+        raise SentscoreError(
+            f"sentences {long[:10]} are longer than {settings.max_chars} characters",
+            hint="Shorten them; the model reads only the first max_length tokens anyway.",
+        )
+
+
+def _model_info(scorer: Scorer) -> dict[str, Any]:
+    metrics_path = scorer.model_dir / METRICS_FILE
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    info = scorer.info
+    return {
+        "labels": [scorer.scale.parse(label) for label in scorer.scale.labels],
+        "base_model": info.get("base_model"),
+        "max_length": scorer.max_length,
+        "backend": scorer.backend,
+        "trained_at": info.get("trained_at"),
+        "train_samples": info.get("train_samples"),
+        "metrics": metrics.get("final", {}),
+        "primary_metric": metrics.get("primary_metric"),
+    }
+
+
+def _install_error_handlers(app: FastAPI, settings: ServeSettings) -> None:
+    """Every failure is a JSON body with a 4xx status; nothing leaks a stack trace."""
+
+    @app.middleware("http")
+    async def limit_body_size(request: Request, call_next):
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > settings.max_body_bytes):
+            return _error(413, f"Request body over {settings.max_body_bytes} bytes")
+        if declared is None and request.method in ("POST", "PUT", "PATCH"):
+            body = b""
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > settings.max_body_bytes:
+                    return _error(413, f"Request body over {settings.max_body_bytes} bytes")
+            request._body = body  # starlette reads the cached body later
+        return await call_next(request)
+
+    @app.exception_handler(SentscoreError)
+    async def user_error(request: Request, error: SentscoreError) -> JSONResponse:
+        return _error(422, error.message, hint=error.hint)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = [
+            {"field": ".".join(str(p) for p in e.get("loc", ())[1:]) or "body", "problem": e.get("msg", "")}
+            for e in error.errors()
+        ]
+        if any(e.get("type") == "json_invalid" for e in error.errors()):
+            return _error(400, "The request body is not valid JSON", problems)
+        return _error(422, "The request does not match the schema (see /docs)", problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return _error(error.status_code, str(error.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        logger.exception("Unexpected error on %s %s", request.method, request.url.path)
+        return _error(500, "Internal error; the server logged the details")
+
+
+def _error(status: int, message: str, detail: Any = None, hint: str | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"error": message}
+    if detail is not None:
+        body["detail"] = detail
+    if hint:
+        body["hint"] = hint
+    return JSONResponse(body, status_code=status)

@@ -1,0 +1,91 @@
+"""Dynamic batching: gather concurrent requests for a few milliseconds and score them together.
+
+Like the dynamic batchers of Triton and TorchServe: the first waiting request opens a window of
+``max_wait_ms``; everything that arrives in it (up to ``max_batch_size`` sentences) is run through the
+model in one forward pass on a worker thread, so the event loop never blocks on the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+ScoreFn = Callable[[Sequence[str]], np.ndarray]
+
+
+class DynamicBatcher:
+    """``await batcher.score(sentences)`` returns that request's probabilities, in order."""
+
+    def __init__(self, score_fn: ScoreFn, max_batch_size: int = 64, max_wait_ms: float = 5.0, enabled: bool = True):
+        self.score_fn = score_fn
+        self.max_batch_size = max_batch_size
+        self.max_wait = max_wait_ms / 1000
+        self.enabled = enabled
+        # One model thread: parallel forward passes would only fight over the same cores.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentscore-model")
+        self._queue: asyncio.Queue[tuple[Sequence[str], asyncio.Future]] | None = None
+        self._worker: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        if self.enabled and self._worker is None:
+            self._queue = asyncio.Queue()
+            self._worker = asyncio.create_task(self._run(), name="sentscore-batcher")
+
+    async def stop(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+            self._worker = None
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def score(self, sentences: Sequence[str]) -> np.ndarray:
+        loop = asyncio.get_running_loop()
+        if not self.enabled or self._queue is None:
+            return await loop.run_in_executor(self._executor, self.score_fn, list(sentences))
+        future: asyncio.Future = loop.create_future()
+        await self._queue.put((sentences, future))
+        return await future
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            size = len(batch[0][0])
+            deadline = loop.time() + self.max_wait
+            while size < self.max_batch_size:
+                timeout = deadline - loop.time()
+                if timeout <= 0:
+                    break
+                try:
+                    item = await asyncio.wait_for(self._queue.get(), timeout)
+                except TimeoutError:
+                    break
+                batch.append(item)
+                size += len(item[0])
+            await self._score_batch(batch, loop)
+
+    async def _score_batch(self, batch: list[tuple[Sequence[str], asyncio.Future]], loop) -> None:
+        live = [(s, f) for s, f in batch if not f.cancelled()]  # the client may have gone away
+        if not live:
+            return
+        texts = [text for sentences, _ in live for text in sentences]
+        try:
+            probs = await loop.run_in_executor(self._executor, self.score_fn, texts)
+        except Exception as error:  # noqa: BLE001 - hand the failure to each waiting request
+            logger.exception("Scoring a batch of %d sentences failed", len(texts))
+            for _, future in live:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        start = 0
+        for sentences, future in live:
+            if not future.done():
+                future.set_result(probs[start : start + len(sentences)])
+            start += len(sentences)

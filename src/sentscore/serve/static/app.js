@@ -1,0 +1,122 @@
+"use strict";
+// The page talks to the same server's JSON API; no framework, no network beyond this server.
+
+const $ = (id) => document.getElementById(id);
+
+async function readError(response) {
+  try {
+    const body = await response.json();
+    return body.error + (body.hint ? " " + body.hint : "");
+  } catch (e) {
+    return "HTTP " + response.status;
+  }
+}
+
+async function loadModel() {
+  try {
+    const response = await fetch("/v1/model");
+    const info = await response.json();
+    const accuracy = info.metrics && info.metrics.accuracy != null ? ", validation accuracy " + (100 * info.metrics.accuracy).toFixed(1) + "%" : "";
+    $("model-line").textContent = "Model based on " + info.base_model + ", scores " + info.labels.join(", ") + " (" + info.backend + " backend" + accuracy + ")";
+  } catch (e) {
+    $("model-line").textContent = "Could not load model information.";
+  }
+}
+
+function renderResult(sentence, result) {
+  const item = document.createElement("li");
+  item.className = "result";
+  const head = document.createElement("div");
+  head.className = "sentence";
+  const badge = document.createElement("span");
+  badge.className = "score-badge";
+  badge.textContent = result.score;
+  head.append(badge, document.createTextNode(sentence));
+  item.append(head);
+  const meta = document.createElement("div");
+  meta.className = "muted";
+  meta.textContent = "confidence " + (100 * result.confidence).toFixed(1) + "%" +
+    (result.expected_score != null ? " · expected score " + result.expected_score.toFixed(2) : "");
+  item.append(meta);
+  const bars = document.createElement("div");
+  bars.className = "bars";
+  for (const [label, p] of Object.entries(result.probs || {})) {
+    const name = document.createElement("span");
+    name.textContent = label;
+    const bar = document.createElement("div");
+    bar.className = "bar";
+    const fill = document.createElement("span");
+    fill.style.width = (100 * p).toFixed(1) + "%";
+    bar.append(fill);
+    const value = document.createElement("span");
+    value.textContent = (100 * p).toFixed(1) + "%";
+    bars.append(name, bar, value);
+  }
+  item.append(bars);
+  return item;
+}
+
+async function scoreSentences() {
+  const sentences = $("sentences").value.split("\n").map((s) => s.trim()).filter((s) => s.length > 0);
+  const status = $("score-status");
+  const results = $("results");
+  status.className = "muted";
+  if (sentences.length === 0) {
+    status.textContent = "Type at least one sentence.";
+    return;
+  }
+  $("score-button").disabled = true;
+  status.textContent = "Scoring…";
+  try {
+    const response = await fetch("/v1/score", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ sentences: sentences, probs: true }),
+    });
+    if (!response.ok) throw new Error(await readError(response));
+    const body = await response.json();
+    results.replaceChildren(...body.results.map((r, i) => renderResult(sentences[i], r)));
+    status.textContent = body.results.length + " scored";
+  } catch (e) {
+    status.className = "error";
+    status.textContent = e.message;
+  } finally {
+    $("score-button").disabled = false;
+  }
+}
+
+async function scoreFile(event) {
+  event.preventDefault();
+  const file = $("file").files[0];
+  const status = $("file-status");
+  status.className = "muted";
+  if (!file) return;
+  const form = new FormData();
+  form.append("file", file);
+  form.append("text_column", $("text-column").value || "sentence");
+  form.append("probs", $("file-probs").checked ? "true" : "false");
+  $("file-button").disabled = true;
+  status.textContent = "Scoring " + file.name + "…";
+  try {
+    const response = await fetch("/v1/score-file", { method: "POST", body: form });
+    if (!response.ok) throw new Error(await readError(response));
+    const blob = await response.blob();
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(blob);
+    link.download = file.name.replace(/\.[^.]*$/, "") + "-scored.csv";
+    document.body.append(link);
+    link.click();
+    link.remove();
+    status.textContent = "Done: " + link.download + " downloaded.";
+  } catch (e) {
+    status.className = "error";
+    status.textContent = e.message;
+  } finally {
+    $("file-button").disabled = false;
+  }
+}
+
+$("score-button").addEventListener("click", scoreSentences);
+$("sentences").addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) scoreSentences(); });
+$("file-form").addEventListener("submit", scoreFile);
+loadModel();
