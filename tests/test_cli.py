@@ -122,3 +122,21 @@ def test_predict_argument_mistakes(trained_tiny_dir, tmp_path):
         run("predict", trained_tiny_dir, "--input", tmp_path / "x.csv", "--output", tmp_path / "o.csv"),
         "Data file not found",
     )
+
+
+def test_one_sentence_on_an_exported_model_never_imports_torch(trained_tiny_dir, tmp_path):
+    import shutil
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(trained_tiny_dir, model_dir)
+    result = run("export", model_dir, "-q")
+    assert result.returncode == 0, result.stderr
+    assert (model_dir / "model.onnx").is_file()
+    probe = (
+        "import sys; from sentscore.cli import main; code = main(['predict', sys.argv[1], 'the food was great']);"
+        "print('heavy:', sorted(m for m in ('torch', 'transformers') if m in sys.modules)); sys.exit(code)"
+    )
+    result = subprocess.run([sys.executable, "-c", probe, str(model_dir)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0].startswith("Score: ")
+    assert "heavy: []" in result.stdout

@@ -1,0 +1,123 @@
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sentscore import Scorer
+from sentscore.serve.app import ServeSettings, create_app
+
+
+@pytest.fixture(scope="module")
+def client(trained_tiny_dir):
+    scorer = Scorer.load(trained_tiny_dir, backend="torch")
+    limits = ServeSettings(max_sentences=5, max_chars=200, max_body_bytes=20_000, max_wait_ms=2)
+    with TestClient(create_app(scorer, limits), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def assert_json_error(response, status, fragment):
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert fragment in json.dumps(body)
+    assert "Traceback" not in response.text
+
+
+def test_score_returns_results_in_order(client, trained_tiny_dir):
+    sentences = ["the food was great", "the staff were rude and the room dirty", "ok"]
+    response = client.post("/v1/score", json={"sentences": sentences})
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert len(results) == 3
+    assert set(results[0]) == {"score", "confidence", "expected_score"}
+    expected = [p.score for p in Scorer.load(trained_tiny_dir, backend="torch").predict(sentences)]
+    assert [r["score"] for r in results] == expected
+
+
+def test_score_with_probs(client):
+    result = client.post("/v1/score", json={"sentences": ["great"], "probs": True}).json()["results"][0]
+    assert set(result["probs"]) == {"1", "2", "3", "4", "5"}
+    assert sum(result["probs"].values()) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_model_health_docs_and_page(client):
+    model = client.get("/v1/model").json()
+    assert model["labels"] == [1, 2, 3, 4, 5] and model["max_length"] == 32 and model["backend"] == "torch"
+    assert "accuracy" in model["metrics"]
+    assert client.get("/health").json() == {"status": "ok"}
+    schema = client.get("/openapi.json").json()
+    assert "/v1/score" in schema["paths"]
+    assert client.get("/docs").status_code == 200
+    page = client.get("/")
+    assert page.status_code == 200 and "Score sentences" in page.text
+    assert "http" not in client.get("/static/app.js").text  # no CDN: everything comes from this server
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "fragment"),
+    [
+        ('{"sentences": ["unclosed"', 400, "not valid JSON"),
+        ('{"sentences": "just a string"}', 422, "sentences"),
+        ('{"sentences": [1, 2]}', 422, "sentences"),
+        ('{"probs": true}', 422, "sentences"),
+        ('{"sentences": []}', 422, "'sentences' is empty"),
+        ('{"sentences": ["a", "b", "c", "d", "e", "f"]}', 422, "the limit is 5"),
+        (json.dumps({"sentences": ["x" * 201]}), 422, "longer than 200 characters"),
+        ('{"sentences": ["fine", "   "]}', 422, "blank"),
+        ('[1, 2, 3]', 422, "schema"),
+        (json.dumps({"sentences": ["y" * 100] * 300}), 413, "over 20000 bytes"),
+    ],
+)
+def test_bad_requests_get_a_4xx_with_a_reason(client, body, status, fragment):
+    response = client.post("/v1/score", content=body, headers={"Content-Type": "application/json"})
+    assert_json_error(response, status, fragment)
+    assert client.post("/v1/score", json={"sentences": ["still serving"]}).status_code == 200
+
+
+def test_unknown_route_and_method(client):
+    assert_json_error(client.get("/v1/nothing"), 404, "Not Found")
+    assert_json_error(client.get("/v1/score"), 405, "Method Not Allowed")
+
+
+def test_score_file_upload(client):
+    csv = "id,sentence\n7,the food was great\n8,awful room\n"
+    response = client.post("/v1/score-file", files={"file": ("reviews.csv", csv, "text/csv")},
+                           data={"probs": "true"})
+    assert response.status_code == 200, response.text
+    lines = response.text.strip().splitlines()
+    assert lines[0].startswith("id,sentence,score,confidence,expected_score,prob_1")
+    assert lines[1].startswith("7,the food was great,") and len(lines) == 3
+    assert 'filename="reviews-scored.csv"' in response.headers["content-disposition"]
+    text = client.post("/v1/score-file", files={"file": ("a.txt", "one\ntwo\n", "text/plain")})
+    assert text.status_code == 200 and text.text.splitlines()[0].startswith("sentence,score")
+
+
+def test_score_file_errors(client):
+    wrong_column = client.post("/v1/score-file", files={"file": ("r.csv", "text\nhello\n", "text/csv")})
+    assert_json_error(wrong_column, 422, "'sentence' not found")
+    binary = client.post("/v1/score-file", files={"file": ("r.csv", b"sentence\n\xff\xfe\n", "text/csv")})
+    assert_json_error(binary, 422, "not valid UTF-8")
+    assert_json_error(client.post("/v1/score-file"), 422, "file")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30),
+    lambda children: st.lists(children, max_size=6) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.one_of(json_values, st.fixed_dictionaries({"sentences": json_values, "probs": json_values})))
+def test_fuzzed_json_never_causes_a_server_error(client, body):
+    response = client.post("/v1/score", json=body)
+    assert response.status_code < 500, response.text
+    assert response.headers["content-type"].startswith("application/json")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw=st.binary(max_size=300))
+def test_fuzzed_bytes_never_cause_a_server_error(client, raw):
+    response = client.post("/v1/score", content=raw, headers={"Content-Type": "application/json"})
+    assert response.status_code in (400, 422), response.text

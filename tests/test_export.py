@@ -1,0 +1,54 @@
+import numpy as np
+import pytest
+
+from sentscore import Scorer
+from sentscore.errors import SentscoreError
+from sentscore.export import export_onnx
+
+from .conftest import synthetic_rows
+
+
+@pytest.fixture(scope="module")
+def exported_dir(trained_tiny_dir, tmp_path_factory):
+    import shutil
+
+    copy = tmp_path_factory.mktemp("exported") / "model"
+    shutil.copytree(trained_tiny_dir, copy)
+    sentences = [text for text, _ in synthetic_rows(20, seed=3)]
+    result = export_onnx(copy, quantize="int8", calibration_sentences=sentences)
+    return copy, result, sentences
+
+
+def test_onnx_logits_match_pytorch(exported_dir):
+    model_dir, result, sentences = exported_dir
+    assert result.max_abs_logit_diff < 1e-4
+    torch_probs = Scorer.load(model_dir, backend="torch").predict_proba(sentences)
+    onnx_probs = Scorer.load(model_dir, backend="onnx", onnx_file="model.onnx").predict_proba(sentences)
+    np.testing.assert_allclose(onnx_probs, torch_probs, atol=1e-4)
+
+
+def test_onnx_handles_any_batch_and_sequence_length(exported_dir):
+    model_dir, _, _ = exported_dir
+    scorer = Scorer.load(model_dir, backend="onnx", onnx_file="model.onnx", batch_size=3)
+    texts = ["x", "a much longer sentence " * 20, "medium length sentence here", "y", "z"]
+    assert scorer.predict_proba(texts).shape == (5, 5)
+
+
+def test_int8_agrees_with_fp32_on_nearly_all_sentences(exported_dir):
+    model_dir, result, sentences = exported_dir
+    assert result.int8_agreement >= 0.95
+    int8 = Scorer.load(model_dir, backend="onnx").predict_proba(sentences)  # auto-picks int8
+    fp32 = Scorer.load(model_dir, backend="onnx", onnx_file="model.onnx").predict_proba(sentences)
+    assert np.mean(int8.argmax(1) == fp32.argmax(1)) >= 0.95
+
+
+def test_auto_backend_prefers_the_export(exported_dir, trained_tiny_dir):
+    model_dir, _, _ = exported_dir
+    assert Scorer.load(model_dir).backend == "onnx"
+    assert Scorer.load(trained_tiny_dir).backend == "torch"
+
+
+def test_export_never_overwrites_silently(exported_dir):
+    model_dir, _, _ = exported_dir
+    with pytest.raises(SentscoreError, match="already has model.onnx"):
+        export_onnx(model_dir)
