@@ -56,11 +56,11 @@ def tokenize(data: LabelledData, tokenizer: Any, max_length: int) -> Any:
     return Dataset.from_dict(columns)
 
 
-def train(config: TrainConfig, show_progress: bool = True) -> TrainResult:
+def train(config: TrainConfig, show_progress: bool = True, callbacks: list[Any] | None = None) -> TrainResult:
     """Fine-tune ``config.model_name`` on ``config.train_file`` and write ``config.output_dir``.
 
     Refuses to replace a trained model already in ``output_dir`` unless ``config.overwrite``.
-    ``show_progress`` shows progress bars for the epochs.
+    ``show_progress`` shows progress bars for the epochs; ``callbacks`` are extra ``TrainerCallback``s.
     """
     import torch
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, set_seed
@@ -89,7 +89,7 @@ def train(config: TrainConfig, show_progress: bool = True) -> TrainResult:
     )
 
     args = _training_arguments(config, output_dir / CHECKPOINT_DIR, device, len(train_set), show_progress)
-    callbacks: list[Any] = [GpuMemoryLogger()]
+    callbacks = [GpuMemoryLogger(), *(callbacks or [])]
     if config.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
     trainer = Trainer(

@@ -65,7 +65,7 @@ def test_model_health_docs_and_page(client):
         ('{"sentences": ["a", "b", "c", "d", "e", "f"]}', 422, "the limit is 5"),
         (json.dumps({"sentences": ["x" * 201]}), 422, "longer than 200 characters"),
         ('{"sentences": ["fine", "   "]}', 422, "blank"),
-        ('[1, 2, 3]', 422, "schema"),
+        ("[1, 2, 3]", 422, "schema"),
         (json.dumps({"sentences": ["y" * 100] * 300}), 413, "over 20000 bytes"),
     ],
 )
@@ -82,8 +82,7 @@ def test_unknown_route_and_method(client):
 
 def test_score_file_upload(client):
     csv = "id,sentence\n7,the food was great\n8,awful room\n"
-    response = client.post("/v1/score-file", files={"file": ("reviews.csv", csv, "text/csv")},
-                           data={"probs": "true"})
+    response = client.post("/v1/score-file", files={"file": ("reviews.csv", csv, "text/csv")}, data={"probs": "true"})
     assert response.status_code == 200, response.text
     lines = response.text.strip().splitlines()
     assert lines[0].startswith("id,sentence,score,confidence,expected_score,prob_1")

@@ -1,0 +1,204 @@
+"""Render bench/results/{bench,serve}.json into BENCHMARKS.md.
+
+.venv/bin/python -m bench.report
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .run import RESULTS, ROOT
+
+TARGETS_NOTE = "Targets are those of the speed issue; a ratio is computed from figures taken in the same run."
+
+
+def verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("met" if ok else "**not met**")
+
+
+def training_section(report: dict[str, Any]) -> list[str]:
+    ref, ours = report["training"]["reference"], report["training"]["sentscore"]
+    ttr = report["time_to_reference_accuracy"]
+    rows = [
+        "## Training",
+        "",
+        f"{report['epochs']:g} epochs each on {report['data']}; accuracy is on the dev file, for the model each "
+        "run keeps at the end. Training seconds exclude evaluation and checkpoint writing on both sides; "
+        "wall seconds are the whole run (loading, tokenizing, evaluating, saving). One run each.",
+        "",
+        "| | reference recipe | sentscore train | ratio |",
+        "|---|---:|---:|---:|",
+        f"| training samples/s | {ref['samples_per_s']:.1f} | {ours['samples_per_s']:.1f} | "
+        f"{ours['samples_per_s'] / ref['samples_per_s']:.2f}× |",
+        f"| real (non-padding) tokens/s | {ref['real_tokens_per_s']:.0f} | {ours['real_tokens_per_s']:.0f} | "
+        f"{ours['real_tokens_per_s'] / ref['real_tokens_per_s']:.2f}× |",
+        f"| training seconds | {ref['train_seconds']:.0f} | {ours['train_seconds']:.0f} | |",
+        f"| wall seconds | {ref['wall_seconds']:.0f} | {ours['wall_seconds']:.0f} | |",
+        f"| peak memory (RSS, MB) | {ref['peak_rss_mb']:.0f} | {ours['peak_rss_mb']:.0f} | "
+        f"{ours['peak_rss_mb'] / ref['peak_rss_mb']:.2f}× |",
+        f"| dev accuracy of the kept model | {ref['kept_dev_accuracy']:.4f} | {ours['kept_dev_accuracy']:.4f} | "
+        f"{100 * (ours['kept_dev_accuracy'] - ref['kept_dev_accuracy']):+.2f} points |",
+        f"| achieved GFLOP/s (6 × non-embedding params × real tokens) | {ref['gflops']:.1f} | {ours['gflops']:.1f} | |",
+        f"| share of the fp32 matmul peak ({report['matmul_peak_gflops']:.1f} GFLOP/s) | "
+        f"{100 * ref['fraction_of_matmul_peak']:.0f}% | {100 * ours['fraction_of_matmul_peak']:.0f}% | |",
+        f"| training seconds to reach the reference's dev accuracy ({ref['kept_dev_accuracy']:.4f}) | "
+        f"{_seconds(ttr['reference'])} | {_seconds(ttr['sentscore'])} | {_ratio(ttr['reference'], ttr['sentscore'])} |",
+        "",
+        "Dev accuracy after each epoch (training seconds so far):",
+        "",
+        "| run | " + " | ".join(f"epoch {p['epoch']:g}" for p in ours["curve"]) + " |",
+        "|---|" + "---:|" * len(ours["curve"]),
+    ]
+    for name, figures in (("reference recipe", ref), ("sentscore", ours)):
+        rows.append(
+            f"| {name} | "
+            + " | ".join(f"{p['dev_accuracy']:.4f} ({p['train_seconds']:.0f} s)" for p in figures["curve"])
+            + " |"
+        )
+    return rows + [""]
+
+
+def scoring_section(report: dict[str, Any]) -> list[str]:
+    scoring = report["scoring"]
+    results = scoring["results"]
+    base = results["reference per-sentence loop"]["sentences_per_s"]
+    rows = [
+        "## Scoring",
+        "",
+        f"All {scoring['sentences']} dev sentences, the sentscore model trained above; median of "
+        f"{report['repeats']} runs, model loaded beforehand.",
+        "",
+        "| method | sentences/s | vs reference loop | dev accuracy | agrees with ONNX fp32 |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, r in results.items():
+        rows.append(
+            f"| {name} | {r['sentences_per_s']:.1f} | {r['sentences_per_s'] / base:.2f}× | "
+            f"{r['accuracy']:.4f} | {100 * r['agreement_with_fp32']:.1f}% |"
+        )
+    export = report["export"]
+    rows += [
+        "",
+        f"ONNX export parity: max |logit difference| against PyTorch {export['max_abs_logit_diff']:.1e}; the int8 "
+        f"model predicts the same score as fp32 on {100 * export['int8_agreement']:.1f}% of the dev sentences.",
+        "",
+        "One sentence from the command line, process start to printed score (median of "
+        f"{len(next(iter(report['cli'].values()))['seconds'])} runs):",
+        "",
+        "| command | seconds |",
+        "|---|---:|",
+    ]
+    rows += [f"| {name} | {r['median_seconds']:.2f} |" for name, r in report["cli"].items()]
+    return rows + [""]
+
+
+def targets_section(report: dict[str, Any]) -> list[str]:
+    ref, ours = report["training"]["reference"], report["training"]["sentscore"]
+    ttr = report["time_to_reference_accuracy"]
+    results = report["scoring"]["results"]
+    base = results["reference per-sentence loop"]["sentences_per_s"]
+    fastest_name = max((n for n in results if n.startswith("sentscore")), key=lambda n: results[n]["sentences_per_s"])
+    fastest = results[fastest_name]
+    fp32_accuracy = results["sentscore torch"]["accuracy"]
+    cli = report["cli"]["sentscore predict (onnx int8, auto)"]["median_seconds"]
+    speedup = ours["samples_per_s"] / ref["samples_per_s"]
+    accuracy_delta = ours["kept_dev_accuracy"] - ref["kept_dev_accuracy"]
+    ttr_ratio = ttr["reference"] / ttr["sentscore"] if ttr["sentscore"] and ttr["reference"] else None
+    scoring_loss = fp32_accuracy - fastest["accuracy"]
+    rows = [
+        "## Targets",
+        "",
+        TARGETS_NOTE,
+        "",
+        "| target | measured | verdict |",
+        "|---|---|---|",
+        f"| training ≥ 2× the reference's samples/s at equal or better dev accuracy | {speedup:.2f}×, "
+        f"{100 * accuracy_delta:+.2f} points | {verdict(speedup >= 2 and accuracy_delta >= 0)} |",
+        f"| ≥ 80% of the fp32 matmul peak on real tokens | {100 * ours['fraction_of_matmul_peak']:.0f}% | "
+        f"{verdict(ours['fraction_of_matmul_peak'] >= 0.8)} |",
+        f"| time to the reference's accuracy ≥ 4× shorter | "
+        f"{'never reached' if ttr_ratio is None else f'{ttr_ratio:.2f}×'} | "
+        f"{verdict(ttr_ratio is not None and ttr_ratio >= 4)} |",
+        f"| batch scoring ≥ 4× the reference loop, ≤ 0.5 points accuracy lost vs fp32 | {fastest_name}: "
+        f"{fastest['sentences_per_s'] / base:.2f}×, {100 * scoring_loss:+.2f} points lost | "
+        f"{verdict(fastest['sentences_per_s'] / base >= 4 and scoring_loss <= 0.005)} |",
+        f"| one-sentence CLI ≤ 1 s | {cli:.2f} s | {verdict(cli <= 1.0)} |",
+        f"| peak training memory ≤ the reference's | {ours['peak_rss_mb']:.0f} vs {ref['peak_rss_mb']:.0f} MB | "
+        f"{verdict(ours['peak_rss_mb'] <= ref['peak_rss_mb'])} |",
+    ]
+    return rows + [""]
+
+
+def serve_section(serve: dict[str, Any]) -> list[str]:
+    rows = [
+        "## Serving (`python -m bench.serve`)",
+        "",
+        f"`sentscore serve` on 127.0.0.1 ({serve['backend']} backend), N clients each sending one {serve['data']} "
+        f"sentence per request back to back for {serve['seconds_per_level']:g} s per level; the load generator "
+        "runs on the same 2 cores.",
+        "",
+        "| clients | batching | requests/s | p50 ms | p99 ms | errors |",
+        "|---:|---|---:|---:|---:|---:|",
+    ]
+    on, off = serve["runs"]["batching on"], serve["runs"]["batching off"]
+    for a, b in zip(on, off, strict=True):
+        for name, r in (("on", a), ("off", b)):
+            rows.append(
+                f"| {r['clients']} | {name} | {r['requests_per_s']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
+                f"{r['errors']} |"
+            )
+    at32_on, at32_off = on[-1], off[-1]
+    ratio = at32_on["requests_per_s"] / at32_off["requests_per_s"]
+    rows += [
+        "",
+        f"Target: at 32 clients, batching on gives ≥ 3× the throughput of batching off with p99 no worse: "
+        f"{ratio:.2f}×, p99 {at32_on['p99_ms']:.0f} vs {at32_off['p99_ms']:.0f} ms: "
+        f"{verdict(ratio >= 3 and at32_on['p99_ms'] <= at32_off['p99_ms'])}.",
+        "",
+    ]
+    return rows
+
+
+def main() -> None:
+    lines = [
+        "# Benchmarks",
+        "",
+        "Generated by `python -m bench.report` from `bench/results/*.json`. Reproduce with:",
+        "",
+        "```bash",
+        "bash scripts/setup.sh",
+        ".venv/bin/python -m bench.run      # training, export, scoring, CLI",
+        ".venv/bin/python -m bench.serve    # HTTP load",
+        ".venv/bin/python -m bench.report   # this file",
+        "```",
+        "",
+    ]
+    bench_path, serve_path = RESULTS / "bench.json", RESULTS / "serve.json"
+    if bench_path.is_file():
+        report = json.loads(bench_path.read_text())
+        m = report["machine"]
+        lines += [
+            f"Measured {report['started']} on {m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads), "
+            f"{m['memory_gb']} GB; Python {m['python']}, torch {m['torch']}, transformers {m['transformers']}, "
+            f"onnxruntime {m['onnxruntime']}. Model: the bundled all-MiniLM-L6-v2. Data: {report['data']}.",
+            "",
+        ]
+        lines += targets_section(report) + training_section(report) + scoring_section(report)
+    if serve_path.is_file():
+        lines += serve_section(json.loads(serve_path.read_text()))
+    (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
+    print(f"wrote {ROOT / 'BENCHMARKS.md'}")
+
+
+def _seconds(value: float | None) -> str:
+    return "never" if value is None else f"{value:.0f}"
+
+
+def _ratio(reference: float | None, ours: float | None) -> str:
+    return "" if not reference or not ours else f"{reference / ours:.2f}× shorter"
+
+
+if __name__ == "__main__":
+    main()

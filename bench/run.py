@@ -1,0 +1,293 @@
+"""Training and scoring benchmark: sentscore against the reference recipe, measured in one run.
+
+    .venv/bin/python -m bench.run                 # full run (about 30 minutes on 2 cores with SST-5)
+    .venv/bin/python -m bench.run --quick         # 1 epoch each, fewer repeats: a smoke test
+
+Uses ../shared/data/sst5/{train,dev}.csv when present, else the example data (split 80/20). Writes
+bench/results/bench.json; `python -m bench.report` turns it (and serve.json) into BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+SST5 = ROOT.parent / "shared" / "data" / "sst5"
+PYTHON = sys.executable
+
+
+def pick_data(workdir: Path, examples_only: bool = False) -> tuple[str, str, str]:
+    if not examples_only and (SST5 / "train.csv").is_file() and (SST5 / "dev.csv").is_file():
+        return str(SST5 / "train.csv"), str(SST5 / "dev.csv"), "SST-5 (../shared/data/sst5)"
+    import pandas as pd
+
+    frame = pd.read_csv(ROOT / "examples" / "data" / "dataset.csv").sample(frac=1.0, random_state=0)
+    cut = int(len(frame) * 0.8)
+    frame[:cut].to_csv(workdir / "train.csv", index=False)
+    frame[cut:].to_csv(workdir / "dev.csv", index=False)
+    return str(workdir / "train.csv"), str(workdir / "dev.csv"), "examples/data/dataset.csv (80/20)"
+
+
+def machine() -> dict[str, Any]:
+    import onnxruntime
+    import torch
+    import transformers
+
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3, 1),
+    }
+
+
+def matmul_peak(size: int = 2048, repeats: int = 7) -> float:
+    """fp32 GFLOP/s of a large square matrix product on all cores: the machine's practical peak."""
+    import torch
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    for _ in range(3):
+        a @ b
+    rates = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for _ in range(5):
+            a @ b
+        rates.append(5 * 2 * size**3 / (time.perf_counter() - started) / 1e9)
+    return statistics.median(rates)
+
+
+def train_runs(train_csv: str, dev_csv: str, epochs: float, model_dir: Path) -> dict[str, Any]:
+    runs = {}
+    for impl in ("reference", "sentscore"):
+        out = RESULTS / f"train_{impl}.json"
+        command = [
+            PYTHON,
+            "-m",
+            "bench.train_worker",
+            impl,
+            "--train",
+            train_csv,
+            "--dev",
+            dev_csv,
+            "--out",
+            str(out),
+            "--epochs",
+            str(epochs),
+        ]
+        if impl == "sentscore":
+            command += ["--keep", str(model_dir)]
+        print(f"[bench] training: {impl}", flush=True)
+        subprocess.run(command, check=True, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        runs[impl] = json.loads(out.read_text())
+    return runs
+
+
+def training_figures(run: dict[str, Any], peak_gflops: float) -> dict[str, Any]:
+    samples = run["train_samples"] * run["epochs"]
+    tokens = run["real_tokens_per_epoch"] * run["epochs"]
+    gflops = 6 * run["non_embedding_params"] * tokens / run["train_seconds"] / 1e9
+    return {
+        "samples_per_s": samples / run["train_seconds"],
+        "real_tokens_per_s": tokens / run["train_seconds"],
+        "train_seconds": run["train_seconds"],
+        "wall_seconds": run["wall_seconds"],
+        "peak_rss_mb": run["peak_rss_mb"],
+        "kept_dev_accuracy": run["kept_dev_accuracy"],
+        "best_dev_accuracy": max(p["dev_accuracy"] for p in run["curve"]),
+        "gflops": gflops,
+        "fraction_of_matmul_peak": gflops / peak_gflops,
+        "curve": run["curve"],
+    }
+
+
+def time_to_accuracy(curve: list[dict[str, float]], target: float) -> float | None:
+    for point in curve:
+        if point["dev_accuracy"] >= target:
+            return point["train_seconds"]
+    return None
+
+
+# ---- scoring ---------------------------------------------------------------------------------------------
+
+
+def scoring_runs(model_dir: Path, dev_csv: str, repeats: int) -> dict[str, Any]:
+    import pandas as pd
+
+    dev = pd.read_csv(dev_csv)
+    texts, labels = dev["sentence"].astype(str).tolist(), (dev["score"] - dev["score"].min()).to_numpy()
+    methods = {
+        "reference per-sentence loop": reference_loop(model_dir),
+        "transformers.pipeline(batch_size=32)": pipeline_batches(model_dir),
+        "sentscore torch": sentscore_backend(model_dir, "torch"),
+        "sentscore onnx fp32": sentscore_backend(model_dir, "onnx", "model.onnx"),
+        "sentscore onnx int8": sentscore_backend(model_dir, "onnx", "model.int8.onnx"),
+    }
+    results = {}
+    for name, predict in methods.items():
+        print(f"[bench] scoring: {name}", flush=True)
+        times, predictions = [], None
+        for _ in range(repeats):
+            started = time.perf_counter()
+            predictions = np.asarray(predict(texts))
+            times.append(time.perf_counter() - started)
+        results[name] = {
+            "sentences_per_s": len(texts) / statistics.median(times),
+            "seconds": times,
+            "accuracy": float(np.mean(predictions == labels)),
+            "predictions": predictions.tolist(),
+        }
+    fp32 = np.asarray(results["sentscore onnx fp32"]["predictions"])
+    for result in results.values():
+        result["agreement_with_fp32"] = float(np.mean(np.asarray(result.pop("predictions")) == fp32))
+    return {"sentences": len(texts), "results": results}
+
+
+def reference_loop(model_dir: Path):
+    """The recipe's predict function, model loaded once: slow tokenizer, max_length 512, one at a time."""
+    import torch
+    from transformers import BertForSequenceClassification, BertTokenizer
+
+    tokenizer = BertTokenizer.from_pretrained(str(model_dir))
+    model = BertForSequenceClassification.from_pretrained(str(model_dir)).eval()
+
+    def predict(texts):
+        out = []
+        for text in texts:
+            inputs = tokenizer(text, return_tensors="pt", truncation=True, padding=True, max_length=512)
+            with torch.no_grad():
+                out.append(int(torch.argmax(model(**inputs).logits, dim=1).item()))
+        return out
+
+    return predict
+
+
+def pipeline_batches(model_dir: Path):
+    from transformers import pipeline
+
+    classify = pipeline("text-classification", model=str(model_dir), device="cpu")
+    label2id = classify.model.config.label2id
+
+    def predict(texts):
+        return [label2id[r["label"]] for r in classify(texts, batch_size=32, truncation=True)]
+
+    return predict
+
+
+def sentscore_backend(model_dir: Path, backend: str, onnx_file: str | None = None):
+    from sentscore import Scorer
+
+    scorer = Scorer.load(model_dir, backend=backend, onnx_file=onnx_file)
+    return lambda texts: scorer.predict_proba(texts).argmax(axis=1)
+
+
+# ---- one-sentence CLI ------------------------------------------------------------------------------------
+
+REFERENCE_PREDICT = """
+import sys, torch
+from transformers import BertForSequenceClassification, BertTokenizer
+model = BertForSequenceClassification.from_pretrained(sys.argv[1]); tokenizer = BertTokenizer.from_pretrained(sys.argv[1])
+inputs = tokenizer(sys.argv[2], return_tensors="pt", truncation=True, padding=True, max_length=512)
+with torch.no_grad():
+    print(f"Score: {torch.argmax(model(**inputs).logits, dim=1).item() + 1}")
+"""
+
+
+def cli_runs(model_dir: Path, repeats: int) -> dict[str, Any]:
+    sentence = "The pasta was delicious but the service was painfully slow."
+    sentscore_bin = str(Path(PYTHON).with_name("sentscore"))
+    commands = {
+        "sentscore predict (onnx int8, auto)": [sentscore_bin, "predict", str(model_dir), sentence],
+        "sentscore predict --backend torch": [sentscore_bin, "predict", str(model_dir), sentence, "--backend", "torch"],
+        "reference predict script": [PYTHON, "-c", REFERENCE_PREDICT, str(model_dir), sentence],
+    }
+    results = {}
+    for name, command in commands.items():
+        print(f"[bench] one-sentence CLI: {name}", flush=True)
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+            times.append(time.perf_counter() - started)
+            if done.returncode != 0 or "Score:" not in done.stdout:
+                raise RuntimeError(f"{name} failed: {done.stderr[-2000:]}")
+        results[name] = {"median_seconds": statistics.median(times), "seconds": times, "output": done.stdout.strip()}
+    return results
+
+
+def export(model_dir: Path, dev_csv: str) -> dict[str, Any]:
+    from sentscore.data import read_texts
+    from sentscore.export import export_onnx
+
+    texts = read_texts(dev_csv)[1]
+    result = export_onnx(model_dir, quantize="int8", overwrite=True, calibration_sentences=texts)
+    return {"max_abs_logit_diff": result.max_abs_logit_diff, "int8_agreement": result.int8_agreement}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="1 epoch, 1 repeat: checks the benchmark runs.")
+    parser.add_argument("--epochs", type=float, default=3)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--examples", action="store_true", help="Use the example data even when SST-5 is there.")
+    parser.add_argument("--skip-training", action="store_true", help="Reuse bench/results/train_*.json and the model.")
+    args = parser.parse_args()
+    epochs, repeats = (1, 1) if args.quick else (args.epochs, args.repeats)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    model_dir = RESULTS / "model"
+    with tempfile.TemporaryDirectory() as tmp:
+        train_csv, dev_csv, data_name = pick_data(Path(tmp), args.examples)
+        report: dict[str, Any] = {
+            "machine": machine(),
+            "data": data_name,
+            "epochs": epochs,
+            "repeats": repeats,
+            "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        }
+        report["matmul_peak_gflops"] = matmul_peak()
+        print(f"[bench] fp32 matmul peak: {report['matmul_peak_gflops']:.1f} GFLOP/s", flush=True)
+        if args.skip_training:
+            runs = {
+                impl: json.loads((RESULTS / f"train_{impl}.json").read_text()) for impl in ("reference", "sentscore")
+            }
+        else:
+            runs = train_runs(train_csv, dev_csv, epochs, model_dir)
+        report["training"] = {impl: training_figures(run, report["matmul_peak_gflops"]) for impl, run in runs.items()}
+        reference_accuracy = report["training"]["reference"]["kept_dev_accuracy"]
+        report["time_to_reference_accuracy"] = {
+            impl: time_to_accuracy(figures["curve"], reference_accuracy) for impl, figures in report["training"].items()
+        }
+        report["export"] = export(model_dir, dev_csv)
+        report["scoring"] = scoring_runs(model_dir, dev_csv, repeats)
+        report["cli"] = cli_runs(model_dir, max(3, repeats + 2))
+    (RESULTS / "bench.json").write_text(json.dumps(report, indent=2))
+    print(f"[bench] wrote {RESULTS / 'bench.json'}; render with: python -m bench.report")
+
+
+if __name__ == "__main__":
+    main()

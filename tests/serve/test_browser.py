@@ -1,0 +1,99 @@
+"""The web page in a real headless Chromium: type two sentences, click Score, see two scores."""
+
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from sentscore import Scorer
+from sentscore.serve.app import create_app
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+if not (CHROMIUM and CHROMEDRIVER):
+    if os.environ.get("CI"):
+        raise RuntimeError("CI needs Debian's chromium and chromium-driver: scripts/test.sh installs them")
+    pytest.skip("chromium/chromedriver not installed (scripts/test.sh installs them)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def server_url(trained_tiny_dir):
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = create_app(Scorer.load(trained_tiny_dir, backend="torch"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    assert server.started, "server did not start"
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1100,900",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def test_typing_two_sentences_shows_two_scores(server_url, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(server_url + "/")
+    WebDriverWait(browser, 20).until(conditions.text_to_be_present_in_element((By.ID, "model-line"), "Model based on"))
+    browser.find_element(By.ID, "sentences").send_keys("The food was wonderful.\nThe room was dirty and cold.")
+    browser.find_element(By.ID, "score-button").click()
+    WebDriverWait(browser, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#results .result")) == 2)
+    badges = [b.text for b in browser.find_elements(By.CSS_SELECTOR, "#results .score-badge")]
+    assert len(badges) == 2 and all(b in {"1", "2", "3", "4", "5"} for b in badges)
+    assert "2 scored" in browser.find_element(By.ID, "score-status").text
+    bars = browser.find_elements(By.CSS_SELECTOR, "#results .result:first-child .bar")
+    assert len(bars) == 5
+    SCREENSHOTS.mkdir(exist_ok=True)
+    assert browser.save_screenshot(str(SCREENSHOTS / "score-page.png"))
+
+
+def test_an_error_is_shown_on_the_page(server_url, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(server_url + "/")
+    browser.find_element(By.ID, "sentences").send_keys("x" * 2500)  # over the server's max_chars
+    browser.find_element(By.ID, "score-button").click()
+    status = browser.find_element(By.ID, "score-status")
+    WebDriverWait(browser, 20).until(lambda d: "longer than 2000 characters" in status.text)
+    assert "error" in status.get_attribute("class")
