@@ -211,7 +211,8 @@ def sentscore_backend(model_dir: Path, backend: str, onnx_file: str | None = Non
 REFERENCE_PREDICT = """
 import sys, torch
 from transformers import BertForSequenceClassification, BertTokenizer
-model = BertForSequenceClassification.from_pretrained(sys.argv[1]); tokenizer = BertTokenizer.from_pretrained(sys.argv[1])
+model = BertForSequenceClassification.from_pretrained(sys.argv[1])
+tokenizer = BertTokenizer.from_pretrained(sys.argv[1])
 inputs = tokenizer(sys.argv[2], return_tensors="pt", truncation=True, padding=True, max_length=512)
 with torch.no_grad():
     print(f"Score: {torch.argmax(model(**inputs).logits, dim=1).item() + 1}")
