@@ -13,4 +13,5 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
 fi
 export HF_HUB_OFFLINE=1
 .venv/bin/python -m ruff check src tests bench
+.venv/bin/python -m ruff format --check src tests bench
 .venv/bin/python -m pytest "$@"

@@ -26,6 +26,12 @@ def test_reads_csv_tsv_jsonl_and_text(tmp_path):
     assert texts == ["good, really", "bad"]
 
 
+def test_spreadsheet_byte_order_mark_is_ignored(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes("sentence,score\nfine,3\ngood,4\n".encode("utf-8-sig"))
+    assert load_labelled(path).texts == ["fine", "good"]
+
+
 def test_missing_columns_lists_the_columns_found(tmp_path):
     path = write_csv(tmp_path / "d.csv", [("x", 1), ("y", 2)], header=("text", "rating"))
     with pytest.raises(SentscoreError) as info:

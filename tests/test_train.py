@@ -107,3 +107,24 @@ def test_missing_local_model_folder(tmp_path):
     config = TrainConfig(model_name=str(tmp_path / "nowhere"), train_file=str(data), output_dir=str(tmp_path / "o"))
     with pytest.raises(SentscoreError, match="Model folder not found"):
         train(config)
+
+
+def test_text_labels_train_and_keep_their_names(tiny_model_dir, tmp_path):
+    words = {"bad": "awful terrible", "ok": "fine average", "good": "great lovely"}
+    rows = [(f"the room was {words[label].split()[i % 2]} {i}", label) for label in words for i in range(8)]
+    data = write_csv(tmp_path / "d.csv", rows, header=("sentence", "label"))
+    config = TrainConfig(
+        model_name=str(tiny_model_dir),
+        train_file=str(data),
+        output_dir=str(tmp_path / "out"),
+        score_column="label",
+        labels=["bad", "ok", "good"],
+        num_train_epochs=1,
+        max_length=16,
+    )
+    result = train(config)
+    assert "qwk" not in result.metrics and "accuracy" in result.metrics
+    model_config = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert model_config["id2label"] == {"0": "bad", "1": "ok", "2": "good"}
+    with pytest.raises(SentscoreError, match="needs numeric scores"):
+        train(TrainConfig(**{**config.to_dict(), "metric_for_best_model": "qwk", "output_dir": str(tmp_path / "o2")}))

@@ -106,6 +106,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         )
     if args.input and not args.output:
         raise SentscoreError("--input needs --output", hint="Add --output scored.csv (or .tsv/.jsonl).")
+    if args.output and not args.input:
+        raise SentscoreError("--output needs --input", hint="Give the file to score with --input.")
     scorer = Scorer.load(args.model_dir, backend=args.backend, batch_size=args.batch_size)
     if args.input:
         frame = scorer.score_file(args.input, args.output, args.text_column, args.probs, show_progress=not args.quiet)

@@ -112,10 +112,10 @@ def read_table(path: str | Path, text_column: str = "sentence") -> pd.DataFrame:
         raise SentscoreError(f"{path} is empty", hint="Add a header line and at least a few rows.")
     try:
         if kind == "text":
-            lines = path.read_text(encoding="utf-8").splitlines()
+            lines = path.read_text(encoding="utf-8-sig").splitlines()
             frame = pd.DataFrame({text_column: [line for line in lines if line.strip()]})
         elif kind == "jsonl":
-            frame = pd.read_json(path, lines=True, dtype=False, encoding="utf-8")
+            frame = pd.read_json(path, lines=True, dtype=False, encoding="utf-8-sig")
             frame = frame.astype(object).where(frame.notna(), None)
             frame = frame.apply(lambda col: col.map(lambda v: v if v is None else str(v)))
         else:
@@ -125,7 +125,7 @@ def read_table(path: str | Path, text_column: str = "sentence") -> pd.DataFrame:
                 dtype=str,
                 keep_default_na=False,
                 na_values=[],
-                encoding="utf-8",
+                encoding="utf-8-sig",  # spreadsheets' "CSV UTF-8" starts with a byte-order mark
             )
     except UnicodeDecodeError as exc:
         raise SentscoreError(

@@ -69,15 +69,15 @@ Trained with sentscore {info["sentscore_version"]} on
 ## Use
 
 ```bash
-sentscore predict {{this folder}} "The food was great but the service was slow."
+sentscore predict path/to/this/folder "The food was great but the service was slow."
 ```
 
 ```python
 from sentscore import Scorer
-Scorer.load("{{this folder}}").predict(["The food was great but the service was slow."])
+Scorer.load("path/to/this/folder").predict(["The food was great but the service was slow."])
 
 from transformers import pipeline  # also works, and returns the real score labels
-pipeline("text-classification", model="{{this folder}}")("The food was great.")
+pipeline("text-classification", model="path/to/this/folder")("The food was great.")
 ```
 
 ## Data

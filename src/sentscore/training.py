@@ -16,9 +16,10 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from .config import TrainConfig
 from .data import LabelledData, ScoreScale, load_labelled, split
+from .errors import SentscoreError
 from .metrics import compute_metrics, majority_baseline
 from .models import load_for_training, pick_device
-from .outputs import CHECKPOINT_DIR, METRICS_FILE, SENTSCORE_FILE, check_can_write, is_trained_model_dir
+from .outputs import CHECKPOINT_DIR, METRICS_FILE, SENTSCORE_FILE, check_can_write
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +71,12 @@ def train(config: TrainConfig, show_progress: bool = True, callbacks: list[Any] 
     train_data, validation_data = prepare_data(config)
     scale = train_data.scale
     _warn_missing_levels(train_data)
+    if not scale.is_numeric and config.metric_for_best_model not in ("accuracy", "macro_f1", "loss"):
+        raise SentscoreError(
+            f"metric_for_best_model '{config.metric_for_best_model}' needs numeric scores, but the labels are "
+            f"text ({', '.join(scale.labels)})",
+            hint="Use accuracy, macro_f1 or loss, or give numeric scores.",
+        )
 
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
@@ -260,7 +267,6 @@ def _save(
     }
     (output_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     write_report(output_dir, info, metrics, scale)
-    assert is_trained_model_dir(output_dir)
     logger.info("Saved the model to %s", output_dir)
 
 

@@ -48,7 +48,10 @@ def test_model_health_docs_and_page(client):
     assert client.get("/health").json() == {"status": "ok"}
     schema = client.get("/openapi.json").json()
     assert "/v1/score" in schema["paths"]
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in docs.text
+    assert "cdn" not in docs.text.lower()
+    assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
     page = client.get("/")
     assert page.status_code == 200 and "Score sentences" in page.text
     assert "http" not in client.get("/static/app.js").text  # no CDN: everything comes from this server
@@ -73,6 +76,18 @@ def test_bad_requests_get_a_4xx_with_a_reason(client, body, status, fragment):
     response = client.post("/v1/score", content=body, headers={"Content-Type": "application/json"})
     assert_json_error(response, status, fragment)
     assert client.post("/v1/score", json={"sentences": ["still serving"]}).status_code == 200
+
+
+def test_body_limit_holds_without_a_content_length(client):
+    def chunks(total):
+        body = json.dumps({"sentences": ["z" * 150] * (total // 160)}).encode()
+        for start in range(0, len(body), 1000):
+            yield body[start : start + 1000]
+
+    headers = {"Content-Type": "application/json"}
+    assert client.post("/v1/score", content=chunks(400), headers=headers).status_code == 200
+    too_big = client.post("/v1/score", content=chunks(40_000), headers=headers)
+    assert_json_error(too_big, 413, "over 20000 bytes")
 
 
 def test_unknown_route_and_method(client):

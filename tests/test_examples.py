@@ -1,0 +1,35 @@
+"""The example data and config the project ships."""
+
+import json
+from collections import Counter
+
+from sentscore.config import TrainConfig
+from sentscore.data import load_labelled
+
+from .conftest import EXAMPLES
+
+
+def test_example_dataset_is_large_balanced_and_unique():
+    data = load_labelled(EXAMPLES / "data" / "dataset.csv", num_labels=5)
+    assert len(data) >= 300
+    counts = Counter(data.label_ids)
+    assert sorted(counts) == [0, 1, 2, 3, 4] and max(counts.values()) - min(counts.values()) <= len(data) * 0.02
+    assert len(set(data.texts)) == len(data.texts)
+
+
+def test_example_config_uses_the_recipe_keys_and_the_offline_model():
+    raw = json.loads((EXAMPLES / "config.json").read_text())
+    recipe_keys = {
+        "model_name",
+        "max_length",
+        "train_batch_size",
+        "eval_batch_size",
+        "num_train_epochs",
+        "learning_rate",
+        "output_dir",
+        "num_labels",
+    }
+    assert set(raw) == recipe_keys
+    config = TrainConfig.from_file(EXAMPLES / "config.json")
+    assert config.train_file == str(EXAMPLES / "data" / "dataset.csv")
+    assert config.model_name == "sentence-transformers/all-MiniLM-L6-v2"
