@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from .conftest import synthetic_rows, write_csv
+from .test_config import RECIPE
 
 
 def run(*args, cwd=None):
@@ -65,20 +66,8 @@ def test_predict_file_and_evaluate_json(trained_tiny_dir, labelled_csv, tmp_path
 def test_train_via_cli_with_flags_overriding_the_config(tiny_model_dir, tmp_path):
     (tmp_path / "data").mkdir()
     write_csv(tmp_path / "data" / "dataset.csv", synthetic_rows(6))
-    (tmp_path / "config.json").write_text(
-        json.dumps(
-            {
-                "model_name": str(tiny_model_dir),
-                "max_length": 16,
-                "train_batch_size": 8,
-                "eval_batch_size": 8,
-                "num_train_epochs": 3,
-                "learning_rate": 2e-5,
-                "output_dir": "./models",
-                "num_labels": 5,
-            }
-        )
-    )
+    recipe = {**RECIPE, "model_name": str(tiny_model_dir), "max_length": 16}  # the recipe's file, tiny model
+    (tmp_path / "config.json").write_text(json.dumps(recipe))
     result = run("train", "--config", "config.json", "--num-train-epochs", "1", "-q", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     saved = json.loads((tmp_path / "models" / "sentscore.json").read_text())

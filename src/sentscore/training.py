@@ -126,7 +126,7 @@ def train(config: TrainConfig, show_progress: bool = True, callbacks: list[Any] 
     baseline = majority_baseline(train_data.label_ids, validation_data.label_ids, scale)
     epochs = _epoch_history(trainer.state.log_history)
     result = TrainResult(output_dir, final, baseline, epochs, train_seconds, len(train_set), len(eval_set))
-    _save(trainer, tokenizer, config, scale, result, validation_data, train_data)
+    _save(trainer, tokenizer, config, scale, result)
     return result
 
 
@@ -226,8 +226,6 @@ def _save(
     config: TrainConfig,
     scale: ScoreScale,
     result: TrainResult,
-    validation: LabelledData,
-    train_data: LabelledData,
 ) -> None:
     from . import __version__
     from .report import write_report
