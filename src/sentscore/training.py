@@ -162,6 +162,7 @@ def _training_arguments(
         bf16=config.bf16,
         torch_compile=config.torch_compile,
         dataloader_num_workers=0,
+        dataloader_pin_memory=device == "cuda",
         report_to="none",
         disable_tqdm=not show_progress,
     )

@@ -1,0 +1,47 @@
+"""`sentscore serve` as a real process: it answers on 127.0.0.1 and stops cleanly on SIGTERM and SIGINT."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_serve_answers_then_shuts_down_cleanly(trained_tiny_dir, stop_signal):
+    port = free_port()
+    command = [sys.executable, "-m", "sentscore", "serve", str(trained_tiny_dir), "--port", str(port)]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+    )
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            assert process.poll() is None, process.communicate()[1]
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        response = httpx.post(f"http://127.0.0.1:{port}/v1/score", json={"sentences": ["great", "awful"]})
+        assert response.status_code == 200 and len(response.json()["results"]) == 2
+        process.send_signal(stop_signal)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr
+    output = stdout + stderr
+    assert "Traceback" not in output
+    assert output.count("POST /v1/score") == 1  # one access-log line per request
+    assert "Finished server process" in output
