@@ -43,7 +43,7 @@ def test_predict_prints_scores_like_the_recipe(trained_tiny_dir):
     result = run("predict", trained_tiny_dir, "the food was great")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Score: ") and result.stdout.split()[1] in {"1", "2", "3", "4", "5"}
-    several = run("predict", trained_tiny_dir, "great", "awful", "--probs", "--json")
+    several = run("predict", trained_tiny_dir, "--probs", "great", "--json", "awful")
     lines = [json.loads(line) for line in several.stdout.splitlines()]
     assert [line["sentence"] for line in lines] == ["great", "awful"]
     assert set(lines[0]["probs"]) == {"1", "2", "3", "4", "5"}

@@ -25,7 +25,12 @@ EXIT_INTERRUPTED = 130
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # argparse leaves sentences that follow an option (`predict DIR --probs "a" "b"`) unparsed.
+    if extra and args.handler is cmd_predict and not any(e.startswith("-") for e in extra):
+        args.sentences = [*args.sentences, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     _setup_logging(args.verbose, args.quiet)
     try:
         return int(args.handler(args) or 0)
