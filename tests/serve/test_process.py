@@ -40,7 +40,8 @@ def test_serve_answers_then_shuts_down_cleanly(trained_tiny_dir, stop_signal):
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == 0, stderr
+    # uvicorn finishes its shutdown, then re-raises the signal, so exiting by that signal is the clean end
+    assert process.returncode in (0, -stop_signal, 128 + stop_signal), stderr
     output = stdout + stderr
     assert "Traceback" not in output
     assert output.count("POST /v1/score") == 1  # one access-log line per request
