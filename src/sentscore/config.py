@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import types
 import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -211,7 +212,7 @@ def _read_mapping(path: Path) -> dict[str, Any]:
 def _coerce(value: Any, hint: Any) -> Any:
     """Convert a value read from JSON/YAML/CLI to the field's type, strictly."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)) and type(None) in args:
+    if origin in (typing.Union, types.UnionType) and type(None) in args:
         if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
             return None
         return _coerce(value, next(a for a in args if a is not type(None)))
