@@ -1,11 +1,14 @@
 """Load benchmark of `sentscore serve`: dynamic batching on and off, at 1, 8 and 32 concurrent clients.
 
-    .venv/bin/python -m bench.serve [--model bench/results/model] [--seconds 10]
+    .venv/bin/python -m bench.serve [--model bench/results/model] [--seconds 8]
 
-Starts the server on 127.0.0.1 (a free port) in its own process, and from this process runs N clients
-that each send one sentence per request, back to back, for a bounded time and request count. Reports
-throughput and p50/p99 latency into bench/results/serve.json (rendered by `python -m bench.report`).
-The load generator shares the machine's cores with the server, as a co-located client would.
+For each backend the model folder offers (ONNX when exported, and PyTorch), starts the server on 127.0.0.1
+(a free port) in its own process with batching on, then off, and runs N clients that each send one
+sentence per request, back to back, for a bounded time. The load comes from `wrk` (Debian package `wrk`)
+when it is installed, as it costs the shared 2 cores little; otherwise from Python clients in this process.
+Also measures the model alone (no HTTP): sentences/s scored one at a time against batches of 32 random
+sentences, which bounds what batching can gain. Writes bench/results/serve.json (rendered by
+`python -m bench.report`).
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +33,21 @@ from .run import RESULTS, ROOT, SST5
 
 CONCURRENCY = (1, 8, 32)
 MAX_REQUESTS_PER_LEVEL = 5000
+WRK_SCRIPT = """
+local counter = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  counter = counter + 1
+  return wrk.format(nil, "/v1/score", nil, bodies[(counter % #bodies) + 1])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('{"requests": %d, "seconds": %f, "errors": %d, "p50_ms": %f, "p99_ms": %f}\\n',
+    summary.requests, summary.duration / 1e6, e.status + e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
+"""
 
 
 def free_port() -> int:
@@ -36,7 +56,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(model_dir: Path, port: int, batching: bool) -> subprocess.Popen:
+def start_server(model_dir: Path, port: int, backend: str, batching: bool) -> subprocess.Popen:
     command = [
         str(Path(sys.executable).with_name("sentscore")),
         "serve",
@@ -44,6 +64,8 @@ def start_server(model_dir: Path, port: int, batching: bool) -> subprocess.Popen
         "--port",
         str(port),
         "-q",
+        "--backend",
+        backend,
         "--batching" if batching else "--no-batching",
     ]
     process = subprocess.Popen(
@@ -64,7 +86,7 @@ def start_server(model_dir: Path, port: int, batching: bool) -> subprocess.Popen
     raise RuntimeError("server did not start within 120 s")
 
 
-async def load(port: int, clients: int, sentences: list[str], seconds: float) -> dict[str, Any]:
+async def python_load(port: int, clients: int, sentences: list[str], seconds: float) -> dict[str, Any]:
     import httpx
 
     latencies: list[float] = []
@@ -101,41 +123,89 @@ async def load(port: int, clients: int, sentences: list[str], seconds: float) ->
     }
 
 
+def wrk_load(port: int, clients: int, script: Path, seconds: float) -> dict[str, Any]:
+    command = ["wrk", "-t1", f"-c{clients}", f"-d{seconds:g}s", "-s", str(script), f"http://127.0.0.1:{port}"]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    figures = json.loads(output.strip().splitlines()[-1])
+    return {"clients": clients, **figures, "requests_per_s": figures["requests"] / figures["seconds"]}
+
+
+def write_wrk_script(sentences: list[str], folder: Path) -> Path:
+    bodies = ",\n".join("[==[" + json.dumps({"sentences": [s]}) + "]==]" for s in sentences[:1000])
+    script = folder / "score.lua"
+    script.write_text("local bodies = {" + bodies + "}\n" + WRK_SCRIPT)
+    return script
+
+
+def model_alone(model_dir: Path, backend: str, sentences: list[str], count: int = 640) -> dict[str, Any]:
+    """Sentences/s of the scorer without HTTP: one sentence per call, and random batches of 32."""
+    from sentscore import Scorer
+
+    scorer = Scorer.load(model_dir, backend=backend)
+    rng = random.Random(0)
+    sample = [rng.choice(sentences) for _ in range(count)]
+    scorer.predict_proba(sample[:32])  # warm-up
+    rates = {}
+    for size in (1, 32):
+        started = time.perf_counter()
+        for i in range(0, count, size):
+            scorer.predict_proba(sample[i : i + size])
+        rates[f"batch_{size}_per_s"] = count / (time.perf_counter() - started)
+    return rates
+
+
+def backends_of(model_dir: Path) -> list[str]:
+    return (["onnx"] if any(model_dir.glob("*.onnx")) else []) + ["torch"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=str(RESULTS / "model"), help="Trained model directory to serve.")
-    parser.add_argument("--seconds", type=float, default=10.0, help="Load duration per concurrency level.")
+    parser.add_argument("--seconds", type=float, default=8.0, help="Load duration per concurrency level.")
+    parser.add_argument("--python-load", action="store_true", help="Use the Python load generator even if wrk is here.")
     args = parser.parse_args()
+    import httpx
     import pandas as pd
 
     data = SST5 / "dev.csv" if (SST5 / "dev.csv").is_file() else ROOT / "examples" / "data" / "dataset.csv"
     sentences = pd.read_csv(data)["sentence"].astype(str).tolist()
+    model_dir = Path(args.model)
+    use_wrk = shutil.which("wrk") is not None and not args.python_load
     results: dict[str, Any] = {
         "model": args.model,
         "data": str(data.name),
         "seconds_per_level": args.seconds,
+        "load_generator": "wrk -t1 (C, one thread)" if use_wrk else "Python httpx clients",
+        "model_alone": {},
         "runs": {},
     }
-    for batching in (True, False):
-        port = free_port()
-        server = start_server(Path(args.model), port, batching)
-        try:
-            import httpx
-
-            results["backend"] = httpx.get(f"http://127.0.0.1:{port}/v1/model").json()["backend"]
-            name = "batching on" if batching else "batching off"
-            results["runs"][name] = []
-            for clients in CONCURRENCY:
-                figures = asyncio.run(load(port, clients, sentences, args.seconds))
-                print(
-                    f"[serve] {name}, {clients:>2} clients: {figures['requests_per_s']:.1f} req/s, "
-                    f"p50 {figures['p50_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms",
-                    flush=True,
-                )
-                results["runs"][name].append(figures)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    scratch = Path(tempfile.mkdtemp(prefix="sentscore-bench-"))
+    script = write_wrk_script(sentences, scratch)
+    for backend in backends_of(model_dir):
+        results["model_alone"][backend] = model_alone(model_dir, backend, sentences)
+        print(f"[serve] {backend} model alone: {results['model_alone'][backend]}", flush=True)
+        for batching in (True, False):
+            port = free_port()
+            server = start_server(model_dir, port, backend, batching)
+            try:
+                name = f"{backend}, batching {'on' if batching else 'off'}"
+                results["runs"][name] = []
+                for clients in CONCURRENCY:
+                    if use_wrk:
+                        httpx.post(f"http://127.0.0.1:{port}/v1/score", json={"sentences": sentences[:8]})  # warm-up
+                        figures = wrk_load(port, clients, script, args.seconds)
+                    else:
+                        figures = asyncio.run(python_load(port, clients, sentences, args.seconds))
+                    print(
+                        f"[serve] {name}, {clients:>2} clients: {figures['requests_per_s']:.1f} req/s, "
+                        f"p50 {figures['p50_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms",
+                        flush=True,
+                    )
+                    results["runs"][name].append(figures)
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+    shutil.rmtree(scratch, ignore_errors=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "serve.json").write_text(json.dumps(results, indent=2))
     print(f"[serve] wrote {RESULTS / 'serve.json'}; render with: python -m bench.report")

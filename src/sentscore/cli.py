@@ -168,7 +168,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     problems = [
         f"--{k.replace('_', '-')} must be positive"
         for k, v in vars(settings).items()
-        if not isinstance(v, bool) and v <= 0 and k != "max_wait_ms"
+        if isinstance(v, int | float) and not isinstance(v, bool) and v <= 0 and k != "max_wait_ms"
     ]
     if settings.max_wait_ms < 0:
         problems.append("--max-wait-ms must not be negative")
@@ -251,8 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--batching",
         action=argparse.BooleanOptionalAction,
-        default=True,
-        help="Gather concurrent requests into one forward pass (default: on).",
+        default=None,
+        help="Gather concurrent requests into one forward pass (default: on for the torch backend, off for "
+        "onnx, which scores single sentences as fast on CPU).",
     )
     serve.add_argument("--max-batch-size", type=int, default=64, help="Sentences per forward pass.")
     serve.add_argument("--max-wait-ms", type=float, default=5.0, help="How long a request waits for others.")

@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sentscore import Scorer
-from sentscore.serve.app import ServeSettings, create_app
+from sentscore.serve.app import ServeSettings, batching_enabled, create_app
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +45,7 @@ def test_model_health_docs_and_page(client):
     model = client.get("/v1/model").json()
     assert model["labels"] == [1, 2, 3, 4, 5] and model["max_length"] == 32 and model["backend"] == "torch"
     assert "accuracy" in model["metrics"]
+    assert model["batching"] is True  # unset: on for the torch backend
     assert client.get("/health").json() == {"status": "ok"}
     schema = client.get("/openapi.json").json()
     assert "/v1/score" in schema["paths"]
@@ -135,3 +136,11 @@ def test_fuzzed_json_never_causes_a_server_error(client, body):
 def test_fuzzed_bytes_never_cause_a_server_error(client, raw):
     response = client.post("/v1/score", content=raw, headers={"Content-Type": "application/json"})
     assert response.status_code in (400, 422), response.text
+
+
+@pytest.mark.parametrize(
+    ("setting", "backend", "expected"),
+    [(None, "torch", True), (None, "onnx", False), (True, "onnx", True), (False, "torch", False)],
+)
+def test_batching_follows_the_setting_or_else_the_backend(setting, backend, expected):
+    assert batching_enabled(ServeSettings(batching=setting), backend) is expected

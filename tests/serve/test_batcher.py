@@ -46,6 +46,12 @@ def test_batches_respect_the_maximum_size():
     assert max(model.batches) <= 8 and sum(model.batches) == 30
 
 
+def test_with_no_wait_window_the_requests_already_queued_still_share_a_batch():
+    model = CountingModel()
+    run_concurrently(DynamicBatcher(model, max_batch_size=64, max_wait_ms=0), [["x"]] * 10)
+    assert model.batches == [10]
+
+
 def test_batching_off_runs_each_request_alone():
     model = CountingModel()
     run_concurrently(DynamicBatcher(model, enabled=False), [["x"], ["y", "z"], ["w"]])
