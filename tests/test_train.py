@@ -128,3 +128,35 @@ def test_text_labels_train_and_keep_their_names(tiny_model_dir, tmp_path):
     assert model_config["id2label"] == {"0": "bad", "1": "ok", "2": "good"}
     with pytest.raises(SentscoreError, match="needs numeric scores"):
         train(TrainConfig(**{**config.to_dict(), "metric_for_best_model": "qwk", "output_dir": str(tmp_path / "o2")}))
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+def test_word_embeddings_stay_fixed_only_when_frozen(tiny_model_dir, tmp_path, freeze):
+    from safetensors.torch import load_file
+
+    data = write_csv(tmp_path / "d.csv", synthetic_rows(4))
+    config = TrainConfig(
+        model_name=str(tiny_model_dir),
+        train_file=str(data),
+        output_dir=str(tmp_path / "out"),
+        num_train_epochs=1,
+        learning_rate=1e-2,
+        train_batch_size=4,  # several steps: the first has a warm-up learning rate of 0
+        freeze_embeddings=freeze,
+    )
+    train(config, show_progress=False)
+    before = load_file(tiny_model_dir / "model.safetensors")  # a bare BertModel: no "bert." prefix
+    after = load_file(tmp_path / "out" / "model.safetensors")
+    key = "embeddings.word_embeddings.weight"
+    assert after[f"bert.{key}"].equal(before[key]) is freeze
+    key = "encoder.layer.0.output.dense.weight"  # the rest of the encoder trains either way
+    assert not after[f"bert.{key}"].equal(before[key])
+
+
+def test_release_freed_memory_runs_where_malloc_trim_exists_and_is_harmless_elsewhere():
+    from sentscore.training import ReleaseFreedMemory
+
+    release = ReleaseFreedMemory()
+    release.release()  # must not raise on this platform
+    release._trim = None
+    release.release()
