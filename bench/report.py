@@ -170,6 +170,25 @@ def serve_section(serve: dict[str, Any]) -> list[str]:
     return rows
 
 
+def quantize_section(result: dict[str, Any]) -> list[str]:
+    fp32 = result["fp32"]
+    rows = [
+        "## int8 recipes (`python -m bench.quantize`)",
+        "",
+        f"Dynamic int8 variants of the model above, scoring all {result['data']} sentences (best of 2):",
+        "",
+        "| variant | sentences/s | vs ONNX fp32 | dev accuracy | agrees with fp32 |",
+        "|---|---:|---:|---:|---:|",
+        f"| ONNX fp32 | {fp32['sentences_per_s']:.0f} | 1.00× | {fp32['accuracy']:.4f} | 100.0% |",
+    ]
+    for name, r in result["variants"].items():
+        rows.append(
+            f"| {name} | {r['sentences_per_s']:.0f} | {r['sentences_per_s'] / fp32['sentences_per_s']:.2f}× | "
+            f"{r['accuracy']:.4f} | {100 * r['agreement_with_fp32']:.1f}% |"
+        )
+    return rows + [""]
+
+
 def compile_section(result: dict[str, Any]) -> list[str]:
     eager, compiled = result["eager"], result["torch.compile(dynamic=True)"]
     ratio = compiled["steady_tokens_per_s"] / eager["steady_tokens_per_s"]
@@ -205,6 +224,7 @@ def main() -> None:
         ".venv/bin/python -m bench.run      # training, export, scoring, CLI",
         ".venv/bin/python -m bench.serve    # HTTP load",
         ".venv/bin/python -m bench.compile  # torch.compile against eager",
+        ".venv/bin/python -m bench.quantize # int8 variants (after bench.run)",
         ".venv/bin/python -m bench.report   # this file",
         "```",
         "",
@@ -220,6 +240,8 @@ def main() -> None:
             "",
         ]
         lines += targets_section(report) + training_section(report) + scoring_section(report)
+    if (RESULTS / "quantize.json").is_file():
+        lines += quantize_section(json.loads((RESULTS / "quantize.json").read_text()))
     if (RESULTS / "compile.json").is_file():
         lines += compile_section(json.loads((RESULTS / "compile.json").read_text()))
     if serve_path.is_file():

@@ -123,9 +123,10 @@ def _optimize(source: Path, target: Path, config: Any) -> None:
 def quantize_int8(source: Path, target: Path) -> None:
     """Dynamic int8: weights quantized per output channel, activations at run time, fused attention
     included; the classifier head (and pooler) stay fp32 because their few weights carry the decision.
-    On SST-5 dev: 48.9% fp32, 49.1% int8, the same prediction on 94.5% of sentences, at 1.7x the speed
-    (BENCHMARKS.md). Also measured there: keeping the FFN output layers fp32 raised agreement to 96.7% but
-    cut the speed-up to 1.4x; 8-bit MatMulNBits agreed on 99.5% but ran slower than fp32 on this AVX2 CPU."""
+    On SST-5 dev: 48.9% fp32, 49.1% int8, the same prediction on 94.6% of sentences, 1.55x fp32's speed
+    (`python -m bench.quantize`, BENCHMARKS.md); keeping the FFN output layers fp32 raised agreement to
+    96.7% but cut the speed-up to 1.29x. (8-bit MatMulNBits, tried once, agreed on 99.5% but ran slower
+    than fp32 on an AVX2 CPU.)"""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
