@@ -20,10 +20,17 @@ def serve(
     import uvicorn
 
     from ..predict import Scorer
-    from .app import ServeSettings, create_app
+    from .app import ServeSettings, batching_enabled, create_app
 
     settings = settings or ServeSettings()
     scorer = Scorer.load(model_dir, backend=backend, batch_size=settings.max_batch_size)
     app = create_app(scorer, settings)
-    logger.info("Serving %s (%s backend) on http://%s:%d  (API docs: /docs)", model_dir, scorer.backend, host, port)
+    logger.info(
+        "Serving %s (%s backend, dynamic batching %s) on http://%s:%d  (API docs: /docs)",
+        model_dir,
+        scorer.backend,
+        "on" if batching_enabled(settings, scorer.backend) else "off",
+        host,
+        port,
+    )
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=True)
