@@ -23,15 +23,13 @@ import numpy as np
 from .run import RESULTS, ROOT, SST5
 
 
-def variants(graph: Any) -> dict[str, tuple[list[str], list[str]]]:
-    """name -> (nodes kept fp32, op types quantized)."""
-    head = [n.name for n in graph.node if any(k in n.name.lower() for k in ("classifier", "pooler"))]
+def variants(graph: Any) -> dict[str, dict[str, list[str]]]:
+    """name -> keyword arguments of `sentscore.export.quantize_int8` (the first is what export does)."""
     ffn_out = [n.name for n in graph.node if "/output/dense/" in n.name and "attention" not in n.name]
-    every_op = ["MatMul", "Gemm", "Attention"]
     return {
-        "sentscore export (all MatMul + attention)": (head, every_op),
-        "FFN output layers kept fp32": (head + ffn_out, every_op),
-        "MatMul only (attention fp32)": (head, ["MatMul", "Gemm"]),
+        "sentscore export (all MatMul + attention)": {},
+        "FFN output layers kept fp32": {"extra_fp32_nodes": ffn_out},
+        "MatMul only (attention fp32)": {"op_types": ["MatMul", "Gemm"]},
     }
 
 
@@ -55,7 +53,8 @@ def main() -> None:
     args = parser.parse_args()
     import onnx
     import pandas as pd
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from sentscore.export import quantize_int8
 
     data = SST5 / "dev.csv" if (SST5 / "dev.csv").is_file() else ROOT / "examples" / "data" / "dataset.csv"
     frame = pd.read_csv(data)
@@ -70,17 +69,9 @@ def main() -> None:
         "variants": {},
     }
     graph = onnx.load(str(folder / "model.onnx"), load_external_data=False).graph
-    for index, (name, (keep_fp32, op_types)) in enumerate(variants(graph).items()):
+    for index, (name, options) in enumerate(variants(graph).items()):
         target = folder / f"model.variant{index}.onnx"
-        quantize_dynamic(
-            str(folder / "model.onnx"),
-            str(target),
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-            nodes_to_exclude=keep_fp32,
-            op_types_to_quantize=op_types,
-            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-        )
+        quantize_int8(folder / "model.onnx", target, **options)
         labels, rate = score(folder, target.name, texts)
         results["variants"][name] = {
             "sentences_per_s": rate,

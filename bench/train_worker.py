@@ -49,15 +49,15 @@ class DevAccuracyClock:
         class Callback(TrainerCallback):
             def on_train_begin(self, args, state, control, **kwargs):
                 outer._started = time.perf_counter()
-                every = state.max_steps / (args.num_train_epochs * outer.evals_per_epoch)
-                count = math.ceil(state.max_steps / every - 1e-9)
-                steps = {min(state.max_steps, max(1, round(every * k))) for k in range(1, count + 1)}
+                evals = args.num_train_epochs * outer.evals_per_epoch
+                every = state.max_steps / evals
+                steps = {min(state.max_steps, max(1, round(every * k))) for k in range(1, math.ceil(evals) + 1)}
                 outer._checkpoints = sorted(steps)
 
             def on_step_end(self, args, state, control, model=None, **kwargs):
-                if outer._checkpoints and state.global_step >= outer._checkpoints[0]:
-                    while outer._checkpoints and state.global_step >= outer._checkpoints[0]:
-                        outer._checkpoints.pop(0)
+                due = [step for step in outer._checkpoints if step <= state.global_step]
+                if due:
+                    outer._checkpoints = outer._checkpoints[len(due) :]
                     outer.record(state, model)
 
             def on_evaluate(self, args, state, control, **kwargs):

@@ -37,7 +37,7 @@ class ServeSettings:
     max_batch_size: int = 64  # sentences per forward pass when batching requests together
     max_wait_ms: float = 5.0  # how long the first waiting request waits for company
     # Dynamic batching on or off; None picks by backend: on for PyTorch, whose per-call overhead batching
-    # amortises (1.6x the throughput at 32 clients), off for ONNX Runtime on CPU, which scores one sentence
+    # amortises (1.7x the throughput at 32 clients), off for ONNX Runtime on CPU, which scores one sentence
     # as fast per sentence as a padded batch (see BENCHMARKS.md).
     batching: bool | None = None
     max_sentences: int = 256  # per request

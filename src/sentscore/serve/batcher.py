@@ -58,20 +58,19 @@ class DynamicBatcher:
         while True:
             batch = [await self._queue.get()]
             size = len(batch[0][0])
-            # Requests that arrived while the model was busy go straight into this batch, without waiting.
-            while size < self.max_batch_size and not self._queue.empty():
-                item = self._queue.get_nowait()
-                batch.append(item)
-                size += len(item[0])
             deadline = loop.time() + self.max_wait
             while size < self.max_batch_size:
-                timeout = deadline - loop.time()
-                if timeout <= 0:
-                    break
-                try:
-                    item = await asyncio.wait_for(self._queue.get(), timeout)
-                except TimeoutError:
-                    break
+                # Requests that arrived while the model was busy join at once; only an empty queue waits.
+                if not self._queue.empty():
+                    item = self._queue.get_nowait()
+                else:
+                    timeout = deadline - loop.time()
+                    if timeout <= 0:
+                        break
+                    try:
+                        item = await asyncio.wait_for(self._queue.get(), timeout)
+                    except TimeoutError:
+                        break
                 batch.append(item)
                 size += len(item[0])
             await self._score_batch(batch, loop)
