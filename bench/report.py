@@ -213,6 +213,30 @@ def compile_section(result: dict[str, Any]) -> list[str]:
     ]
 
 
+def profile_section(result: dict[str, Any]) -> list[str]:
+    peak = result["matmul_peak_gflops"]
+    rows = [
+        "## Where a training step's time goes (`python -m bench.profile`)",
+        "",
+        f"{result['steps']} eager training steps (forward, backward, fused AdamW) of the bundled model on "
+        f"length-grouped batches of 16 {result['data']} sentences under `torch.profiler`, torch {result['torch']}; "
+        f"fp32 matmul peak measured in the same process: {peak:.1f} GFLOP/s.",
+        "",
+        "| operators | share of step time |",
+        "|---|---:|",
+    ]
+    rows += [f"| {name} | {100 * share:.1f}% |" for name, share in result["share"].items()]
+    rows += [
+        "",
+        f"Whole steps reach {result['step_gflops']:.1f} GFLOP/s ({100 * result['step_gflops'] / peak:.0f}% of the "
+        f"peak, counted as 6 × non-embedding parameters × real tokens); the linear layers' matrix products alone "
+        f"run at {result['linear_gflops']:.1f} GFLOP/s ({100 * result['linear_gflops'] / peak:.0f}%) on these "
+        "small, skinny shapes. Everything outside them is memory-bound work that counts no FLOPs.",
+        "",
+    ]
+    return rows
+
+
 def main() -> None:
     lines = [
         "# Benchmarks",
@@ -224,6 +248,7 @@ def main() -> None:
         ".venv/bin/python -m bench.run      # training, export, scoring, CLI",
         ".venv/bin/python -m bench.serve    # HTTP load",
         ".venv/bin/python -m bench.compile  # torch.compile against eager",
+        ".venv/bin/python -m bench.profile  # where a training step's time goes",
         ".venv/bin/python -m bench.quantize # int8 variants (after bench.run)",
         ".venv/bin/python -m bench.report   # this file",
         "```",
@@ -242,6 +267,8 @@ def main() -> None:
         lines += targets_section(report) + training_section(report) + scoring_section(report)
     if (RESULTS / "quantize.json").is_file():
         lines += quantize_section(json.loads((RESULTS / "quantize.json").read_text()))
+    if (RESULTS / "profile.json").is_file():
+        lines += profile_section(json.loads((RESULTS / "profile.json").read_text()))
     if (RESULTS / "compile.json").is_file():
         lines += compile_section(json.loads((RESULTS / "compile.json").read_text()))
     if serve_path.is_file():

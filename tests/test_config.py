@@ -58,9 +58,9 @@ def test_every_problem_is_reported_at_once():
     message = str(info.value)
     assert "'train_batch_size' must be an integer" in message
     with pytest.raises(SentscoreError) as info:
-        TrainConfig.from_dict({"max_length": 0, "learning_rate": 5, "metric_for_best_model": "f2"})
+        TrainConfig.from_dict({"max_length": 0, "learning_rate": 5, "metric_for_best_model": "f2", "dropout": 1})
     message = str(info.value)
-    for fragment in ("max_length", "learning_rate", "metric_for_best_model"):
+    for fragment in ("max_length", "'learning_rate'", "metric_for_best_model", "'dropout'"):
         assert fragment in message
 
 

@@ -51,20 +51,32 @@ def resolve_model_source(name: str) -> str:
     return name
 
 
-def load_for_training(name: str, scale: ScoreScale) -> tuple[Any, Any]:
-    """Fast tokenizer and a sequence-classification head sized to ``scale``, labels named after it."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+#: Model-config attributes that hold an encoder's dropout probabilities, across BERT-family architectures.
+DROPOUT_KEYS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout")
+
+
+def load_for_training(name: str, scale: ScoreScale, dropout: float | None = None) -> tuple[Any, Any]:
+    """Fast tokenizer and a sequence-classification head sized to ``scale``, labels named after it.
+
+    ``dropout`` replaces the checkpoint's dropout probabilities (hidden and attention) when given.
+    """
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
     source = resolve_model_source(name)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True)
-        model = AutoModelForSequenceClassification.from_pretrained(
+        model_config = AutoConfig.from_pretrained(
             source,
             num_labels=len(scale),
             id2label=scale.id2label,
             label2id=scale.label2id,
             problem_type="single_label_classification",
         )
+        if dropout is not None:
+            for key in DROPOUT_KEYS:
+                if hasattr(model_config, key):
+                    setattr(model_config, key, dropout)
+        model = AutoModelForSequenceClassification.from_pretrained(source, config=model_config)
     except (OSError, ValueError) as exc:
         raise SentscoreError(
             f"Could not load model '{name}': {first_line(exc)}",

@@ -1,0 +1,107 @@
+"""Where a training step's time goes on this CPU: matrix products against everything else.
+
+    .venv/bin/python -m bench.profile [--steps 40]
+
+Profiles eager training steps (forward, backward, fused AdamW: what the Trainer runs) of the bundled model
+on the length-grouped batches of 16 that `bench.compile` uses, with `torch.profiler`, and measures the fp32
+matmul peak in the same process. It reports the share of step time in each kind of operator and the rate
+the matrix products themselves reach (6 × non-embedding parameters × real tokens, over the time spent in
+`mm`/`addmm`). The FLOP/s target can be met only if both the products run near the peak and the rest of
+the step is small. Writes bench/results/profile.json (rendered by `python -m bench.report`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+from .compile import WARM_UP_BATCHES, length_grouped_batches
+from .run import RESULTS, ROOT, SST5, matmul_peak
+from .train_worker import non_embedding_params
+
+#: Operator families, by the aten operators that make them up (self time; everything else is "other").
+FAMILIES = {
+    "linear layers (mm, addmm)": ("aten::mm", "aten::addmm"),
+    "attention products (bmm)": ("aten::bmm", "aten::baddbmm"),
+    "dropout masks (bernoulli_)": ("aten::bernoulli_",),
+    "optimizer (fused AdamW)": ("aten::_fused_adamw_",),
+    "GELU": ("aten::gelu", "aten::gelu_backward"),
+    "layer norm": ("aten::native_layer_norm", "aten::native_layer_norm_backward"),
+    "softmax": ("aten::_softmax", "aten::_softmax_backward_data"),
+}
+
+
+def profile_steps(model: Any, batches: list[Any]) -> dict[str, Any]:
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5, fused=True)
+
+    def step(batch: Any) -> None:
+        labels = torch.zeros(batch["input_ids"].shape[0], dtype=torch.long)
+        model(**batch, labels=labels).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+
+    for batch in batches[:WARM_UP_BATCHES]:
+        step(batch)
+    timed = batches[WARM_UP_BATCHES:]
+    started = time.perf_counter()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for batch in timed:
+            step(batch)
+    wall = time.perf_counter() - started
+    self_seconds: dict[str, float] = {}
+    for event in prof.key_averages():
+        self_seconds[event.key] = self_seconds.get(event.key, 0.0) + event.self_cpu_time_total / 1e6
+    total = sum(self_seconds.values())
+    families = {name: sum(self_seconds.get(op, 0.0) for op in ops) for name, ops in FAMILIES.items()}
+    families["other"] = total - sum(families.values())
+    return {
+        "steps": len(timed),
+        "real_tokens": sum(int(b["attention_mask"].sum()) for b in timed),
+        "wall_seconds": wall,
+        "profiled_seconds": total,
+        "share": {name: seconds / total for name, seconds in families.items()},
+        "linear_seconds": families["linear layers (mm, addmm)"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=40, help="Profiled steps after the warm-up.")
+    args = parser.parse_args()
+    import pandas as pd
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from sentscore.models import bundled_model_path
+    from sentscore.training import freeze_word_embeddings
+
+    data = SST5 / "train.csv" if (SST5 / "train.csv").is_file() else ROOT / "examples" / "data" / "dataset.csv"
+    tokenizer = AutoTokenizer.from_pretrained(str(bundled_model_path()))
+    batches = length_grouped_batches(pd.read_csv(data)["sentence"].astype(str).tolist(), tokenizer, args.steps + 3)
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(str(bundled_model_path()), num_labels=5)
+    freeze_word_embeddings(model)
+    model.train()
+    peak = matmul_peak()
+    result = profile_steps(model, batches)
+    flops = 6 * non_embedding_params(model) * result["real_tokens"]
+    result.update(
+        data=data.name,
+        torch=torch.__version__,
+        matmul_peak_gflops=peak,
+        step_gflops=flops / result["wall_seconds"] / 1e9,
+        linear_gflops=flops / result["linear_seconds"] / 1e9,
+    )
+    print(f"[profile] {json.dumps(result, indent=2)}", flush=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "profile.json").write_text(json.dumps(result, indent=2))
+    print(f"[profile] wrote {RESULTS / 'profile.json'}; render with: python -m bench.report")
+
+
+if __name__ == "__main__":
+    main()
