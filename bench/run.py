@@ -67,7 +67,11 @@ def machine() -> dict[str, Any]:
 
 
 def matmul_peak(size: int = 2048, repeats: int = 7) -> float:
-    """fp32 GFLOP/s of a large square matrix product on all cores: the machine's practical peak."""
+    """fp32 GFLOP/s of a large square matrix product on all cores: the machine's practical peak.
+
+    The best of the repeats, not their median: on a shared virtual machine other tenants can only slow a
+    repeat down, and a higher peak makes every share of it reported here smaller, never larger.
+    """
     import torch
 
     a, b = torch.randn(size, size), torch.randn(size, size)
@@ -79,7 +83,7 @@ def matmul_peak(size: int = 2048, repeats: int = 7) -> float:
         for _ in range(5):
             a @ b
         rates.append(5 * 2 * size**3 / (time.perf_counter() - started) / 1e9)
-    return statistics.median(rates)
+    return max(rates)
 
 
 def train_runs(train_csv: str, dev_csv: str, epochs: float, model_dir: Path) -> dict[str, Any]:
@@ -278,6 +282,9 @@ def main() -> None:
             }
         else:
             runs = train_runs(train_csv, dev_csv, epochs, model_dir)
+            # Measured again after training, the better of the two kept: the machine's speed drifts on a VM.
+            report["matmul_peak_gflops"] = max(report["matmul_peak_gflops"], matmul_peak())
+            print(f"[bench] fp32 matmul peak, best before/after training: {report['matmul_peak_gflops']:.1f}")
         report["training"] = {impl: training_figures(run, report["matmul_peak_gflops"]) for impl, run in runs.items()}
         reference_accuracy = report["training"]["reference"]["kept_dev_accuracy"]
         report["time_to_reference_accuracy"] = {
