@@ -42,6 +42,7 @@ def training_section(report: dict[str, Any]) -> list[str]:
         f"| achieved GFLOP/s (6 × non-embedding params × real tokens) | {ref['gflops']:.1f} | {ours['gflops']:.1f} | |",
         f"| share of the fp32 matmul peak ({report['matmul_peak_gflops']:.1f} GFLOP/s) | "
         f"{100 * ref['fraction_of_matmul_peak']:.0f}% | {100 * ours['fraction_of_matmul_peak']:.0f}% | |",
+        f"| machine's fp32 matmul GFLOP/s just before / after the run | {_probes(ref)} | {_probes(ours)} | |",
         f"| training seconds to reach the reference's dev accuracy ({ref['kept_dev_accuracy']:.4f}) | "
         f"{_seconds(ttr['reference'])} | {_seconds(ttr['sentscore'])} | {_ratio(ttr['reference'], ttr['sentscore'])} |",
         "",
@@ -275,6 +276,11 @@ def main() -> None:
         lines += serve_section(json.loads(serve_path.read_text()))
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
     print(f"wrote {ROOT / 'BENCHMARKS.md'}")
+
+
+def _probes(figures: dict[str, Any]) -> str:
+    probes = figures.get("matmul_gflops_around_run")
+    return "not measured" if not probes else " / ".join(f"{p:.0f}" for p in probes)
 
 
 def _seconds(value: float | None) -> str:

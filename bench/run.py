@@ -127,6 +127,7 @@ def training_figures(run: dict[str, Any], peak_gflops: float) -> dict[str, Any]:
         "gflops": gflops,
         "fraction_of_matmul_peak": gflops / peak_gflops,
         "curve": run["curve"],
+        "matmul_gflops_around_run": run.get("matmul_gflops_around_run"),
     }
 
 

@@ -234,6 +234,10 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
+    from .run import matmul_peak
+
+    # The machine's speed drifts on a shared VM: a matmul probe on each side of the run shows by how much.
+    probe_before = matmul_peak(repeats=3)
     with tempfile.TemporaryDirectory() as tmp:
         if args.impl == "sentscore":
             overrides = dict(item.split("=", 1) for item in args.set)
@@ -247,6 +251,7 @@ def main() -> None:
                 result["model_dir"] = args.keep
         else:
             result = run_reference(args.train, args.dev, Path(tmp), args.epochs)
+    result["matmul_gflops_around_run"] = [probe_before, matmul_peak(repeats=3)]
     result["impl"] = args.impl
     result["torch_threads"] = torch.get_num_threads()
     Path(args.out).write_text(json.dumps(result, indent=2))
