@@ -15,6 +15,7 @@ import argparse
 import json
 import random
 import time
+from pathlib import Path
 from typing import Any
 
 from .run import RESULTS, ROOT, SST5
@@ -32,17 +33,51 @@ def length_grouped_batches(texts: list[str], tokenizer: Any, count: int) -> list
     return [tokenizer.pad({"input_ids": [encoded[i] for i in group]}, return_tensors="pt") for group in picked]
 
 
-def run(model: Any, batches: list[Any]) -> dict[str, float]:
+def training_batches(steps: int) -> tuple[Path, list[Any]]:
+    """The training file used (SST-5 when present) and ``steps`` warm-up-plus-timed batches from it."""
+    import pandas as pd
+    from transformers import AutoTokenizer
+
+    from sentscore.models import bundled_model_path
+
+    data = SST5 / "train.csv" if (SST5 / "train.csv").is_file() else ROOT / "examples" / "data" / "dataset.csv"
+    tokenizer = AutoTokenizer.from_pretrained(str(bundled_model_path()))
+    texts = pd.read_csv(data)["sentence"].astype(str).tolist()
+    return data, length_grouped_batches(texts, tokenizer, steps + WARM_UP_BATCHES)
+
+
+def bundled_model_for_training() -> Any:
+    """The bundled model with a fresh 5-level head, seeded, word embeddings frozen as sentscore trains it."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from sentscore.models import bundled_model_path
+    from sentscore.training import freeze_word_embeddings
+
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(str(bundled_model_path()), num_labels=5)
+    freeze_word_embeddings(model)
+    model.train()
+    return model
+
+
+def training_step(model: Any, fused: bool = False) -> Any:
+    """A function running one training step (forward, backward, AdamW) on a batch."""
     import torch
 
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
-    labels = torch.zeros(BATCH_SIZE, dtype=torch.long)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5, fused=fused)
 
     def step(batch: Any) -> None:
+        labels = torch.zeros(batch["input_ids"].shape[0], dtype=torch.long)
         model(**batch, labels=labels).loss.backward()
         optimizer.step()
         optimizer.zero_grad()
 
+    return step
+
+
+def run(model: Any, batches: list[Any]) -> dict[str, float]:
+    step = training_step(model)
     started = time.perf_counter()
     for batch in batches[:WARM_UP_BATCHES]:
         step(batch)
@@ -58,22 +93,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=40, help="Timed steps after the warm-up.")
     args = parser.parse_args()
-    import pandas as pd
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from sentscore.models import bundled_model_path
-    from sentscore.training import freeze_word_embeddings
-
-    data = SST5 / "train.csv" if (SST5 / "train.csv").is_file() else ROOT / "examples" / "data" / "dataset.csv"
-    tokenizer = AutoTokenizer.from_pretrained(str(bundled_model_path()))
-    batches = length_grouped_batches(pd.read_csv(data)["sentence"].astype(str).tolist(), tokenizer, args.steps + 3)
+    data, batches = training_batches(args.steps)
     results: dict[str, Any] = {"data": data.name, "batch_size": BATCH_SIZE, "torch": torch.__version__}
     for name in ("eager", "torch.compile(dynamic=True)"):
-        torch.manual_seed(0)
-        model = AutoModelForSequenceClassification.from_pretrained(str(bundled_model_path()), num_labels=5)
-        freeze_word_embeddings(model)
-        model.train()
+        model = bundled_model_for_training()
         if name != "eager":
             model = torch.compile(model, dynamic=True)
         results[name] = run(model, batches)

@@ -17,8 +17,8 @@ import json
 import time
 from typing import Any
 
-from .compile import WARM_UP_BATCHES, length_grouped_batches
-from .run import RESULTS, ROOT, SST5, matmul_peak
+from .compile import WARM_UP_BATCHES, bundled_model_for_training, training_batches, training_step
+from .run import RESULTS, matmul_peak
 from .train_worker import non_embedding_params
 
 #: Operator families, by the aten operators that make them up (self time; everything else is "other").
@@ -34,17 +34,9 @@ FAMILIES = {
 
 
 def profile_steps(model: Any, batches: list[Any]) -> dict[str, Any]:
-    import torch
     from torch.profiler import ProfilerActivity, profile
 
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5, fused=True)
-
-    def step(batch: Any) -> None:
-        labels = torch.zeros(batch["input_ids"].shape[0], dtype=torch.long)
-        model(**batch, labels=labels).loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-
+    step = training_step(model, fused=True)
     for batch in batches[:WARM_UP_BATCHES]:
         step(batch)
     timed = batches[WARM_UP_BATCHES:]
@@ -73,20 +65,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=40, help="Profiled steps after the warm-up.")
     args = parser.parse_args()
-    import pandas as pd
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from sentscore.models import bundled_model_path
-    from sentscore.training import freeze_word_embeddings
-
-    data = SST5 / "train.csv" if (SST5 / "train.csv").is_file() else ROOT / "examples" / "data" / "dataset.csv"
-    tokenizer = AutoTokenizer.from_pretrained(str(bundled_model_path()))
-    batches = length_grouped_batches(pd.read_csv(data)["sentence"].astype(str).tolist(), tokenizer, args.steps + 3)
-    torch.manual_seed(0)
-    model = AutoModelForSequenceClassification.from_pretrained(str(bundled_model_path()), num_labels=5)
-    freeze_word_embeddings(model)
-    model.train()
+    data, batches = training_batches(args.steps)
+    model = bundled_model_for_training()
     peak = matmul_peak()
     result = profile_steps(model, batches)
     flops = 6 * non_embedding_params(model) * result["real_tokens"]
