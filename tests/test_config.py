@@ -51,17 +51,40 @@ def test_unknown_key_suggests_the_closest(tmp_path):
 
 
 def test_every_problem_is_reported_at_once():
+    values = {
+        "max_length": 0,
+        "learning_rate": 5,
+        "metric_for_best_model": "f2",
+        "train_batch_size": "many",
+        "learning_rat": 1e-5,
+        "dropout": 1,
+        "warmup_ratio": 6,
+        "weight_decay": -0.1,
+        "num_threads": 0,
+    }
     with pytest.raises(SentscoreError) as info:
-        TrainConfig.from_dict(
-            {"max_length": 0, "learning_rate": 5, "metric_for_best_model": "f2", "train_batch_size": "many"}
-        )
+        TrainConfig.from_dict(values)
     message = str(info.value)
     assert "'train_batch_size' must be an integer" in message
-    with pytest.raises(SentscoreError) as info:
-        TrainConfig.from_dict({"max_length": 0, "learning_rate": 5, "metric_for_best_model": "f2", "dropout": 1})
-    message = str(info.value)
-    for fragment in ("max_length", "'learning_rate'", "metric_for_best_model", "'dropout'"):
-        assert fragment in message
+    assert "unknown key 'learning_rat'" in message
+    for key in ("max_length", "learning_rate", "metric_for_best_model", "dropout", "warmup_ratio", "weight_decay"):
+        assert f"'{key}' must" in message
+    assert "'num_threads' must be at least 1" in message
+    assert "Valid keys:" in info.value.hint
+
+
+def test_bad_values_alone_hint_at_the_fix_not_the_key_list():
+    with pytest.raises(SentscoreError, match="'warmup_ratio' must be at least 0 and below 1") as info:
+        TrainConfig.from_dict({"warmup_ratio": 1.0})
+    assert info.value.hint == "Fix the values listed above."
+
+
+def test_train_checks_a_config_built_in_python(tmp_path):
+    from sentscore import train
+
+    config = TrainConfig(train_file=str(tmp_path / "absent.csv"), output_dir=str(tmp_path / "m"), learning_rate=0)
+    with pytest.raises(SentscoreError, match="'learning_rate' must be between 0 and 1"):
+        train(config)
 
 
 def test_fractional_integer_is_rejected():

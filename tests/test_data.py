@@ -54,7 +54,7 @@ def test_empty_and_header_only_files(tmp_path):
 
 def test_mixed_numbers_and_text(tmp_path):
     path = write_csv(tmp_path / "m.csv", [("a", 1), ("b", "great"), ("c", 3)])
-    with pytest.raises(SentscoreError, match=r"mixes numbers and text; row 3 hold 'great'"):
+    with pytest.raises(SentscoreError, match=r"mixes numbers and text; row 3 holds 'great'"):
         load_labelled(path)
 
 

@@ -88,7 +88,7 @@ def test_validation_file_with_a_score_outside_the_training_scale(tiny_model_dir,
         validation_file=str(validation_file),
         output_dir=str(tmp_path / "out"),
     )
-    with pytest.raises(SentscoreError, match=r"dev.csv: row 3 have 'score' values \['9'\] outside the labels"):
+    with pytest.raises(SentscoreError, match=r"dev.csv: row 3 has 'score' values \['9'\] outside the labels"):
         train(config)
 
 

@@ -143,13 +143,13 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "config") -> TrainConfig:
-        """Build from a mapping, collecting every unknown key and bad value before raising once."""
+        """Build from a mapping, collecting every unknown key, mistyped value and bad value before raising once."""
         known = {f.name for f in fields(cls)}
         problems = []
-        for key in values:
-            if key not in known:
-                close = difflib.get_close_matches(key, known, n=1)
-                problems.append(f"unknown key '{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+        unknown = [key for key in values if key not in known]
+        for key in unknown:
+            close = difflib.get_close_matches(key, known, n=1)
+            problems.append(f"unknown key '{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
         kwargs = {}
         hints = typing.get_type_hints(cls)
         for key, value in values.items():
@@ -158,17 +158,23 @@ class TrainConfig:
                     kwargs[key] = _coerce(value, hints[key])
                 except (TypeError, ValueError):
                     problems.append(f"'{key}' must be {_describe(hints[key])}, got {value!r}")
-        if problems:
-            raise SentscoreError(
-                f"{source}: " + "; ".join(problems),
-                hint="Valid keys: " + ", ".join(sorted(known)),
-            )
+        # The well-typed values are range-checked too (a mistyped one keeps its default meanwhile), so one
+        # message lists every fix.
         config = cls(**kwargs)
-        config.validate(source)
+        problems += config.problems()
+        if problems:
+            hint = "Valid keys: " + ", ".join(sorted(known)) if unknown else "Fix the values listed above."
+            raise SentscoreError(f"{source}: " + "; ".join(problems), hint=hint)
         return config
 
     def validate(self, source: str = "config") -> None:
-        """Check values that types alone cannot; report every problem at once."""
+        """Raise once, listing every value that types alone cannot rule out."""
+        problems = self.problems()
+        if problems:
+            raise SentscoreError(f"{source}: " + "; ".join(problems), hint="Fix the values listed above.")
+
+    def problems(self) -> list[str]:
+        """Every value out of its range, as messages naming the key."""
         problems = []
         positive_ints = ("max_length", "train_batch_size", "eval_batch_size")
         problems += [f"'{k}' must be a positive integer" for k in positive_ints if getattr(self, k) < 1]
@@ -176,6 +182,11 @@ class TrainConfig:
             problems.append("'num_train_epochs' must be positive")
         if not 0 < self.learning_rate < 1:
             problems.append("'learning_rate' must be between 0 and 1 (typical: 1e-5 to 2e-4)")
+        if self.weight_decay < 0:
+            problems.append("'weight_decay' must not be negative (typical: 0 to 0.1)")
+        # The Trainer reads a warmup of 1 or more as a number of steps, not a share, so refuse it here.
+        if not 0 <= self.warmup_ratio < 1:
+            problems.append("'warmup_ratio' must be at least 0 and below 1 (a share of the training steps)")
         if self.num_labels is not None and self.num_labels < 2:
             problems.append("'num_labels' must be at least 2")
         if self.validation_file is None and not 0 < self.validation_fraction < 1:
@@ -189,6 +200,8 @@ class TrainConfig:
             problems.append(f"'device' must be one of {', '.join(DEVICES)}, got '{self.device}'")
         if self.dropout is not None and not 0 <= self.dropout < 1:
             problems.append("'dropout' must be at least 0 and below 1")
+        if self.num_threads is not None and self.num_threads < 1:
+            problems.append("'num_threads' must be at least 1")
         if self.fp16 and self.bf16:
             problems.append("choose at most one of 'fp16' and 'bf16'")
         if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
@@ -197,8 +210,7 @@ class TrainConfig:
             problems.append("'labels' must not repeat a label")
         if self.labels is not None and self.num_labels is not None and len(self.labels) != self.num_labels:
             problems.append(f"'labels' has {len(self.labels)} entries but 'num_labels' is {self.num_labels}")
-        if problems:
-            raise SentscoreError(f"{source}: " + "; ".join(problems), hint="Fix the values listed above.")
+        return problems
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

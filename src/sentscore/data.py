@@ -80,11 +80,14 @@ class LabelledData:
         return len(self.texts)
 
 
-def _rows(indices: Sequence[int]) -> str:
-    """Row numbers as a spreadsheet shows them (header = row 1)."""
+def _rows(indices: Sequence[int], verb: str = "") -> str:
+    """Row numbers as a spreadsheet shows them (header = row 1), then ``verb`` ("hold", "have") agreeing."""
     shown = ", ".join(str(i + 2) for i in indices[:MAX_ROWS_LISTED])
     more = f" and {len(indices) - MAX_ROWS_LISTED} more" if len(indices) > MAX_ROWS_LISTED else ""
-    return f"row{'s' if len(indices) > 1 else ''} {shown}{more}"
+    plural = len(indices) > 1
+    if verb and not plural:
+        verb = {"have": "has"}.get(verb, verb + "s")
+    return f"row{'s' if plural else ''} {shown}{more}" + (f" {verb}" if verb else "")
 
 
 def read_table(path: str | Path, text_column: str = "sentence") -> pd.DataFrame:
@@ -181,7 +184,7 @@ def _numeric_scores(raw: list[str], source: str, column: str) -> list[int] | Non
     if text_rows:
         examples = ", ".join(repr(raw[i]) for i in text_rows[:3])
         raise SentscoreError(
-            f"{source}: column '{column}' mixes numbers and text; {_rows(text_rows)} hold {examples}",
+            f"{source}: column '{column}' mixes numbers and text; {_rows(text_rows, 'hold')} {examples}",
             hint="Make every score a whole number (e.g. 1..5), or every score a text label.",
         )
     fractional = [i for i, n in enumerate(numbers) if not float(n).is_integer()]
@@ -214,7 +217,7 @@ def discover_scale(
         if unknown:
             found = sorted({raw_scores[i] for i in unknown})[:5]
             raise SentscoreError(
-                f"{source}: {_rows(unknown)} have '{column}' values {found} outside the labels {list(scale.labels)}",
+                f"{source}: {_rows(unknown, 'have')} '{column}' values {found} outside the labels {list(scale.labels)}",
                 hint="Fix those rows, or add the labels to the 'labels' list.",
             )
         return scale, [lookup[s.strip()] for s in raw_scores]
@@ -238,7 +241,7 @@ def discover_scale(
             found = sorted({numbers[i] for i in outside})[:5]
             raise SentscoreError(
                 f"{source}: num_labels is {num_labels}, so scores must be {low}..{high}, "
-                f"but {_rows(outside)} hold {found}",
+                f"but {_rows(outside, 'hold')} {found}",
                 hint=f"Fix those rows, or set num_labels to match the data (it spans {min(numbers)}..{max(numbers)}).",
             )
     if high - low > 100:

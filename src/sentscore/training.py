@@ -66,6 +66,7 @@ def train(config: TrainConfig, show_progress: bool = True, callbacks: list[Any] 
     import torch
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, set_seed
 
+    config.validate()  # a TrainConfig built in Python has not been checked yet
     output_dir = Path(config.output_dir)
     check_can_write(output_dir, config.overwrite)
     train_data, validation_data = prepare_data(config)
