@@ -17,3 +17,32 @@ def test_head_is_labelled_after_the_scale(tiny_model_dir):
     _, model = load_for_training(str(tiny_model_dir), SCALE)
     assert model.config.id2label == {i: str(i + 1) for i in range(5)}
     assert model.num_labels == 5
+
+
+def test_only_encoder_weights_missing_from_the_checkpoint_are_warned_about(tiny_model_dir, tmp_path, caplog):
+    import logging
+
+    from transformers import AutoTokenizer, BertModel
+
+    with caplog.at_level(logging.DEBUG, logger="sentscore.models"):
+        load_for_training(str(tiny_model_dir), SCALE)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any("classifier.weight" in r.getMessage() for r in caplog.records)
+
+    no_pooler = tmp_path / "no-pooler"
+    encoder = BertModel.from_pretrained(str(tiny_model_dir), add_pooling_layer=False)
+    encoder.save_pretrained(no_pooler)
+    AutoTokenizer.from_pretrained(str(tiny_model_dir)).save_pretrained(no_pooler)
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="sentscore.models"):
+        load_for_training(str(no_pooler), SCALE)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "2 encoder weights" in warnings[0] and "bert.pooler.dense.weight" in warnings[0]
+
+
+def test_loading_a_local_model_leaves_progress_bars_as_they_were(tiny_model_dir):
+    from transformers.utils import logging as hf_logging
+
+    assert hf_logging.is_progress_bar_enabled()
+    load_for_training(str(tiny_model_dir), SCALE)
+    assert hf_logging.is_progress_bar_enabled()

@@ -83,8 +83,11 @@ def export_onnx(
 def _load(model_dir: Path) -> tuple[Any, Any]:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    from .models import quiet_transformers
+
     # Eager attention traces into plain ONNX operators that ONNX Runtime's optimizer knows how to fuse.
-    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), attn_implementation="eager")
+    with quiet_transformers():
+        model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), attn_implementation="eager")
     return model.eval(), AutoTokenizer.from_pretrained(str(model_dir))
 
 

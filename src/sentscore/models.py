@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,29 +65,87 @@ def load_for_training(name: str, scale: ScoreScale, dropout: float | None = None
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
     source = resolve_model_source(name)
+    # A download keeps its progress bar; reading a local folder needs none.
+    quiet = quiet_transformers() if Path(source).is_dir() else contextlib.nullcontext()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True)
-        model_config = AutoConfig.from_pretrained(
-            source,
-            num_labels=len(scale),
-            id2label=scale.id2label,
-            label2id=scale.label2id,
-            problem_type="single_label_classification",
-        )
-        if dropout is not None:
-            for key in DROPOUT_KEYS:
-                if hasattr(model_config, key):
-                    setattr(model_config, key, dropout)
-        model = AutoModelForSequenceClassification.from_pretrained(source, config=model_config)
+        with quiet:
+            tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True)
+            model_config = AutoConfig.from_pretrained(
+                source,
+                num_labels=len(scale),
+                id2label=scale.id2label,
+                label2id=scale.label2id,
+                problem_type="single_label_classification",
+            )
+            if dropout is not None:
+                for key in DROPOUT_KEYS:
+                    if hasattr(model_config, key):
+                        setattr(model_config, key, dropout)
+            with load_report_silenced():
+                model, loading_info = AutoModelForSequenceClassification.from_pretrained(
+                    source, config=model_config, output_loading_info=True
+                )
     except (OSError, ValueError) as exc:
         raise SentscoreError(
             f"Could not load model '{name}': {first_line(exc)}",
             hint=f"A hub id needs network access (or a filled Hugging Face cache). Offline, use the bundled "
             f"default: --model-name {DEFAULT_MODEL}",
         ) from None
+    _report_new_weights(model, loading_info.get("missing_keys", ()), name)
     if not getattr(tokenizer, "is_fast", False):
         logger.warning("No fast tokenizer for %s; tokenization will be slower", name)
     return tokenizer, model
+
+
+def _report_new_weights(model: Any, missing: Any, name: str) -> None:
+    """The new classification head is expected to start random; an encoder weight that does is not."""
+    prefix = f"{model.base_model_prefix}."
+    encoder = sorted(key for key in missing if key.startswith(prefix))
+    head = sorted(key for key in missing if not key.startswith(prefix))
+    if head:
+        logger.debug("New classification head, randomly initialised: %s", ", ".join(head))
+    if encoder:
+        shown = ", ".join(encoder[:5]) + (f" and {len(encoder) - 5} more" if len(encoder) > 5 else "")
+        logger.warning(
+            "%d encoder weights of %s were not in the checkpoint and start random (%s); "
+            "fine-tuning will train them, but the model may need more data or epochs",
+            len(encoder),
+            name,
+            shown,
+        )
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Hide transformers' progress bars (reading or writing weights on disk) for the duration."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
+@contextlib.contextmanager
+def load_report_silenced() -> Iterator[None]:
+    """Keep transformers' load report (a table of weights missing from the checkpoint) off the terminal;
+    sentscore says what matters in it itself (``_report_new_weights``). Asking for that information also
+    makes transformers 5 warn that no layer was sharded for tensor parallelism, which a single-device run
+    never uses, so that logger is quieted too."""
+    from transformers.utils import logging as hf_logging
+
+    loggers = [hf_logging.get_logger(n) for n in ("transformers.modeling_utils", "transformers.distributed")]
+    levels = [each.level for each in loggers]
+    for each in loggers:
+        each.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for each, level in zip(loggers, levels, strict=True):
+            each.setLevel(level)
 
 
 def first_line(exc: BaseException) -> str:

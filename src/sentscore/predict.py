@@ -249,9 +249,12 @@ def _torch_runner(model_dir: Path, threads: int) -> Callable[[dict[str, np.ndarr
     import torch
     from transformers import AutoModelForSequenceClassification
 
+    from .models import quiet_transformers
+
     torch.set_num_threads(threads)
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(str(model_dir))
+        with quiet_transformers():
+            model = AutoModelForSequenceClassification.from_pretrained(str(model_dir))
     except (OSError, ValueError) as exc:
         raise SentscoreError(f"Could not load the model in {model_dir}: {exc}", hint="Train the model again.") from None
     model.eval()

@@ -18,7 +18,7 @@ from .config import TrainConfig
 from .data import LabelledData, ScoreScale, load_labelled, split
 from .errors import SentscoreError
 from .metrics import compute_metrics, majority_baseline
-from .models import load_for_training, pick_device
+from .models import load_for_training, pick_device, quiet_transformers
 from .outputs import CHECKPOINT_DIR, METRICS_FILE, SENTSCORE_FILE, check_can_write
 
 logger = logging.getLogger(__name__)
@@ -119,7 +119,8 @@ def train(config: TrainConfig, show_progress: bool = True, callbacks: list[Any] 
         trainer.add_callback(ProgressBars())
     trainer.add_callback(EpochLogger(config.metric_for_best_model))
     started = time.perf_counter()
-    trainer.train()
+    with quiet_transformers():  # the epoch bars stay; the bars for writing and reading checkpoints go
+        trainer.train()
     train_seconds = time.perf_counter() - started
 
     prediction = trainer.predict(eval_set)
@@ -129,7 +130,8 @@ def train(config: TrainConfig, show_progress: bool = True, callbacks: list[Any] 
     baseline = majority_baseline(train_data.label_ids, validation_data.label_ids, scale)
     epochs = _epoch_history(trainer.state.log_history)
     result = TrainResult(output_dir, final, baseline, epochs, train_seconds, len(train_set), len(eval_set))
-    _save(trainer, tokenizer, config, scale, result)
+    with quiet_transformers():
+        _save(trainer, tokenizer, config, scale, result)
     return result
 
 
