@@ -111,6 +111,7 @@ def test_predict_argument_mistakes(trained_tiny_dir, tmp_path):
         run("predict", trained_tiny_dir, "--input", tmp_path / "x.csv", "--output", tmp_path / "o.csv"),
         "Data file not found",
     )
+    assert_user_error(run("predict", trained_tiny_dir, "fine", "  "), "sentence 2 of 2 is blank")
 
 
 def test_one_sentence_on_an_exported_model_never_imports_torch(trained_tiny_dir, tmp_path):

@@ -19,6 +19,12 @@ def test_predictions_keep_input_order_and_do_not_depend_on_batching(trained_tiny
     np.testing.assert_allclose(batched.sum(axis=1), 1.0, atol=1e-5)
 
 
+def test_blank_texts_are_refused_not_scored(trained_tiny_dir):
+    scorer = Scorer.load(trained_tiny_dir, backend="torch")
+    with pytest.raises(SentscoreError, match=r"texts\[1, 2\] are blank"):
+        scorer.predict(["fine", "", " \t"])
+
+
 def test_prediction_fields(trained_tiny_dir):
     scorer = Scorer.load(trained_tiny_dir, backend="torch")
     prediction = scorer.predict("the food was great")[0]

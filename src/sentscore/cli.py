@@ -113,6 +113,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise SentscoreError("--input needs --output", hint="Add --output scored.csv (or .tsv/.jsonl).")
     if args.output and not args.input:
         raise SentscoreError("--output needs --input", hint="Give the file to score with --input.")
+    blank = [str(n) for n, sentence in enumerate(args.sentences, 1) if not sentence.strip()]
+    if blank:  # often an unset shell variable; checked before the model loads
+        raise SentscoreError(
+            f"sentence{'s' if len(blank) > 1 else ''} {', '.join(blank)} of {len(args.sentences)} "
+            f"{'are' if len(blank) > 1 else 'is'} blank",
+            hint="Give text to score in each one.",
+        )
     scorer = Scorer.load(args.model_dir, backend=args.backend, batch_size=args.batch_size)
     if args.input:
         frame = scorer.score_file(args.input, args.output, args.text_column, args.probs, show_progress=not args.quiet)

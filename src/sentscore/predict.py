@@ -110,6 +110,13 @@ class Scorer:
         texts = [str(t) for t in texts]
         if not texts:
             return np.zeros((0, len(self.scale)), dtype=np.float32)
+        blank = [i for i, text in enumerate(texts) if not text.strip()]
+        if blank:  # the model would still answer, with a score that means nothing
+            raise SentscoreError(
+                f"texts{blank[:10]} {'are' if len(blank) > 1 else 'is'} blank"
+                + (f" ({len(blank)} in all)" if len(blank) > 10 else ""),
+                hint="Drop blank sentences before scoring; a blank sentence has nothing to score.",
+            )
         encodings = self._tokenizer.encode_batch(texts)
         # Sorting by length means each batch pads only to its own longest sentence.
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
