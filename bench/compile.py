@@ -47,15 +47,19 @@ def training_batches(steps: int) -> tuple[Path, list[Any]]:
 
 
 def bundled_model_for_training() -> Any:
-    """The bundled model with a fresh 5-level head, seeded, word embeddings frozen as sentscore trains it."""
+    """The bundled model as ``sentscore train`` sets it up by default (5-level head, dropout settings, word
+    embeddings frozen), seeded."""
     import torch
-    from transformers import AutoModelForSequenceClassification
 
-    from sentscore.models import bundled_model_path
+    from sentscore import TrainConfig
+    from sentscore.data import ScoreScale
+    from sentscore.models import load_for_training
     from sentscore.training import freeze_word_embeddings
 
     torch.manual_seed(0)
-    model = AutoModelForSequenceClassification.from_pretrained(str(bundled_model_path()), num_labels=5)
+    defaults = TrainConfig()
+    scale = ScoreScale(tuple(str(level) for level in range(1, 6)))
+    model = load_for_training(defaults.model_name, scale, defaults.dropout, defaults.attention_dropout)[1]
     freeze_word_embeddings(model)
     model.train()
     return model

@@ -24,7 +24,12 @@ from .train_worker import non_embedding_params
 #: Operator families, by the aten operators that make them up (self time; everything else is "other").
 FAMILIES = {
     "linear layers (mm, addmm)": ("aten::mm", "aten::addmm"),
-    "attention products (bmm)": ("aten::bmm", "aten::baddbmm"),
+    "attention (bmm, or the fused kernel when attention dropout is 0)": (
+        "aten::bmm",
+        "aten::baddbmm",
+        "aten::_scaled_dot_product_flash_attention_for_cpu",
+        "aten::_scaled_dot_product_flash_attention_for_cpu_backward",
+    ),
     "dropout masks (bernoulli_)": ("aten::bernoulli_",),
     "optimizer (fused AdamW)": ("aten::_fused_adamw_",),
     "GELU": ("aten::gelu", "aten::gelu_backward"),

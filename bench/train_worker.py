@@ -147,7 +147,9 @@ def _load_kept(model_dir: Path) -> Any:
     return AutoModelForSequenceClassification.from_pretrained(str(model_dir))
 
 
-def run_reference(train_csv: str, dev_csv: str, workdir: Path, epochs: float = 3) -> dict[str, Any]:
+def run_reference(
+    train_csv: str, dev_csv: str, workdir: Path, epochs: float = 3, callbacks: list[Any] | None = None
+) -> dict[str, Any]:
     """The recipe as users copy it: slow BertTokenizer, batch 8, random order, Trainer defaults, lr 2e-5,
     an 80/20 random split (seeded here so the benchmark repeats), best model by eval loss."""
     import pandas as pd
@@ -203,7 +205,7 @@ def run_reference(train_csv: str, dev_csv: str, workdir: Path, epochs: float = 3
         processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=accuracy,
-        callbacks=[clock.callback],
+        callbacks=[clock.callback, *(callbacks or [])],
     )
     trainer.train()
     wall = time.perf_counter() - started

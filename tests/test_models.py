@@ -7,9 +7,12 @@ SCALE = ScoreScale(("1", "2", "3", "4", "5"))
 def test_checkpoint_dropout_is_kept_unless_one_is_given(tiny_model_dir):
     _, kept = load_for_training(str(tiny_model_dir), SCALE)
     assert kept.config.hidden_dropout_prob == kept.config.attention_probs_dropout_prob == 0.1
-    _, changed = load_for_training(str(tiny_model_dir), SCALE, dropout=0.0)
-    assert changed.config.hidden_dropout_prob == changed.config.attention_probs_dropout_prob == 0.0
-    dropouts = [m.p for m in changed.modules() if m.__class__.__name__ == "Dropout"]
+    _, hidden = load_for_training(str(tiny_model_dir), SCALE, dropout=0.0)
+    assert (hidden.config.hidden_dropout_prob, hidden.config.attention_probs_dropout_prob) == (0.0, 0.1)
+    _, attention = load_for_training(str(tiny_model_dir), SCALE, attention_dropout=0.0)
+    assert (attention.config.hidden_dropout_prob, attention.config.attention_probs_dropout_prob) == (0.1, 0.0)
+    _, neither = load_for_training(str(tiny_model_dir), SCALE, dropout=0.0, attention_dropout=0.0)
+    dropouts = [m.p for m in neither.modules() if m.__class__.__name__ == "Dropout"]
     assert dropouts and set(dropouts) == {0.0}
 
 

@@ -111,7 +111,18 @@ class TrainConfig:
     )
     dropout: float | None = field(
         default=None,
-        metadata={"help": "Dropout probability in the encoder (hidden and attention); default: the checkpoint's own."},
+        metadata={"help": "Dropout probability in the encoder's hidden layers; default: the checkpoint's own."},
+    )
+    # The checkpoint's by default. 0 lets torch run its fused attention kernel: training steps on CPU were 12%
+    # faster (interleaved rounds) and a full SST-5 run 2.04x the reference recipe's samples/s, but the model it
+    # kept scored 0.4587 dev accuracy against 0.4886 with BERT's 0.1 (same seed) and 0.4641 for the
+    # reference, so the speed is not worth it by default.
+    attention_dropout: float | None = field(
+        default=None,
+        metadata={
+            "help": "Dropout on the attention weights; default: the checkpoint's own (BERT's: 0.1). 0 trains "
+            "faster on CPU (a fused attention kernel) but scored lower on SST-5."
+        },
     )
     device: str = field(default="auto", metadata={"help": "auto (CUDA, then Apple MPS, then CPU), cuda, mps or cpu."})
     fp16: bool = field(default=False, metadata={"help": "Mixed precision fp16 (CUDA only)."})
@@ -198,8 +209,10 @@ class TrainConfig:
             )
         if self.device not in DEVICES:
             problems.append(f"'device' must be one of {', '.join(DEVICES)}, got '{self.device}'")
-        if self.dropout is not None and not 0 <= self.dropout < 1:
-            problems.append("'dropout' must be at least 0 and below 1")
+        for key in ("dropout", "attention_dropout"):
+            value = getattr(self, key)
+            if value is not None and not 0 <= value < 1:
+                problems.append(f"'{key}' must be at least 0 and below 1")
         if self.num_threads is not None and self.num_threads < 1:
             problems.append("'num_threads' must be at least 1")
         if self.fp16 and self.bf16:

@@ -53,14 +53,18 @@ def resolve_model_source(name: str) -> str:
     return name
 
 
-#: Model-config attributes that hold an encoder's dropout probabilities, across BERT-family architectures.
-DROPOUT_KEYS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout")
+#: Model-config attributes holding an encoder's dropout probabilities across BERT-family architectures
+#: (BERT, RoBERTa, ELECTRA, DeBERTa name them one way, DistilBERT the other).
+HIDDEN_DROPOUT_KEYS = ("hidden_dropout_prob", "dropout")
+ATTENTION_DROPOUT_KEYS = ("attention_probs_dropout_prob", "attention_dropout")
 
 
-def load_for_training(name: str, scale: ScoreScale, dropout: float | None = None) -> tuple[Any, Any]:
+def load_for_training(
+    name: str, scale: ScoreScale, dropout: float | None = None, attention_dropout: float | None = None
+) -> tuple[Any, Any]:
     """Fast tokenizer and a sequence-classification head sized to ``scale``, labels named after it.
 
-    ``dropout`` replaces the checkpoint's dropout probabilities (hidden and attention) when given.
+    ``dropout`` (hidden layers) and ``attention_dropout`` replace the checkpoint's probabilities when given.
     """
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
@@ -77,10 +81,10 @@ def load_for_training(name: str, scale: ScoreScale, dropout: float | None = None
                 label2id=scale.label2id,
                 problem_type="single_label_classification",
             )
-            if dropout is not None:
-                for key in DROPOUT_KEYS:
-                    if hasattr(model_config, key):
-                        setattr(model_config, key, dropout)
+            for keys, value in ((HIDDEN_DROPOUT_KEYS, dropout), (ATTENTION_DROPOUT_KEYS, attention_dropout)):
+                for key in keys:
+                    if value is not None and hasattr(model_config, key):
+                        setattr(model_config, key, value)
             with load_report_silenced():
                 model, loading_info = AutoModelForSequenceClassification.from_pretrained(
                     source, config=model_config, output_loading_info=True

@@ -83,7 +83,7 @@ def train(config: TrainConfig, show_progress: bool = True, callbacks: list[Any] 
         torch.set_num_threads(config.num_threads)
     set_seed(config.seed)
     device = pick_device(config.device)
-    tokenizer, model = load_for_training(config.model_name, scale, config.dropout)
+    tokenizer, model = load_for_training(config.model_name, scale, config.dropout, config.attention_dropout)
     if config.freeze_embeddings:
         freeze_word_embeddings(model)
     train_set = tokenize(train_data, tokenizer, config.max_length)

@@ -1,0 +1,161 @@
+"""Training throughput of sentscore and of the reference recipe in alternating rounds, a matmul probe in
+each round: ratios that the machine's drift cannot skew.
+
+    .venv/bin/python -m bench.paired [--rounds 8] [--samples 256]
+
+``bench.run`` trains each side for minutes, one after the other, and a shared VM's speed drifts between
+them (its matmul probe read 112 to 183 GFLOP/s within an hour). Here each side's own training set-up is
+captured from a real run (``sentscore.train`` and the reference recipe, both stopped after one step: the
+model, the optimizer and schedule the Trainer built, and the epoch's batches in the order its sampler gives),
+then rounds alternate: the same number of sentences through each side's training steps (forward,
+backward, gradient clipping, optimizer and schedule steps, as the Trainer's loop does), then a matmul
+probe. Each round yields a ratio, and each side's FLOP/s a share of the peak measured seconds later.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .run import RESULTS, SST5, matmul_peak
+from .train_worker import non_embedding_params, run_reference
+
+
+def capture_callback() -> Any:
+    """A TrainerCallback keeping what the Trainer built for training, and stopping after the first step."""
+    from transformers import TrainerCallback
+
+    class Capture(TrainerCallback):
+        parts: dict[str, Any] = {}
+
+        def on_train_begin(self, args, state, control, model=None, optimizer=None, lr_scheduler=None, **kwargs):
+            self.parts = {
+                "model": model,
+                "optimizer": optimizer,
+                "scheduler": lr_scheduler,
+                "batches": list(kwargs["train_dataloader"]),
+                "max_grad_norm": args.max_grad_norm,
+                "batch_size": args.per_device_train_batch_size,
+            }
+
+        def on_step_end(self, args, state, control, **kwargs):
+            control.should_training_stop = True
+
+    return Capture()
+
+
+def capture_sentscore(train_csv: str, workdir: Path) -> dict[str, Any]:
+    from sentscore import TrainConfig, train
+
+    capture = capture_callback()
+    config = TrainConfig.from_dict({"train_file": train_csv, "output_dir": str(workdir / "sentscore")})
+    train(config, show_progress=False, callbacks=[capture])
+    return capture.parts
+
+
+def capture_reference(train_csv: str, dev_csv: str, workdir: Path) -> dict[str, Any]:
+    capture = capture_callback()
+    run_reference(train_csv, dev_csv, workdir, callbacks=[capture])
+    return capture.parts
+
+
+def timed_steps(parts: dict[str, Any], batch_indices: list[int]) -> dict[str, float]:
+    """Training steps over the given batches, as the Trainer's inner loop runs them; rate and real tokens."""
+    import torch
+
+    model, optimizer, scheduler = parts["model"], parts["optimizer"], parts["scheduler"]
+    model.train()
+    batches = [parts["batches"][i] for i in batch_indices]
+    started = time.perf_counter()
+    for batch in batches:
+        model(**batch).loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), parts["max_grad_norm"])
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+    seconds = time.perf_counter() - started
+    samples = sum(int(b["input_ids"].shape[0]) for b in batches)
+    tokens = sum(int(b["attention_mask"].sum()) for b in batches)
+    return {"seconds": seconds, "samples_per_s": samples / seconds, "real_tokens_per_s": tokens / seconds}
+
+
+def run_rounds(sides: dict[str, dict[str, Any]], rounds: int, samples: int, seed: int = 0) -> list[dict[str, Any]]:
+    """One untimed warm-up round, then ``rounds`` rounds; the side that goes first alternates."""
+    rng = np.random.default_rng(seed)
+    names = list(sides)
+    results = []
+    for number in range(rounds + 1):
+        row: dict[str, Any] = {}
+        for name in names if number % 2 else names[::-1]:
+            parts = sides[name]
+            steps = max(1, samples // parts["batch_size"])
+            # Batches drawn from the whole epoch: a length-grouped sampler orders them by length.
+            chosen = rng.choice(len(parts["batches"]), size=steps, replace=False).tolist()
+            row[name] = timed_steps(parts, chosen)
+        row["matmul_gflops"] = matmul_peak(repeats=3)
+        if number:
+            results.append(row)
+    return results
+
+
+def summarise(rows: list[dict[str, Any]], params: dict[str, int]) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "rounds": len(rows),
+        "median_matmul_gflops": statistics.median(r["matmul_gflops"] for r in rows),
+    }
+    for name, count in params.items():
+        rates = [r[name]["samples_per_s"] for r in rows]
+        shares = [6 * count * r[name]["real_tokens_per_s"] / 1e9 / r["matmul_gflops"] for r in rows]
+        summary[name] = {
+            "median_samples_per_s": statistics.median(rates),
+            "median_real_tokens_per_s": statistics.median(r[name]["real_tokens_per_s"] for r in rows),
+            "median_gflops": statistics.median(6 * count * r[name]["real_tokens_per_s"] / 1e9 for r in rows),
+            "median_share_of_round_peak": statistics.median(shares),
+            "non_embedding_params": count,
+        }
+    ratios = [r["sentscore"]["samples_per_s"] / r["reference"]["samples_per_s"] for r in rows]
+    summary["samples_per_s_ratio"] = {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)}
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=8, help="Timed rounds (after one warm-up round).")
+    parser.add_argument("--samples", type=int, default=256, help="Training sentences per side per round.")
+    args = parser.parse_args()
+    if not (SST5 / "train.csv").is_file():
+        raise SystemExit(f"bench.paired needs {SST5}/train.csv and dev.csv")
+    import torch
+
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    train_csv, dev_csv = str(SST5 / "train.csv"), str(SST5 / "dev.csv")
+    with tempfile.TemporaryDirectory() as tmp:
+        sides = {
+            "reference": capture_reference(train_csv, dev_csv, Path(tmp)),
+            "sentscore": capture_sentscore(train_csv, Path(tmp)),
+        }
+        rows = run_rounds(sides, args.rounds, args.samples)
+    params = {name: non_embedding_params(parts["model"]) for name, parts in sides.items()}
+    result = {
+        "started": started,
+        "rounds": rows,
+        "summary": summarise(rows, params),
+        "samples_per_round": args.samples,
+        "batch_sizes": {name: parts["batch_size"] for name, parts in sides.items()},
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "paired.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(result["summary"], indent=2))
+
+
+if __name__ == "__main__":
+    main()
