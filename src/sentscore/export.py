@@ -63,7 +63,8 @@ def export_onnx(
     reference = _torch_logits(model, tokenizer, sentences)
     fp32 = _onnx_logits(target, tokenizer, sentences)
     diff = float(np.abs(fp32 - reference).max())
-    logger.info("ONNX fp32 model written to %s (max |logit difference| vs PyTorch: %.2e)", target, diff)
+    # debug, not info: the CLI prints the same as its summary line, and the result carries it for Python callers
+    logger.debug("ONNX fp32 model written to %s (max |logit difference| vs PyTorch: %.2e)", target, diff)
     result = ExportResult(target, diff)
     if quantize:
         int8 = model_dir / ONNX_INT8_FILE
@@ -71,7 +72,7 @@ def export_onnx(
         quantized = _onnx_logits(int8, tokenizer, sentences)
         result.int8_path = int8
         result.int8_agreement = float(np.mean(quantized.argmax(1) == fp32.argmax(1)))
-        logger.info(
+        logger.debug(
             "ONNX int8 model written to %s (agrees with fp32 on %.1f%% of %d sentences)",
             int8,
             100 * result.int8_agreement,

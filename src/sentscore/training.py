@@ -278,7 +278,7 @@ def _save(
     }
     (output_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     write_report(output_dir, info, metrics, scale)
-    logger.info("Saved the model to %s", output_dir)
+    logger.debug("Saved the model to %s", output_dir)  # the CLI's summary says so; TrainResult has the path
 
 
 class GpuMemoryLogger(TrainerCallback):
