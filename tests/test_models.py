@@ -49,3 +49,17 @@ def test_loading_a_local_model_leaves_progress_bars_as_they_were(tiny_model_dir)
     assert hf_logging.is_progress_bar_enabled()
     load_for_training(str(tiny_model_dir), SCALE)
     assert hf_logging.is_progress_bar_enabled()
+
+
+def test_a_trained_model_can_be_fine_tuned_on_another_scale(trained_tiny_dir, caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="sentscore.models"):
+        _, model = load_for_training(str(trained_tiny_dir), ScoreScale(("bad", "ok", "good")))
+    assert model.num_labels == 3 and model.classifier.out_features == 3
+    assert model.config.id2label == {0: "bad", 1: "ok", 2: "good"}
+    assert any("did not fit 3 labels" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="sentscore.models"):
+        _, same = load_for_training(str(trained_tiny_dir), SCALE)
+    assert same.num_labels == 5 and not caplog.records

@@ -76,8 +76,7 @@ def load_for_training(
             tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True)
             model_config = AutoConfig.from_pretrained(
                 source,
-                num_labels=len(scale),
-                id2label=scale.id2label,
+                id2label=scale.id2label,  # sets the number of labels; passing both warns when a head is resized
                 label2id=scale.label2id,
                 problem_type="single_label_classification",
             )
@@ -86,8 +85,10 @@ def load_for_training(
                     if value is not None and hasattr(model_config, key):
                         setattr(model_config, key, value)
             with load_report_silenced():
+                # A checkpoint that already has a head for another number of labels (a model trained before,
+                # on another scale) gets a new head of the right size.
                 model, loading_info = AutoModelForSequenceClassification.from_pretrained(
-                    source, config=model_config, output_loading_info=True
+                    source, config=model_config, output_loading_info=True, ignore_mismatched_sizes=True
                 )
     except (OSError, ValueError) as exc:
         raise SentscoreError(
@@ -96,9 +97,22 @@ def load_for_training(
             f"default: --model-name {DEFAULT_MODEL}",
         ) from None
     _report_new_weights(model, loading_info.get("missing_keys", ()), name)
+    resized = sorted(_key_name(entry) for entry in loading_info.get("mismatched_keys", ()))
+    if resized:
+        logger.info(
+            "%s's classification head did not fit %d labels; it starts again from random weights (%s)",
+            name,
+            len(scale),
+            ", ".join(resized),
+        )
     if not getattr(tokenizer, "is_fast", False):
         logger.warning("No fast tokenizer for %s; tokenization will be slower", name)
     return tokenizer, model
+
+
+def _key_name(entry: Any) -> str:
+    """A weight's name from a loading-info entry (a name, or a tuple starting with one)."""
+    return str(entry[0] if isinstance(entry, tuple) else entry)
 
 
 def _report_new_weights(model: Any, missing: Any, name: str) -> None:
