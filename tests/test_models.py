@@ -1,4 +1,7 @@
+import pytest
+
 from sentscore.data import ScoreScale
+from sentscore.errors import SentscoreError
 from sentscore.models import load_for_training
 
 SCALE = ScoreScale(("1", "2", "3", "4", "5"))
@@ -63,3 +66,13 @@ def test_a_trained_model_can_be_fine_tuned_on_another_scale(trained_tiny_dir, ca
     with caplog.at_level(logging.INFO, logger="sentscore.models"):
         _, same = load_for_training(str(trained_tiny_dir), SCALE)
     assert same.num_labels == 5 and not caplog.records
+
+
+def test_a_folder_without_tokenizer_files_is_refused(tiny_model_dir, tmp_path):
+    weights_only = tmp_path / "weights-only"
+    weights_only.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        (weights_only / name).write_bytes((tiny_model_dir / name).read_bytes())
+    with pytest.raises(SentscoreError, match=r"no usable tokenizer: it knows \d+ tokens, the model 30522") as info:
+        load_for_training(str(weights_only), SCALE)
+    assert "save_pretrained" in info.value.hint

@@ -80,6 +80,7 @@ def load_for_training(
                 label2id=scale.label2id,
                 problem_type="single_label_classification",
             )
+            _check_tokenizer_fits(tokenizer, model_config, name)
             for keys, value in ((HIDDEN_DROPOUT_KEYS, dropout), (ATTENTION_DROPOUT_KEYS, attention_dropout)):
                 for key in keys:
                     if value is not None and hasattr(model_config, key):
@@ -108,6 +109,18 @@ def load_for_training(
     if not getattr(tokenizer, "is_fast", False):
         logger.warning("No fast tokenizer for %s; tokenization will be slower", name)
     return tokenizer, model
+
+
+def _check_tokenizer_fits(tokenizer: Any, model_config: Any, name: str) -> None:
+    """Refuse a tokenizer far smaller than the model's vocabulary. transformers builds one that knows only the
+    special tokens when a folder has no tokenizer files, and every word would then be read as [UNK]."""
+    model_vocab = getattr(model_config, "vocab_size", None)
+    if model_vocab and len(tokenizer) < model_vocab // 2:
+        raise SentscoreError(
+            f"'{name}' has no usable tokenizer: it knows {len(tokenizer)} tokens, the model {model_vocab}",
+            hint="Save the base model's tokenizer into that folder (tokenizer.save_pretrained(folder), which writes "
+            "tokenizer.json and tokenizer_config.json), or point model_name at a folder that has one.",
+        )
 
 
 def _key_name(entry: Any) -> str:
