@@ -32,6 +32,17 @@ def test_spreadsheet_byte_order_mark_is_ignored(tmp_path):
     assert load_labelled(path).texts == ["fine", "good"]
 
 
+def test_semicolon_separated_csv_from_a_spreadsheet(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes(b'\xef\xbb\xbfsentence;score\r\n"nice, really";5\r\nbad;1\r\n')
+    data = load_labelled(path)
+    assert data.texts == ["nice, really", "bad"]
+    assert data.label_ids == [4, 0]
+    commas = tmp_path / "commas.csv"
+    commas.write_text('sentence,score\n"a; b",5\nc,1\n')
+    assert load_labelled(commas).texts == ["a; b", "c"]
+
+
 def test_missing_columns_lists_the_columns_found(tmp_path):
     path = write_csv(tmp_path / "d.csv", [("x", 1), ("y", 2)], header=("text", "rating"))
     with pytest.raises(SentscoreError) as info:

@@ -90,6 +90,16 @@ def _rows(indices: Sequence[int], verb: str = "") -> str:
     return f"row{'s' if plural else ''} {shown}{more}" + (f" {verb}" if verb else "")
 
 
+def _csv_separator(path: Path) -> str:
+    """',' unless the header has no comma but a semicolon: spreadsheets in many locales save "CSV" that way."""
+    with path.open(encoding="utf-8-sig", errors="replace") as handle:
+        header = handle.readline()
+    if "," not in header and ";" in header:
+        logger.info("%s: columns separated by ';' (read as such)", path)
+        return ";"
+    return ","
+
+
 def read_table(path: str | Path, text_column: str = "sentence") -> pd.DataFrame:
     """Read CSV, TSV, JSON Lines or plain text (one sentence a line, read into ``text_column``).
 
@@ -124,7 +134,7 @@ def read_table(path: str | Path, text_column: str = "sentence") -> pd.DataFrame:
         else:
             frame = pd.read_csv(
                 path,
-                sep="\t" if kind == "tsv" else ",",
+                sep="\t" if kind == "tsv" else _csv_separator(path),
                 dtype=str,
                 keep_default_na=False,
                 na_values=[],
