@@ -114,6 +114,13 @@ def test_predict_argument_mistakes(trained_tiny_dir, tmp_path):
     assert_user_error(run("predict", trained_tiny_dir, "fine", "  "), "sentence 2 of 2 is blank")
 
 
+def test_evaluate_and_serve_option_mistakes(trained_tiny_dir, labelled_csv, tmp_path):
+    result = run("evaluate", trained_tiny_dir, labelled_csv, "--worst", -1, "--output", tmp_path / "report.csv")
+    assert_user_error(result, "--worst must be 0 or more, got -1", "its name must end in .json")
+    assert not (tmp_path / "report.csv").exists()
+    assert_user_error(run("serve", trained_tiny_dir, "--port", 99999), "--port must be between 0 and 65535")
+
+
 def test_one_sentence_on_an_exported_model_never_imports_torch(trained_tiny_dir, tmp_path):
     import shutil
 

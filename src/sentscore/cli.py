@@ -80,6 +80,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluation import evaluate
 
+    problems = []
+    if args.worst < 0:
+        problems.append(f"--worst must be 0 or more, got {args.worst}")
+    if args.output and Path(args.output).suffix.lower() != ".json":
+        problems.append(f"--output {args.output}: the report is JSON, so its name must end in .json")
+    if problems:  # checked before the model loads and scores the file
+        raise SentscoreError("; ".join(problems), hint="e.g. --worst 25 --output report.json")
     report = evaluate(
         args.model_dir, args.data_file, args.text_column, args.score_column, args.worst, args.backend, args.batch_size
     )
@@ -179,6 +186,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     ]
     if settings.max_wait_ms < 0:
         problems.append("--max-wait-ms must not be negative")
+    if not 0 <= args.port <= 65535:
+        problems.append(f"--port must be between 0 and 65535, got {args.port}")
     if problems:
         raise SentscoreError("; ".join(problems))
     serve(
