@@ -33,8 +33,6 @@ def capture_callback() -> Any:
     from transformers import TrainerCallback
 
     class Capture(TrainerCallback):
-        parts: dict[str, Any] = {}
-
         def on_train_begin(self, args, state, control, model=None, optimizer=None, lr_scheduler=None, **kwargs):
             self.parts = {
                 "model": model,
@@ -111,13 +109,14 @@ def summarise(rows: list[dict[str, Any]], params: dict[str, int]) -> dict[str, A
         "median_matmul_gflops": statistics.median(r["matmul_gflops"] for r in rows),
     }
     for name, count in params.items():
-        rates = [r[name]["samples_per_s"] for r in rows]
-        shares = [6 * count * r[name]["real_tokens_per_s"] / 1e9 / r["matmul_gflops"] for r in rows]
+        gflops = [6 * count * r[name]["real_tokens_per_s"] / 1e9 for r in rows]
         summary[name] = {
-            "median_samples_per_s": statistics.median(rates),
+            "median_samples_per_s": statistics.median(r[name]["samples_per_s"] for r in rows),
             "median_real_tokens_per_s": statistics.median(r[name]["real_tokens_per_s"] for r in rows),
-            "median_gflops": statistics.median(6 * count * r[name]["real_tokens_per_s"] / 1e9 for r in rows),
-            "median_share_of_round_peak": statistics.median(shares),
+            "median_gflops": statistics.median(gflops),
+            "median_share_of_round_peak": statistics.median(
+                g / r["matmul_gflops"] for g, r in zip(gflops, rows, strict=True)
+            ),
             "non_embedding_params": count,
         }
     ratios = [r["sentscore"]["samples_per_s"] / r["reference"]["samples_per_s"] for r in rows]

@@ -97,15 +97,7 @@ def load_for_training(
             hint=f"A hub id needs network access (or a filled Hugging Face cache). Offline, use the bundled "
             f"default: --model-name {DEFAULT_MODEL}",
         ) from None
-    _report_new_weights(model, loading_info.get("missing_keys", ()), name)
-    resized = sorted(_key_name(entry) for entry in loading_info.get("mismatched_keys", ()))
-    if resized:
-        logger.info(
-            "%s's classification head did not fit %d labels; it starts again from random weights (%s)",
-            name,
-            len(scale),
-            ", ".join(resized),
-        )
+    _report_new_weights(model, loading_info, name)
     if not getattr(tokenizer, "is_fast", False):
         logger.warning("No fast tokenizer for %s; tokenization will be slower", name)
     return tokenizer, model
@@ -123,18 +115,23 @@ def _check_tokenizer_fits(tokenizer: Any, model_config: Any, name: str) -> None:
         )
 
 
-def _key_name(entry: Any) -> str:
-    """A weight's name from a loading-info entry (a name, or a tuple starting with one)."""
-    return str(entry[0] if isinstance(entry, tuple) else entry)
-
-
-def _report_new_weights(model: Any, missing: Any, name: str) -> None:
-    """The new classification head is expected to start random; an encoder weight that does is not."""
+def _report_new_weights(model: Any, loading_info: dict[str, Any], name: str) -> None:
+    """A new classification head is expected to start random (also one resized to another number of labels);
+    an encoder weight that does is not."""
     prefix = f"{model.base_model_prefix}."
+    missing = loading_info.get("missing_keys", ())
     encoder = sorted(key for key in missing if key.startswith(prefix))
     head = sorted(key for key in missing if not key.startswith(prefix))
     if head:
         logger.debug("New classification head, randomly initialised: %s", ", ".join(head))
+    resized = sorted(key for key, _, _ in loading_info.get("mismatched_keys", ()))  # (name, old shape, new shape)
+    if resized:
+        logger.info(
+            "%s's classification head did not fit %d labels; it starts again from random weights (%s)",
+            name,
+            model.num_labels,
+            ", ".join(resized),
+        )
     if encoder:
         shown = ", ".join(encoder[:5]) + (f" and {len(encoder) - 5} more" if len(encoder) > 5 else "")
         logger.warning(

@@ -118,19 +118,19 @@ def train(config: TrainConfig, show_progress: bool = True, callbacks: list[Any] 
     if show_progress:
         trainer.add_callback(ProgressBars())
     trainer.add_callback(EpochLogger(config.metric_for_best_model))
-    started = time.perf_counter()
-    with quiet_transformers():  # the epoch bars stay; the bars for writing and reading checkpoints go
-        trainer.train()
-    train_seconds = time.perf_counter() - started
-
-    prediction = trainer.predict(eval_set)
-    # The Trainer evaluates in length-grouped order, so compare with the labels it returns, not ours.
-    final = compute_metrics(prediction.label_ids.tolist(), prediction.predictions.argmax(-1).tolist(), scale)
-    final["loss"] = float(prediction.metrics.get("test_loss", float("nan")))
-    baseline = majority_baseline(train_data.label_ids, validation_data.label_ids, scale)
-    epochs = _epoch_history(trainer.state.log_history)
-    result = TrainResult(output_dir, final, baseline, epochs, train_seconds, len(train_set), len(eval_set))
+    # The epoch bars stay; transformers' bars for writing and reading checkpoints go.
     with quiet_transformers():
+        started = time.perf_counter()
+        trainer.train()
+        train_seconds = time.perf_counter() - started
+
+        prediction = trainer.predict(eval_set)
+        # The Trainer evaluates in length-grouped order, so compare with the labels it returns, not ours.
+        final = compute_metrics(prediction.label_ids.tolist(), prediction.predictions.argmax(-1).tolist(), scale)
+        final["loss"] = float(prediction.metrics.get("test_loss", float("nan")))
+        baseline = majority_baseline(train_data.label_ids, validation_data.label_ids, scale)
+        epochs = _epoch_history(trainer.state.log_history)
+        result = TrainResult(output_dir, final, baseline, epochs, train_seconds, len(train_set), len(eval_set))
         _save(trainer, tokenizer, config, scale, result)
     return result
 
