@@ -61,13 +61,22 @@ def test_every_problem_is_reported_at_once():
         "warmup_ratio": 6,
         "weight_decay": -0.1,
         "num_threads": 0,
+        "freeze_layers": -1,
     }
     with pytest.raises(SentscoreError) as info:
         TrainConfig.from_dict(values)
     message = str(info.value)
     assert "'train_batch_size' must be an integer" in message
     assert "unknown key 'learning_rat'" in message
-    for key in ("max_length", "learning_rate", "metric_for_best_model", "dropout", "warmup_ratio", "weight_decay"):
+    for key in (
+        "max_length",
+        "learning_rate",
+        "metric_for_best_model",
+        "dropout",
+        "warmup_ratio",
+        "weight_decay",
+        "freeze_layers",
+    ):
         assert f"'{key}' must" in message
     assert "'num_threads' must be at least 1" in message
     assert "Valid keys:" in info.value.hint

@@ -153,6 +153,38 @@ def test_word_embeddings_stay_fixed_only_when_frozen(tiny_model_dir, tmp_path, f
     assert not after[f"bert.{key}"].equal(before[key])
 
 
+def test_freeze_layers_keeps_embeddings_and_lowest_layers_fixed(tiny_model_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    data = write_csv(tmp_path / "d.csv", synthetic_rows(4))
+    config = TrainConfig(
+        model_name=str(tiny_model_dir),
+        train_file=str(data),
+        output_dir=str(tmp_path / "out"),
+        num_train_epochs=1,
+        learning_rate=1e-2,
+        train_batch_size=4,
+        freeze_layers=1,
+    )
+    train(config, show_progress=False)
+    before = load_file(tiny_model_dir / "model.safetensors")
+    after = load_file(tmp_path / "out" / "model.safetensors")
+    for key in ("embeddings.LayerNorm.weight", "embeddings.position_embeddings.weight"):
+        assert after[f"bert.{key}"].equal(before[key]), key
+    assert after["bert.encoder.layer.0.output.dense.weight"].equal(before["encoder.layer.0.output.dense.weight"])
+    assert not after["bert.encoder.layer.1.output.dense.weight"].equal(before["encoder.layer.1.output.dense.weight"])
+
+
+def test_freeze_layers_beyond_the_encoder_depth_is_refused(tiny_model_dir, tmp_path):
+    data = write_csv(tmp_path / "d.csv", synthetic_rows(4))
+    config = TrainConfig(
+        model_name=str(tiny_model_dir), train_file=str(data), output_dir=str(tmp_path / "out"), freeze_layers=3
+    )
+    with pytest.raises(SentscoreError, match="only 2 encoder layers"):
+        train(config, show_progress=False)
+    assert not (tmp_path / "out").exists()
+
+
 def test_release_freed_memory_runs_where_malloc_trim_exists_and_is_harmless_elsewhere():
     from sentscore.training import ReleaseFreedMemory
 

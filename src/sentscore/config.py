@@ -109,6 +109,13 @@ class TrainConfig:
             "for the same accuracy (see BENCHMARKS.md); false trains it too."
         },
     )
+    freeze_layers: int = field(
+        default=0,
+        metadata={
+            "help": "Keep the embeddings and this many of the encoder's lowest layers fixed: their backward pass "
+            "is skipped, so steps are faster (about 1.2x with 2 of MiniLM's 6 layers), possibly at some accuracy."
+        },
+    )
     dropout: float | None = field(
         default=None,
         metadata={"help": "Dropout probability in the encoder's hidden layers; default: the checkpoint's own."},
@@ -188,6 +195,8 @@ class TrainConfig:
         """Every value out of its range, as messages naming the key."""
         problems = []
         positive_ints = ("max_length", "train_batch_size", "eval_batch_size")
+        if self.freeze_layers < 0:
+            problems.append("'freeze_layers' must not be negative (0 trains every layer)")
         problems += [f"'{k}' must be a positive integer" for k in positive_ints if getattr(self, k) < 1]
         if self.num_train_epochs <= 0:
             problems.append("'num_train_epochs' must be positive")

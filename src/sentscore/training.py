@@ -86,6 +86,7 @@ def train(config: TrainConfig, show_progress: bool = True, callbacks: list[Any] 
     tokenizer, model = load_for_training(config.model_name, scale, config.dropout, config.attention_dropout)
     if config.freeze_embeddings:
         freeze_word_embeddings(model)
+    freeze_lower_layers(model, config.freeze_layers)
     train_set = tokenize(train_data, tokenizer, config.max_length)
     eval_set = tokenize(validation_data, tokenizer, config.max_length)
     logger.info(
@@ -140,6 +141,37 @@ def freeze_word_embeddings(model: Any) -> None:
     (a third of MiniLM's, a fifth of BERT-base's), and its gradient and optimizer state cost memory and
     time while fine-tuning it barely changes the result."""
     model.get_input_embeddings().weight.requires_grad_(False)
+
+
+def freeze_lower_layers(model: Any, count: int) -> None:
+    """Stop training the embeddings and the ``count`` lowest encoder layers. With nothing below them to
+    train, backpropagation stops at the first trained layer, which is where the time is saved."""
+    if count == 0:
+        return
+    layers = encoder_layers(model)
+    if count > len(layers):
+        raise SentscoreError(
+            f"freeze_layers is {count}, but the model has only {len(layers)} encoder layers",
+            hint=f"Use a value from 0 to {len(layers) - 1} (0 trains every layer).",
+        )
+    model.base_model.embeddings.requires_grad_(False)
+    for layer in layers[:count]:
+        layer.requires_grad_(False)
+
+
+def encoder_layers(model: Any) -> Any:
+    """The encoder's stack of transformer layers (``encoder.layer`` in BERT, ``transformer.layer`` in
+    DistilBERT): the module list with as many entries as the config has hidden layers."""
+    from torch import nn
+
+    depth = model.config.num_hidden_layers
+    for module in model.base_model.modules():
+        if isinstance(module, nn.ModuleList) and len(module) == depth:
+            return module
+    raise SentscoreError(
+        f"cannot find the encoder layers of {type(model).__name__} to freeze",
+        hint="Set freeze_layers to 0 for this model.",
+    )
 
 
 def _training_arguments(

@@ -46,3 +46,16 @@ def test_serve_answers_then_shuts_down_cleanly(trained_tiny_dir, stop_signal):
     assert "Traceback" not in output
     assert output.count("POST /v1/score") == 1  # one access-log line per request
     assert "Finished server process" in output
+
+
+def test_serve_on_a_taken_port_says_so_before_loading_the_model(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        absent_model = tmp_path / "no-model"  # the port is checked first, so this is never read
+        command = [sys.executable, "-m", "sentscore", "serve", str(absent_model), "--port", str(port)]
+        finished = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert finished.returncode != 0
+    assert f"cannot listen on 127.0.0.1:{port}" in finished.stderr
+    assert "--port" in finished.stderr and "Traceback" not in finished.stderr

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 from pathlib import Path
+
+from ..errors import SentscoreError
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +26,7 @@ def serve(
     from ..predict import Scorer
     from .app import ServeSettings, batching_enabled, create_app
 
+    check_can_listen(host, port)  # before the model loads, and instead of uvicorn's bare log line
     settings = settings or ServeSettings()
     scorer = Scorer.load(model_dir, backend=backend, batch_size=settings.max_batch_size)
     app = create_app(scorer, settings)
@@ -34,3 +39,21 @@ def serve(
         port,
     )
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=True)
+
+
+def check_can_listen(host: str, port: int) -> None:
+    """Raise a :class:`SentscoreError` naming the address when the server could not bind to it (the port is
+    taken, the host is not this machine's, the name does not resolve)."""
+    try:
+        family, kind, protocol, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, protocol) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind(address)
+    except OSError as error:
+        if isinstance(error, socket.gaierror) or error.errno == errno.EADDRNOTAVAIL:
+            hint = "Check --host: 127.0.0.1 serves this machine only, 0.0.0.0 every network interface."
+        else:
+            hint = "Another program may be using the port: pick a free one with --port."
+        raise SentscoreError(f"cannot listen on {host}:{port}: {error.strerror or error}", hint=hint) from None
