@@ -54,13 +54,14 @@ def bundled_model_for_training() -> Any:
     from sentscore import TrainConfig
     from sentscore.data import ScoreScale
     from sentscore.models import load_for_training
-    from sentscore.training import freeze_word_embeddings
+    from sentscore.training import freeze_lower_layers, freeze_word_embeddings
 
     torch.manual_seed(0)
     defaults = TrainConfig()
     scale = ScoreScale(tuple(str(level) for level in range(1, 6)))
     model = load_for_training(defaults.model_name, scale, defaults.dropout, defaults.attention_dropout)[1]
     freeze_word_embeddings(model)
+    freeze_lower_layers(model, defaults.freeze_layers)
     model.train()
     return model
 

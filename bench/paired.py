@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .run import RESULTS, SST5, matmul_peak
-from .train_worker import non_embedding_params, run_reference
+from .train_worker import run_reference, training_flops_per_token
 
 
 def capture_callback() -> Any:
@@ -103,13 +103,13 @@ def run_rounds(sides: dict[str, dict[str, Any]], rounds: int, samples: int, seed
     return results
 
 
-def summarise(rows: list[dict[str, Any]], params: dict[str, int]) -> dict[str, Any]:
+def summarise(rows: list[dict[str, Any]], flops_per_token: dict[str, int]) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "rounds": len(rows),
         "median_matmul_gflops": statistics.median(r["matmul_gflops"] for r in rows),
     }
-    for name, count in params.items():
-        gflops = [6 * count * r[name]["real_tokens_per_s"] / 1e9 for r in rows]
+    for name, flops in flops_per_token.items():
+        gflops = [flops * r[name]["real_tokens_per_s"] / 1e9 for r in rows]
         summary[name] = {
             "median_samples_per_s": statistics.median(r[name]["samples_per_s"] for r in rows),
             "median_real_tokens_per_s": statistics.median(r[name]["real_tokens_per_s"] for r in rows),
@@ -117,7 +117,7 @@ def summarise(rows: list[dict[str, Any]], params: dict[str, int]) -> dict[str, A
             "median_share_of_round_peak": statistics.median(
                 g / r["matmul_gflops"] for g, r in zip(gflops, rows, strict=True)
             ),
-            "non_embedding_params": count,
+            "training_flops_per_token": flops,
         }
     ratios = [r["sentscore"]["samples_per_s"] / r["reference"]["samples_per_s"] for r in rows]
     summary["samples_per_s_ratio"] = {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)}
@@ -141,11 +141,11 @@ def main() -> None:
             "sentscore": capture_sentscore(train_csv, Path(tmp)),
         }
         rows = run_rounds(sides, args.rounds, args.samples)
-    params = {name: non_embedding_params(parts["model"]) for name, parts in sides.items()}
+    flops = {name: training_flops_per_token(parts["model"]) for name, parts in sides.items()}
     result = {
         "started": started,
         "rounds": rows,
-        "summary": summarise(rows, params),
+        "summary": summarise(rows, flops),
         "samples_per_round": args.samples,
         "batch_sizes": {name: parts["batch_size"] for name, parts in sides.items()},
         "torch_threads": torch.get_num_threads(),

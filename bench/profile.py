@@ -19,7 +19,7 @@ from typing import Any
 
 from .compile import WARM_UP_BATCHES, bundled_model_for_training, training_batches, training_step
 from .run import RESULTS, matmul_peak
-from .train_worker import non_embedding_params
+from .train_worker import training_flops_per_token
 
 #: Operator families, by the aten operators that make them up (self time; everything else is "other").
 FAMILIES = {
@@ -76,7 +76,7 @@ def main() -> None:
     model = bundled_model_for_training()
     peak = matmul_peak()
     result = profile_steps(model, batches)
-    flops = 6 * non_embedding_params(model) * result["real_tokens"]
+    flops = training_flops_per_token(model) * result["real_tokens"]
     result.update(
         data=data.name,
         torch=torch.__version__,

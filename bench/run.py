@@ -115,7 +115,7 @@ def train_runs(train_csv: str, dev_csv: str, epochs: float, model_dir: Path) -> 
 def training_figures(run: dict[str, Any], peak_gflops: float) -> dict[str, Any]:
     samples = run["train_samples"] * run["epochs"]
     tokens = run["real_tokens_per_epoch"] * run["epochs"]
-    gflops = 6 * run["non_embedding_params"] * tokens / run["train_seconds"] / 1e9
+    gflops = run["training_flops_per_token"] * tokens / run["train_seconds"] / 1e9
     return {
         "samples_per_s": samples / run["train_seconds"],
         "real_tokens_per_s": tokens / run["train_seconds"],

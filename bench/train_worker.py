@@ -33,6 +33,22 @@ def non_embedding_params(model: Any) -> int:
     return sum(p.numel() for n, p in model.named_parameters() if "embeddings" not in n)
 
 
+def training_flops_per_token(model: Any) -> int:
+    """Matrix-product FLOPs one real token costs in a training step, for the model as set up to train:
+    per weight, 2 forward, 2 for the gradient of its input and 2 for its own gradient (6 x the
+    non-embedding parameters). Encoder layers frozen below every trained one run forward only: backprop
+    stops at the lowest trained layer, so counting 6 for them would credit work that is never done."""
+    from sentscore.training import encoder_layers
+
+    frozen_below = 0
+    for layer in encoder_layers(model):
+        weights = list(layer.parameters())
+        if any(w.requires_grad for w in weights):
+            break
+        frozen_below += sum(w.numel() for w in weights)
+    return 6 * non_embedding_params(model) - 4 * frozen_below
+
+
 class DevAccuracyClock:
     """A TrainerCallback factory: training time excluding the dev evaluations and Trainer evaluations,
     with the dev accuracy recorded every quarter epoch (the time-to-accuracy curve)."""
@@ -118,13 +134,17 @@ def run_sentscore(train_csv: str, dev_csv: str, overrides: dict[str, Any], workd
     train_texts = _train_texts(config)
     from transformers import AutoModel
 
-    params = non_embedding_params(AutoModel.from_pretrained(str(bundled_model_path())))
+    from sentscore.training import freeze_lower_layers
+
+    encoder = AutoModel.from_pretrained(str(bundled_model_path()))
+    freeze_lower_layers(encoder, config.freeze_layers)
     return {
         "config": config.to_dict(),
         "train_samples": result.train_samples,
         "epochs": config.num_train_epochs,
         "real_tokens_per_epoch": count_real_tokens(tokenizer, train_texts, config.max_length),
-        "non_embedding_params": params,
+        "non_embedding_params": non_embedding_params(encoder),
+        "training_flops_per_token": training_flops_per_token(encoder),
         "train_seconds": clock.train_seconds,
         "trainer_seconds": result.train_seconds,
         "wall_seconds": wall,
@@ -214,8 +234,8 @@ def run_reference(
         "train_samples": len(train_ds),
         "epochs": epochs,
         "real_tokens_per_epoch": sum(len(ids) for ids in train_ds["input_ids"]),
-        "non_embedding_params": non_embedding_params(model.bert)
-        + sum(p.numel() for p in model.classifier.parameters()),
+        "non_embedding_params": non_embedding_params(model),
+        "training_flops_per_token": training_flops_per_token(model),
         "train_seconds": clock.train_seconds,
         "wall_seconds": wall,
         "curve": clock.points,
