@@ -36,10 +36,13 @@ def non_embedding_params(model: Any) -> int:
 def training_flops_per_token(model: Any) -> int:
     """Matrix-product FLOPs one real token costs in a training step, for the model as set up to train:
     per weight, 2 forward, 2 for the gradient of its input and 2 for its own gradient (6 x the
-    non-embedding parameters). Encoder layers frozen below every trained one run forward only: backprop
-    stops at the lowest trained layer, so counting 6 for them would credit work that is never done."""
+    non-embedding parameters). Encoder layers frozen below every trained weight (embeddings included) run
+    forward only: backprop stops at the lowest trained layer, so counting 6 for them would credit work that
+    is never done."""
     from sentscore.training import encoder_layers
 
+    if any(w.requires_grad for w in model.base_model.embeddings.parameters()):
+        return 6 * non_embedding_params(model)
     frozen_below = 0
     for layer in encoder_layers(model):
         weights = list(layer.parameters())

@@ -175,6 +175,37 @@ def test_freeze_layers_keeps_embeddings_and_lowest_layers_fixed(tiny_model_dir, 
     assert not after["bert.encoder.layer.1.output.dense.weight"].equal(before["encoder.layer.1.output.dense.weight"])
 
 
+def _bert_with_layers(depth: int):
+    from transformers import BertConfig, BertForSequenceClassification
+
+    config = BertConfig(
+        vocab_size=50, hidden_size=16, num_hidden_layers=depth, num_attention_heads=2, intermediate_size=32
+    )
+    return BertForSequenceClassification(config)
+
+
+@pytest.mark.parametrize(("depth", "frozen"), [(2, 0), (6, 2), (12, 4)])
+def test_by_default_a_third_of_the_encoder_layers_stay_fixed(depth, frozen):
+    from sentscore.training import freeze_lower_layers
+
+    model = _bert_with_layers(depth)
+    assert freeze_lower_layers(model, None) == frozen
+    trained = [any(p.requires_grad for p in layer.parameters()) for layer in model.bert.encoder.layer]
+    assert trained == [False] * frozen + [True] * (depth - frozen)
+    assert model.bert.embeddings.position_embeddings.weight.requires_grad is (frozen == 0)
+
+
+@pytest.mark.parametrize("train_words", [True, False])
+def test_freezing_layers_leaves_the_word_embeddings_to_freeze_embeddings(train_words):
+    from sentscore.training import freeze_lower_layers
+
+    model = _bert_with_layers(3)
+    model.get_input_embeddings().weight.requires_grad_(train_words)
+    freeze_lower_layers(model, 1)
+    assert model.get_input_embeddings().weight.requires_grad is train_words
+    assert not model.bert.embeddings.LayerNorm.weight.requires_grad
+
+
 def test_freeze_layers_beyond_the_encoder_depth_is_refused(tiny_model_dir, tmp_path):
     data = write_csv(tmp_path / "d.csv", synthetic_rows(4))
     config = TrainConfig(

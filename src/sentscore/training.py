@@ -143,20 +143,36 @@ def freeze_word_embeddings(model: Any) -> None:
     model.get_input_embeddings().weight.requires_grad_(False)
 
 
-def freeze_lower_layers(model: Any, count: int) -> None:
-    """Stop training the embeddings and the ``count`` lowest encoder layers. With nothing below them to
-    train, backpropagation stops at the first trained layer, which is where the time is saved."""
+def freeze_lower_layers(model: Any, count: int | None) -> int:
+    """Stop training the ``count`` lowest encoder layers (None: a third of them, rounded down) and the
+    embeddings' position and layer-norm weights; the word-embedding matrix keeps its own setting. With nothing
+    below them to train, backpropagation stops at the first trained layer, which is where the time is saved.
+    Returns the number of layers frozen."""
     if count == 0:
-        return
-    layers = encoder_layers(model)
+        return 0
+    if count is None:
+        try:
+            layers = encoder_layers(model)
+        except SentscoreError:
+            logger.info("Training every layer: cannot find the encoder layers of %s", type(model).__name__)
+            return 0
+        count = len(layers) // 3
+    else:
+        layers = encoder_layers(model)
     if count > len(layers):
         raise SentscoreError(
             f"freeze_layers is {count}, but the model has only {len(layers)} encoder layers",
             hint=f"Use a value from 0 to {len(layers) - 1} (0 trains every layer).",
         )
-    model.base_model.embeddings.requires_grad_(False)
-    for layer in layers[:count]:
-        layer.requires_grad_(False)
+    if count:
+        word_embeddings = model.get_input_embeddings().weight
+        train_words = word_embeddings.requires_grad
+        model.base_model.embeddings.requires_grad_(False)
+        word_embeddings.requires_grad_(train_words)
+        for layer in layers[:count]:
+            layer.requires_grad_(False)
+        logger.info("Encoder layers 1-%d of %d stay fixed (freeze_layers)", count, len(layers))
+    return count
 
 
 def encoder_layers(model: Any) -> Any:
