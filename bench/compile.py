@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .run import RESULTS, ROOT, SST5
+from .train_worker import freeze_as_trained
 
 BATCH_SIZE = 16
 WARM_UP_BATCHES = 3
@@ -48,20 +49,18 @@ def training_batches(steps: int) -> tuple[Path, list[Any]]:
 
 def bundled_model_for_training() -> Any:
     """The bundled model as ``sentscore train`` sets it up by default (5-level head, dropout settings, word
-    embeddings frozen), seeded."""
+    embeddings and the lowest encoder layers frozen), seeded."""
     import torch
 
     from sentscore import TrainConfig
     from sentscore.data import ScoreScale
     from sentscore.models import load_for_training
-    from sentscore.training import freeze_lower_layers, freeze_word_embeddings
 
     torch.manual_seed(0)
     defaults = TrainConfig()
     scale = ScoreScale(tuple(str(level) for level in range(1, 6)))
     model = load_for_training(defaults.model_name, scale, defaults.dropout, defaults.attention_dropout)[1]
-    freeze_word_embeddings(model)
-    freeze_lower_layers(model, defaults.freeze_layers)
+    freeze_as_trained(model, defaults)
     model.train()
     return model
 
