@@ -195,6 +195,17 @@ def test_by_default_a_third_of_the_encoder_layers_stay_fixed(depth, frozen):
     assert model.bert.embeddings.position_embeddings.weight.requires_grad is (frozen == 0)
 
 
+def test_a_model_whose_layers_cannot_be_found_trains_every_layer_by_default_and_refuses_a_count():
+    from sentscore.training import freeze_lower_layers
+
+    model = _bert_with_layers(3)
+    model.config.num_hidden_layers = 7  # no module list of 7 layers to find
+    assert freeze_lower_layers(model, None) == 0
+    assert all(p.requires_grad for p in model.parameters())
+    with pytest.raises(SentscoreError, match="cannot find the encoder layers"):
+        freeze_lower_layers(model, 1)
+
+
 @pytest.mark.parametrize("train_words", [True, False])
 def test_freezing_layers_leaves_the_word_embeddings_to_freeze_embeddings(train_words):
     from sentscore.training import freeze_lower_layers
