@@ -265,7 +265,13 @@ def main() -> None:
         lines += [
             f"Measured {report['started']} on {m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads), "
             f"{m['memory_gb']} GB; Python {m['python']}, torch {m['torch']}, transformers {m['transformers']}, "
-            f"onnxruntime {m['onnxruntime']}. Model: the bundled all-MiniLM-L6-v2. Data: {report['data']}.",
+            f"onnxruntime {m['onnxruntime']}. Model: the bundled all-MiniLM-L6-v2. Data: {report['data']}."
+            + (
+                f" The training runs (and the model scored) were reused from an earlier run on the same machine "
+                f"(`--skip-training`, training started {report['training_started']})."
+                if report.get("training_started") != report["started"]
+                else ""
+            ),
             "",
         ]
         paired_path = RESULTS / "paired.json"
