@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from .run import RESULTS, ROOT, SST5
-from .train_worker import freeze_as_trained
 
 BATCH_SIZE = 16
 WARM_UP_BATCHES = 3
@@ -55,12 +54,13 @@ def bundled_model_for_training() -> Any:
     from sentscore import TrainConfig
     from sentscore.data import ScoreScale
     from sentscore.models import load_for_training
+    from sentscore.training import freeze_as_configured
 
     torch.manual_seed(0)
     defaults = TrainConfig()
     scale = ScoreScale(tuple(str(level) for level in range(1, 6)))
     model = load_for_training(defaults.model_name, scale, defaults.dropout, defaults.attention_dropout)[1]
-    freeze_as_trained(model, defaults)
+    freeze_as_configured(model, defaults)
     model.train()
     return model
 

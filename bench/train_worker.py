@@ -33,15 +33,6 @@ def non_embedding_params(model: Any) -> int:
     return sum(p.numel() for n, p in model.named_parameters() if "embeddings" not in n)
 
 
-def freeze_as_trained(model: Any, config: Any) -> None:
-    """Freeze what ``sentscore train`` freezes under ``config``, so the FLOP count matches the run."""
-    from sentscore.training import freeze_lower_layers, freeze_word_embeddings
-
-    if config.freeze_embeddings:
-        freeze_word_embeddings(model)
-    freeze_lower_layers(model, config.freeze_layers)
-
-
 def training_flops_per_token(model: Any) -> int:
     """Matrix-product FLOPs one real token costs in a training step, for the model as set up to train:
     per weight, 2 forward, 2 for the gradient of its input and 2 for its own gradient (6 x the
@@ -146,8 +137,10 @@ def run_sentscore(train_csv: str, dev_csv: str, overrides: dict[str, Any], workd
     train_texts = _train_texts(config)
     from transformers import AutoModel
 
+    from sentscore.training import freeze_as_configured
+
     encoder = AutoModel.from_pretrained(str(bundled_model_path()))
-    freeze_as_trained(encoder, config)
+    freeze_as_configured(encoder, config)  # as the run froze it, so the FLOP count matches
     return {
         "config": config.to_dict(),
         "train_samples": result.train_samples,

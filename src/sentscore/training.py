@@ -84,9 +84,7 @@ def train(config: TrainConfig, show_progress: bool = True, callbacks: list[Any] 
     set_seed(config.seed)
     device = pick_device(config.device)
     tokenizer, model = load_for_training(config.model_name, scale, config.dropout, config.attention_dropout)
-    if config.freeze_embeddings:
-        freeze_word_embeddings(model)
-    freeze_lower_layers(model, config.freeze_layers)
+    freeze_as_configured(model, config)
     train_set = tokenize(train_data, tokenizer, config.max_length)
     eval_set = tokenize(validation_data, tokenizer, config.max_length)
     logger.info(
@@ -143,6 +141,13 @@ def freeze_word_embeddings(model: Any) -> None:
     model.get_input_embeddings().weight.requires_grad_(False)
 
 
+def freeze_as_configured(model: Any, config: TrainConfig) -> None:
+    """Fix the weights ``config`` says not to train (``freeze_embeddings``, ``freeze_layers``)."""
+    if config.freeze_embeddings:
+        freeze_word_embeddings(model)
+    freeze_lower_layers(model, config.freeze_layers)
+
+
 def freeze_lower_layers(model: Any, count: int | None) -> int:
     """Stop training the ``count`` lowest encoder layers (None: a third of them, rounded down) and the
     embeddings' position and layer-norm weights; the word-embedding matrix keeps its own setting. With nothing
@@ -150,15 +155,15 @@ def freeze_lower_layers(model: Any, count: int | None) -> int:
     Returns the number of layers frozen."""
     if count == 0:
         return 0
-    if count is None:
-        try:
-            layers = encoder_layers(model)
-        except SentscoreError:
-            logger.info("Training every layer: cannot find the encoder layers of %s", type(model).__name__)
-            return 0
-        count = len(layers) // 3
-    else:
+    try:
         layers = encoder_layers(model)
+    except SentscoreError:
+        if count is not None:
+            raise
+        logger.info("Training every layer: cannot find the encoder layers of %s", type(model).__name__)
+        return 0
+    if count is None:
+        count = len(layers) // 3
     if count > len(layers):
         raise SentscoreError(
             f"freeze_layers is {count}, but the model has only {len(layers)} encoder layers",
@@ -166,9 +171,9 @@ def freeze_lower_layers(model: Any, count: int | None) -> int:
         )
     if count:
         word_embeddings = model.get_input_embeddings().weight
-        train_words = word_embeddings.requires_grad
-        model.base_model.embeddings.requires_grad_(False)
-        word_embeddings.requires_grad_(train_words)
+        for weight in model.base_model.embeddings.parameters():
+            if weight is not word_embeddings:
+                weight.requires_grad_(False)
         for layer in layers[:count]:
             layer.requires_grad_(False)
         logger.info("Encoder layers 1-%d of %d stay fixed (freeze_layers)", count, len(layers))
