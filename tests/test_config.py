@@ -62,6 +62,7 @@ def test_every_problem_is_reported_at_once():
         "weight_decay": -0.1,
         "num_threads": 0,
         "freeze_layers": -1,
+        "head_learning_rate": 0,
     }
     with pytest.raises(SentscoreError) as info:
         TrainConfig.from_dict(values)
@@ -76,6 +77,7 @@ def test_every_problem_is_reported_at_once():
         "warmup_ratio",
         "weight_decay",
         "freeze_layers",
+        "head_learning_rate",
     ):
         assert f"'{key}' must" in message
     assert "'num_threads' must be at least 1" in message

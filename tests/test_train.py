@@ -217,6 +217,25 @@ def test_freezing_layers_leaves_the_word_embeddings_to_freeze_embeddings(train_w
     assert not model.bert.embeddings.LayerNorm.weight.requires_grad
 
 
+@pytest.mark.parametrize("train_words", [True, False])
+def test_fixed_layers_run_without_dropout_and_the_trained_ones_keep_it(train_words):
+    from torch import nn
+
+    from sentscore.training import freeze_lower_layers
+
+    model = _bert_with_layers(3)
+    model.get_input_embeddings().weight.requires_grad_(train_words)
+    freeze_lower_layers(model, 1)
+
+    def rates(module):
+        return {m.p for m in module.modules() if isinstance(m, nn.Dropout)}
+
+    layers = model.bert.encoder.layer
+    assert rates(layers[0]) == {0.0}
+    assert rates(layers[1]) == rates(layers[2]) == rates(model.dropout) == {0.1}
+    assert rates(model.bert.embeddings) == ({0.1} if train_words else {0.0})
+
+
 def test_freeze_layers_beyond_the_encoder_depth_is_refused(tiny_model_dir, tmp_path):
     data = write_csv(tmp_path / "d.csv", synthetic_rows(4))
     config = TrainConfig(
@@ -234,3 +253,61 @@ def test_release_freed_memory_runs_where_malloc_trim_exists_and_is_harmless_else
     release.release()  # must not raise on this platform
     release._trim = None
     release.release()
+
+
+def _optimizer_groups(head_learning_rate, tmp_path):
+    from transformers import TrainingArguments
+
+    from sentscore.training import HeadRateTrainer
+
+    model = _bert_with_layers(2)
+    args = TrainingArguments(output_dir=str(tmp_path), learning_rate=1e-4, weight_decay=0.01, use_cpu=True)
+    trainer = HeadRateTrainer(model=model, args=args, head_learning_rate=head_learning_rate)
+    trainer.create_optimizer_and_scheduler(num_training_steps=10)
+    names = {id(w): name for name, w in model.named_parameters()}
+    groups = [
+        ({names[id(w)] for w in group["params"]}, group["lr"], group["weight_decay"])
+        for group in trainer.optimizer.param_groups
+    ]
+    return model, groups, trainer.lr_scheduler
+
+
+def test_head_learning_rate_applies_to_the_head_alone_and_keeps_weight_decay(tmp_path):
+    model, groups, scheduler = _optimizer_groups(3e-3, tmp_path)
+    head = {"classifier.weight", "classifier.bias"}
+    trained = {name for name, w in model.named_parameters() if w.requires_grad}
+    assert set().union(*(names for names, _, _ in groups)) == trained  # every weight once, none lost
+    assert sum(len(names) for names, _, _ in groups) == len(trained)
+    by_weight = {name: (lr, decay) for names, lr, decay in groups for name in names}
+    assert by_weight["classifier.weight"] == (3e-3, 0.01)
+    assert by_weight["classifier.bias"] == (3e-3, 0.0)
+    assert by_weight["bert.pooler.dense.weight"] == (1e-4, 0.01)
+    assert {name for name, (lr, _) in by_weight.items() if lr == 3e-3} == head
+    assert sorted(scheduler.base_lrs) == sorted(lr for _, lr, _ in groups)
+
+
+def test_without_head_learning_rate_every_weight_shares_the_learning_rate(tmp_path):
+    _, groups, _ = _optimizer_groups(None, tmp_path)
+    assert len(groups) == 2
+    assert {lr for _, lr, _ in groups} == {1e-4}
+
+
+def test_default_learning_rate_follows_the_encoder_width(tiny_model_dir, tmp_path):
+    from types import SimpleNamespace
+
+    from sentscore.training import default_learning_rate
+
+    def width(size):
+        return SimpleNamespace(config=SimpleNamespace(hidden_size=size))
+
+    assert default_learning_rate(width(384)) == 1e-4  # MiniLM
+    assert default_learning_rate(width(768)) == 5e-5  # BERT-base
+    assert default_learning_rate(width(1024)) == 5e-5
+    data = write_csv(tmp_path / "d.csv", synthetic_rows(4))
+    config = TrainConfig(
+        model_name=str(tiny_model_dir), train_file=str(data), output_dir=str(tmp_path / "out"), num_train_epochs=1
+    )
+    train(config, show_progress=False)
+    saved = json.loads((tmp_path / "out" / "sentscore.json").read_text())
+    assert saved["config"]["learning_rate"] == 1e-4  # the rate used is recorded, not "None"
+    assert config.learning_rate is None  # the caller's config is left as it was

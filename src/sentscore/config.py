@@ -57,10 +57,21 @@ class TrainConfig:
     train_batch_size: int = field(default=16, metadata={"help": "Sentences per training step."})
     eval_batch_size: int = field(default=32, metadata={"help": "Sentences per evaluation step."})
     num_train_epochs: float = field(default=3, metadata={"help": "Passes over the training data."})
-    # 5e-5 rather than 1e-4: the same final SST-5 dev accuracy (0.4886 both), the reference's accuracy reached
-    # at 1.5 epochs instead of 1.75, and inside the range the BERT paper recommends, which matters when
-    # model_name is a larger encoder such as bert-base-uncased (BENCHMARKS.md).
-    learning_rate: float = field(default=5e-5, metadata={"help": "Peak learning rate (linear decay)."})
+    # None: chosen by the encoder's width once it is loaded (sentscore.training.default_learning_rate).
+    learning_rate: float | None = field(
+        default=None,
+        metadata={
+            "help": "Peak learning rate (linear warm-up and decay). Default: 1e-4 for encoders narrower than "
+            "BERT-base (hidden size below 768, such as the default MiniLM), 5e-5 for BERT-base and wider."
+        },
+    )
+    head_learning_rate: float | None = field(
+        default=None,
+        metadata={
+            "help": "Peak learning rate of the classification head, which starts from random weights "
+            "(default: learning_rate)."
+        },
+    )
     output_dir: str = field(default="./models", metadata={"help": "Where the trained model is written."})
     num_labels: int | None = field(
         default=None,
@@ -204,8 +215,10 @@ class TrainConfig:
         problems += [f"'{k}' must be a positive integer" for k in positive_ints if getattr(self, k) < 1]
         if self.num_train_epochs <= 0:
             problems.append("'num_train_epochs' must be positive")
-        if not 0 < self.learning_rate < 1:
+        if self.learning_rate is not None and not 0 < self.learning_rate < 1:
             problems.append("'learning_rate' must be between 0 and 1 (typical: 1e-5 to 2e-4)")
+        if self.head_learning_rate is not None and not 0 < self.head_learning_rate < 1:
+            problems.append("'head_learning_rate' must be between 0 and 1 (typical: 1e-4 to 1e-2)")
         if self.weight_decay < 0:
             problems.append("'weight_decay' must not be negative (typical: 0 to 0.1)")
         # The Trainer reads a warmup of 1 or more as a number of steps, not a share, so refuse it here.
