@@ -27,6 +27,23 @@ def test_onnx_logits_match_pytorch(exported_dir):
     np.testing.assert_allclose(onnx_probs, torch_probs, atol=1e-4)
 
 
+def test_int8_keeps_the_ffn_outputs_and_head_fp32_and_quantizes_the_rest(exported_dir):
+    import onnx
+
+    from sentscore.export import ffn_output_nodes
+
+    model_dir, _, _ = exported_dir
+    fp32 = onnx.load(str(model_dir / "model.onnx")).graph
+    kept = ffn_output_nodes(fp32)
+    assert len(kept) == 2  # one per encoder layer of the tiny model
+    int8 = onnx.load(str(model_dir / "model.int8.onnx")).graph
+    nodes = {n.name: n.op_type for n in int8.node}
+    assert all(nodes[name] == "MatMul" for name in kept)  # left as fp32 MatMul
+    assert any(n.op_type in ("MatMulInteger", "DynamicQuantizeMatMul") for n in int8.node)
+    int8_weights = [t for t in int8.initializer if t.data_type == onnx.TensorProto.INT8]
+    assert int8_weights
+
+
 def test_onnx_handles_any_batch_and_sequence_length(exported_dir):
     model_dir, _, _ = exported_dir
     scorer = Scorer.load(model_dir, backend="onnx", onnx_file="model.onnx", batch_size=3)

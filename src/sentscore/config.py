@@ -127,8 +127,8 @@ class TrainConfig:
         default=None,
         metadata={
             "help": "Keep this many of the encoder's lowest layers (and the embeddings' position and layer-norm "
-            "weights) fixed: their backward pass is skipped, so steps are faster. Default: a third of the layers "
-            "(2 of MiniLM's 6, 4 of BERT-base's 12); 0 trains every layer."
+            "weights) fixed: their backward pass is skipped and they run without dropout, so steps are faster. "
+            "Default: a third of the layers (2 of MiniLM's 6, 4 of BERT-base's 12); 0 trains every layer."
         },
     )
     dropout: float | None = field(

@@ -206,8 +206,10 @@ def freeze_lower_layers(model: Any, count: int | None) -> int:
 
 
 def switch_off_dropout(module: Any) -> None:
-    """Run ``module`` without dropout while training, as at inference. For fixed layers the noise buys no
-    regularisation of their own weights, and drawing the masks is a tenth of a CPU training step."""
+    """Run ``module`` without dropout while training, as at inference. The weights of a fixed layer do not
+    change, so its dropout only adds noise to what the trained layers see, while drawing the masks is a tenth
+    of a CPU training step. On SST-5 over 3 seeds the kept models were as accurate without it
+    (bench/results/experiments/)."""
     from torch import nn
 
     for each in module.modules():
