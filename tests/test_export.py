@@ -59,6 +59,20 @@ def test_int8_agrees_with_fp32_on_nearly_all_sentences(exported_dir):
     assert np.mean(int8.argmax(1) == fp32.argmax(1)) >= 0.95
 
 
+def test_the_export_checks_int8_on_batches_like_those_the_scorer_scores(exported_dir):
+    from scipy.special import softmax
+    from transformers import AutoTokenizer
+
+    from sentscore.export import _onnx_logits
+
+    model_dir, _, sentences = exported_dir
+    texts = [*sentences, "short", "a much longer sentence about the food " * 30]  # more than one batch of 64
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    checked = softmax(_onnx_logits(model_dir / "model.int8.onnx", tokenizer, texts), axis=1)
+    scored = Scorer.load(model_dir, backend="onnx").predict_proba(texts)
+    np.testing.assert_allclose(checked, scored, atol=1e-6)
+
+
 def test_auto_backend_prefers_the_export(exported_dir, trained_tiny_dir):
     model_dir, _, _ = exported_dir
     assert Scorer.load(model_dir).backend == "onnx"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -173,18 +173,41 @@ def quantize_int8(
     )
 
 
+#: Sentences per batch in the export's checks, taken in order of length as the Scorer takes them: a check
+#: file of thousands of sentences is never padded into one huge batch, and int8 (whose activation scales are
+#: computed per batch at run time) is checked on batches like those it will score.
+CHECK_BATCH_SIZE = 64
+
+
+def _length_sorted_batches(tokenizer: Any, sentences: list[str], framework: str) -> Iterator[tuple[Any, Any]]:
+    """(positions, padded encoding) for each batch of sentences of similar length."""
+    lengths = [len(ids) for ids in tokenizer(sentences, truncation=True)["input_ids"]]
+    order = np.argsort(lengths, kind="stable")
+    for start in range(0, len(order), CHECK_BATCH_SIZE):
+        positions = order[start : start + CHECK_BATCH_SIZE]
+        batch = [sentences[i] for i in positions]
+        yield positions, tokenizer(batch, padding=True, truncation=True, return_tensors=framework)
+
+
 def _torch_logits(model: Any, tokenizer: Any, sentences: list[str]) -> np.ndarray:
     import torch
 
+    logits = np.zeros((len(sentences), model.config.num_labels), dtype=np.float32)
     with torch.inference_mode():
-        encoded = tokenizer(sentences, padding=True, truncation=True, return_tensors="pt")
-        return model(**encoded).logits.float().numpy()
+        for positions, encoded in _length_sorted_batches(tokenizer, sentences, "pt"):
+            logits[positions] = model(**encoded).logits.float().numpy()
+    return logits
 
 
 def _onnx_logits(path: Path, tokenizer: Any, sentences: list[str]) -> np.ndarray:
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    encoded = tokenizer(sentences, padding=True, truncation=True, return_tensors="np")
-    feeds = {i.name: encoded[i.name].astype(np.int64) for i in session.get_inputs()}
-    return session.run(["logits"], feeds)[0]
+    names = [i.name for i in session.get_inputs()]
+    parts = []
+    for positions, encoded in _length_sorted_batches(tokenizer, sentences, "np"):
+        parts.append((positions, session.run(["logits"], {n: encoded[n].astype(np.int64) for n in names})[0]))
+    logits = np.zeros((len(sentences), parts[0][1].shape[1]), dtype=np.float32)
+    for positions, batch_logits in parts:
+        logits[positions] = batch_logits
+    return logits
