@@ -197,7 +197,6 @@ def freeze_lower_layers(model: Any, count: int | None) -> int:
                 weight.requires_grad_(False)
         for layer in layers[:count]:
             layer.requires_grad_(False)
-        for layer in layers[:count]:
             switch_off_dropout(layer)
         if not word_embeddings.requires_grad:
             switch_off_dropout(embeddings)
@@ -383,7 +382,7 @@ class HeadRateTrainer(Trainer):
         if self.head_learning_rate is None or self.optimizer is not None:
             return super().create_optimizer(model)
         optimizer = super().create_optimizer(model)
-        head = {id(w) for w in head_parameters(self.model)}
+        head = {id(w) for w in head_parameters(self.model if model is None else model)}
         for group in list(optimizer.param_groups):
             in_head = [w for w in group["params"] if id(w) in head]
             if in_head:
