@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ import numpy as np
 
 from .errors import SentscoreError
 from .outputs import ONNX_FILE, ONNX_INT8_FILE, check_model_dir
+from .predict import DEFAULT_BATCH_SIZE
 
 logger = logging.getLogger(__name__)
 
@@ -173,30 +174,30 @@ def quantize_int8(
     )
 
 
-#: Sentences per batch in the export's checks, taken in order of length as the Scorer takes them: a check
-#: file of thousands of sentences is never padded into one huge batch, and int8 (whose activation scales are
-#: computed per batch at run time) is checked on batches like those it will score.
-CHECK_BATCH_SIZE = 64
-
-
-def _length_sorted_batches(tokenizer: Any, sentences: list[str], framework: str) -> Iterator[tuple[Any, Any]]:
-    """(positions, padded encoding) for each batch of sentences of similar length."""
+def _batched_logits(
+    run: Callable[[Any], np.ndarray], tokenizer: Any, sentences: list[str], framework: str
+) -> np.ndarray:
+    """Logits in input order, from batches of similar length and the Scorer's size: a check file of thousands
+    of sentences is never padded into one huge batch, and int8 (whose activation scales are computed per
+    batch at run time) is checked on batches like those it will score."""
     lengths = [len(ids) for ids in tokenizer(sentences, truncation=True)["input_ids"]]
     order = np.argsort(lengths, kind="stable")
-    for start in range(0, len(order), CHECK_BATCH_SIZE):
-        positions = order[start : start + CHECK_BATCH_SIZE]
+    logits = None
+    for start in range(0, len(order), DEFAULT_BATCH_SIZE):
+        positions = order[start : start + DEFAULT_BATCH_SIZE]
         batch = [sentences[i] for i in positions]
-        yield positions, tokenizer(batch, padding=True, truncation=True, return_tensors=framework)
+        batch_logits = run(tokenizer(batch, padding=True, truncation=True, return_tensors=framework))
+        if logits is None:
+            logits = np.empty((len(sentences), batch_logits.shape[1]), dtype=np.float32)
+        logits[positions] = batch_logits
+    return logits
 
 
 def _torch_logits(model: Any, tokenizer: Any, sentences: list[str]) -> np.ndarray:
     import torch
 
-    logits = np.zeros((len(sentences), model.config.num_labels), dtype=np.float32)
     with torch.inference_mode():
-        for positions, encoded in _length_sorted_batches(tokenizer, sentences, "pt"):
-            logits[positions] = model(**encoded).logits.float().numpy()
-    return logits
+        return _batched_logits(lambda encoded: model(**encoded).logits.float().numpy(), tokenizer, sentences, "pt")
 
 
 def _onnx_logits(path: Path, tokenizer: Any, sentences: list[str]) -> np.ndarray:
@@ -204,10 +205,8 @@ def _onnx_logits(path: Path, tokenizer: Any, sentences: list[str]) -> np.ndarray
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
-    parts = []
-    for positions, encoded in _length_sorted_batches(tokenizer, sentences, "np"):
-        parts.append((positions, session.run(["logits"], {n: encoded[n].astype(np.int64) for n in names})[0]))
-    logits = np.zeros((len(sentences), parts[0][1].shape[1]), dtype=np.float32)
-    for positions, batch_logits in parts:
-        logits[positions] = batch_logits
-    return logits
+
+    def run(encoded: Any) -> np.ndarray:
+        return session.run(["logits"], {n: encoded[n].astype(np.int64) for n in names})[0]
+
+    return _batched_logits(run, tokenizer, sentences, "np")

@@ -24,6 +24,8 @@ from .outputs import ONNX_FILE, ONNX_INT8_FILE, SENTSCORE_FILE, check_model_dir
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "torch", "onnx")
+#: Sentences per batch when scoring (and in the export's checks, which score as predict does).
+DEFAULT_BATCH_SIZE = 64
 
 
 @dataclass
@@ -80,7 +82,7 @@ class Scorer:
         cls,
         model_dir: str | Path,
         backend: str = "auto",
-        batch_size: int = 64,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         num_threads: int | None = None,
         onnx_file: str | None = None,
     ) -> Scorer:
