@@ -3,17 +3,23 @@
     .venv/bin/python -m bench.compile [--steps 40]
 
 Runs training steps (forward, backward, AdamW) of the bundled model on batches of 16 real training
-sentences with the lengths length-grouped batching produces, first eager, then under
-`torch.compile(dynamic=True)` (dynamic shapes, since every batch has its own length). Reports the
-compile warm-up (the first three batches) and the steady-state tokens/s of each. Writes
-bench/results/compile.json (rendered by `python -m bench.report`).
+sentences with the lengths length-grouped batching produces: eager, then the whole model under
+`torch.compile(dynamic=True)` (dynamic shapes, since every batch has its own length), then each encoder
+layer compiled on its own ("regional" compilation, which PyTorch recommends to cut the warm-up: the layers
+share one compiled graph). After each mode's warm-up (the first three batches: the compile time), the
+modes take turns on the same batches in 5 rounds, since the machine's speed drifts; reports the median
+tokens/s of each and the median of its per-round ratio to eager. Writes bench/results/compile.json
+(rendered by `python -m bench.report`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import statistics
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -80,33 +86,77 @@ def training_step(model: Any, fused: bool = False) -> Any:
     return step
 
 
-def run(model: Any, batches: list[Any]) -> dict[str, float]:
-    step = training_step(model)
+#: The modes compared.
+MODES = ("eager", "torch.compile(dynamic=True)", "torch.compile per encoder layer (dynamic=True)")
+ROUNDS = 5
+
+
+def compiled_as(model: Any, mode: str) -> Any:
+    """``model`` set up to run as ``mode`` says."""
+    import torch
+
+    from sentscore.training import encoder_layers
+
+    if mode == "torch.compile(dynamic=True)":
+        return torch.compile(model, dynamic=True)
+    if mode == "torch.compile per encoder layer (dynamic=True)":
+        for layer in encoder_layers(model):
+            layer.compile(dynamic=True)
+    return model
+
+
+def warm_up(mode: str, batches: list[Any]) -> tuple[Any, float]:
+    """A training step function for ``mode``, and the seconds its first batches took (the compile time)."""
+    # A fresh compile cache for each mode: kernels cached by an earlier run would hide the warm-up.
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-inductor-")
+    step = training_step(compiled_as(bundled_model_for_training(), mode))
     started = time.perf_counter()
-    for batch in batches[:WARM_UP_BATCHES]:
+    for batch in batches:
         step(batch)
-    warm_up = time.perf_counter() - started
-    tokens = sum(int(b["attention_mask"].sum()) for b in batches[WARM_UP_BATCHES:])
-    started = time.perf_counter()
-    for batch in batches[WARM_UP_BATCHES:]:
-        step(batch)
-    return {"warm_up_seconds": warm_up, "steady_tokens_per_s": tokens / (time.perf_counter() - started)}
+    return step, time.perf_counter() - started
+
+
+def timed_rounds(steps: dict[str, Any], batches: list[Any], rounds: int) -> list[dict[str, float]]:
+    """Tokens/s of each mode on the same batches, the modes interleaved in ``rounds`` rounds (each round
+    starting with another mode) so that the machine's drift falls on all of them alike."""
+    chunk = max(1, len(batches) // rounds)
+    modes = list(steps)
+    rows = []
+    for r in range(rounds):
+        part = batches[r * chunk : (r + 1) * chunk]
+        tokens = sum(int(b["attention_mask"].sum()) for b in part)
+        row = {}
+        for mode in modes[r % len(modes) :] + modes[: r % len(modes)]:
+            started = time.perf_counter()
+            for batch in part:
+                steps[mode](batch)
+            row[mode] = tokens / (time.perf_counter() - started)
+        rows.append(row)
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=40, help="Timed steps after the warm-up.")
+    parser.add_argument("--steps", type=int, default=40, help="Timed steps after the warm-up, split into rounds.")
     args = parser.parse_args()
     import torch
 
     data, batches = training_batches(args.steps)
     results: dict[str, Any] = {"data": data.name, "batch_size": BATCH_SIZE, "torch": torch.__version__}
-    for name in ("eager", "torch.compile(dynamic=True)"):
-        model = bundled_model_for_training()
-        if name != "eager":
-            model = torch.compile(model, dynamic=True)
-        results[name] = run(model, batches)
-        print(f"[compile] {name}: {results[name]}", flush=True)
+    steps = {}
+    for mode in MODES:
+        steps[mode], seconds = warm_up(mode, batches[:WARM_UP_BATCHES])
+        results[mode] = {"warm_up_seconds": seconds}
+        print(f"[compile] {mode}: warm-up {seconds:.1f} s", flush=True)
+    rounds = timed_rounds(steps, batches[WARM_UP_BATCHES:], ROUNDS)
+    for mode in MODES:
+        rates = [row[mode] for row in rounds]
+        results[mode].update(
+            steady_tokens_per_s=statistics.median(rates),
+            median_ratio_to_eager=statistics.median(row[mode] / row["eager"] for row in rounds),
+        )
+        print(f"[compile] {mode}: {results[mode]}", flush=True)
+    results["rounds"] = rounds
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "compile.json").write_text(json.dumps(results, indent=2))
     print(f"[compile] wrote {RESULTS / 'compile.json'}; render with: python -m bench.report")
