@@ -142,7 +142,12 @@ def main() -> None:
     import torch
 
     data, batches = training_batches(args.steps)
-    results: dict[str, Any] = {"data": data.name, "batch_size": BATCH_SIZE, "torch": torch.__version__}
+    results: dict[str, Any] = {
+        "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "data": data.name,
+        "batch_size": BATCH_SIZE,
+        "torch": torch.__version__,
+    }
     steps = {}
     for mode in MODES:
         steps[mode], seconds = warm_up(mode, batches[:WARM_UP_BATCHES])

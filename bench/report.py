@@ -194,10 +194,10 @@ def quantize_section(result: dict[str, Any]) -> list[str]:
 
 def compile_section(result: dict[str, Any]) -> list[str]:
     compiled = {mode: figures for mode, figures in result.items() if mode.startswith("torch.compile")}
-    best_ratio = max(figures["median_ratio_to_eager"] for figures in compiled.values())
     lines = [
         "## torch.compile (`python -m bench.compile`)",
         "",
+        f"Measured {result.get('started', 'at an unrecorded time')}. "
         f"Training steps of the bundled model on length-grouped batches of {result['batch_size']} {result['data']} "
         f"sentences, torch {result['torch']}; after the warm-up the modes take turns on the same batches in "
         f"{len(result['rounds'])} rounds (medians):",
@@ -211,16 +211,28 @@ def compile_section(result: dict[str, Any]) -> list[str]:
                 f"| {mode} | {figures['warm_up_seconds']:.1f} | {figures['steady_tokens_per_s']:.0f} | "
                 f"{figures['median_ratio_to_eager']:.2f}× |"
             )
-    return lines + [
-        "",
-        f"The best compiled mode runs at {best_ratio:.2f}× eager speed after the warm-up, so "
-        + (
-            "compiling pays once training is long enough to repay the warm-up."
-            if best_ratio > 1.05
-            else "compiling does not pay on this CPU: `torch_compile` stays off by default."
-        ),
-        "",
-    ]
+    best_mode = max(compiled, key=lambda mode: compiled[mode]["median_ratio_to_eager"])
+    round_ratios = [row[best_mode] / row["eager"] for row in result["rounds"]]
+    return lines + ["", compile_verdict(best_mode, compiled[best_mode], round_ratios), ""]
+
+
+def compile_verdict(mode: str, figures: dict[str, float], round_ratios: list[float]) -> str:
+    """Whether compiling pays: the eager training time after which the steadier speed repays the warm-up."""
+    ratio = figures["median_ratio_to_eager"]
+    verdict = (
+        f"The fastest compiled mode, {mode}, runs at {ratio:.2f}× eager speed after its warm-up "
+        f"(rounds {min(round_ratios):.2f}-{max(round_ratios):.2f}×)"
+    )
+    if ratio <= 1:
+        return verdict + ": compiling does not pay on this CPU, and `torch_compile` stays off by default."
+    break_even_minutes = figures["warm_up_seconds"] / (1 - 1 / ratio) / 60
+    return verdict + (
+        f", which repays its {figures['warm_up_seconds']:.0f} s warm-up only after about {break_even_minutes:.0f} "
+        "minutes of training, so `torch_compile` stays off by default."
+        if ratio < 1.05
+        else f"; it repays its {figures['warm_up_seconds']:.0f} s warm-up after about {break_even_minutes:.0f} "
+        "minutes of training, so long runs should set `torch_compile`."
+    )
 
 
 def profile_section(result: dict[str, Any]) -> list[str]:
