@@ -2,14 +2,14 @@
 
     .venv/bin/python -m bench.compile [--steps 40]
 
-Runs training steps (forward, backward, AdamW) of the bundled model on batches of 16 real training
-sentences with the lengths length-grouped batching produces: eager, then the whole model under
-`torch.compile(dynamic=True)` (dynamic shapes, since every batch has its own length), then each encoder
-layer compiled on its own ("regional" compilation, which PyTorch recommends to cut the warm-up: the layers
-share one compiled graph). After each mode's warm-up (the first three batches: the compile time), the
-modes take turns on the same batches in 5 rounds, since the machine's speed drifts; reports the median
-tokens/s of each and the median of its per-round ratio to eager. Writes bench/results/compile.json
-(rendered by `python -m bench.report`).
+Runs training steps (forward, backward, AdamW; in mixed precision bf16 where `sentscore train` would use it)
+of the bundled model on batches of 16 real training sentences with the lengths length-grouped batching
+produces: eager, then the whole model under `torch.compile(dynamic=True)` (dynamic shapes, since every batch
+has its own length), then each encoder layer compiled on its own ("regional" compilation, which PyTorch
+recommends to cut the warm-up: the layers share one compiled graph). After each mode's warm-up (the first
+three batches: the compile time), the modes take turns on the same batches in 5 rounds, since the machine's
+speed drifts; reports the median tokens/s of each and the median of its per-round ratio to eager. Writes
+bench/results/compile.json (rendered by `python -m bench.report`).
 """
 
 from __future__ import annotations
@@ -71,15 +71,32 @@ def bundled_model_for_training() -> Any:
     return model
 
 
-def training_step(model: Any, fused: bool = False) -> Any:
-    """A function running one training step (forward, backward, AdamW) on a batch."""
+def default_bf16() -> bool:
+    """Whether ``sentscore train`` would train in mixed precision bf16 on this CPU by default."""
+    from sentscore import TrainConfig
+    from sentscore.training import bf16_by_default
+
+    return bf16_by_default("cpu", TrainConfig())
+
+
+def training_step(model: Any, fused: bool = False, bf16: bool | None = None) -> Any:
+    """A function running one training step (forward, backward, AdamW) on a batch; the forward under bf16
+    autocast, as the Trainer runs it with ``bf16`` (None: as ``sentscore train`` would on this CPU)."""
     import torch
 
+    from sentscore.training import limit_onednn_primitive_cache
+
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5, fused=fused)
+    bf16 = default_bf16() if bf16 is None else bf16
+    if bf16:
+        limit_onednn_primitive_cache()  # as sentscore.train does
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
 
     def step(batch: Any) -> None:
         labels = torch.zeros(batch["input_ids"].shape[0], dtype=torch.long)
-        model(**batch, labels=labels).loss.backward()
+        with autocast:
+            loss = model(**batch, labels=labels).loss
+        loss.backward()
         optimizer.step()
         optimizer.zero_grad()
 
@@ -147,6 +164,7 @@ def main() -> None:
         "data": data.name,
         "batch_size": BATCH_SIZE,
         "torch": torch.__version__,
+        "precision": "bf16" if default_bf16() else "fp32",
     }
     steps = {}
     for mode in MODES:

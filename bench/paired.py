@@ -9,7 +9,8 @@ captured from a real run (``sentscore.train`` and the reference recipe, both sto
 model, the optimizer and schedule the Trainer built, and the epoch's batches in the order its sampler gives),
 then rounds alternate: the same number of sentences through each side's training steps (forward,
 backward, gradient clipping, optimizer and schedule steps, as the Trainer's loop does), then a matmul
-probe. Each round yields a ratio, and each side's FLOP/s a share of the peak measured seconds later.
+probe (fp32, and bf16 for steps that multiply in it). Each round yields a ratio, and each side's FLOP/s a
+share of the peak measured seconds later.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ def capture_callback() -> Any:
                 "scheduler": lr_scheduler,
                 "batches": list(kwargs["train_dataloader"]),
                 "max_grad_norm": args.max_grad_norm,
+                # The Trainer wrapped the model's forward in autocast for mixed precision: the steps here use it.
+                "precision": "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32",
                 "batch_size": args.per_device_train_batch_size,
             }
 
@@ -98,6 +101,7 @@ def run_rounds(sides: dict[str, dict[str, Any]], rounds: int, samples: int, seed
             chosen = rng.choice(len(parts["batches"]), size=steps, replace=False).tolist()
             row[name] = timed_steps(parts, chosen)
         row["matmul_gflops"] = matmul_peak(repeats=3)
+        row["matmul_gflops_bf16"] = matmul_peak(repeats=3, dtype="bfloat16")
         if number:
             results.append(row)
     return results
@@ -107,6 +111,7 @@ def summarise(rows: list[dict[str, Any]], flops_per_token: dict[str, int]) -> di
     summary: dict[str, Any] = {
         "rounds": len(rows),
         "median_matmul_gflops": statistics.median(r["matmul_gflops"] for r in rows),
+        "median_matmul_gflops_bf16": statistics.median(r["matmul_gflops_bf16"] for r in rows),
     }
     for name, flops in flops_per_token.items():
         gflops = [flops * r[name]["real_tokens_per_s"] / 1e9 for r in rows]
@@ -116,6 +121,9 @@ def summarise(rows: list[dict[str, Any]], flops_per_token: dict[str, int]) -> di
             "median_gflops": statistics.median(gflops),
             "median_share_of_round_peak": statistics.median(
                 g / r["matmul_gflops"] for g, r in zip(gflops, rows, strict=True)
+            ),
+            "median_share_of_round_bf16_peak": statistics.median(
+                g / r["matmul_gflops_bf16"] for g, r in zip(gflops, rows, strict=True)
             ),
             "training_flops_per_token": flops,
         }
@@ -144,6 +152,7 @@ def main() -> None:
     flops = {name: training_flops_per_token(parts["model"]) for name, parts in sides.items()}
     result = {
         "started": started,
+        "precision": {name: parts["precision"] for name, parts in sides.items()},
         "rounds": rows,
         "summary": summarise(rows, flops),
         "samples_per_round": args.samples,

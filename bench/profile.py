@@ -2,12 +2,13 @@
 
     .venv/bin/python -m bench.profile [--steps 40]
 
-Profiles eager training steps (forward, backward, fused AdamW: what the Trainer runs) of the bundled model
-on the length-grouped batches of 16 that `bench.compile` uses, with `torch.profiler`, and measures the fp32
-matmul peak in the same process. It reports the share of step time in each kind of operator and the rate
-the matrix products themselves reach (6 × non-embedding parameters × real tokens, over the time spent in
-`mm`/`addmm`). The FLOP/s target can be met only if both the products run near the peak and the rest of
-the step is small. Writes bench/results/profile.json (rendered by `python -m bench.report`).
+Profiles eager training steps (forward, backward, fused AdamW: what the Trainer runs, in mixed precision
+bf16 where `sentscore train` would use it) of the bundled model on the length-grouped batches of 16 that
+`bench.compile` uses, with `torch.profiler`, and measures the fp32 and bf16 matmul peaks in the same process.
+It reports the share of step time in each kind of operator and the rate the matrix products themselves reach
+(6 × non-embedding parameters × real tokens, over the time spent in `mm`/`addmm`). The FLOP/s target can be
+met only if both the products run near the peak and the rest of the step is small. Writes
+bench/results/profile.json (rendered by `python -m bench.report`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import json
 import time
 from typing import Any
 
-from .compile import WARM_UP_BATCHES, bundled_model_for_training, training_batches, training_step
+from .compile import WARM_UP_BATCHES, bundled_model_for_training, default_bf16, training_batches, training_step
 from .run import RESULTS, matmul_peak
 from .train_worker import training_flops_per_token
 
@@ -35,6 +36,7 @@ FAMILIES = {
     "GELU": ("aten::gelu", "aten::gelu_backward"),
     "layer norm": ("aten::native_layer_norm", "aten::native_layer_norm_backward"),
     "softmax": ("aten::_softmax", "aten::_softmax_backward_data"),
+    "copies and casts between fp32 and bf16": ("aten::copy_", "aten::_to_copy"),
 }
 
 
@@ -75,12 +77,15 @@ def main() -> None:
     data, batches = training_batches(args.steps)
     model = bundled_model_for_training()
     peak = matmul_peak()
+    bf16_peak = matmul_peak(dtype="bfloat16")
     result = profile_steps(model, batches)
     flops = training_flops_per_token(model) * result["real_tokens"]
     result.update(
         data=data.name,
         torch=torch.__version__,
+        precision="bf16" if default_bf16() else "fp32",
         matmul_peak_gflops=peak,
+        bf16_matmul_peak_gflops=bf16_peak,
         step_gflops=flops / result["wall_seconds"] / 1e9,
         linear_gflops=flops / result["linear_seconds"] / 1e9,
     )

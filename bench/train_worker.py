@@ -101,6 +101,8 @@ class DevAccuracyClock:
 
         was_training = model.training
         model.eval()
+        # Under mixed precision accelerate wraps the model's forward in autocast; score in fp32, as predict does.
+        forward = model.__dict__.get("_original_forward", model)
         order = np.argsort([len(t) for t in self.dev_texts])
         predictions = np.empty(len(order), dtype=int)
         with torch.inference_mode():
@@ -113,7 +115,7 @@ class DevAccuracyClock:
                     padding=True,
                     return_tensors="pt",
                 ).to(model.device)
-                predictions[idx] = model(**batch).logits.argmax(-1).cpu().numpy()
+                predictions[idx] = forward(**batch).logits.argmax(-1).cpu().numpy()
         if was_training:
             model.train()
         return float(np.mean(predictions == self.dev_labels))
@@ -141,8 +143,10 @@ def run_sentscore(train_csv: str, dev_csv: str, overrides: dict[str, Any], workd
 
     encoder = AutoModel.from_pretrained(str(bundled_model_path()))
     freeze_as_configured(encoder, config)  # as the run froze it, so the FLOP count matches
+    used = json.loads((workdir / "model" / "sentscore.json").read_text())["config"]  # defaults resolved
     return {
         "config": config.to_dict(),
+        "precision": "bf16" if used["bf16"] else "fp32",
         "train_samples": result.train_samples,
         "epochs": config.num_train_epochs,
         "real_tokens_per_epoch": count_real_tokens(tokenizer, train_texts, config.max_length),

@@ -258,11 +258,11 @@ def test_release_freed_memory_runs_where_malloc_trim_exists_and_is_harmless_else
 def _optimizer_groups(head_learning_rate, tmp_path):
     from transformers import TrainingArguments
 
-    from sentscore.training import HeadRateTrainer
+    from sentscore.training import SentscoreTrainer
 
     model = _bert_with_layers(2)
     args = TrainingArguments(output_dir=str(tmp_path), learning_rate=1e-4, weight_decay=0.01, use_cpu=True)
-    trainer = HeadRateTrainer(model=model, args=args, head_learning_rate=head_learning_rate)
+    trainer = SentscoreTrainer(model=model, args=args, head_learning_rate=head_learning_rate)
     trainer.create_optimizer_and_scheduler(num_training_steps=10)
     names = {id(w): name for name, w in model.named_parameters()}
     groups = [
@@ -311,3 +311,96 @@ def test_default_learning_rate_follows_the_encoder_width(tiny_model_dir, tmp_pat
     saved = json.loads((tmp_path / "out" / "sentscore.json").read_text())
     assert saved["config"]["learning_rate"] == 1e-4  # the rate used is recorded, not "None"
     assert config.learning_rate is None  # the caller's config is left as it was
+
+
+def test_bf16_by_default_only_on_a_cpu_that_multiplies_bf16_natively(monkeypatch):
+    from sentscore import training
+
+    config = TrainConfig()
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)
+    assert training.bf16_by_default("cpu", config) is True
+    assert training.bf16_by_default("cuda", config) is False  # GPUs keep fp32 unless asked
+    assert training.bf16_by_default("cpu", TrainConfig(fp16=True)) is False
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: False)
+    assert training.bf16_by_default("cpu", config) is False  # emulated bf16 is slower than fp32
+
+
+def test_bf16_on_cpu_turns_off_onednns_primitive_cache_unless_already_set(monkeypatch):
+    import os
+
+    from sentscore import training
+
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "")  # so that monkeypatch restores it afterwards
+    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY")
+    assert training.with_resolved_precision(TrainConfig(), "cpu").bf16 is True
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == str(training.ONEDNN_PRIMITIVE_CACHE_CAPACITY)
+
+
+def test_bf16_asked_for_on_a_cpu_without_it_is_warned_about(monkeypatch, caplog):
+    from sentscore import training
+
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "1024")  # a user's own setting is kept
+    with caplog.at_level("WARNING", logger="sentscore.training"):
+        assert training.with_resolved_precision(TrainConfig(bf16=True), "cpu").bf16 is True
+        assert training.with_resolved_precision(TrainConfig(bf16=False), "cpu").bf16 is False
+        assert training.with_resolved_precision(TrainConfig(), "cpu").bf16 is False
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        "bf16 was asked for, but this CPU has no native bf16 instructions: training will be much slower than "
+        "in fp32. Set bf16 to false (or leave it unset) to train in fp32."
+    ]
+    import os
+
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "1024"
+
+
+def test_bf16_training_records_it_and_reports_the_fp32_models_metrics(tiny_model_dir, tmp_path):
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    train_file = write_csv(tmp_path / "train.csv", synthetic_rows(4, seed=1))
+    validation_file = write_csv(tmp_path / "dev.csv", synthetic_rows(3, seed=2))
+    config = TrainConfig(
+        model_name=str(tiny_model_dir),
+        train_file=str(train_file),
+        validation_file=str(validation_file),
+        output_dir=str(tmp_path / "out"),
+        num_train_epochs=1,
+        learning_rate=1e-2,
+        bf16=True,
+    )
+    result = train(config, show_progress=False)
+    saved = json.loads((tmp_path / "out" / "sentscore.json").read_text())
+    assert saved["config"]["bf16"] is True
+    model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "out").eval()
+    assert model.dtype == torch.float32  # the weights stay fp32
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "out")
+    rows = synthetic_rows(3, seed=2)
+    batch = tokenizer([text for text, _ in rows], padding=True, return_tensors="pt")
+    labels = torch.tensor([score - 1 for _, score in rows])
+    with torch.inference_mode():
+        fp32_loss = float(torch.nn.functional.cross_entropy(model(**batch).logits, labels))
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            bf16_loss = float(torch.nn.functional.cross_entropy(model(**batch).logits.float(), labels))
+    assert abs(bf16_loss - fp32_loss) > 2e-6  # else this test could not tell them apart
+    # The final metrics come from the model predict will use, in fp32, not from bf16 autocast.
+    assert result.metrics["loss"] == pytest.approx(fp32_loss, abs=5e-7)
+
+
+def test_the_bf16_default_is_resolved_and_recorded(tiny_model_dir, tmp_path, monkeypatch):
+    from sentscore import training
+
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: False)
+    data = write_csv(tmp_path / "d.csv", synthetic_rows(4))
+    config = TrainConfig(
+        model_name=str(tiny_model_dir),
+        train_file=str(data),
+        output_dir=str(tmp_path / "out"),
+        num_train_epochs=1,
+        device="cpu",
+    )
+    train(config, show_progress=False)
+    saved = json.loads((tmp_path / "out" / "sentscore.json").read_text())
+    assert saved["config"]["bf16"] is False  # what was used, not "None"
+    assert config.bf16 is None

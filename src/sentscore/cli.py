@@ -297,7 +297,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         help_text = f"{f.metadata.get('help', '')} (default: {f.default})"
-        if hints[f.name] is bool:
+        if hints[f.name] in (bool, bool | None):
             group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         else:
             group.add_argument(flag, dest=f.name, default=None, metavar=f.name.upper(), help=help_text)

@@ -148,7 +148,16 @@ class TrainConfig:
     )
     device: str = field(default="auto", metadata={"help": "auto (CUDA, then Apple MPS, then CPU), cuda, mps or cpu."})
     fp16: bool = field(default=False, metadata={"help": "Mixed precision fp16 (CUDA only)."})
-    bf16: bool = field(default=False, metadata={"help": "Mixed precision bf16 (recent GPUs and CPUs)."})
+    # None: on when training on a CPU that multiplies bf16 natively (sentscore.training.bf16_by_default).
+    bf16: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Mixed precision bf16: matrix products in bf16, weights and optimizer in fp32. Default: on "
+            "when training on a CPU with native bf16 (AVX512-BF16 or AMX: AMD Zen 4 and later, Intel Xeon "
+            "Cooper Lake and Sapphire Rapids or later), where steps ran ~1.3x faster; off elsewhere (true for a "
+            "recent GPU)."
+        },
+    )
     num_threads: int | None = field(default=None, metadata={"help": "CPU threads for torch (default: every core)."})
     torch_compile: bool = field(default=False, metadata={"help": "Compile the model with torch.compile."})
     overwrite: bool = field(default=False, metadata={"help": "Allow replacing a trained model already in output_dir."})
