@@ -121,7 +121,7 @@ def targets_section(report: dict[str, Any], paired: dict[str, Any] | None = None
         f"{100 * accuracy_delta:+.2f} points{_paired_ratio(paired)} | "
         f"{_training_verdict(speedup >= 2 and accuracy_delta >= 0, _paired_ratio_met(paired))} |",
         f"| ≥ 80% of the fp32 matmul peak on real tokens | {100 * ours['fraction_of_matmul_peak']:.0f}%"
-        f"{_paired_share(paired)}{_bf16_share(report, ours)} | {_peak_verdict(ours)} |",
+        f"{_paired_share(paired)}{_bf16_share(report, ours)} | {_peak_verdict(ours, paired)} |",
         f"| time to the reference's accuracy ≥ 4× shorter | "
         f"{'never reached' if ttr_ratio is None else f'{ttr_ratio:.2f}×'} | "
         f"{verdict(ttr_ratio is not None and ttr_ratio >= 4)} |",
@@ -255,11 +255,12 @@ def profile_section(result: dict[str, Any]) -> list[str]:
     rows += [
         "",
         f"Whole steps reach {result['step_gflops']:.1f} GFLOP/s ({100 * result['step_gflops'] / peak:.0f}% of the "
-        f"peak, counted as {FLOP_COUNT}); the linear layers' matrix products alone "
-        f"run at {result['linear_gflops']:.1f} GFLOP/s ({100 * result['linear_gflops'] / peak:.0f}%) on these "
+        f"fp32 peak, counted as {FLOP_COUNT}); the linear layers' matrix products alone "
+        f"run at {result['linear_gflops']:.1f} GFLOP/s ({100 * result['linear_gflops'] / peak:.0f}% of it) on these "
         "small, skinny shapes"
         + (
-            f"; against the bf16 peak the steps multiply at, {100 * result['step_gflops'] / bf16_peak:.0f}% and "
+            f". The products run in bf16, so their ceiling is the bf16 peak: steps reach "
+            f"{100 * result['step_gflops'] / bf16_peak:.0f}% of it, the products alone "
             f"{100 * result['linear_gflops'] / bf16_peak:.0f}%"
             if (bf16_peak := result.get("bf16_matmul_peak_gflops")) and result.get("precision") == "bf16"
             else ""
@@ -364,14 +365,19 @@ def _bf16_share(report: dict[str, Any], ours: dict[str, Any]) -> str:
     )
 
 
-def _peak_verdict(ours: dict[str, Any]) -> str:
+def _peak_verdict(ours: dict[str, Any], paired: dict[str, Any] | None = None) -> str:
     """Met only against the peak of the precision the steps actually multiply in: beating the fp32 peak with
     bf16 products says nothing about how close to the machine's limit the steps run."""
+    fp32_shares = [ours["fraction_of_matmul_peak"]]
+    if paired:
+        fp32_shares.append(paired["summary"]["sentscore"]["median_share_of_round_peak"])
     if ours.get("precision") == "bf16":
-        met_as_written = ours["fraction_of_matmul_peak"] >= 0.8
         met = ours["fraction_of_bf16_matmul_peak"] >= 0.8
-        if met_as_written and not met:
-            return "met against the fp32 peak as written; **not met** against the bf16 peak the steps use"
+        if not met and max(fp32_shares) >= 0.8:
+            return (
+                "**not met**: 80% of the fp32 peak is reached in the alternating rounds, not of the bf16 peak "
+                "the steps use"
+            )
         return verdict(met)
     return verdict(ours["fraction_of_matmul_peak"] >= 0.8)
 
@@ -400,7 +406,8 @@ def paired_section(paired: dict[str, Any]) -> list[str]:
         f"{paired['batch_sizes']['reference']} in random order for the reference, "
         f"{paired['batch_sizes']['sentscore']} length-grouped for sentscore); then {summary['rounds']} rounds, "
         f"each putting {paired['samples_per_round']} training sentences drawn from the epoch through each side "
-        "(forward, backward, clipping, optimizer and schedule steps) and then probing the fp32 matmul peak. "
+        "(forward, backward, clipping, optimizer and schedule steps) and then probing the fp32 and bf16 matmul "
+        "peaks. "
         "Medians over the rounds; the machine's drift moves both sides alike.",
         "",
         "| | reference recipe | sentscore | ratio |",
