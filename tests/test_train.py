@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 
@@ -326,8 +327,6 @@ def test_bf16_by_default_only_on_a_cpu_that_multiplies_bf16_natively(monkeypatch
 
 
 def test_bf16_on_cpu_turns_off_onednns_primitive_cache_unless_already_set(monkeypatch):
-    import os
-
     from sentscore import training
 
     monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)
@@ -350,8 +349,6 @@ def test_bf16_asked_for_on_a_cpu_without_it_is_warned_about(monkeypatch, caplog)
         "bf16 was asked for, but this CPU has no native bf16 instructions: training will be much slower than "
         "in fp32. Set bf16 to false (or leave it unset) to train in fp32."
     ]
-    import os
-
     assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "1024"
 
 
