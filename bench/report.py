@@ -200,7 +200,8 @@ def compile_section(result: dict[str, Any]) -> list[str]:
         "## torch.compile (`python -m bench.compile`)",
         "",
         f"Measured {result.get('started', 'at an unrecorded time')}. "
-        f"Training steps of the bundled model on length-grouped batches of {result['batch_size']} {result['data']} "
+        f"Training steps (matrix products in {result.get('precision', 'fp32')}) of the bundled model on "
+        f"length-grouped batches of {result['batch_size']} {result['data']} "
         f"sentences, torch {result['torch']}; after the warm-up the modes take turns on the same batches in "
         f"{len(result['rounds'])} rounds (medians):",
         "",
