@@ -75,7 +75,7 @@ def matmul_peak(size: int = 2048, repeats: int = 7, dtype: str = "float32") -> f
     """
     import torch
 
-    a, b = torch.randn(size, size, dtype=getattr(torch, dtype)), torch.randn(size, size, dtype=getattr(torch, dtype))
+    a, b = (torch.randn(size, size, dtype=getattr(torch, dtype)) for _ in range(2))
     for _ in range(3):
         a @ b
     rates = []

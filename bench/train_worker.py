@@ -99,13 +99,14 @@ class DevAccuracyClock:
     def dev_accuracy(self, model: Any) -> float:
         import torch
 
+        from sentscore.training import fp32_forward
+
         was_training = model.training
         model.eval()
-        # Under mixed precision accelerate wraps the model's forward in autocast; score in fp32, as predict does.
-        forward = model.__dict__.get("_original_forward", model)
         order = np.argsort([len(t) for t in self.dev_texts])
         predictions = np.empty(len(order), dtype=int)
-        with torch.inference_mode():
+        # Score in fp32, as predict does, even while mixed precision wraps the forward in autocast.
+        with torch.inference_mode(), fp32_forward(model):
             for start in range(0, len(order), 64):
                 idx = order[start : start + 64]
                 batch = self.tokenizer(
@@ -115,7 +116,7 @@ class DevAccuracyClock:
                     padding=True,
                     return_tensors="pt",
                 ).to(model.device)
-                predictions[idx] = forward(**batch).logits.argmax(-1).cpu().numpy()
+                predictions[idx] = model(**batch).logits.argmax(-1).cpu().numpy()
         if was_training:
             model.train()
         return float(np.mean(predictions == self.dev_labels))
