@@ -84,12 +84,12 @@ def training_step(model: Any, fused: bool = False, bf16: bool | None = None) -> 
     autocast, as the Trainer runs it with ``bf16`` (None: as ``sentscore train`` would on this CPU)."""
     import torch
 
-    from sentscore.training import limit_onednn_primitive_cache
+    from sentscore.training import prepare_cpu_for_bf16
 
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5, fused=fused)
     bf16 = default_bf16() if bf16 is None else bf16
     if bf16:
-        limit_onednn_primitive_cache()  # as sentscore.train does
+        prepare_cpu_for_bf16()  # as sentscore.train does
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
 
     def step(batch: Any) -> None:

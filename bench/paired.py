@@ -11,12 +11,17 @@ then rounds alternate: the same number of sentences through each side's training
 backward, gradient clipping, optimizer and schedule steps, as the Trainer's loop does), then a matmul
 probe (fp32, and bf16 for steps that multiply in it). Each round yields a ratio, and each side's FLOP/s a
 share of the peak measured seconds later.
+
+Each side lives in its own process, started fresh as a real run is: process-wide settings a side makes
+(sentscore turns oneDNN's primitive cache off when it trains in bf16, and oneDNN reads that once per
+process) then hold for that side alone, as they do in ``bench.run``. The sides take turns, never overlap.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import statistics
 import tempfile
 import time
@@ -52,7 +57,7 @@ def capture_callback() -> Any:
     return Capture()
 
 
-def capture_sentscore(train_csv: str, workdir: Path) -> dict[str, Any]:
+def capture_sentscore(train_csv: str, dev_csv: str, workdir: Path) -> dict[str, Any]:
     from sentscore import TrainConfig, train
 
     capture = capture_callback()
@@ -87,7 +92,45 @@ def timed_steps(parts: dict[str, Any], batch_indices: list[int]) -> dict[str, fl
     return {"seconds": seconds, "samples_per_s": samples / seconds, "real_tokens_per_s": tokens / seconds}
 
 
-def run_rounds(sides: dict[str, dict[str, Any]], rounds: int, samples: int, seed: int = 0) -> list[dict[str, Any]]:
+CAPTURES = {"reference": capture_reference, "sentscore": capture_sentscore}
+
+
+def serve_side(name: str, train_csv: str, dev_csv: str, workdir: str, conn: Any) -> None:
+    """A side's process: capture its training set-up, describe it, then time the steps asked for until told
+    to stop (``None``)."""
+    parts = CAPTURES[name](train_csv, dev_csv, Path(workdir))
+    conn.send(
+        {
+            "batches": len(parts["batches"]),
+            "batch_size": parts["batch_size"],
+            "precision": parts["precision"],
+            "flops_per_token": training_flops_per_token(parts["model"]),
+        }
+    )
+    while (batch_indices := conn.recv()) is not None:
+        conn.send(timed_steps(parts, batch_indices))
+
+
+class Side:
+    """One side's process, started and set up; :meth:`steps` times training steps in it."""
+
+    def __init__(self, name: str, train_csv: str, dev_csv: str, workdir: Path):
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter, as a real run starts in
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=serve_side, args=(name, train_csv, dev_csv, str(workdir), child))
+        self.process.start()
+        self.info: dict[str, Any] = self.conn.recv()
+
+    def steps(self, batch_indices: list[int]) -> dict[str, float]:
+        self.conn.send(batch_indices)
+        return self.conn.recv()
+
+    def close(self) -> None:
+        self.conn.send(None)
+        self.process.join()
+
+
+def run_rounds(sides: dict[str, Side], rounds: int, samples: int, seed: int = 0) -> list[dict[str, Any]]:
     """One untimed warm-up round, then ``rounds`` rounds; the side that goes first alternates."""
     rng = np.random.default_rng(seed)
     names = list(sides)
@@ -95,11 +138,11 @@ def run_rounds(sides: dict[str, dict[str, Any]], rounds: int, samples: int, seed
     for number in range(rounds + 1):
         row: dict[str, Any] = {}
         for name in names if number % 2 else names[::-1]:
-            parts = sides[name]
-            steps = max(1, samples // parts["batch_size"])
+            info = sides[name].info
+            steps = max(1, samples // info["batch_size"])
             # Batches drawn from the whole epoch: a length-grouped sampler orders them by length.
-            chosen = rng.choice(len(parts["batches"]), size=steps, replace=False).tolist()
-            row[name] = timed_steps(parts, chosen)
+            chosen = rng.choice(info["batches"], size=steps, replace=False).tolist()
+            row[name] = sides[name].steps(chosen)
         row["matmul_gflops"] = matmul_peak(repeats=3)
         row["matmul_gflops_bf16"] = matmul_peak(repeats=3, dtype="bfloat16")
         if number:
@@ -144,19 +187,20 @@ def main() -> None:
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     train_csv, dev_csv = str(SST5 / "train.csv"), str(SST5 / "dev.csv")
     with tempfile.TemporaryDirectory() as tmp:
-        sides = {
-            "reference": capture_reference(train_csv, dev_csv, Path(tmp)),
-            "sentscore": capture_sentscore(train_csv, Path(tmp)),
-        }
-        rows = run_rounds(sides, args.rounds, args.samples)
-    flops = {name: training_flops_per_token(parts["model"]) for name, parts in sides.items()}
+        sides = {name: Side(name, train_csv, dev_csv, Path(tmp)) for name in ("reference", "sentscore")}
+        try:
+            rows = run_rounds(sides, args.rounds, args.samples)
+        finally:
+            for side in sides.values():
+                side.close()
+    flops = {name: side.info["flops_per_token"] for name, side in sides.items()}
     result = {
         "started": started,
-        "precision": {name: parts["precision"] for name, parts in sides.items()},
+        "precision": {name: side.info["precision"] for name, side in sides.items()},
         "rounds": rows,
         "summary": summarise(rows, flops),
         "samples_per_round": args.samples,
-        "batch_sizes": {name: parts["batch_size"] for name, parts in sides.items()},
+        "batch_sizes": {name: side.info["batch_size"] for name, side in sides.items()},
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
     }

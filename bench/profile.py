@@ -74,6 +74,10 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
+    from sentscore.training import prepare_cpu_for_bf16
+
+    if default_bf16():
+        prepare_cpu_for_bf16()  # before the bf16 probe builds oneDNN's first primitive, as sentscore.train runs
     data, batches = training_batches(args.steps)
     model = bundled_model_for_training()
     peak = matmul_peak()

@@ -1,5 +1,8 @@
+import ctypes
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -326,7 +329,7 @@ def test_bf16_by_default_only_on_a_cpu_that_multiplies_bf16_natively(monkeypatch
     assert training.bf16_by_default("cpu", config) is False  # emulated bf16 is slower than fp32
 
 
-def test_bf16_on_cpu_turns_off_onednns_primitive_cache_unless_already_set(monkeypatch):
+def test_bf16_on_cpu_limits_onednns_primitive_cache_unless_already_set(monkeypatch):
     from sentscore import training
 
     monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)
@@ -334,6 +337,39 @@ def test_bf16_on_cpu_turns_off_onednns_primitive_cache_unless_already_set(monkey
     monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY")
     assert training.with_resolved_precision(TrainConfig(), "cpu").bf16 is True
     assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == str(training.ONEDNN_PRIMITIVE_CACHE_CAPACITY)
+
+
+MMAP_PROBE = """
+import ctypes, sys
+from sentscore import training
+
+class MallInfo2(ctypes.Structure):
+    names = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
+    _fields_ = [(name, ctypes.c_size_t) for name in names.split()]
+
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype = MallInfo2
+if sys.argv[1] == "fixed":
+    training.fix_malloc_mmap_threshold()
+big = bytearray(24 << 20)
+del big  # glibc's dynamic threshold now rises to 24 MiB
+before = libc.mallinfo2().hblkhd
+block = bytearray(6 << 20)
+print(libc.mallinfo2().hblkhd - before >= 6 << 20)
+"""
+
+
+@pytest.mark.skipif(not hasattr(ctypes.CDLL(None), "mallinfo2"), reason="needs glibc 2.33 or later")
+def test_a_fixed_mmap_threshold_gives_large_blocks_their_own_mapping_after_larger_ones_were_freed():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+
+    def mapped(mode: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-c", MMAP_PROBE, mode], env=env, capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    assert mapped("dynamic") == "False"  # glibc's default: the 6 MiB block comes from the fragmenting heap
+    assert mapped("fixed") == "True"
 
 
 def test_bf16_asked_for_on_a_cpu_without_it_is_warned_about(monkeypatch, caplog):

@@ -171,25 +171,57 @@ def with_resolved_precision(config: TrainConfig, device: str) -> TrainConfig:
                 "bf16 was asked for, but this CPU has no native bf16 instructions: training will be much slower "
                 "than in fp32. Set bf16 to false (or leave it unset) to train in fp32."
             )
-        limit_onednn_primitive_cache()
+        prepare_cpu_for_bf16()
     if config.bf16:
         logger.info("Mixed precision bf16: matrix products in bf16, weights and optimizer state in fp32")
     return config
 
 
-#: oneDNN primitives kept for reuse when training in bf16 on a CPU: none (see limit_onednn_primitive_cache).
-ONEDNN_PRIMITIVE_CACHE_CAPACITY = 0
+#: oneDNN primitives kept for reuse when training in bf16 on a CPU (see limit_onednn_primitive_cache).
+ONEDNN_PRIMITIVE_CACHE_CAPACITY = 32
+
+#: Size from which glibc gives an allocation its own memory mapping (see fix_malloc_mmap_threshold).
+MALLOC_MMAP_THRESHOLD = 4 * 1024 * 1024
+
+
+def prepare_cpu_for_bf16() -> None:
+    """Process-wide settings under which bf16 training on a CPU is both fast and lean; each is skipped when
+    the user set it in the environment."""
+    limit_onednn_primitive_cache()
+    fix_malloc_mmap_threshold()
 
 
 def limit_onednn_primitive_cache() -> None:
-    """Stop oneDNN from keeping bf16 matmul primitives, whose memory stays held while they are cached. One
-    epoch of MiniLM on SST-5 (2 threads) peaked at 1098 MB with no cache against 1222-1266 MB with 4 or 8
-    entries, above the reference recipe's ~1236 MB (3 epochs with the default 1024 entries: ~1340 MB at one
-    thread), for ~20% slower steps (65.6 s an epoch against 52.6-53.2 s). A user with memory to spare can set
-    ONEDNN_PRIMITIVE_CACHE_CAPACITY (8 is enough) before training: a value already in the environment is
-    left alone. oneDNN reads it when it first builds a primitive, so it applies in a process that has not
-    multiplied in bf16 yet."""
+    """Keep oneDNN's cache of bf16 matmul primitives to about one training step's worth. Building a primitive
+    (which compiles its kernels) for every product made an epoch of MiniLM on SST-5 ~15% slower than with 32
+    entries; the default 1024 entries, filled by the many batch shapes of dynamic padding, held ~270 MB more
+    at the peak (bench/results/experiments/). With 32, the few shapes of a step's products (the same in every
+    layer, forward and backward) are built once per step instead of once per layer. oneDNN reads the variable
+    when it first builds a primitive, so it applies in a process that has not multiplied in bf16 yet; a value
+    already in the environment is left alone."""
     os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", str(ONEDNN_PRIMITIVE_CACHE_CAPACITY))
+
+
+def fix_malloc_mmap_threshold() -> None:
+    """Give allocations of 4 MiB and more their own memory mapping, returned to the system when freed.
+    glibc raises this threshold each time such a block is freed (up to 32 MiB), after which the activations
+    of batches of varying length are carved out of the heap and leave it fragmented: resident memory crept up
+    by ~250 MB over an epoch, and cached oneDNN primitives lodged among them kept more of it. With the
+    threshold fixed, an epoch with 16 or 32 cached primitives peaked at 1114-1122 MB, against ~1270 MB with
+    16 and glibc's own threshold, at the same speed (bench/results/experiments/). Skipped where the C library
+    has no ``mallopt`` (not glibc) or MALLOC_MMAP_THRESHOLD_ is set (glibc then read it already)."""
+    import ctypes
+    import ctypes.util
+
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        return
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return
+    m_mmap_threshold = -3  # from glibc's malloc.h
+    if not mallopt(ctypes.c_int(m_mmap_threshold), ctypes.c_int(MALLOC_MMAP_THRESHOLD)):
+        logger.debug("mallopt(M_MMAP_THRESHOLD) refused; allocator left as it is")
 
 
 def cpu_has_native_bf16() -> bool:
