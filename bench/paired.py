@@ -13,8 +13,9 @@ probe (fp32, and bf16 for steps that multiply in it). Each round yields a ratio,
 share of the peak measured seconds later.
 
 Each side lives in its own process, started fresh as a real run is: process-wide settings a side makes
-(sentscore turns oneDNN's primitive cache off when it trains in bf16, and oneDNN reads that once per
-process) then hold for that side alone, as they do in ``bench.run``. The sides take turns, never overlap.
+(when sentscore trains in bf16 it sizes oneDNN's primitive cache, which oneDNN reads once per process,
+and fixes glibc's mmap threshold) then hold for that side alone, as they do in ``bench.run``. The sides
+take turns, never overlap.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def capture_callback() -> Any:
     return Capture()
 
 
-def capture_sentscore(train_csv: str, dev_csv: str, workdir: Path) -> dict[str, Any]:
+def capture_sentscore(train_csv: str, workdir: Path) -> dict[str, Any]:
     from sentscore import TrainConfig, train
 
     capture = capture_callback()
@@ -92,13 +93,13 @@ def timed_steps(parts: dict[str, Any], batch_indices: list[int]) -> dict[str, fl
     return {"seconds": seconds, "samples_per_s": samples / seconds, "real_tokens_per_s": tokens / seconds}
 
 
-CAPTURES = {"reference": capture_reference, "sentscore": capture_sentscore}
-
-
 def serve_side(name: str, train_csv: str, dev_csv: str, workdir: str, conn: Any) -> None:
     """A side's process: capture its training set-up, describe it, then time the steps asked for until told
     to stop (``None``)."""
-    parts = CAPTURES[name](train_csv, dev_csv, Path(workdir))
+    if name == "reference":
+        parts = capture_reference(train_csv, dev_csv, Path(workdir))
+    else:
+        parts = capture_sentscore(train_csv, Path(workdir))
     conn.send(
         {
             "batches": len(parts["batches"]),

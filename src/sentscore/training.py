@@ -193,8 +193,8 @@ def prepare_cpu_for_bf16() -> None:
 
 def limit_onednn_primitive_cache() -> None:
     """Keep oneDNN's cache of bf16 matmul primitives to about one training step's worth. Building a primitive
-    (which compiles its kernels) for every product made an epoch of MiniLM on SST-5 ~15% slower than with 32
-    entries; the default 1024 entries, filled by the many batch shapes of dynamic padding, held ~270 MB more
+    (which compiles its kernels) for every product made an epoch of MiniLM on SST-5 take ~20% longer than with
+    32 entries; the default 1024 entries, filled by the many batch shapes of dynamic padding, held ~270 MB more
     at the peak (bench/results/experiments/). With 32, the few shapes of a step's products (the same in every
     layer, forward and backward) are built once per step instead of once per layer. oneDNN reads the variable
     when it first builds a primitive, so it applies in a process that has not multiplied in bf16 yet; a value
