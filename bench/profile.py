@@ -76,7 +76,8 @@ def main() -> None:
 
     from sentscore.training import prepare_cpu_for_bf16
 
-    if default_bf16():
+    bf16 = default_bf16()
+    if bf16:
         prepare_cpu_for_bf16()  # before the bf16 probe builds oneDNN's first primitive, as sentscore.train runs
     data, batches = training_batches(args.steps)
     model = bundled_model_for_training()
@@ -87,7 +88,7 @@ def main() -> None:
     result.update(
         data=data.name,
         torch=torch.__version__,
-        precision="bf16" if default_bf16() else "fp32",
+        precision="bf16" if bf16 else "fp32",
         matmul_peak_gflops=peak,
         bf16_matmul_peak_gflops=bf16_peak,
         step_gflops=flops / result["wall_seconds"] / 1e9,

@@ -60,14 +60,23 @@ def test_trained_model_is_never_overwritten_by_accident(trained_tiny_dir, tiny_m
     assert (trained_tiny_dir / "model.safetensors").stat().st_mtime_ns == before
 
 
-def test_validation_file_class_weights_and_early_stopping(tiny_model_dir, tmp_path):
-    train_file = write_csv(tmp_path / "train.csv", synthetic_rows(8, seed=1))
-    validation_file = write_csv(tmp_path / "dev.csv", synthetic_rows(2, seed=2))
-    config = TrainConfig(
-        model_name=str(tiny_model_dir),
-        train_file=str(train_file),
-        validation_file=str(validation_file),
+def config_with_validation_file(model_dir, tmp_path, train_rows, validation_rows, **settings) -> TrainConfig:
+    """A config training on ``train_rows`` and validating on ``validation_rows``, both written as CSV files."""
+    return TrainConfig(
+        model_name=str(model_dir),
+        train_file=str(write_csv(tmp_path / "train.csv", train_rows)),
+        validation_file=str(write_csv(tmp_path / "dev.csv", validation_rows)),
         output_dir=str(tmp_path / "out"),
+        **settings,
+    )
+
+
+def test_validation_file_class_weights_and_early_stopping(tiny_model_dir, tmp_path):
+    config = config_with_validation_file(
+        tiny_model_dir,
+        tmp_path,
+        synthetic_rows(8, seed=1),
+        synthetic_rows(2, seed=2),
         num_train_epochs=6,
         learning_rate=1e-6,
         class_weights=True,
@@ -84,14 +93,7 @@ def test_validation_file_class_weights_and_early_stopping(tiny_model_dir, tmp_pa
 
 
 def test_validation_file_with_a_score_outside_the_training_scale(tiny_model_dir, tmp_path):
-    train_file = write_csv(tmp_path / "train.csv", synthetic_rows(4))
-    validation_file = write_csv(tmp_path / "dev.csv", [("fine", 3), ("odd", 9)])
-    config = TrainConfig(
-        model_name=str(tiny_model_dir),
-        train_file=str(train_file),
-        validation_file=str(validation_file),
-        output_dir=str(tmp_path / "out"),
-    )
+    config = config_with_validation_file(tiny_model_dir, tmp_path, synthetic_rows(4), [("fine", 3), ("odd", 9)])
     with pytest.raises(SentscoreError, match=r"dev.csv: row 3 has 'score' values \['9'\] outside the labels"):
         train(config)
 
@@ -392,13 +394,11 @@ def test_bf16_training_records_it_and_reports_the_fp32_models_metrics(tiny_model
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    train_file = write_csv(tmp_path / "train.csv", synthetic_rows(4, seed=1))
-    validation_file = write_csv(tmp_path / "dev.csv", synthetic_rows(3, seed=2))
-    config = TrainConfig(
-        model_name=str(tiny_model_dir),
-        train_file=str(train_file),
-        validation_file=str(validation_file),
-        output_dir=str(tmp_path / "out"),
+    config = config_with_validation_file(
+        tiny_model_dir,
+        tmp_path,
+        synthetic_rows(4, seed=1),
+        synthetic_rows(3, seed=2),
         num_train_epochs=1,
         learning_rate=1e-2,
         bf16=True,

@@ -211,17 +211,24 @@ def fix_malloc_mmap_threshold() -> None:
     16 and glibc's own threshold, at the same speed (bench/results/experiments/). Skipped where the C library
     has no ``mallopt`` (not glibc) or MALLOC_MMAP_THRESHOLD_ is set (glibc then read it already)."""
     import ctypes
-    import ctypes.util
 
-    if "MALLOC_MMAP_THRESHOLD_" in os.environ:
-        return
-    try:
-        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
-    except (OSError, AttributeError):
+    mallopt = c_library_function("mallopt")
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ or mallopt is None:
         return
     m_mmap_threshold = -3  # from glibc's malloc.h
     if not mallopt(ctypes.c_int(m_mmap_threshold), ctypes.c_int(MALLOC_MMAP_THRESHOLD)):
         logger.debug("mallopt(M_MMAP_THRESHOLD) refused; allocator left as it is")
+
+
+def c_library_function(name: str) -> Any:
+    """The C library's function ``name`` (glibc's malloc tuning), or None where the library has none."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        return getattr(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6"), name)
+    except (OSError, AttributeError):
+        return None
 
 
 def cpu_has_native_bf16() -> bool:
@@ -538,13 +545,7 @@ class ReleaseFreedMemory(TrainerCallback):
     """
 
     def __init__(self) -> None:
-        import contextlib
-        import ctypes
-        import ctypes.util
-
-        self._trim = None
-        with contextlib.suppress(OSError, AttributeError):
-            self._trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        self._trim = c_library_function("malloc_trim")
 
     def release(self) -> None:
         import gc
