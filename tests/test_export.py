@@ -15,7 +15,7 @@ def exported_dir(trained_tiny_dir, tmp_path_factory):
     copy = tmp_path_factory.mktemp("exported") / "model"
     shutil.copytree(trained_tiny_dir, copy)
     sentences = [text for text, _ in synthetic_rows(20, seed=3)]
-    result = export_onnx(copy, quantize="int8", calibration_sentences=sentences)
+    result = export_onnx(copy, quantize="int8", check_sentences=sentences)
     return copy, result, sentences
 
 
@@ -61,14 +61,13 @@ def test_int8_agrees_with_fp32_on_nearly_all_sentences(exported_dir):
 
 def test_the_export_checks_int8_on_batches_like_those_the_scorer_scores(exported_dir):
     from scipy.special import softmax
-    from transformers import AutoTokenizer
 
-    from sentscore.export import _onnx_logits
+    from sentscore.export import onnx_outputs
+    from sentscore.modelfolder import ModelFolder
 
     model_dir, _, sentences = exported_dir
     texts = [*sentences, "short", "a much longer sentence about the food " * 30]  # more than one batch of 64
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    checked = softmax(_onnx_logits(model_dir / "model.int8.onnx", tokenizer, texts), axis=1)
+    checked = softmax(onnx_outputs(ModelFolder(model_dir), model_dir / "model.int8.onnx", texts), axis=1)
     scored = Scorer.load(model_dir, backend="onnx").predict_proba(texts)
     np.testing.assert_allclose(checked, scored, atol=1e-6)
 

@@ -8,7 +8,7 @@ import pytest
 
 from sentscore import TrainConfig, train
 from sentscore.errors import SentscoreError
-from sentscore.outputs import TRAIN_OUTPUT_FILES
+from sentscore.modelfolder import TRAIN_OUTPUT_FILES
 
 from .conftest import synthetic_rows, write_csv
 
@@ -192,7 +192,7 @@ def _bert_with_layers(depth: int):
 
 @pytest.mark.parametrize(("depth", "frozen"), [(2, 0), (6, 2), (12, 4)])
 def test_by_default_a_third_of_the_encoder_layers_stay_fixed(depth, frozen):
-    from sentscore.training import freeze_lower_layers
+    from sentscore.surgery import freeze_lower_layers
 
     model = _bert_with_layers(depth)
     assert freeze_lower_layers(model, None) == frozen
@@ -202,7 +202,7 @@ def test_by_default_a_third_of_the_encoder_layers_stay_fixed(depth, frozen):
 
 
 def test_a_model_whose_layers_cannot_be_found_trains_every_layer_by_default_and_refuses_a_count():
-    from sentscore.training import freeze_lower_layers
+    from sentscore.surgery import freeze_lower_layers
 
     model = _bert_with_layers(3)
     model.config.num_hidden_layers = 7  # no module list of 7 layers to find
@@ -214,7 +214,7 @@ def test_a_model_whose_layers_cannot_be_found_trains_every_layer_by_default_and_
 
 @pytest.mark.parametrize("train_words", [True, False])
 def test_freezing_layers_leaves_the_word_embeddings_to_freeze_embeddings(train_words):
-    from sentscore.training import freeze_lower_layers
+    from sentscore.surgery import freeze_lower_layers
 
     model = _bert_with_layers(3)
     model.get_input_embeddings().weight.requires_grad_(train_words)
@@ -227,7 +227,7 @@ def test_freezing_layers_leaves_the_word_embeddings_to_freeze_embeddings(train_w
 def test_fixed_layers_run_without_dropout_and_the_trained_ones_keep_it(train_words):
     from torch import nn
 
-    from sentscore.training import freeze_lower_layers
+    from sentscore.surgery import freeze_lower_layers
 
     model = _bert_with_layers(3)
     model.get_input_embeddings().weight.requires_grad_(train_words)
@@ -253,7 +253,7 @@ def test_freeze_layers_beyond_the_encoder_depth_is_refused(tiny_model_dir, tmp_p
 
 
 def test_release_freed_memory_runs_where_malloc_trim_exists_and_is_harmless_elsewhere():
-    from sentscore.training import ReleaseFreedMemory
+    from sentscore.callbacks import ReleaseFreedMemory
 
     release = ReleaseFreedMemory()
     release.release()  # must not raise on this platform
@@ -264,7 +264,7 @@ def test_release_freed_memory_runs_where_malloc_trim_exists_and_is_harmless_else
 def _optimizer_groups(head_learning_rate, tmp_path):
     from transformers import TrainingArguments
 
-    from sentscore.training import SentscoreTrainer
+    from sentscore.trainer import SentscoreTrainer
 
     model = _bert_with_layers(2)
     args = TrainingArguments(output_dir=str(tmp_path), learning_rate=1e-4, weight_decay=0.01, use_cpu=True)
@@ -301,7 +301,7 @@ def test_without_head_learning_rate_every_weight_shares_the_learning_rate(tmp_pa
 def test_default_learning_rate_follows_the_encoder_width(tiny_model_dir, tmp_path):
     from types import SimpleNamespace
 
-    from sentscore.training import default_learning_rate
+    from sentscore.surgery import default_learning_rate
 
     def width(size):
         return SimpleNamespace(config=SimpleNamespace(hidden_size=size))
@@ -320,7 +320,7 @@ def test_default_learning_rate_follows_the_encoder_width(tiny_model_dir, tmp_pat
 
 
 def test_bf16_by_default_only_on_a_cpu_that_multiplies_bf16_natively(monkeypatch):
-    from sentscore import training
+    from sentscore import runtime as training
 
     config = TrainConfig()
     monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)
@@ -332,18 +332,20 @@ def test_bf16_by_default_only_on_a_cpu_that_multiplies_bf16_natively(monkeypatch
 
 
 def test_bf16_on_cpu_limits_onednns_primitive_cache_unless_already_set(monkeypatch):
-    from sentscore import training
+    from sentscore import runtime as training
 
     monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(training, "fix_malloc_mmap_threshold", lambda: None)  # not in the test's own process
     monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "")  # so that monkeypatch restores it afterwards
     monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY")
     assert training.with_resolved_precision(TrainConfig(), "cpu").bf16 is True
+    training.tune_process_for_training(TrainConfig(device="cpu"))  # what the CLI does before training
     assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == str(training.ONEDNN_PRIMITIVE_CACHE_CAPACITY)
 
 
 MMAP_PROBE = """
 import ctypes, sys
-from sentscore import training
+from sentscore import runtime as training
 
 class MallInfo2(ctypes.Structure):
     names = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
@@ -375,11 +377,11 @@ def test_a_fixed_mmap_threshold_gives_large_blocks_their_own_mapping_after_large
 
 
 def test_bf16_asked_for_on_a_cpu_without_it_is_warned_about(monkeypatch, caplog):
-    from sentscore import training
+    from sentscore import runtime as training
 
     monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: False)
     monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "1024")  # a user's own setting is kept
-    with caplog.at_level("WARNING", logger="sentscore.training"):
+    with caplog.at_level("WARNING", logger="sentscore.runtime"):
         assert training.with_resolved_precision(TrainConfig(bf16=True), "cpu").bf16 is True
         assert training.with_resolved_precision(TrainConfig(bf16=False), "cpu").bf16 is False
         assert training.with_resolved_precision(TrainConfig(), "cpu").bf16 is False
@@ -422,7 +424,7 @@ def test_bf16_training_records_it_and_reports_the_fp32_models_metrics(tiny_model
 
 
 def test_the_bf16_default_is_resolved_and_recorded(tiny_model_dir, tmp_path, monkeypatch):
-    from sentscore import training
+    from sentscore import runtime as training
 
     monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: False)
     data = write_csv(tmp_path / "d.csv", synthetic_rows(4))

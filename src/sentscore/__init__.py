@@ -9,19 +9,34 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-__all__ = ["Scorer", "SentscoreError", "TrainConfig", "__version__", "evaluate", "train"]
+__all__ = [
+    "ModelFolder",
+    "Scorer",
+    "SentscoreError",
+    "TrainConfig",
+    "TrainResult",
+    "__version__",
+    "evaluate",
+    "export_onnx",
+    "train",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import TrainConfig
     from .errors import SentscoreError
     from .evaluation import evaluate
+    from .export import export_onnx
+    from .modelfolder import ModelFolder
     from .predict import Scorer
-    from .training import train
+    from .training import TrainResult, train
 
 _LAZY = {
+    "ModelFolder": ("modelfolder", "ModelFolder"),
     "Scorer": ("predict", "Scorer"),
+    "TrainResult": ("training", "TrainResult"),
+    "export_onnx": ("export", "export_onnx"),
     "TrainConfig": ("config", "TrainConfig"),
     "SentscoreError": ("errors", "SentscoreError"),
     "train": ("training", "train"),

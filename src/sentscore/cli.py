@@ -4,18 +4,18 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import sys
-import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .backends import BACKENDS, DEFAULT_BATCH_SIZE
 from .config import TrainConfig
 from .errors import SentscoreError
+from .serve.settings import ServeSettings
 
 logger = logging.getLogger("sentscore")
 
@@ -54,18 +54,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from .runtime import tune_process_for_training
     from .training import train
 
-    overrides = {
-        f.name: getattr(args, f.name)
-        for f in dataclasses.fields(TrainConfig)
-        if getattr(args, f.name, None) is not None
-    }
+    overrides = TrainConfig.given_flags(args)
     if args.config:
         config = TrainConfig.from_file(args.config, overrides)
     else:
         config = TrainConfig.from_dict(overrides, source="command line")
+    tune_process_for_training(config)  # this process is the CLI's to tune; a library call never does
     result = train(config, show_progress=not args.quiet)
+    if not result.is_main_process:  # under a multi-process launcher, one summary
+        return 0
     _print_metrics_table(
         result.metrics, result.baseline, title=f"Validation metrics ({result.validation_samples} sentences)"
     )
@@ -155,9 +155,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         from .data import read_texts
 
         sentences = read_texts(args.check_file, args.text_column)[1]
-    result = export_onnx(
-        args.model_dir, quantize=args.quantize, overwrite=args.overwrite, calibration_sentences=sentences
-    )
+    result = export_onnx(args.model_dir, quantize=args.quantize, overwrite=args.overwrite, check_sentences=sentences)
     print(f"Wrote {result.path} (max |logit difference| vs PyTorch: {result.max_abs_logit_diff:.1e})")
     if result.int8_path:
         print(
@@ -169,35 +167,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from .serve import serve
-    from .serve.app import ServeSettings
 
-    settings = ServeSettings(
-        max_batch_size=args.max_batch_size,
-        max_wait_ms=args.max_wait_ms,
-        batching=args.batching,
-        max_sentences=args.max_sentences,
-        max_chars=args.max_chars,
-        max_body_bytes=args.max_body_bytes,
-    )
-    problems = [
-        f"--{k.replace('_', '-')} must be positive"
-        for k, v in vars(settings).items()
-        if isinstance(v, int | float) and not isinstance(v, bool) and v <= 0 and k != "max_wait_ms"
-    ]
-    if settings.max_wait_ms < 0:
-        problems.append("--max-wait-ms must not be negative")
-    if not 0 <= args.port <= 65535:
-        problems.append(f"--port must be between 0 and 65535, got {args.port}")
-    if problems:
-        raise SentscoreError("; ".join(problems))
-    serve(
-        args.model_dir,
-        host=args.host,
-        port=args.port,
-        backend=args.backend,
-        settings=settings,
-        log_level="warning" if args.quiet else "info",
-    )
+    settings = ServeSettings.from_dict(ServeSettings.given_flags(args), source="sentscore serve")
+    serve(args.model_dir, settings, backend=args.backend, log_level="warning" if args.quiet else "info")
     return 0
 
 
@@ -224,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fine-tune a model. Every config key can also be given as a flag, which wins over the config file.",
     )
     train.add_argument("--config", help="JSON or YAML config (the recipe's config.json works unchanged).")
-    _add_config_flags(train)
+    TrainConfig.add_flags(train, "training options (config keys)")
     train.set_defaults(handler=cmd_train)
 
     evaluate = commands.add_parser("evaluate", parents=[common], help="Metrics of a trained model on a labelled file.")
@@ -252,7 +224,6 @@ def build_parser() -> argparse.ArgumentParser:
         "export", parents=[common], help="Export a trained model to ONNX for fast CPU scoring."
     )
     export.add_argument("model_dir", help="Folder written by `sentscore train`; the ONNX files are written into it.")
-    export.add_argument("--format", choices=("onnx",), default="onnx")
     export.add_argument("--quantize", choices=("int8",), help="Also write an int8 model (smaller, faster on CPU).")
     export.add_argument("--check-file", help="Sentences (any data file) to compare the exports with PyTorch on.")
     export.add_argument("--text-column", default="sentence")
@@ -261,46 +232,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", parents=[common], help="Serve a model over HTTP, with a web page at /.")
     serve.add_argument("model_dir", help="Folder written by `sentscore train` (its ONNX export is used if present).")
-    serve.add_argument("--host", default="127.0.0.1", help="Interface to bind (default: this machine only).")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto")
-    serve.add_argument(
-        "--batching",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="Gather concurrent requests into one forward pass (default: on for the torch backend, off for "
-        "onnx, which scores single sentences as fast on CPU).",
-    )
-    serve.add_argument("--max-batch-size", type=int, default=64, help="Sentences per forward pass.")
-    serve.add_argument("--max-wait-ms", type=float, default=5.0, help="How long a request waits for others.")
-    serve.add_argument("--max-sentences", type=int, default=256, help="Sentences per request.")
-    serve.add_argument("--max-chars", type=int, default=2000, help="Characters per sentence.")
-    serve.add_argument("--max-body-bytes", type=int, default=2_000_000, help="Bytes per request body.")
+    serve.add_argument("--backend", choices=BACKENDS, default="auto", help="auto uses an ONNX export if present.")
+    ServeSettings.add_flags(serve, "server options")
     serve.set_defaults(handler=cmd_serve)
     return parser
 
 
 def _add_backend_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--backend",
-        choices=("auto", "torch", "onnx"),
-        default="auto",
-        help="auto uses an exported ONNX model when there is one.",
+        "--backend", choices=BACKENDS, default="auto", help="auto uses an exported ONNX model when there is one."
     )
-    parser.add_argument("--batch-size", type=int, default=64)
-
-
-def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per TrainConfig field, documented by the field's own help; None means 'not given'."""
-    hints = typing.get_type_hints(TrainConfig)
-    group = parser.add_argument_group("training options (config keys)")
-    for f in dataclasses.fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        help_text = f"{f.metadata.get('help', '')} (default: {f.default})"
-        if hints[f.name] in (bool, bool | None):
-            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
-        else:
-            group.add_argument(flag, dest=f.name, default=None, metavar=f.name.upper(), help=help_text)
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
 
 
 # ---- output ----------------------------------------------------------------------------------------------

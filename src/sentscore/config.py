@@ -3,6 +3,7 @@ documented and validated in one place."""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import difflib
 import json
@@ -10,7 +11,7 @@ import types
 import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from .errors import SentscoreError
 
@@ -33,8 +34,74 @@ METRIC_DIRECTIONS = {
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
+class Settings:
+    """Typed settings as a dataclass: built from a mapping (a config file, CLI flags) with every unknown key,
+    mistyped value and out-of-range value collected before raising once, and exposed as one CLI flag per field
+    (the field's ``help`` metadata documents both)."""
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "config") -> Self:
+        """Build from a mapping, collecting every unknown key, mistyped value and bad value before raising once."""
+        known = {f.name for f in fields(cls)}
+        problems = []
+        unknown = [key for key in values if key not in known]
+        for key in unknown:
+            close = difflib.get_close_matches(key, known, n=1)
+            problems.append(f"unknown key '{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+        kwargs = {}
+        hints = typing.get_type_hints(cls)
+        for key, value in values.items():
+            if key in known:
+                try:
+                    kwargs[key] = _coerce(value, hints[key])
+                except (TypeError, ValueError):
+                    problems.append(f"'{key}' must be {_describe(hints[key])}, got {value!r}")
+        # The well-typed values are range-checked too (a mistyped one keeps its default meanwhile), so one
+        # message lists every fix.
+        settings = cls(**kwargs)
+        problems += settings.problems()
+        if problems:
+            hint = "Valid keys: " + ", ".join(sorted(known)) if unknown else "Fix the values listed above."
+            raise SentscoreError(f"{source}: " + "; ".join(problems), hint=hint)
+        return settings
+
+    def validate(self, source: str = "config") -> None:
+        """Raise once, listing every value that types alone cannot rule out."""
+        problems = self.problems()
+        if problems:
+            raise SentscoreError(f"{source}: " + "; ".join(problems), hint="Fix the values listed above.")
+
+    def problems(self) -> list[str]:
+        """Every value out of its range, as messages naming the key."""
+        return []
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def add_flags(cls, parser: argparse.ArgumentParser, title: str) -> None:
+        """One flag per field, documented by the field's own help; a flag not given reads as None."""
+        hints = typing.get_type_hints(cls)
+        group = parser.add_argument_group(title)
+        for f in fields(cls):
+            flag = "--" + f.name.replace("_", "-")
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            help_text = f"{f.metadata.get('help', '')} (default: {default})"
+            if hints[f.name] in (bool, bool | None):
+                group.add_argument(
+                    flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text
+                )
+            else:
+                group.add_argument(flag, dest=f.name, default=None, metavar=f.name.upper(), help=help_text)
+
+    @classmethod
+    def given_flags(cls, args: argparse.Namespace) -> dict[str, Any]:
+        """The fields whose flags were given on the command line."""
+        return {f.name: getattr(args, f.name) for f in fields(cls) if getattr(args, f.name, None) is not None}
+
+
 @dataclass
-class TrainConfig:
+class TrainConfig(Settings):
     """Everything ``sentscore train`` needs. Field names are the config file's keys and the CLI's flags
     (``learning_rate`` is ``--learning-rate``). The first eight are the recipe's keys, unchanged."""
 
@@ -51,13 +118,11 @@ class TrainConfig:
             "truncated. Saved with the model so prediction truncates the same way."
         },
     )
-    # 16, not 32: on SST-5, batches of 32 took peak memory ~400 MB above the reference recipe's (batch 8),
-    # while 16 stayed below it, reached 0.475 dev accuracy by epoch 1.75 (32: 0.451 at epoch 2) and ended
-    # higher (0.489 against 0.482), for 12% fewer tokens/s (BENCHMARKS.md).
+    # 16, not the recipe's 8 or a larger 32: the measurements behind it are in docs/decisions.md.
     train_batch_size: int = field(default=16, metadata={"help": "Sentences per training step."})
     eval_batch_size: int = field(default=32, metadata={"help": "Sentences per evaluation step."})
     num_train_epochs: float = field(default=3, metadata={"help": "Passes over the training data."})
-    # None: chosen by the encoder's width once it is loaded (sentscore.training.default_learning_rate).
+    # None: chosen by the encoder's width once it is loaded (sentscore.surgery.default_learning_rate).
     learning_rate: float | None = field(
         default=None,
         metadata={
@@ -116,13 +181,11 @@ class TrainConfig:
     freeze_embeddings: bool = field(
         default=True,
         metadata={
-            "help": "Keep the pre-trained word-embedding matrix fixed: a third less memory and faster steps "
-            "for the same accuracy (see BENCHMARKS.md); false trains it too."
+            "help": "Keep the pre-trained word-embedding matrix fixed: less memory and faster steps for the same "
+            "accuracy; false trains it too."
         },
     )
-    # A third of the layers by default: on SST-5 (3 seeds, bench/results/experiments/) freezing 2 of MiniLM's 6
-    # trained 1.27x faster with 100-160 MB less memory, and the kept models scored 0.4708 mean dev accuracy
-    # against 0.4744 training every layer (seed to seed the spread was 2.7 points).
+    # A third of the layers by default (docs/decisions.md).
     freeze_layers: int | None = field(
         default=None,
         metadata={
@@ -135,10 +198,7 @@ class TrainConfig:
         default=None,
         metadata={"help": "Dropout probability in the encoder's hidden layers; default: the checkpoint's own."},
     )
-    # The checkpoint's by default. 0 lets torch run its fused attention kernel: training steps on CPU were 12%
-    # faster (interleaved rounds) and a full SST-5 run 2.04x the reference recipe's samples/s, but the model it
-    # kept scored 0.4587 dev accuracy against 0.4886 with BERT's 0.1 (same seed) and 0.4641 for the
-    # reference, so the speed is not worth it by default.
+    # The checkpoint's by default: 0 is faster on CPU but kept a less accurate model (docs/decisions.md).
     attention_dropout: float | None = field(
         default=None,
         metadata={
@@ -148,14 +208,14 @@ class TrainConfig:
     )
     device: str = field(default="auto", metadata={"help": "auto (CUDA, then Apple MPS, then CPU), cuda, mps or cpu."})
     fp16: bool = field(default=False, metadata={"help": "Mixed precision fp16 (CUDA only)."})
-    # None: on when training on a CPU that multiplies bf16 natively (sentscore.training.bf16_by_default).
+    # None: on when training on a CPU that multiplies bf16 natively (sentscore.runtime.bf16_by_default).
     bf16: bool | None = field(
         default=None,
         metadata={
             "help": "Mixed precision bf16: matrix products in bf16, weights and optimizer in fp32. Default: on "
             "when training on a CPU with native bf16 (AVX512-BF16 or AMX: AMD Zen 4 and later, Intel Xeon "
-            "Cooper Lake and Sapphire Rapids or later), where steps ran ~1.3x faster; off elsewhere (true for a "
-            "recent GPU)."
+            "Cooper Lake and Sapphire Rapids or later), where steps run faster at the same accuracy; off elsewhere "
+            "(true for a recent GPU)."
         },
     )
     num_threads: int | None = field(default=None, metadata={"help": "CPU threads for torch (default: every core)."})
@@ -182,38 +242,6 @@ class TrainConfig:
         if "output_dir" not in raw:
             raw["output_dir"] = str(base / cls.output_dir)
         return cls.from_dict({**raw, **(overrides or {})}, source=str(path))
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any], source: str = "config") -> TrainConfig:
-        """Build from a mapping, collecting every unknown key, mistyped value and bad value before raising once."""
-        known = {f.name for f in fields(cls)}
-        problems = []
-        unknown = [key for key in values if key not in known]
-        for key in unknown:
-            close = difflib.get_close_matches(key, known, n=1)
-            problems.append(f"unknown key '{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
-        kwargs = {}
-        hints = typing.get_type_hints(cls)
-        for key, value in values.items():
-            if key in known:
-                try:
-                    kwargs[key] = _coerce(value, hints[key])
-                except (TypeError, ValueError):
-                    problems.append(f"'{key}' must be {_describe(hints[key])}, got {value!r}")
-        # The well-typed values are range-checked too (a mistyped one keeps its default meanwhile), so one
-        # message lists every fix.
-        config = cls(**kwargs)
-        problems += config.problems()
-        if problems:
-            hint = "Valid keys: " + ", ".join(sorted(known)) if unknown else "Fix the values listed above."
-            raise SentscoreError(f"{source}: " + "; ".join(problems), hint=hint)
-        return config
-
-    def validate(self, source: str = "config") -> None:
-        """Raise once, listing every value that types alone cannot rule out."""
-        problems = self.problems()
-        if problems:
-            raise SentscoreError(f"{source}: " + "; ".join(problems), hint="Fix the values listed above.")
 
     def problems(self) -> list[str]:
         """Every value out of its range, as messages naming the key."""
@@ -259,9 +287,6 @@ class TrainConfig:
         if self.labels is not None and self.num_labels is not None and len(self.labels) != self.num_labels:
             problems.append(f"'labels' has {len(self.labels)} entries but 'num_labels' is {self.num_labels}")
         return problems
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
     @property
     def greater_is_better(self) -> bool:

@@ -64,10 +64,6 @@ class ScoreScale:
             return int(value) if value.is_integer() else value
         return label
 
-    @classmethod
-    def from_id2label(cls, id2label: dict) -> ScoreScale:
-        return cls(tuple(str(id2label[k]) for k in sorted(id2label, key=int)))
-
 
 @dataclass
 class LabelledData:

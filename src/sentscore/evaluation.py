@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .backends import DEFAULT_BATCH_SIZE
 from .data import load_labelled
 from .metrics import compute_metrics
 from .predict import Scorer
@@ -19,7 +20,7 @@ def evaluate(
     score_column: str = "score",
     worst: int = 10,
     backend: str = "auto",
-    batch_size: int = 64,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     scorer: Scorer | None = None,
 ) -> dict[str, Any]:
     """Score ``data_file`` and compare with its labels.

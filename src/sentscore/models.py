@@ -176,6 +176,17 @@ def load_report_silenced() -> Iterator[None]:
             each.setLevel(level)
 
 
+def load_trained(folder: str | Path, **options: Any) -> Any:
+    """The trained PyTorch model in ``folder`` (``options`` go to ``from_pretrained``)."""
+    from transformers import AutoModelForSequenceClassification
+
+    try:
+        with quiet_transformers():
+            return AutoModelForSequenceClassification.from_pretrained(str(folder), **options)
+    except (OSError, ValueError) as exc:
+        raise SentscoreError(f"Could not load the model in {folder}: {exc}", hint="Train the model again.") from None
+
+
 def first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

@@ -1,31 +1,22 @@
-"""Scoring: load a trained directory once, score sentences in length-sorted batches.
-
-Two backends share one tokenizer (the model's ``tokenizer.json``, through the ``tokenizers`` library):
-``torch`` runs the saved safetensors weights; ``onnx`` runs an exported ONNX model on ONNX Runtime and
-never imports torch or transformers, so a one-sentence CLI call starts fast.
-"""
+"""Scoring: load a trained folder once, score sentences in length-sorted batches on the fastest backend it offers."""
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .backends import DEFAULT_BATCH_SIZE, Runner, check_backend, load_tokenizer, run_in_batches
 from .data import ScoreScale
 from .errors import SentscoreError
-from .outputs import ONNX_FILE, ONNX_INT8_FILE, SENTSCORE_FILE, check_model_dir
+from .modelfolder import TOKENIZER_FILE, ModelFolder, ModelInfo
+from .objectives import Objective, objective_from_record
 
 logger = logging.getLogger(__name__)
-
-BACKENDS = ("auto", "torch", "onnx")
-#: Sentences per batch when scoring (and in the export's checks, which score as predict does).
-DEFAULT_BATCH_SIZE = 64
 
 
 @dataclass
@@ -58,24 +49,30 @@ class Scorer:
     """
 
     def __init__(
-        self,
-        model_dir: Path,
-        scale: ScoreScale,
-        max_length: int,
-        tokenizer: Any,
-        run_batch: Callable[[dict[str, np.ndarray]], np.ndarray],
-        backend: str,
-        batch_size: int,
-        info: dict[str, Any],
+        self, folder: ModelFolder, objective: Objective, tokenizer: Any, run: Runner, backend: str, batch_size: int
     ):
-        self.model_dir = model_dir
-        self.scale = scale
-        self.max_length = max_length
+        self.folder = folder
+        self.objective = objective
         self.backend = backend
         self.batch_size = batch_size
-        self.info = info
         self._tokenizer = tokenizer
-        self._run_batch = run_batch
+        self._run = run
+
+    @property
+    def model_dir(self) -> Path:
+        return self.folder.path
+
+    @property
+    def info(self) -> ModelInfo:
+        return self.folder.info()
+
+    @property
+    def scale(self) -> ScoreScale:
+        return self.info.scale
+
+    @property
+    def max_length(self) -> int:
+        return self.info.max_length
 
     @classmethod
     def load(
@@ -86,26 +83,29 @@ class Scorer:
         num_threads: int | None = None,
         onnx_file: str | None = None,
     ) -> Scorer:
-        """Load ``model_dir`` once. ``backend="auto"`` uses an exported ONNX model when there is one
-        (int8 first), else the PyTorch weights. Truncation length comes from the trained model."""
-        if backend not in BACKENDS:
-            raise SentscoreError(f"Unknown backend '{backend}'", hint=f"Use one of {', '.join(BACKENDS)}.")
+        """Load ``model_dir`` once. ``backend="auto"`` uses an exported ONNX model when there is one (int8
+        first), else the PyTorch weights. Truncation length and objective come from the trained model.
+        ``num_threads`` sizes the ONNX Runtime session; PyTorch uses the process's own setting."""
+        check_backend(backend)
         if batch_size < 1:
             raise SentscoreError("batch_size must be at least 1")
-        model_dir = Path(model_dir)
-        onnx_path = _pick_onnx(model_dir, backend, onnx_file)
-        check_model_dir(model_dir, need_weights=onnx_path is None)
-        info = _read_info(model_dir)
-        scale = ScoreScale(tuple(info["labels"]))
-        max_length = int(info["max_length"])
-        tokenizer = _load_tokenizer(model_dir, max_length)
-        threads = num_threads or os.cpu_count() or 1
+        folder = ModelFolder(model_dir)
+        onnx_path = folder.onnx_file(backend, onnx_file) if folder.path.is_dir() else None
+        folder.check(need_weights=onnx_path is None)
+        info = folder.info()
+        objective = objective_from_record(info.objective, len(info.labels), info.objective_params)
+        tokenizer = load_tokenizer(folder.file(TOKENIZER_FILE), info.max_length)
         if onnx_path is not None:
-            run, chosen = _onnx_runner(onnx_path, threads), "onnx"
+            from .backends import onnx_runner, onnx_session
+
+            run, chosen = onnx_runner(onnx_session(onnx_path, num_threads)), "onnx"
         else:
-            run, chosen = _torch_runner(model_dir, threads), "torch"
-        logger.debug("Loaded %s with the %s backend", model_dir, chosen if not onnx_path else onnx_path.name)
-        return cls(model_dir, scale, max_length, tokenizer, run, chosen, batch_size, info)
+            from .backends import torch_runner
+            from .models import load_trained
+
+            run, chosen = torch_runner(load_trained(folder.path)), "torch"
+        logger.debug("Loaded %s with the %s backend", folder.path, onnx_path.name if onnx_path else chosen)
+        return cls(folder, objective, tokenizer, run, chosen, batch_size)
 
     def predict_proba(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Probabilities, shape (len(texts), number of labels), in input order."""
@@ -119,17 +119,8 @@ class Scorer:
                 + (f" ({len(blank)} in all)" if len(blank) > 10 else ""),
                 hint="Drop blank sentences before scoring; a blank sentence has nothing to score.",
             )
-        encodings = self._tokenizer.encode_batch(texts)
-        # Sorting by length means each batch pads only to its own longest sentence.
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
-        probs = np.empty((len(texts), len(self.scale)), dtype=np.float32)
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start : start + self.batch_size]
-            logits = self._run_batch(_pad([encodings[i] for i in chunk]))
-            probs[chunk] = _softmax(logits)
-            if progress:
-                progress(len(chunk))
-        return probs
+        outputs = run_in_batches(self._run, self._tokenizer.encode_batch(texts), self.batch_size, progress)
+        return self.objective.probabilities(outputs).astype(np.float32)
 
     def predict(self, texts: Sequence[str] | str) -> list[Prediction]:
         """Score each sentence; a single string is treated as one sentence."""
@@ -138,15 +129,16 @@ class Scorer:
         return self.predictions_from_probs(self.predict_proba(texts))
 
     def predictions_from_probs(self, probs: np.ndarray) -> list[Prediction]:
-        values = np.asarray(self.scale.values) if self.scale.is_numeric else None
+        scale = self.scale
+        values = np.asarray(scale.values) if scale.is_numeric else None
         expected = probs @ values if values is not None else [None] * len(probs)
         best = probs.argmax(axis=1)
         return [
             Prediction(
-                score=self.scale.parse(self.scale.labels[b]),
+                score=scale.parse(scale.labels[b]),
                 confidence=float(p[b]),
                 expected_score=None if e is None else float(e),
-                probs={label: float(x) for label, x in zip(self.scale.labels, p, strict=True)},
+                probs={label: float(x) for label, x in zip(scale.labels, p, strict=True)},
             )
             for p, b, e in zip(probs, best, expected, strict=True)
         ]
@@ -196,103 +188,3 @@ class Scorer:
         with Progress(*columns, transient=True) as bar:
             task = bar.add_task("score", total=len(texts))
             return self.predict_proba(texts, progress=lambda n: bar.advance(task, n))
-
-
-def _read_info(model_dir: Path) -> dict[str, Any]:
-    try:
-        info = json.loads((model_dir / SENTSCORE_FILE).read_text(encoding="utf-8"))
-        _ = info["labels"], info["max_length"]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise SentscoreError(
-            f"{model_dir / SENTSCORE_FILE} is damaged ({exc})", hint="Train the model again."
-        ) from None
-    return info
-
-
-def _pick_onnx(model_dir: Path, backend: str, onnx_file: str | None) -> Path | None:
-    if backend == "torch":
-        return None
-    candidates = [onnx_file] if onnx_file else [ONNX_INT8_FILE, ONNX_FILE]
-    for name in candidates:
-        if (model_dir / name).is_file():
-            return model_dir / name
-    if backend == "onnx":
-        raise SentscoreError(
-            f"{model_dir} has no exported ONNX model ({' or '.join(candidates)})",
-            hint=f"Run `sentscore export {model_dir}` first, or use --backend torch.",
-        )
-    return None
-
-
-def _load_tokenizer(model_dir: Path, max_length: int) -> Any:
-    from tokenizers import Tokenizer
-
-    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-    tokenizer.enable_truncation(max_length=max_length)
-    tokenizer.no_padding()
-    return tokenizer
-
-
-def _pad(encodings: Iterable[Any]) -> dict[str, np.ndarray]:
-    encodings = list(encodings)
-    width = max(len(e.ids) for e in encodings)
-    batch = {
-        name: np.zeros((len(encodings), width), dtype=np.int64)
-        for name in ("input_ids", "attention_mask", "token_type_ids")
-    }
-    for row, encoding in enumerate(encodings):
-        n = len(encoding.ids)
-        batch["input_ids"][row, :n] = encoding.ids
-        batch["attention_mask"][row, :n] = encoding.attention_mask
-        batch["token_type_ids"][row, :n] = encoding.type_ids
-    return batch
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True)
-
-
-def _torch_runner(model_dir: Path, threads: int) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
-    import torch
-    from transformers import AutoModelForSequenceClassification
-
-    from .models import quiet_transformers
-
-    torch.set_num_threads(threads)
-    try:
-        with quiet_transformers():
-            model = AutoModelForSequenceClassification.from_pretrained(str(model_dir))
-    except (OSError, ValueError) as exc:
-        raise SentscoreError(f"Could not load the model in {model_dir}: {exc}", hint="Train the model again.") from None
-    model.eval()
-    import inspect
-
-    # DistilBERT-style models take no token_type_ids; BERT does.
-    accepted = set(inspect.signature(model.forward).parameters) & {"input_ids", "attention_mask", "token_type_ids"}
-
-    def run(batch: dict[str, np.ndarray]) -> np.ndarray:
-        with torch.inference_mode():
-            inputs = {k: torch.from_numpy(v) for k, v in batch.items() if k in accepted}
-            return model(**inputs).logits.float().numpy()
-
-    return run
-
-
-def _onnx_runner(path: Path, threads: int) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    try:
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors
-        raise SentscoreError(f"Could not load {path}: {exc}", hint="Export it again with `sentscore export`.") from None
-    names = [i.name for i in session.get_inputs()]
-
-    def run(batch: dict[str, np.ndarray]) -> np.ndarray:
-        return session.run(["logits"], {name: batch[name] for name in names})[0]
-
-    return run

@@ -1,13 +1,19 @@
-"""The model card and plots written next to a trained model."""
+"""The model card and plots of a trained model, as text and figures (the model folder writes them).
+
+Figures are built with matplotlib's object API, never pyplot, so drawing them changes no process-wide backend.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .data import ScoreScale
 from .metrics import METRIC_NAMES
-from .outputs import CARD_FILE, CONFUSION_PNG, CURVE_PNG
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from .modelfolder import ModelInfo
 
 CARD_HYPERPARAMETERS = (
     "max_length",
@@ -24,18 +30,13 @@ CARD_HYPERPARAMETERS = (
 )
 
 
-def write_report(output_dir: Path, info: dict[str, Any], metrics: dict[str, Any], scale: ScoreScale) -> None:
-    plot_confusion_matrix(metrics["final"]["confusion_matrix"], scale, output_dir / CONFUSION_PNG)
-    plot_training_curve(metrics["epochs"], metrics["primary_metric"], output_dir / CURVE_PNG)
-    (output_dir / CARD_FILE).write_text(model_card(info, metrics), encoding="utf-8")
-
-
 def format_metric(value: Any) -> str:
     return "n/a" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
-def model_card(info: dict[str, Any], metrics: dict[str, Any]) -> str:
-    config = info["config"]
+def model_card(info: ModelInfo, metrics: dict[str, Any], confusion_image: str, curve_image: str) -> str:
+    """The model card (README.md): use, data, validation metrics against the baseline, training, limits."""
+    config = info.config
     final, baseline = metrics["final"], metrics["majority_baseline"]
     rows = "\n".join(
         f"| {name} | {format_metric(final.get(key))} | {format_metric(baseline.get(key))} |"
@@ -49,22 +50,22 @@ def model_card(info: dict[str, Any], metrics: dict[str, Any]) -> str:
         for e in metrics["epochs"]
     )
     validation = (
-        f"`{info['validation_file']}`"
-        if info["validation_file"]
+        f"`{info.validation_file}`"
+        if info.validation_file
         else f"a seeded, stratified {config['validation_fraction']:.0%} split of the training file"
     )
-    labels = ", ".join(f"`{label}`" for label in info["labels"])
+    labels = ", ".join(f"`{label}`" for label in info.labels)
     return f"""---
 library_name: transformers
 pipeline_tag: text-classification
-base_model: {info["base_model"]}
+base_model: {info.base_model}
 tags: [sentscore, text-classification, ordinal-regression]
 ---
 
-# Sentence scorer fine-tuned from `{info["base_model"]}`
+# Sentence scorer fine-tuned from `{info.base_model}`
 
-Trained with sentscore {info["sentscore_version"]} on
-{info["trained_at"]}. It scores a sentence on the scale {labels}.
+Trained with sentscore {info.versions.get("sentscore", "unknown")} on
+{info.trained_at}. It scores a sentence on the scale {labels}.
 
 ## Use
 
@@ -82,10 +83,10 @@ pipeline("text-classification", model="path/to/this/folder")("The food was great
 
 ## Data
 
-- Training: `{info["train_file"]}`, {info["train_samples"]} sentences (text column `{info["text_column"]}`,
-  score column `{info["score_column"]}`).
-- Validation: {validation}, {info["validation_samples"]} sentences.
-- Training took {info["train_seconds"]:.0f} s.
+- Training: `{info.train_file}`, {info.train_samples} sentences (text column `{info.text_column}`,
+  score column `{info.score_column}`).
+- Validation: {validation}, {info.validation_samples} sentences.
+- Training took {info.train_seconds:.0f} s.
 
 ## Validation metrics
 
@@ -96,7 +97,7 @@ training score.
 |---|---|---|
 {rows}
 
-![Confusion matrix]({CONFUSION_PNG})
+![Confusion matrix]({confusion_image})
 
 ## Training
 
@@ -104,7 +105,7 @@ training score.
 |---|---|---|---|
 {epochs}
 
-![Training curve]({CURVE_PNG})
+![Training curve]({curve_image})
 
 | Hyperparameter | Value |
 |---|---|
@@ -112,27 +113,19 @@ training score.
 
 ## Limitations
 
-The metrics above come from one validation set of {info["validation_samples"]} sentences; scores on text
-from another domain will differ. Sentences longer than {info["max_length"]} tokens are truncated.
+The metrics above come from one validation set of {info.validation_samples} sentences; scores on text
+from another domain will differ. Sentences longer than {info.max_length} tokens are truncated.
 """
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only; never needs a display
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def plot_confusion_matrix(matrix: list[list[int]], scale: ScoreScale, path: Path) -> None:
+def confusion_matrix_figure(matrix: list[list[int]], scale: ScoreScale) -> Figure:
     import numpy as np
+    from matplotlib.figure import Figure
 
-    plt = _pyplot()
     counts = np.asarray(matrix)
     size = max(4.0, 0.6 * len(scale) + 2)
-    fig, ax = plt.subplots(figsize=(size, size * 0.85))
+    fig = Figure(figsize=(size, size * 0.85))
+    ax = fig.subplots()
     image = ax.imshow(counts, cmap="Blues")
     ax.set_xticks(range(len(scale)), scale.labels)
     ax.set_yticks(range(len(scale)), scale.labels)
@@ -144,13 +137,14 @@ def plot_confusion_matrix(matrix: list[list[int]], scale: ScoreScale, path: Path
         ax.text(col, row, str(value), ha="center", va="center", color="white" if value > threshold else "black")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
 
 
-def plot_training_curve(epochs: list[dict[str, Any]], primary_metric: str, path: Path) -> None:
-    plt = _pyplot()
-    fig, loss_ax = plt.subplots(figsize=(6.5, 4))
+def training_curve_figure(epochs: list[dict[str, Any]], primary_metric: str) -> Figure:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.5, 4))
+    loss_ax = fig.subplots()
     xs = [e["epoch"] for e in epochs]
     loss_ax.plot(xs, [e.get("train_loss") for e in epochs], "o-", label="train loss", color="tab:blue")
     loss_ax.plot(xs, [e.get("loss") for e in epochs], "s-", label="validation loss", color="tab:orange")
@@ -165,5 +159,4 @@ def plot_training_curve(epochs: list[dict[str, Any]], primary_metric: str, path:
     loss_ax.legend(handles, [h.get_label() for h in handles], loc="center right")
     loss_ax.set_title("Training curve")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig

@@ -8,26 +8,24 @@ import socket
 from pathlib import Path
 
 from ..errors import SentscoreError
+from .settings import ServeSettings, batching_enabled
 
 logger = logging.getLogger(__name__)
 
 
 def serve(
-    model_dir: str | Path,
-    host: str = "127.0.0.1",
-    port: int = 8000,
-    backend: str = "auto",
-    settings=None,
-    log_level: str = "info",
+    model_dir: str | Path, settings: ServeSettings | None = None, backend: str = "auto", log_level: str = "info"
 ) -> None:
-    """Load ``model_dir`` once and serve it with uvicorn until SIGINT/SIGTERM (clean shutdown)."""
+    """Load ``model_dir`` once and serve it with uvicorn on ``settings.host:port`` until SIGINT/SIGTERM."""
     import uvicorn
 
     from ..predict import Scorer
-    from .app import ServeSettings, batching_enabled, create_app
+    from .app import create_app
 
-    check_can_listen(host, port)  # before the model loads, and instead of uvicorn's bare log line
     settings = settings or ServeSettings()
+    settings.validate("sentscore serve")
+    host, port = settings.host, settings.port
+    check_can_listen(host, port)  # before the model loads, and instead of uvicorn's bare log line
     scorer = Scorer.load(model_dir, backend=backend, batch_size=settings.max_batch_size)
     app = create_app(scorer, settings)
     logger.info(

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,26 +21,13 @@ from swagger_ui_bundle import swagger_ui_path
 from .. import __version__
 from ..data import read_texts
 from ..errors import SentscoreError
-from ..outputs import METRICS_FILE
 from ..predict import Scorer
 from .batcher import DynamicBatcher
+from .settings import ServeSettings, batching_enabled
+
+__all__ = ["ServeSettings", "batching_enabled", "create_app"]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class ServeSettings:
-    """Limits and batching of the server; every field is a `sentscore serve` flag."""
-
-    max_batch_size: int = 64  # sentences per forward pass when batching requests together
-    max_wait_ms: float = 5.0  # how long the first waiting request waits for company
-    # Dynamic batching on or off; None picks by backend: on for PyTorch, whose per-call overhead batching
-    # amortises (1.7x the throughput at 32 clients), off for ONNX Runtime on CPU, which scores one sentence
-    # as fast per sentence as a padded batch (see BENCHMARKS.md).
-    batching: bool | None = None
-    max_sentences: int = 256  # per request
-    max_chars: int = 2000  # per sentence
-    max_body_bytes: int = 2_000_000  # per request body (also bounds uploads)
 
 
 class ScoreRequest(BaseModel):
@@ -177,22 +162,17 @@ def _check_sentences(sentences: list[str], settings: ServeSettings, check_count:
         )
 
 
-def batching_enabled(settings: ServeSettings, backend: str) -> bool:
-    """Whether requests are batched together: the setting, or when unset, the faster choice for the backend."""
-    return settings.batching if settings.batching is not None else backend == "torch"
-
-
 def _model_info(scorer: Scorer) -> dict[str, Any]:
-    metrics_path = scorer.model_dir / METRICS_FILE
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    metrics = scorer.folder.metrics()
     info = scorer.info
     return {
         "labels": [scorer.scale.parse(label) for label in scorer.scale.labels],
-        "base_model": info.get("base_model"),
-        "max_length": scorer.max_length,
+        "base_model": info.base_model,
+        "max_length": info.max_length,
+        "objective": info.objective,
         "backend": scorer.backend,
-        "trained_at": info.get("trained_at"),
-        "train_samples": info.get("train_samples"),
+        "trained_at": info.trained_at,
+        "train_samples": info.train_samples,
         "metrics": metrics.get("final", {}),
         "primary_metric": metrics.get("primary_metric"),
     }
@@ -201,19 +181,7 @@ def _model_info(scorer: Scorer) -> dict[str, Any]:
 def _install_error_handlers(app: FastAPI, settings: ServeSettings) -> None:
     """Every failure is a JSON body with a 4xx status; nothing leaks a stack trace."""
 
-    @app.middleware("http")
-    async def limit_body_size(request: Request, call_next):
-        declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > settings.max_body_bytes):
-            return _error(413, f"Request body over {settings.max_body_bytes} bytes")
-        if declared is None and request.method in ("POST", "PUT", "PATCH"):
-            body = b""
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > settings.max_body_bytes:
-                    return _error(413, f"Request body over {settings.max_body_bytes} bytes")
-            request._body = body  # starlette reads the cached body later
-        return await call_next(request)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
     @app.exception_handler(SentscoreError)
     async def user_error(request: Request, error: SentscoreError) -> JSONResponse:
@@ -237,6 +205,42 @@ def _install_error_handlers(app: FastAPI, settings: ServeSettings) -> None:
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         logger.exception("Unexpected error on %s %s", request.method, request.url.path)
         return _error(500, "Internal error; the server logged the details")
+
+
+class BodySizeLimit:
+    """ASGI middleware refusing request bodies over ``max_bytes`` with a 413: at once when the declared
+    Content-Length is over it, else as soon as the streamed body passes it (nothing more is read)."""
+
+    def __init__(self, app: Any, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self.too_large()(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> dict[str, Any]:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # the app's handler for HTTP exceptions turns this into the JSON 413
+                    raise StarletteHTTPException(413, self.message())
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+    def message(self) -> str:
+        return f"Request body over {self.max_bytes} bytes"
+
+    def too_large(self) -> JSONResponse:
+        return _error(413, self.message())
 
 
 def _error(status: int, message: str, detail: Any = None, hint: str | None = None) -> JSONResponse:

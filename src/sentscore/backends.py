@@ -1,0 +1,121 @@
+"""Backends that run a trained model's forward pass: PyTorch on the safetensors weights, or an ONNX export on
+ONNX Runtime (which never imports torch or transformers, so a one-sentence CLI call starts fast).
+
+A runner maps a padded batch of token ids to the head's raw outputs; the objective turns those into
+probabilities. Both share one tokenizer (the folder's ``tokenizer.json``, through ``tokenizers``) and one way
+of batching: sentences sorted by length, so each batch pads only to its own longest sentence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import SentscoreError
+
+#: Backend names: "auto" uses an ONNX export when the folder has one (int8 first), else PyTorch.
+BACKENDS = ("auto", "torch", "onnx")
+#: Sentences per batch when scoring (and in the export's checks, which score as predict does).
+DEFAULT_BATCH_SIZE = 64
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+
+#: A padded batch (input name -> int64 array of shape (batch, length)) to the head's outputs.
+Runner = Callable[[dict[str, np.ndarray]], np.ndarray]
+
+
+def check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise SentscoreError(f"Unknown backend '{backend}'", hint=f"Use one of {', '.join(BACKENDS)}.")
+
+
+def load_tokenizer(path: Path, max_length: int) -> Any:
+    """The fast tokenizer of ``tokenizer.json``, truncating at ``max_length`` and not padding."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.enable_truncation(max_length=max_length)
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> Iterator[list[int]]:
+    """Positions of the items, in batches of ``batch_size`` items of similar length (shortest first)."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size]
+
+
+def pad(encodings: Sequence[Any]) -> dict[str, np.ndarray]:
+    """``tokenizers`` encodings, zero-padded to the longest, as the model's int64 inputs."""
+    width = max(len(e.ids) for e in encodings)
+    batch = {name: np.zeros((len(encodings), width), dtype=np.int64) for name in INPUT_NAMES}
+    for row, encoding in enumerate(encodings):
+        n = len(encoding.ids)
+        batch["input_ids"][row, :n] = encoding.ids
+        batch["attention_mask"][row, :n] = encoding.attention_mask
+        batch["token_type_ids"][row, :n] = encoding.type_ids
+    return batch
+
+
+def run_in_batches(
+    run: Runner,
+    encodings: Sequence[Any],
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """The head's outputs for every encoding, in input order, from length-sorted batches."""
+    outputs = None
+    for positions in length_sorted_batches([len(e.ids) for e in encodings], batch_size):
+        batch_outputs = run(pad([encodings[i] for i in positions]))
+        if outputs is None:
+            outputs = np.empty((len(encodings), batch_outputs.shape[1]), dtype=np.float32)
+        outputs[positions] = batch_outputs
+        if progress:
+            progress(len(positions))
+    return outputs if outputs is not None else np.zeros((0, 0), dtype=np.float32)
+
+
+def torch_runner(model: Any) -> Runner:
+    """A runner over a loaded PyTorch model, in inference mode, on the CPU, in the model's own precision."""
+    import inspect
+
+    import torch
+
+    model.eval()
+    # DistilBERT-style models take no token_type_ids; BERT does.
+    accepted = set(inspect.signature(model.forward).parameters) & set(INPUT_NAMES)
+
+    def run(batch: dict[str, np.ndarray]) -> np.ndarray:
+        with torch.inference_mode():
+            inputs = {k: torch.from_numpy(v) for k, v in batch.items() if k in accepted}
+            return model(**inputs).logits.float().numpy()
+
+    return run
+
+
+def onnx_session(path: Path, threads: int | None = None) -> Any:
+    """An ONNX Runtime session on the CPU with every graph optimization; ``threads`` for its operators."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors
+        raise SentscoreError(f"Could not load {path}: {exc}", hint="Export it again with `sentscore export`.") from None
+
+
+def onnx_runner(session: Any) -> Runner:
+    """A runner over an ONNX Runtime session; it feeds the inputs the graph declares."""
+    names = [i.name for i in session.get_inputs()]
+    output = session.get_outputs()[0].name
+
+    def run(batch: dict[str, np.ndarray]) -> np.ndarray:
+        return session.run([output], {name: batch[name] for name in names})[0]
+
+    return run

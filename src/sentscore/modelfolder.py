@@ -1,0 +1,249 @@
+"""The trained-model folder: the contract between train, predict, evaluate, export and serve.
+
+A folder is a plain Hugging Face model folder (it loads in ``transformers.pipeline`` when its head is the stock
+one) plus sentscore's own record of how it was made. :class:`ModelFolder` alone writes and reads it: values
+that must live in two files for transformers (the labels in ``config.json``, the truncation length in
+``tokenizer_config.json``) are written from one :class:`ModelInfo` and checked against it on read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .data import ScoreScale
+from .errors import SentscoreError
+
+logger = logging.getLogger(__name__)
+
+INFO_FILE = "sentscore.json"  # the ModelInfo record
+METRICS_FILE = "metrics.json"  # per-epoch and final validation metrics, majority baseline
+CARD_FILE = "README.md"  # the model card
+CONFUSION_PNG = "confusion_matrix.png"
+CURVE_PNG = "training_curve.png"
+WEIGHTS_FILE = "model.safetensors"
+MODEL_CONFIG_FILE = "config.json"
+TOKENIZER_FILE = "tokenizer.json"
+TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
+CHECKPOINT_DIR = ".checkpoints"  # the Trainer's per-epoch checkpoints; removed when training ends
+ONNX_FILE = "model.onnx"  # written by `sentscore export`
+ONNX_INT8_FILE = "model.int8.onnx"
+
+#: Needed to load the model for prediction.
+MODEL_FILES = (MODEL_CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE, TOKENIZER_CONFIG_FILE, INFO_FILE)
+
+#: Every file `sentscore train` writes.
+TRAIN_OUTPUT_FILES = frozenset(MODEL_FILES + (METRICS_FILE, CARD_FILE, CONFUSION_PNG, CURVE_PNG))
+
+#: Version of the ModelInfo layout; folders written before it existed (sentscore 0.1.0) read as version 1.
+INFO_FORMAT = 2
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What sentscore records about a trained model (``sentscore.json``)."""
+
+    labels: tuple[str, ...]
+    max_length: int
+    objective: str = "classification"
+    objective_params: dict[str, Any] = field(default_factory=dict)
+    base_model: str | None = None
+    text_column: str = "sentence"
+    score_column: str = "score"
+    train_file: str | None = None
+    validation_file: str | None = None
+    train_samples: int | None = None
+    validation_samples: int | None = None
+    train_seconds: float | None = None
+    trained_at: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)  # the fully resolved training config
+    versions: dict[str, str] = field(default_factory=dict)  # sentscore and the libraries that trained it
+    format: int = INFO_FORMAT
+
+    @property
+    def scale(self) -> ScoreScale:
+        return ScoreScale(tuple(self.labels))
+
+    def to_json(self) -> dict[str, Any]:
+        record = dataclasses.asdict(self)
+        record["labels"] = list(self.labels)
+        record["numeric"] = self.scale.is_numeric  # for readers of the file; derived, never read back
+        return record
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any]) -> ModelInfo:
+        """Read a record, including one written by sentscore 0.1.0 (no objective, one version field)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {key: value for key, value in record.items() if key in known}
+        if "versions" not in record and "sentscore_version" in record:
+            values["versions"] = {"sentscore": record["sentscore_version"]}
+        values.setdefault("format", 1)
+        values["labels"] = tuple(str(label) for label in record["labels"])
+        values["max_length"] = int(record["max_length"])
+        return cls(**values)
+
+
+def library_versions() -> dict[str, str]:
+    """sentscore's version and those of the libraries a model's behaviour depends on."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from . import __version__
+
+    versions = {"sentscore": __version__}
+    for package in ("transformers", "torch", "tokenizers"):
+        with contextlib.suppress(PackageNotFoundError):  # all are dependencies; never fail a save over it
+            versions[package] = version(package)
+    return versions
+
+
+class ModelFolder:
+    """A trained-model folder: checks, reads and writes it. Cheap to create; reads lazily."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._info: ModelInfo | None = None
+
+    def __repr__(self) -> str:
+        return f"ModelFolder({str(self.path)!r})"
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    # ---- reading -----------------------------------------------------------------------------------------
+
+    def is_trained(self) -> bool:
+        return self.file(WEIGHTS_FILE).is_file() or self.file(INFO_FILE).is_file()
+
+    def check(self, need_weights: bool = True) -> ModelFolder:
+        """A clear error for a missing or incomplete folder; returns the folder for chaining."""
+        if not self.path.exists():
+            raise SentscoreError(
+                f"Model directory not found: {self.path}", hint="Train one with `sentscore train`, or check the path."
+            )
+        if not self.path.is_dir():
+            raise SentscoreError(f"{self.path} is not a directory", hint="Give the folder `sentscore train` wrote.")
+        required = MODEL_FILES if need_weights else tuple(f for f in MODEL_FILES if f != WEIGHTS_FILE)
+        missing = [name for name in required if not self.file(name).is_file()]
+        if missing:
+            raise SentscoreError(
+                f"{self.path} is not a complete sentscore model: missing {', '.join(missing)}",
+                hint="Point at a folder written by `sentscore train` (training may have been interrupted: "
+                "train again).",
+            )
+        return self
+
+    def info(self) -> ModelInfo:
+        """The folder's record, checked against the copies transformers reads."""
+        if self._info is None:
+            record = self._read_json(INFO_FILE)
+            try:
+                info = ModelInfo.from_json(record)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise SentscoreError(
+                    f"{self.file(INFO_FILE)} is damaged ({type(exc).__name__}: {exc})", hint="Train the model again."
+                ) from None
+            self._check_agreement(info)
+            self._info = info
+        return self._info
+
+    def metrics(self) -> dict[str, Any]:
+        """The training metrics (``metrics.json``), or an empty dict when the folder has none."""
+        return self._read_json(METRICS_FILE) if self.file(METRICS_FILE).is_file() else {}
+
+    def onnx_file(self, backend: str, name: str | None = None) -> Path | None:
+        """The ONNX export to score with: ``name`` if given, else int8 before fp32; None for the torch backend
+        or (backend "auto") when the folder has no export."""
+        if backend == "torch":
+            return None
+        candidates = [name] if name else [ONNX_INT8_FILE, ONNX_FILE]
+        for candidate in candidates:
+            if self.file(candidate).is_file():
+                return self.file(candidate)
+        if backend == "onnx":
+            raise SentscoreError(
+                f"{self.path} has no exported ONNX model ({' or '.join(candidates)})",
+                hint=f"Run `sentscore export {self.path}` first, or use --backend torch.",
+            )
+        return None
+
+    def _read_json(self, name: str) -> dict[str, Any]:
+        try:
+            record = json.loads(self.file(name).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SentscoreError(f"{self.file(name)} is missing", hint="Train the model again.") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise SentscoreError(f"{self.file(name)} is damaged ({exc})", hint="Train the model again.") from None
+        if not isinstance(record, dict):
+            raise SentscoreError(f"{self.file(name)} is damaged (not a JSON object)", hint="Train the model again.")
+        return record
+
+    def _check_agreement(self, info: ModelInfo) -> None:
+        """The labels and truncation length that transformers reads must be the ones sentscore scores with."""
+        problems = []
+        if self.file(MODEL_CONFIG_FILE).is_file():
+            id2label = self._read_json(MODEL_CONFIG_FILE).get("id2label")
+            if id2label is not None and info.objective == "classification":
+                labels = tuple(str(id2label[key]) for key in sorted(id2label, key=int))
+                if labels != info.labels:
+                    problems.append(f"{MODEL_CONFIG_FILE} has the labels {list(labels)}")
+        if self.file(TOKENIZER_CONFIG_FILE).is_file():
+            length = self._read_json(TOKENIZER_CONFIG_FILE).get("model_max_length")
+            if length is not None and int(length) != info.max_length:
+                problems.append(f"{TOKENIZER_CONFIG_FILE} has model_max_length {length}")
+        if problems:
+            raise SentscoreError(
+                f"{self.path} disagrees with itself: {INFO_FILE} has the labels {list(info.labels)} and max_length "
+                f"{info.max_length}, but " + " and ".join(problems),
+                hint=f"Undo the hand edit (sentscore writes both from one record), or train again; {INFO_FILE} is "
+                "what sentscore scores with.",
+            )
+
+    # ---- writing -----------------------------------------------------------------------------------------
+
+    def check_can_write(self, overwrite: bool) -> None:
+        """Never replace a trained model by accident."""
+        if self.path.exists() and not self.path.is_dir():
+            raise SentscoreError(f"output_dir {self.path} is a file", hint="Choose a folder for output_dir.")
+        if self.is_trained() and not overwrite:
+            raise SentscoreError(
+                f"{self.path} already holds a trained model",
+                hint="Choose another --output-dir, or pass --overwrite to replace it.",
+            )
+
+    def write_model(self, model: Any, tokenizer: Any, info: ModelInfo) -> None:
+        """Weights, model config and tokenizer, with the labels and truncation length taken from ``info``."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        if info.objective == "classification":  # the stock head: pipeline() returns the real score labels
+            model.config.id2label = info.scale.id2label
+            model.config.label2id = info.scale.label2id
+        model.save_pretrained(str(self.path), safe_serialization=True)
+        # Saved so that pipeline() truncates exactly as training did (the recipe used 512 vs 128).
+        tokenizer.model_max_length = info.max_length
+        tokenizer.save_pretrained(str(self.path))
+        self._write_json(INFO_FILE, info.to_json())
+        self._info = info
+
+    def write_metrics(self, metrics: dict[str, Any]) -> None:
+        self._write_json(METRICS_FILE, metrics)
+
+    def write_report(self, info: ModelInfo, metrics: dict[str, Any]) -> None:
+        """The model card and the plots of the kept model and of the epochs."""
+        from .report import confusion_matrix_figure, model_card, training_curve_figure
+
+        scale = info.scale
+        confusion_matrix_figure(metrics["final"]["confusion_matrix"], scale).savefig(self.file(CONFUSION_PNG), dpi=110)
+        training_curve_figure(metrics["epochs"], metrics["primary_metric"]).savefig(self.file(CURVE_PNG), dpi=110)
+        self.file(CARD_FILE).write_text(model_card(info, metrics, CONFUSION_PNG, CURVE_PNG), encoding="utf-8")
+
+    def remove_checkpoints(self) -> None:
+        shutil.rmtree(self.file(CHECKPOINT_DIR), ignore_errors=True)
+        self.file("training_args.bin").unlink(missing_ok=True)
+
+    def _write_json(self, name: str, record: dict[str, Any]) -> None:
+        self.file(name).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,114 @@
+"""The Hugging Face ``Trainer`` as sentscore runs it: its arguments, its metrics, and the two changes it makes."""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from transformers import Trainer
+
+from .metrics import compute_metrics
+from .surgery import head_parameters
+
+if TYPE_CHECKING:
+    from .config import TrainConfig
+    from .data import ScoreScale
+    from .objectives import Objective
+
+
+class SentscoreTrainer(Trainer):
+    """The ``Trainer``, with two changes: the head (every weight outside the pre-trained encoder) is optimised
+    at its own peak learning rate when one is given (the schedule scales both rates alike), and validation
+    always scores the fp32 model."""
+
+    def __init__(self, *args: Any, head_learning_rate: float | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.head_learning_rate = head_learning_rate
+
+    def evaluation_loop(self, *args: Any, **kwargs: Any) -> Any:
+        # Mixed precision runs the model under autocast; validating the fp32 model, as predict and export
+        # score it, makes the epoch kept and the metrics reported those that users get.
+        with fp32_forward(self.model):
+            return super().evaluation_loop(*args, **kwargs)
+
+    def create_optimizer(self, model: Any = None) -> Any:
+        if self.head_learning_rate is None or self.optimizer is not None:
+            return super().create_optimizer(model)
+        optimizer = super().create_optimizer(model)
+        head = {id(w) for w in head_parameters(self.model if model is None else model)}
+        for group in list(optimizer.param_groups):
+            in_head = [w for w in group["params"] if id(w) in head]
+            if in_head:
+                group["params"] = [w for w in group["params"] if id(w) not in head]
+                settings = {k: v for k, v in group.items() if k not in ("params", "lr")}
+                optimizer.add_param_group({**settings, "params": in_head, "lr": self.head_learning_rate})
+        optimizer.param_groups[:] = [group for group in optimizer.param_groups if group["params"]]
+        return optimizer
+
+
+@contextmanager
+def fp32_forward(model: Any) -> Iterator[None]:
+    """Run ``model`` without the autocast wrapper that accelerate sets as the instance's ``forward`` for mixed
+    precision: the class's own forward is bound in its place for the block, then the wrapper is put back."""
+    if "forward" not in vars(model):
+        yield
+        return
+    wrapped = model.forward
+    model.forward = types.MethodType(type(model).forward, model)
+    try:
+        yield
+    finally:
+        model.forward = wrapped
+
+
+def training_arguments(
+    config: TrainConfig, checkpoint_dir: Path, device: str, n_train: int, show_progress: bool
+) -> Any:
+    """The ``TrainingArguments`` of ``config``: evaluation and a checkpoint every epoch, the best one kept."""
+    from transformers import TrainingArguments
+
+    steps_per_epoch = max(1, -(-n_train // config.train_batch_size))
+    return TrainingArguments(
+        output_dir=str(checkpoint_dir),
+        per_device_train_batch_size=config.train_batch_size,
+        per_device_eval_batch_size=config.eval_batch_size,
+        num_train_epochs=config.num_train_epochs,
+        learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay,
+        warmup_steps=config.warmup_ratio,  # a float below 1 is a share of all steps
+        lr_scheduler_type="linear",
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        save_total_limit=1,  # the best and the latest are kept; the folder is removed after training
+        save_only_model=True,  # no optimizer state: saving is fast and checkpoints small
+        load_best_model_at_end=True,
+        metric_for_best_model=config.metric_for_best_model,
+        greater_is_better=config.greater_is_better,
+        logging_strategy="steps",
+        logging_steps=max(1, steps_per_epoch // 10),
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
+        seed=config.seed,
+        data_seed=config.seed,
+        use_cpu=device == "cpu",
+        fp16=config.fp16,
+        bf16=config.bf16,
+        torch_compile=config.torch_compile,
+        dataloader_num_workers=0,
+        dataloader_pin_memory=device == "cuda",
+        report_to="none",
+        disable_tqdm=not show_progress,
+    )
+
+
+def trainer_metrics(scale: ScoreScale, objective: Objective) -> Callable[[Any], dict[str, float]]:
+    """The Trainer's ``compute_metrics``: the scalar metrics of the levels the objective's outputs predict."""
+
+    def compute(eval_prediction: Any) -> dict[str, float]:
+        predicted = objective.probabilities(eval_prediction.predictions).argmax(-1).tolist()
+        metrics = compute_metrics(eval_prediction.label_ids.tolist(), predicted, scale)
+        return {k: (float("nan") if v is None else v) for k, v in metrics.items() if isinstance(v, float | None)}
+
+    return compute
