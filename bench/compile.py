@@ -15,7 +15,6 @@ bench/results/compile.json (rendered by `python -m bench.report`).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import statistics
@@ -24,7 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .run import RESULTS, ROOT, SST5
+from .common import sst5_or_examples, utc_now, write_result
+from .measure import five_level_objective
 
 BATCH_SIZE = 16
 WARM_UP_BATCHES = 3
@@ -46,57 +46,58 @@ def training_batches(steps: int) -> tuple[Path, list[Any]]:
 
     from sentscore.models import bundled_model_path
 
-    data = SST5 / "train.csv" if (SST5 / "train.csv").is_file() else ROOT / "examples" / "data" / "dataset.csv"
+    data = sst5_or_examples("train")
     tokenizer = AutoTokenizer.from_pretrained(str(bundled_model_path()))
     texts = pd.read_csv(data)["sentence"].astype(str).tolist()
     return data, length_grouped_batches(texts, tokenizer, steps + WARM_UP_BATCHES)
 
 
+def cpu_training_config(bf16: bool | None = None) -> Any:
+    """``sentscore train``'s default config on this CPU (``bf16``: None decides as it does)."""
+    from sentscore import TrainConfig
+
+    return TrainConfig(device="cpu", bf16=bf16)
+
+
 def bundled_model_for_training() -> Any:
     """The bundled model as ``sentscore train`` sets it up by default (5-level head, dropout settings, word
-    embeddings and the lowest encoder layers frozen), seeded."""
-    import torch
-
-    from sentscore import TrainConfig
+    embeddings and the lowest encoder layers frozen), seeded by the default config."""
     from sentscore.data import ScoreScale
-    from sentscore.models import load_for_training
-    from sentscore.training import freeze_as_configured
+    from sentscore.objectives import Classification
+    from sentscore.training import build_model
 
-    torch.manual_seed(0)
-    defaults = TrainConfig()
-    scale = ScoreScale(tuple(str(level) for level in range(1, 6)))
-    model = load_for_training(defaults.model_name, scale, defaults.dropout, defaults.attention_dropout)[1]
-    freeze_as_configured(model, defaults)
+    scale = ScoreScale(("1", "2", "3", "4", "5"))
+    model = build_model(cpu_training_config(), scale, Classification(len(scale)))[0]
     model.train()
     return model
 
 
 def default_bf16() -> bool:
     """Whether ``sentscore train`` would train in mixed precision bf16 on this CPU by default."""
-    from sentscore import TrainConfig
-    from sentscore.training import bf16_by_default
+    from sentscore.runtime import bf16_by_default
 
-    return bf16_by_default("cpu", TrainConfig())
+    return bf16_by_default("cpu", cpu_training_config())
 
 
 def training_step(model: Any, fused: bool = False, bf16: bool | None = None) -> Any:
     """A function running one training step (forward, backward, AdamW) on a batch; the forward under bf16
-    autocast, as the Trainer runs it with ``bf16`` (None: as ``sentscore train`` would on this CPU)."""
+    autocast, as the Trainer runs it with ``bf16`` (None: as ``sentscore train`` would on this CPU), and the
+    objective's loss on its outputs, as sentscore's Trainer computes it."""
     import torch
 
-    from sentscore.training import prepare_cpu_for_bf16
+    from sentscore.runtime import tune_process_for_training
 
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5, fused=fused)
     bf16 = default_bf16() if bf16 is None else bf16
-    if bf16:
-        prepare_cpu_for_bf16()  # as sentscore.train does
+    tune_process_for_training(cpu_training_config(bf16))  # as `sentscore train` does
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
+    objective = five_level_objective()
 
     def step(batch: Any) -> None:
         labels = torch.zeros(batch["input_ids"].shape[0], dtype=torch.long)
         with autocast:
-            loss = model(**batch, labels=labels).loss
-        loss.backward()
+            outputs = model(**batch)
+        objective.loss(outputs, labels).backward()
         optimizer.step()
         optimizer.zero_grad()
 
@@ -112,12 +113,10 @@ def compiled_as(model: Any, mode: str) -> Any:
     """``model`` set up to run as ``mode`` says."""
     import torch
 
-    from sentscore.training import encoder_layers
-
     if mode == "torch.compile(dynamic=True)":
         return torch.compile(model, dynamic=True)
     if mode == "torch.compile per encoder layer (dynamic=True)":
-        for layer in encoder_layers(model):
+        for layer in model.base_model.encoder.layer:  # the bundled model is a BERT: its layers are encoder.layer
             layer.compile(dynamic=True)
     return model
 
@@ -160,7 +159,7 @@ def main() -> None:
 
     data, batches = training_batches(args.steps)
     results: dict[str, Any] = {
-        "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "started": utc_now(),
         "data": data.name,
         "batch_size": BATCH_SIZE,
         "torch": torch.__version__,
@@ -180,9 +179,8 @@ def main() -> None:
         )
         print(f"[compile] {mode}: {results[mode]}", flush=True)
     results["rounds"] = rounds
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "compile.json").write_text(json.dumps(results, indent=2))
-    print(f"[compile] wrote {RESULTS / 'compile.json'}; render with: python -m bench.report")
+    path = write_result("compile", results)
+    print(f"[compile] wrote {path}; render with: python -m bench.report")
 
 
 if __name__ == "__main__":

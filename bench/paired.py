@@ -4,18 +4,17 @@ each round: ratios that the machine's drift cannot skew.
     .venv/bin/python -m bench.paired [--rounds 8] [--samples 256]
 
 ``bench.run`` trains each side for minutes, one after the other, and a shared VM's speed drifts between
-them (its matmul probe read 112 to 183 GFLOP/s within an hour). Here each side's own training set-up is
-captured from a real run (``sentscore.train`` and the reference recipe, both stopped after one step: the
-model, the optimizer and schedule the Trainer built, and the epoch's batches in the order its sampler gives),
-then rounds alternate: the same number of sentences through each side's training steps (forward,
-backward, gradient clipping, optimizer and schedule steps, as the Trainer's loop does), then a matmul
-probe (fp32, and bf16 for steps that multiply in it). Each round yields a ratio, and each side's FLOP/s a
-share of the peak measured seconds later.
+them. Here each side's own training set-up is captured from a real run (``sentscore.train`` and the
+reference recipe, both stopped after one step: the model, the optimizer and schedule the Trainer built, and
+the epoch's batches in the order its sampler gives), then rounds alternate: the same number of sentences
+through each side's training steps (forward, backward, gradient clipping, optimizer and schedule steps, as
+the Trainer's loop does), then a matmul probe (fp32, and bf16 for steps that multiply in it). Each round
+yields a ratio, and each side's FLOP/s a share of the peak measured seconds later.
 
 Each side lives in its own process, started fresh as a real run is: process-wide settings a side makes
-(when sentscore trains in bf16 it sizes oneDNN's primitive cache, which oneDNN reads once per process,
-and fixes glibc's mmap threshold) then hold for that side alone, as they do in ``bench.run``. The sides
-take turns, never overlap.
+(sentscore's side tunes its process as ``sentscore train`` does: when training in bf16 that sizes oneDNN's
+primitive cache, which oneDNN reads once per process, and fixes glibc's mmap threshold) then hold for that
+side alone, as they do in ``bench.run``. The sides take turns, never overlap.
 """
 
 from __future__ import annotations
@@ -31,8 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from .run import RESULTS, SST5, matmul_peak
-from .train_worker import run_reference, training_flops_per_token
+from .common import SST5, matmul_peak, utc_now, write_result
+from .measure import five_level_objective, training_flops_per_token
+from .reference import run_reference
 
 
 def capture_callback() -> Any:
@@ -60,17 +60,36 @@ def capture_callback() -> Any:
 
 def capture_sentscore(train_csv: str, workdir: Path) -> dict[str, Any]:
     from sentscore import TrainConfig, train
+    from sentscore.runtime import tune_process_for_training
 
     capture = capture_callback()
     config = TrainConfig.from_dict({"train_file": train_csv, "output_dir": str(workdir / "sentscore")})
+    tune_process_for_training(config)  # as `sentscore train` does
     train(config, show_progress=False, callbacks=[capture])
-    return capture.parts
+    return {**capture.parts, "loss": objective_loss(five_level_objective())}
 
 
 def capture_reference(train_csv: str, dev_csv: str, workdir: Path) -> dict[str, Any]:
     capture = capture_callback()
     run_reference(train_csv, dev_csv, workdir, callbacks=[capture])
-    return capture.parts
+    return {**capture.parts, "loss": model_loss}
+
+
+def model_loss(model: Any, batch: Any) -> Any:
+    """The loss as the stock Trainer computes it: the model's own, from the labels in the batch."""
+    return model(**batch).loss
+
+
+def objective_loss(objective: Any) -> Any:
+    """The loss as sentscore's Trainer computes it (its ``compute_loss_func``): the objective's loss on the
+    model's outputs, the labels kept out of the model's inputs."""
+
+    def loss(model: Any, batch: Any) -> Any:
+        inputs = dict(batch)
+        labels = inputs.pop("labels")
+        return objective.loss(model(**inputs), labels)
+
+    return loss
 
 
 def timed_steps(parts: dict[str, Any], batch_indices: list[int]) -> dict[str, float]:
@@ -82,7 +101,7 @@ def timed_steps(parts: dict[str, Any], batch_indices: list[int]) -> dict[str, fl
     batches = [parts["batches"][i] for i in batch_indices]
     started = time.perf_counter()
     for batch in batches:
-        model(**batch).loss.backward()
+        parts["loss"](model, batch).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), parts["max_grad_norm"])
         optimizer.step()
         scheduler.step()
@@ -185,7 +204,7 @@ def main() -> None:
         raise SystemExit(f"bench.paired needs {SST5}/train.csv and dev.csv")
     import torch
 
-    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    started = utc_now()
     train_csv, dev_csv = str(SST5 / "train.csv"), str(SST5 / "dev.csv")
     with tempfile.TemporaryDirectory() as tmp:
         sides = {name: Side(name, train_csv, dev_csv, Path(tmp)) for name in ("reference", "sentscore")}
@@ -205,8 +224,7 @@ def main() -> None:
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "paired.json").write_text(json.dumps(result, indent=2))
+    write_result("paired", result)
     print(json.dumps(result["summary"], indent=2))
 
 

@@ -18,9 +18,16 @@ import json
 import time
 from typing import Any
 
-from .compile import WARM_UP_BATCHES, bundled_model_for_training, default_bf16, training_batches, training_step
-from .run import RESULTS, matmul_peak
-from .train_worker import training_flops_per_token
+from .common import matmul_peak, write_result
+from .compile import (
+    WARM_UP_BATCHES,
+    bundled_model_for_training,
+    cpu_training_config,
+    default_bf16,
+    training_batches,
+    training_step,
+)
+from .measure import training_flops_per_token
 
 #: Operator families, by the aten operators that make them up (self time; everything else is "other").
 FAMILIES = {
@@ -74,11 +81,11 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from sentscore.training import prepare_cpu_for_bf16
+    from sentscore.runtime import tune_process_for_training
 
     bf16 = default_bf16()
-    if bf16:
-        prepare_cpu_for_bf16()  # before the bf16 probe builds oneDNN's first primitive, as sentscore.train runs
+    # Before the bf16 probe builds oneDNN's first primitive, as `sentscore train` tunes its process.
+    tune_process_for_training(cpu_training_config(bf16))
     data, batches = training_batches(args.steps)
     model = bundled_model_for_training()
     peak = matmul_peak()
@@ -95,9 +102,8 @@ def main() -> None:
         linear_gflops=flops / result["linear_seconds"] / 1e9,
     )
     print(f"[profile] {json.dumps(result, indent=2)}", flush=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "profile.json").write_text(json.dumps(result, indent=2))
-    print(f"[profile] wrote {RESULTS / 'profile.json'}; render with: python -m bench.report")
+    path = write_result("profile", result)
+    print(f"[profile] wrote {path}; render with: python -m bench.report")
 
 
 if __name__ == "__main__":

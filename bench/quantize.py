@@ -12,25 +12,55 @@ Scores the dev set with each and writes bench/results/quantize.json (rendered by
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .run import RESULTS, ROOT, SST5
+from .common import RESULTS, sst5_or_examples, write_result
+
+#: The operators `sentscore.export.quantize_int8` quantizes: the MatMuls and the fused attention.
+EXPORT_OP_TYPES = ("MatMul", "Gemm", "Attention")
 
 
-def variants() -> dict[str, dict[str, Any]]:
-    """name -> keyword arguments of `sentscore.export.quantize_int8` (the first is what export does)."""
+def variants() -> dict[str, Callable[[Path, Path], None]]:
+    """name -> a function quantizing (source, target); the first is exactly what export does."""
+    from sentscore.export import quantize_int8
+
     return {
-        "sentscore export (FFN output layers fp32)": {},
-        "every MatMul + attention int8": {"ffn_output_fp32": False},
-        "MatMul only (attention and FFN outputs fp32)": {"op_types": ["MatMul", "Gemm"]},
+        "sentscore export (FFN output layers fp32)": quantize_int8,
+        "every MatMul + attention int8": partial(quantize_variant, ffn_outputs_fp32=False, op_types=EXPORT_OP_TYPES),
+        "MatMul only (attention and FFN outputs fp32)": partial(
+            quantize_variant, ffn_outputs_fp32=True, op_types=("MatMul", "Gemm")
+        ),
     }
+
+
+def quantize_variant(source: Path, target: Path, ffn_outputs_fp32: bool, op_types: Sequence[str]) -> None:
+    """Dynamic int8 with export's options (per-channel weights, head and pooler fp32), but the FFN output
+    projections kept fp32 only when ``ffn_outputs_fp32``, and only the operators ``op_types`` quantized."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from sentscore.export import ffn_output_nodes, head_nodes
+
+    graph = onnx.load(str(source), load_external_data=False).graph
+    keep_fp32 = head_nodes(graph) + (ffn_output_nodes(graph) if ffn_outputs_fp32 else [])
+    quantize_dynamic(
+        str(source),
+        str(target),
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        nodes_to_exclude=keep_fp32,
+        op_types_to_quantize=list(op_types),
+        # fused nodes (com.microsoft domain) defeat shape inference; their outputs are fp32
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
 
 
 def score(folder: Path, onnx_file: str, texts: list[str]) -> tuple[np.ndarray, float]:
@@ -53,9 +83,7 @@ def main() -> None:
     args = parser.parse_args()
     import pandas as pd
 
-    from sentscore.export import quantize_int8
-
-    data = SST5 / "dev.csv" if (SST5 / "dev.csv").is_file() else ROOT / "examples" / "data" / "dataset.csv"
+    data = sst5_or_examples("dev")
     frame = pd.read_csv(data)
     texts, gold = frame["sentence"].astype(str).tolist(), frame["score"].astype(str).to_numpy()
     scratch = Path(tempfile.mkdtemp(prefix="sentscore-quantize-"))
@@ -67,9 +95,9 @@ def main() -> None:
         "fp32": {"sentences_per_s": fp32_rate, "accuracy": float(np.mean(fp32_labels == gold))},
         "variants": {},
     }
-    for index, (name, options) in enumerate(variants().items()):
+    for index, (name, quantize) in enumerate(variants().items()):
         target = folder / f"model.variant{index}.onnx"
-        quantize_int8(folder / "model.onnx", target, **options)
+        quantize(folder / "model.onnx", target)
         labels, rate = score(folder, target.name, texts)
         results["variants"][name] = {
             "sentences_per_s": rate,
@@ -78,8 +106,8 @@ def main() -> None:
         }
         print(f"[quantize] {name}: {results['variants'][name]}", flush=True)
     shutil.rmtree(scratch, ignore_errors=True)
-    (RESULTS / "quantize.json").write_text(json.dumps(results, indent=2))
-    print(f"[quantize] wrote {RESULTS / 'quantize.json'}; render with: python -m bench.report")
+    path = write_result("quantize", results)
+    print(f"[quantize] wrote {path}; render with: python -m bench.report")
 
 
 if __name__ == "__main__":

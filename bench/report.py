@@ -5,10 +5,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from .run import RESULTS, ROOT
+from .common import ROOT, has_result, read_result
 
 FLOP_COUNT = "6 × non-embedding params × real tokens; 2 × for frozen lower layers"
 TARGETS_NOTE = "Targets are those of the speed issue; a ratio is computed from figures taken in the same run."
@@ -290,9 +289,8 @@ def main() -> None:
         "```",
         "",
     ]
-    bench_path, serve_path = RESULTS / "bench.json", RESULTS / "serve.json"
-    if bench_path.is_file():
-        report = json.loads(bench_path.read_text())
+    if has_result("bench"):
+        report = read_result("bench")
         m = report["machine"]
         lines += [
             f"Measured {report['started']} on {m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads), "
@@ -306,20 +304,19 @@ def main() -> None:
             ),
             "",
         ]
-        paired_path = RESULTS / "paired.json"
-        paired = json.loads(paired_path.read_text()) if paired_path.is_file() else None
+        paired = read_result("paired") if has_result("paired") else None
         lines += targets_section(report, paired) + training_section(report)
         if paired:
             lines += paired_section(paired)
         lines += scoring_section(report)
-    if (RESULTS / "quantize.json").is_file():
-        lines += quantize_section(json.loads((RESULTS / "quantize.json").read_text()))
-    if (RESULTS / "profile.json").is_file():
-        lines += profile_section(json.loads((RESULTS / "profile.json").read_text()))
-    if (RESULTS / "compile.json").is_file():
-        lines += compile_section(json.loads((RESULTS / "compile.json").read_text()))
-    if serve_path.is_file():
-        lines += serve_section(json.loads(serve_path.read_text()))
+    if has_result("quantize"):
+        lines += quantize_section(read_result("quantize"))
+    if has_result("profile"):
+        lines += profile_section(read_result("profile"))
+    if has_result("compile"):
+        lines += compile_section(read_result("compile"))
+    if has_result("serve"):
+        lines += serve_section(read_result("serve"))
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
     print(f"wrote {ROOT / 'BENCHMARKS.md'}")
 

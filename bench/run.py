@@ -1,6 +1,6 @@
 """Training and scoring benchmark: sentscore against the reference recipe, measured in one run.
 
-    .venv/bin/python -m bench.run                 # full run (about 30 minutes on 2 cores with SST-5)
+    .venv/bin/python -m bench.run                 # full run: both sides trained for the full epochs
     .venv/bin/python -m bench.run --quick         # 1 epoch each, fewer repeats: a smoke test
 
 Uses ../shared/data/sst5/{train,dev}.csv when present, else the example data (split 80/20). Writes
@@ -10,12 +10,8 @@ bench/results/bench.json; `python -m bench.report` turns it (and serve.json) int
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,74 +19,27 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
-SST5 = ROOT.parent / "shared" / "data" / "sst5"
-PYTHON = sys.executable
-
-
-def pick_data(workdir: Path, examples_only: bool = False) -> tuple[str, str, str]:
-    if not examples_only and (SST5 / "train.csv").is_file() and (SST5 / "dev.csv").is_file():
-        return str(SST5 / "train.csv"), str(SST5 / "dev.csv"), "SST-5 (../shared/data/sst5)"
-    import pandas as pd
-
-    frame = pd.read_csv(ROOT / "examples" / "data" / "dataset.csv").sample(frac=1.0, random_state=0)
-    cut = int(len(frame) * 0.8)
-    frame[:cut].to_csv(workdir / "train.csv", index=False)
-    frame[cut:].to_csv(workdir / "dev.csv", index=False)
-    return str(workdir / "train.csv"), str(workdir / "dev.csv"), "examples/data/dataset.csv (80/20)"
-
-
-def machine() -> dict[str, Any]:
-    import onnxruntime
-    import torch
-    import transformers
-
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "onnxruntime": onnxruntime.__version__,
-        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3, 1),
-    }
-
-
-def matmul_peak(size: int = 2048, repeats: int = 7, dtype: str = "float32") -> float:
-    """GFLOP/s of a large square matrix product on all cores, in ``dtype`` (fp32 by default; bfloat16 for
-    the ceiling of mixed-precision steps): the machine's practical peak.
-
-    The best of the repeats, not their median: on a shared virtual machine other tenants can only slow a
-    repeat down, and a higher peak makes every share of it reported here smaller, never larger.
-    """
-    import torch
-
-    a, b = (torch.randn(size, size, dtype=getattr(torch, dtype)) for _ in range(2))
-    for _ in range(3):
-        a @ b
-    rates = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        for _ in range(5):
-            a @ b
-        rates.append(5 * 2 * size**3 / (time.perf_counter() - started) / 1e9)
-    return max(rates)
+from .common import (
+    PYTHON,
+    RESULTS,
+    ROOT,
+    has_result,
+    machine,
+    matmul_peak,
+    offline_env,
+    pick_data,
+    read_result,
+    result_path,
+    utc_now,
+    write_result,
+)
+from .reference import REFERENCE_PREDICT, reference_loop
 
 
 def train_runs(train_csv: str, dev_csv: str, epochs: float, model_dir: Path) -> dict[str, Any]:
     runs = {}
     for impl in ("reference", "sentscore"):
-        out = RESULTS / f"train_{impl}.json"
+        out = result_path(f"train_{impl}")
         command = [
             PYTHON,
             "-m",
@@ -108,8 +57,8 @@ def train_runs(train_csv: str, dev_csv: str, epochs: float, model_dir: Path) -> 
         if impl == "sentscore":
             command += ["--keep", str(model_dir)]
         print(f"[bench] training: {impl}", flush=True)
-        subprocess.run(command, check=True, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-        runs[impl] = json.loads(out.read_text())
+        subprocess.run(command, check=True, cwd=ROOT, env=offline_env())
+        runs[impl] = read_result(f"train_{impl}")
     return runs
 
 
@@ -176,25 +125,6 @@ def scoring_runs(model_dir: Path, dev_csv: str, repeats: int) -> dict[str, Any]:
     return {"sentences": len(texts), "results": results}
 
 
-def reference_loop(model_dir: Path):
-    """The recipe's predict function, model loaded once: slow tokenizer, max_length 512, one at a time."""
-    import torch
-    from transformers import BertForSequenceClassification, BertTokenizer
-
-    tokenizer = BertTokenizer.from_pretrained(str(model_dir))
-    model = BertForSequenceClassification.from_pretrained(str(model_dir)).eval()
-
-    def predict(texts):
-        out = []
-        for text in texts:
-            inputs = tokenizer(text, return_tensors="pt", truncation=True, padding=True, max_length=512)
-            with torch.no_grad():
-                out.append(int(torch.argmax(model(**inputs).logits, dim=1).item()))
-        return out
-
-    return predict
-
-
 def pipeline_batches(model_dir: Path):
     from transformers import pipeline
 
@@ -216,16 +146,6 @@ def sentscore_backend(model_dir: Path, backend: str, onnx_file: str | None = Non
 
 # ---- one-sentence CLI ------------------------------------------------------------------------------------
 
-REFERENCE_PREDICT = """
-import sys, torch
-from transformers import BertForSequenceClassification, BertTokenizer
-model = BertForSequenceClassification.from_pretrained(sys.argv[1])
-tokenizer = BertTokenizer.from_pretrained(sys.argv[1])
-inputs = tokenizer(sys.argv[2], return_tensors="pt", truncation=True, padding=True, max_length=512)
-with torch.no_grad():
-    print(f"Score: {torch.argmax(model(**inputs).logits, dim=1).item() + 1}")
-"""
-
 
 def cli_runs(model_dir: Path, repeats: int) -> dict[str, Any]:
     sentence = "The pasta was delicious but the service was painfully slow."
@@ -241,7 +161,7 @@ def cli_runs(model_dir: Path, repeats: int) -> dict[str, Any]:
         times = []
         for _ in range(repeats):
             started = time.perf_counter()
-            done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+            done = subprocess.run(command, capture_output=True, text=True, env=offline_env())
             times.append(time.perf_counter() - started)
             if done.returncode != 0 or "Score:" not in done.stdout:
                 raise RuntimeError(f"{name} failed: {done.stderr[-2000:]}")
@@ -254,7 +174,7 @@ def export(model_dir: Path, dev_csv: str) -> dict[str, Any]:
     from sentscore.export import export_onnx
 
     texts = read_texts(dev_csv)[1]
-    result = export_onnx(model_dir, quantize="int8", overwrite=True, calibration_sentences=texts)
+    result = export_onnx(model_dir, quantize="int8", overwrite=True, check_sentences=texts)
     return {"max_abs_logit_diff": result.max_abs_logit_diff, "int8_agreement": result.int8_agreement}
 
 
@@ -267,7 +187,7 @@ def main() -> None:
     parser.add_argument("--skip-training", action="store_true", help="Reuse bench/results/train_*.json and the model.")
     args = parser.parse_args()
     epochs, repeats = (1, 1) if args.quick else (args.epochs, args.repeats)
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)  # the training workers write their results there
     model_dir = RESULTS / "model"
     with tempfile.TemporaryDirectory() as tmp:
         train_csv, dev_csv, data_name = pick_data(Path(tmp), args.examples)
@@ -276,7 +196,7 @@ def main() -> None:
             "data": data_name,
             "epochs": epochs,
             "repeats": repeats,
-            "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "started": utc_now(),
         }
         report["matmul_peak_gflops"] = matmul_peak()
         report["bf16_matmul_peak_gflops"] = matmul_peak(dtype="bfloat16")
@@ -286,13 +206,11 @@ def main() -> None:
             flush=True,
         )
         if args.skip_training:
-            runs = {
-                impl: json.loads((RESULTS / f"train_{impl}.json").read_text()) for impl in ("reference", "sentscore")
-            }
+            runs = {impl: read_result(f"train_{impl}") for impl in ("reference", "sentscore")}
             # The training figures compare with the peak of their own time: the probes taken around the runs.
             around_runs = [probe for run in runs.values() for probe in run.get("matmul_gflops_around_run") or []]
             report["matmul_peak_gflops"] = max([report["matmul_peak_gflops"], *around_runs])
-            previous = json.loads((RESULTS / "bench.json").read_text()) if (RESULTS / "bench.json").is_file() else {}
+            previous = read_result("bench") if has_result("bench") else {}
             report["training_started"] = previous.get("training_started", "at an unrecorded time")
         else:
             report["training_started"] = report["started"]
@@ -300,7 +218,7 @@ def main() -> None:
             # Measured again after training, the better of the two kept: the machine's speed drifts on a VM.
             report["matmul_peak_gflops"] = max(report["matmul_peak_gflops"], matmul_peak())
             print(f"[bench] fp32 matmul peak, best before/after training: {report['matmul_peak_gflops']:.1f}")
-        # Probed again too, the better kept: one probe once read half the usual bf16 rate during a slow spell.
+        # Probed again too, the better kept: the bf16 rate drifts in slow spells as the fp32 rate does.
         report["bf16_matmul_peak_gflops"] = max(report["bf16_matmul_peak_gflops"], matmul_peak(dtype="bfloat16"))
         print(f"[bench] bf16 matmul peak, best of two: {report['bf16_matmul_peak_gflops']:.1f} GFLOP/s", flush=True)
         report["training"] = {
@@ -314,8 +232,8 @@ def main() -> None:
         report["export"] = export(model_dir, dev_csv)
         report["scoring"] = scoring_runs(model_dir, dev_csv, repeats)
         report["cli"] = cli_runs(model_dir, max(3, repeats + 2))
-    (RESULTS / "bench.json").write_text(json.dumps(report, indent=2))
-    print(f"[bench] wrote {RESULTS / 'bench.json'}; render with: python -m bench.report")
+    path = write_result("bench", report)
+    print(f"[bench] wrote {path}; render with: python -m bench.report")
 
 
 if __name__ == "__main__":

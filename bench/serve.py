@@ -16,12 +16,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .run import RESULTS, ROOT, SST5
+from .common import PYTHON, RESULTS, offline_env, sst5_or_examples, write_result
 
 CONCURRENCY = (1, 8, 32)
 MAX_REQUESTS_PER_LEVEL = 5000
@@ -58,7 +56,7 @@ def free_port() -> int:
 
 def start_server(model_dir: Path, port: int, backend: str, batching: bool) -> subprocess.Popen:
     command = [
-        str(Path(sys.executable).with_name("sentscore")),
+        str(Path(PYTHON).with_name("sentscore")),
         "serve",
         str(model_dir),
         "--port",
@@ -68,9 +66,7 @@ def start_server(model_dir: Path, port: int, backend: str, batching: bool) -> su
         backend,
         "--batching" if batching else "--no-batching",
     ]
-    process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "HF_HUB_OFFLINE": "1"}
-    )
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=offline_env())
     import httpx
 
     deadline = time.time() + 120
@@ -167,7 +163,7 @@ def main() -> None:
     import httpx
     import pandas as pd
 
-    data = SST5 / "dev.csv" if (SST5 / "dev.csv").is_file() else ROOT / "examples" / "data" / "dataset.csv"
+    data = sst5_or_examples("dev")
     sentences = pd.read_csv(data)["sentence"].astype(str).tolist()
     model_dir = Path(args.model)
     use_wrk = shutil.which("wrk") is not None and not args.python_load
@@ -206,9 +202,8 @@ def main() -> None:
                 server.terminate()
                 server.wait(timeout=30)
     shutil.rmtree(scratch, ignore_errors=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "serve.json").write_text(json.dumps(results, indent=2))
-    print(f"[serve] wrote {RESULTS / 'serve.json'}; render with: python -m bench.report")
+    path = write_result("serve", results)
+    print(f"[serve] wrote {path}; render with: python -m bench.report")
 
 
 if __name__ == "__main__":

@@ -53,10 +53,13 @@ def test_logits_match_the_transformers_model(trained_tiny_dir):
 
     model = AutoModelForSequenceClassification.from_pretrained(str(trained_tiny_dir)).eval()
     tokenizer = AutoTokenizer.from_pretrained(str(trained_tiny_dir))
+    # training calibrated the probabilities: the scorer divides the logits by the recorded temperature
+    temperature = json.loads((trained_tiny_dir / "sentscore.json").read_text())["calibration"]["temperature"]
     with torch.inference_mode():
         reference = (
-            model(**tokenizer(SENTENCES, truncation=True, max_length=32, padding=True, return_tensors="pt"))
-            .logits.softmax(-1)
+            (model(**tokenizer(SENTENCES, truncation=True, max_length=32, padding=True, return_tensors="pt")).logits)
+            .div(temperature)
+            .softmax(-1)
             .numpy()
         )
     np.testing.assert_allclose(

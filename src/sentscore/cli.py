@@ -85,12 +85,28 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         problems.append(f"--worst must be 0 or more, got {args.worst}")
     if args.output and Path(args.output).suffix.lower() != ".json":
         problems.append(f"--output {args.output}: the report is JSON, so its name must end in .json")
+    if not 0 < args.set < 1:
+        problems.append(f"--set must be between 0 and 1 (the coverage of the score sets), got {args.set}")
     if problems:  # checked before the model loads and scores the file
-        raise SentscoreError("; ".join(problems), hint="e.g. --worst 25 --output report.json")
+        raise SentscoreError("; ".join(problems), hint="e.g. --worst 25 --output report.json --set 0.9")
     report = evaluate(
-        args.model_dir, args.data_file, args.text_column, args.score_column, args.worst, args.backend, args.batch_size
+        args.model_dir,
+        args.data_file,
+        args.text_column,
+        args.score_column,
+        args.worst,
+        args.backend,
+        args.batch_size,
+        set_coverage=args.set,
     )
     _print_metrics_table(report["metrics"], None, title=f"{args.data_file} ({report['metrics']['n']} sentences)")
+    _print_decodings(report["decodings"])
+    if report["score_sets"]:
+        sets = report["score_sets"]
+        _console().print(
+            f"Score sets at {sets['coverage_asked']:.0%}: they held the true score for {sets['coverage']:.1%} of "
+            f"the sentences, spanning {sets['mean_size']:.2f} scores on average."
+        )
     if report["worst_mistakes"]:
         from rich.table import Table
 
@@ -127,16 +143,26 @@ def cmd_predict(args: argparse.Namespace) -> int:
             f"{'are' if len(blank) > 1 else 'is'} blank",
             hint="Give text to score in each one.",
         )
+    if args.set is not None:
+        from .conformal import check_coverage
+
+        check_coverage(args.set)
     scorer = Scorer.load(args.model_dir, backend=args.backend, batch_size=args.batch_size)
     if args.input:
-        frame = scorer.score_file(args.input, args.output, args.text_column, args.probs, show_progress=not args.quiet)
+        frame = scorer.score_file(
+            args.input, args.output, args.text_column, args.probs, show_progress=not args.quiet, set_coverage=args.set
+        )
         print(f"Scored {len(frame)} rows from {args.input} into {args.output}", file=sys.stderr)
         return 0
-    for sentence, prediction in zip(args.sentences, scorer.predict(args.sentences), strict=True):
+    predictions = scorer.predict(args.sentences, set_coverage=args.set)
+    for sentence, prediction in zip(args.sentences, predictions, strict=True):
         if args.json:
             print(json.dumps({"sentence": sentence, **prediction.to_dict(args.probs)}))
             continue
         line = f"Score: {prediction.score}"
+        if prediction.score_set is not None:
+            low, high = prediction.score_set
+            line += f"  ({args.set:.0%} set: {low}-{high})" if low != high else f"  ({args.set:.0%} set: {low})"
         if len(args.sentences) > 1:
             line += f"\t{sentence}"
         print(line)
@@ -206,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--score-column", default="score")
     evaluate.add_argument("--worst", type=int, default=10, help="How many of the worst mistakes to list.")
     evaluate.add_argument("--output", help="Also write the metrics and mistakes as JSON here.")
+    evaluate.add_argument(
+        "--set", type=float, default=0.9, metavar="COVERAGE", help="Coverage of the score sets checked (default 0.9)."
+    )
     _add_backend_flags(evaluate)
     evaluate.set_defaults(handler=cmd_evaluate)
 
@@ -217,6 +246,13 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--text-column", default="sentence", help="Column with the text (default: sentence).")
     predict.add_argument("--probs", action="store_true", help="Add the probability of every score.")
     predict.add_argument("--json", action="store_true", help="Print one JSON object per sentence.")
+    predict.add_argument(
+        "--set",
+        type=float,
+        metavar="COVERAGE",
+        help="Also give the range of scores that holds the true score with this probability (e.g. 0.9), "
+        "calibrated on the validation sentences (conformal prediction).",
+    )
     _add_backend_flags(predict)
     predict.set_defaults(handler=cmd_predict)
 
@@ -267,19 +303,38 @@ def _print_metrics_table(metrics: dict[str, Any], baseline: dict[str, Any] | Non
     from rich.table import Table
 
     from .metrics import METRIC_NAMES
-    from .report import format_metric
+    from .report import format_interval, format_metric
 
     table = Table(title=title)
     table.add_column("metric")
     table.add_column("model", justify="right")
+    table.add_column("95% interval", justify="right")
     if baseline is not None:
         table.add_column("majority baseline", justify="right")
     for key, name in METRIC_NAMES.items():
         if key in metrics:
-            row = [name, format_metric(metrics[key])]
+            row = [name, format_metric(metrics[key]), format_interval(metrics.get("intervals"), key)]
             if baseline is not None:
                 row.append(format_metric(baseline.get(key)))
             table.add_row(*row)
+    _console().print(table)
+
+
+def _print_decodings(decodings: dict[str, dict[str, Any]]) -> None:
+    """The headline metrics of each way of turning the probabilities into one score, side by side."""
+    if not decodings:
+        return
+    from rich.table import Table
+
+    from .metrics import METRIC_NAMES
+    from .report import format_metric
+
+    table = Table(title="Decoding: the most likely score, the rounded expected score, the median score")
+    table.add_column("metric")
+    for how in decodings:
+        table.add_column(how, justify="right")
+    for key in next(iter(decodings.values())):
+        table.add_row(METRIC_NAMES[key], *(format_metric(found[key]) for found in decodings.values()))
     _console().print(table)
 
 

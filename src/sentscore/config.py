@@ -32,6 +32,7 @@ METRIC_DIRECTIONS = {
 }
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+POOLINGS = ("cls", "mean")
 
 
 class Settings:
@@ -169,6 +170,31 @@ class TrainConfig(Settings):
     early_stopping_patience: int | None = field(
         default=None, metadata={"help": "Stop after this many epochs without improvement (default: off)."}
     )
+    objective: str = field(
+        default="classification",
+        metadata={
+            "help": "How the head is trained and read: classification (cross-entropy over the levels), ordinal "
+            "(CORN: rank-consistent, for ordered levels), regression (one output; squared error) or "
+            "ordinal_log_loss (cross-entropy plus a penalty growing with the distance to the true level). Every "
+            "objective gives a probability for every level."
+        },
+    )
+    pooling: str | None = field(
+        default=None,
+        metadata={
+            "help": "How the head reads the sentence: cls (the first token) or mean (the mean of the token "
+            "vectors). Default: the checkpoint's own (mean for a sentence-transformers encoder such as the "
+            "default MiniLM, cls otherwise). Classification from cls keeps the stock head that "
+            "transformers.pipeline loads; any other choice saves sentscore's own head."
+        },
+    )
+    calibrate: bool = field(
+        default=True,
+        metadata={
+            "help": "Fit a temperature on the validation set after training so that the probabilities match "
+            "how often the model is right (temperature scaling); false keeps them as trained."
+        },
+    )
     class_weights: bool = field(
         default=False, metadata={"help": "Weight the loss by inverse class frequency (imbalanced data)."}
     )
@@ -270,6 +296,12 @@ class TrainConfig(Settings):
                 f"'metric_for_best_model' must be one of {', '.join(METRIC_DIRECTIONS)}, "
                 f"got '{self.metric_for_best_model}'"
             )
+        from .objectives import OBJECTIVES
+
+        if self.objective not in OBJECTIVES:
+            problems.append(f"'objective' must be one of {', '.join(OBJECTIVES)}, got '{self.objective}'")
+        if self.pooling not in (None, *POOLINGS):
+            problems.append(f"'pooling' must be one of {', '.join(POOLINGS)}, got '{self.pooling}'")
         if self.device not in DEVICES:
             problems.append(f"'device' must be one of {', '.join(DEVICES)}, got '{self.device}'")
         for key in ("dropout", "attention_dropout"):

@@ -8,9 +8,12 @@ from typing import Any
 import numpy as np
 
 from .backends import DEFAULT_BATCH_SIZE
-from .data import load_labelled
-from .metrics import compute_metrics
+from .data import ScoreScale, load_labelled
+from .metrics import DECODINGS, bootstrap_intervals, compute_metrics, decode, expected_calibration_error
 from .predict import Scorer
+
+#: The metrics shown for each decoding, side by side.
+DECODING_METRICS = ("accuracy", "macro_f1", "qwk", "mae")
 
 
 def evaluate(
@@ -22,23 +25,56 @@ def evaluate(
     backend: str = "auto",
     batch_size: int = DEFAULT_BATCH_SIZE,
     scorer: Scorer | None = None,
+    set_coverage: float = 0.9,
 ) -> dict[str, Any]:
     """Score ``data_file`` and compare with its labels.
 
-    Returns ``{"metrics": {...}, "worst_mistakes": [...], "model_dir", "data_file", "backend"}``; the
-    worst mistakes are the rows with the largest |predicted - true| (ties: most confident first).
+    Returns ``{"metrics": {...}, "decodings": {...}, "score_sets": {...}, "worst_mistakes": [...], "model_dir",
+    "data_file", "backend"}``: the metrics of the most likely score with 95% bootstrap intervals and the
+    calibration error; the metrics of each way of turning the probabilities into one score; the coverage and
+    mean size of the conformal score sets at ``set_coverage`` (None for a model without conformal scores); the
+    rows with the largest |predicted - true| (ties: most confident first).
     """
     scorer = scorer or Scorer.load(model_dir, backend=backend, batch_size=batch_size)
     data = load_labelled(data_file, text_column, score_column, scale=scorer.scale)
     probs = scorer.predict_proba(data.texts)
     predicted = probs.argmax(axis=1)
     metrics = compute_metrics(data.label_ids, predicted.tolist(), scorer.scale)
+    metrics["ece"] = expected_calibration_error(probs, data.label_ids)
+    metrics["intervals"] = bootstrap_intervals(data.label_ids, predicted, scorer.scale)
     return {
         "model_dir": str(model_dir),
         "data_file": str(data_file),
         "backend": scorer.backend,
         "metrics": metrics,
+        "decodings": decodings(probs, data.label_ids, scorer.scale),
+        "score_sets": score_set_report(scorer, probs, data.label_ids, set_coverage),
         "worst_mistakes": _worst_mistakes(data.texts, data.label_ids, probs, scorer, worst),
+    }
+
+
+def decodings(probs: np.ndarray, label_ids: list[int], scale: ScoreScale) -> dict[str, dict[str, Any]]:
+    """The headline metrics of each decoding (argmax, rounded expected score, median) on the same sentences."""
+    if not scale.is_numeric:
+        return {}
+    result = {}
+    for how in DECODINGS:
+        found = compute_metrics(label_ids, decode(probs, scale, how).tolist(), scale)
+        result[how] = {key: found[key] for key in DECODING_METRICS}
+    return result
+
+
+def score_set_report(scorer: Scorer, probs: np.ndarray, label_ids: list[int], coverage: float) -> dict | None:
+    """How often the conformal sets at ``coverage`` hold the true score here, and how many levels they span."""
+    sets = scorer.score_sets(probs, coverage)
+    if sets is None:
+        return None
+    low, high = sets
+    true = np.asarray(label_ids)
+    return {
+        "coverage_asked": coverage,
+        "coverage": float(np.mean((low <= true) & (true <= high))),
+        "mean_size": float(np.mean(high - low + 1)),
     }
 
 

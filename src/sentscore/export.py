@@ -66,7 +66,7 @@ def export_onnx(
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.onnx"
         _torch_export(model, folder, raw)
-        _optimize(raw, target, model.config)
+        _optimize(raw, target, model.base_model.config)  # the encoder's shape, under any head
     sentences = list(check_sentences or PARITY_SENTENCES)
     reference = outputs_of(folder, torch_runner(model), sentences)
     fp32 = onnx_outputs(folder, target, sentences)

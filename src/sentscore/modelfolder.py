@@ -31,6 +31,7 @@ WEIGHTS_FILE = "model.safetensors"
 MODEL_CONFIG_FILE = "config.json"
 TOKENIZER_FILE = "tokenizer.json"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
+CONFORMAL_FILE = "conformal.json"  # the validation sentences' conformal scores, for score sets
 CHECKPOINT_DIR = ".checkpoints"  # the Trainer's per-epoch checkpoints; removed when training ends
 ONNX_FILE = "model.onnx"  # written by `sentscore export`
 ONNX_INT8_FILE = "model.int8.onnx"
@@ -39,7 +40,7 @@ ONNX_INT8_FILE = "model.int8.onnx"
 MODEL_FILES = (MODEL_CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE, TOKENIZER_CONFIG_FILE, INFO_FILE)
 
 #: Every file `sentscore train` writes.
-TRAIN_OUTPUT_FILES = frozenset(MODEL_FILES + (METRICS_FILE, CARD_FILE, CONFUSION_PNG, CURVE_PNG))
+TRAIN_OUTPUT_FILES = frozenset(MODEL_FILES + (METRICS_FILE, CARD_FILE, CONFUSION_PNG, CURVE_PNG, CONFORMAL_FILE))
 
 #: Version of the ModelInfo layout; folders written before it existed (sentscore 0.1.0) read as version 1.
 INFO_FORMAT = 2
@@ -53,6 +54,7 @@ class ModelInfo:
     max_length: int
     objective: str = "classification"
     objective_params: dict[str, Any] = field(default_factory=dict)
+    pooling: str = "cls"
     base_model: str | None = None
     text_column: str = "sentence"
     score_column: str = "score"
@@ -63,6 +65,7 @@ class ModelInfo:
     train_seconds: float | None = None
     trained_at: str | None = None
     config: dict[str, Any] = field(default_factory=dict)  # the fully resolved training config
+    calibration: dict[str, Any] | None = None  # how the probabilities were calibrated, and the error before/after
     versions: dict[str, str] = field(default_factory=dict)  # sentscore and the libraries that trained it
     format: int = INFO_FORMAT
 
@@ -156,6 +159,15 @@ class ModelFolder:
         """The training metrics (``metrics.json``), or an empty dict when the folder has none."""
         return self._read_json(METRICS_FILE) if self.file(METRICS_FILE).is_file() else {}
 
+    def conformal_scores(self) -> list[float] | None:
+        """The held-out sentences' conformal scores (None for a folder trained before sentscore recorded them)."""
+        if not self.file(CONFORMAL_FILE).is_file():
+            return None
+        record = self._read_json(CONFORMAL_FILE)
+        if not isinstance(record.get("scores"), list):
+            raise SentscoreError(f"{self.file(CONFORMAL_FILE)} is damaged (no scores)", hint="Train the model again.")
+        return [float(s) for s in record["scores"]]
+
     def onnx_file(self, backend: str, name: str | None = None) -> Path | None:
         """The ONNX export to score with: ``name`` if given, else int8 before fp32; None for the torch backend
         or (backend "auto") when the folder has no export."""
@@ -186,9 +198,10 @@ class ModelFolder:
     def _check_agreement(self, info: ModelInfo) -> None:
         """The labels and truncation length that transformers reads must be the ones sentscore scores with."""
         problems = []
-        if self.file(MODEL_CONFIG_FILE).is_file():
-            id2label = self._read_json(MODEL_CONFIG_FILE).get("id2label")
-            if id2label is not None and info.objective == "classification":
+        model_config = self._read_json(MODEL_CONFIG_FILE) if self.file(MODEL_CONFIG_FILE).is_file() else {}
+        if model_config.get("model_type") != "sentscore":  # the stock head: transformers reads its labels
+            id2label = model_config.get("id2label")
+            if id2label is not None:
                 labels = tuple(str(id2label[key]) for key in sorted(id2label, key=int))
                 if labels != info.labels:
                     problems.append(f"{MODEL_CONFIG_FILE} has the labels {list(labels)}")
@@ -219,7 +232,7 @@ class ModelFolder:
     def write_model(self, model: Any, tokenizer: Any, info: ModelInfo) -> None:
         """Weights, model config and tokenizer, with the labels and truncation length taken from ``info``."""
         self.path.mkdir(parents=True, exist_ok=True)
-        if info.objective == "classification":  # the stock head: pipeline() returns the real score labels
+        if model.config.model_type != "sentscore":  # the stock head: pipeline() returns the real score labels
             model.config.id2label = info.scale.id2label
             model.config.label2id = info.scale.label2id
         model.save_pretrained(str(self.path), safe_serialization=True)
@@ -228,6 +241,10 @@ class ModelFolder:
         tokenizer.save_pretrained(str(self.path))
         self._write_json(INFO_FILE, info.to_json())
         self._info = info
+
+    def write_conformal_scores(self, scores: list[float]) -> None:
+        method = "ordinal nested ranges grown from the most likely level (split conformal, Lu et al. 2022)"
+        self._write_json(CONFORMAL_FILE, {"method": method, "held_out": "validation", "scores": scores})
 
     def write_metrics(self, metrics: dict[str, Any]) -> None:
         self._write_json(METRICS_FILE, metrics)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from .errors import SentscoreError
 
 if TYPE_CHECKING:
     from .data import ScoreScale
+    from .objectives import Objective
 
 logger = logging.getLogger(__name__)
 
@@ -60,37 +62,37 @@ ATTENTION_DROPOUT_KEYS = ("attention_probs_dropout_prob", "attention_dropout")
 
 
 def load_for_training(
-    name: str, scale: ScoreScale, dropout: float | None = None, attention_dropout: float | None = None
+    name: str,
+    scale: ScoreScale,
+    dropout: float | None = None,
+    attention_dropout: float | None = None,
+    objective: Objective | None = None,
+    pooling: str = "cls",
 ) -> tuple[Any, Any]:
-    """Fast tokenizer and a sequence-classification head sized to ``scale``, labels named after it.
+    """Fast tokenizer and a model to fine-tune: the stock sequence-classification head, labelled after
+    ``scale``, for classification from the CLS pooler; otherwise a :class:`~sentscore.heads.SentscoreModel`
+    with ``pooling`` and the head ``objective`` asks for (default: classification over ``scale``).
 
     ``dropout`` (hidden layers) and ``attention_dropout`` replace the checkpoint's probabilities when given.
     """
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
 
+    from .objectives import Classification
+
+    objective = objective or Classification(len(scale))
     source = resolve_model_source(name)
     # A download keeps its progress bar; reading a local folder needs none.
     quiet = quiet_transformers() if Path(source).is_dir() else contextlib.nullcontext()
     try:
         with quiet:
             tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True)
-            model_config = AutoConfig.from_pretrained(
-                source,
-                id2label=scale.id2label,  # sets the number of labels; passing both warns when a head is resized
-                label2id=scale.label2id,
-                problem_type="single_label_classification",
-            )
-            _check_tokenizer_fits(tokenizer, model_config, name)
-            for keys, value in ((HIDDEN_DROPOUT_KEYS, dropout), (ATTENTION_DROPOUT_KEYS, attention_dropout)):
-                for key in keys:
-                    if value is not None and hasattr(model_config, key):
-                        setattr(model_config, key, value)
+            encoder_config = _encoder_config(source, scale, dropout, attention_dropout)
+            _check_tokenizer_fits(tokenizer, encoder_config, name)
             with load_report_silenced():
-                # A checkpoint that already has a head for another number of labels (a model trained before,
-                # on another scale) gets a new head of the right size.
-                model, loading_info = AutoModelForSequenceClassification.from_pretrained(
-                    source, config=model_config, output_loading_info=True, ignore_mismatched_sizes=True
-                )
+                if objective.stock_head and pooling == "cls":
+                    model, loading_info = _stock_model(source, encoder_config)
+                else:
+                    model, loading_info = _sentscore_model(source, encoder_config, objective, pooling)
     except (OSError, ValueError) as exc:
         raise SentscoreError(
             f"Could not load model '{name}': {first_line(exc)}",
@@ -101,6 +103,95 @@ def load_for_training(
     if not getattr(tokenizer, "is_fast", False):
         logger.warning("No fast tokenizer for %s; tokenization will be slower", name)
     return tokenizer, model
+
+
+def _encoder_config(source: str, scale: ScoreScale, dropout: float | None, attention_dropout: float | None) -> Any:
+    """The checkpoint's encoder config (the encoder's own, for a folder sentscore trained with its own head),
+    labelled after ``scale``, with the dropout probabilities asked for."""
+    from transformers import AutoConfig
+
+    if is_sentscore_folder(_config_json(source)):
+        from .heads import SentscoreConfig
+
+        settings = dict(SentscoreConfig.from_pretrained(source).encoder)
+        encoder_config = AutoConfig.for_model(settings.pop("model_type"), **settings)
+        encoder_config.id2label, encoder_config.label2id = scale.id2label, scale.label2id
+    else:
+        encoder_config = AutoConfig.from_pretrained(
+            source,
+            id2label=scale.id2label,  # sets the number of labels; passing both warns when a head is resized
+            label2id=scale.label2id,
+            problem_type="single_label_classification",
+        )
+    for keys, value in ((HIDDEN_DROPOUT_KEYS, dropout), (ATTENTION_DROPOUT_KEYS, attention_dropout)):
+        for key in keys:
+            if value is not None and hasattr(encoder_config, key):
+                setattr(encoder_config, key, value)
+    return encoder_config
+
+
+def _stock_model(source: str, encoder_config: Any) -> tuple[Any, dict[str, Any]]:
+    """The stock sequence-classification model. A checkpoint that already has a head for another number of
+    labels (a model trained before, on another scale) gets a new head of the right size."""
+    from transformers import AutoModelForSequenceClassification
+
+    if is_sentscore_folder(_config_json(source)):
+        raise SentscoreError(
+            f"{source} was trained with sentscore's own head, which the stock classification head cannot reuse",
+            hint="Keep its objective and pooling (see its sentscore.json), or start from its base model.",
+        )
+    return AutoModelForSequenceClassification.from_pretrained(
+        source, config=encoder_config, output_loading_info=True, ignore_mismatched_sizes=True
+    )
+
+
+def _sentscore_model(
+    source: str, encoder_config: Any, objective: Objective, pooling: str
+) -> tuple[Any, dict[str, Any]]:
+    """A SentscoreModel: the checkpoint's encoder under a new head (or, for a folder sentscore trained with the
+    same head, that head too)."""
+    from transformers import AutoModel
+
+    from .heads import SentscoreModel, scoring_model
+
+    if is_sentscore_folder(_config_json(source)):
+        trained = SentscoreModel.from_pretrained(source)
+        encoder = trained.encoder
+        same = trained.config.num_outputs == objective.num_outputs and trained.config.pooling == pooling
+        model = scoring_model(encoder, pooling, objective.num_outputs, objective.name)
+        if same and trained.config.objective == objective.name:
+            model.head.load_state_dict(trained.head.state_dict())
+        return model, {"missing_keys": [] if same else ["head.weight", "head.bias"]}
+    encoder, loading_info = AutoModel.from_pretrained(source, config=encoder_config, output_loading_info=True)
+    # The encoder's missing keys keep their encoder-relative names; the head is new.
+    prefix = f"{SentscoreModel.base_model_prefix}."
+    missing = [prefix + key for key in loading_info.get("missing_keys", ())] + ["head.weight", "head.bias"]
+    return scoring_model(encoder, pooling, objective.num_outputs, objective.name), {"missing_keys": missing}
+
+
+def _config_json(source: str) -> dict[str, Any]:
+    """A local folder's config.json (empty for a hub id: its head cannot be sentscore's)."""
+    path = Path(source) / "config.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def default_pooling(name: str) -> str:
+    """The pooling a checkpoint was trained with: mean for a sentence-transformers encoder trained as a mean
+    pooled sentence encoder (its ``1_Pooling/config.json`` says so), the checkpoint's own for a sentscore
+    folder, else CLS."""
+    source = resolve_model_source(name)
+    model_config = _config_json(source)
+    if is_sentscore_folder(model_config):
+        return str(model_config.get("pooling", "mean"))
+    pooling_file = Path(source) / "1_Pooling" / "config.json"
+    try:
+        modes = json.loads(pooling_file.read_text(encoding="utf-8")) if pooling_file.is_file() else {}
+    except (OSError, ValueError):
+        modes = {}
+    return "mean" if modes.get("pooling_mode_mean_tokens") else "cls"
 
 
 def _check_tokenizer_fits(tokenizer: Any, model_config: Any, name: str) -> None:
@@ -177,14 +268,24 @@ def load_report_silenced() -> Iterator[None]:
 
 
 def load_trained(folder: str | Path, **options: Any) -> Any:
-    """The trained PyTorch model in ``folder`` (``options`` go to ``from_pretrained``)."""
+    """The trained PyTorch model in ``folder``, stock or sentscore's own head (``options`` go to
+    ``from_pretrained``)."""
     from transformers import AutoModelForSequenceClassification
 
     try:
         with quiet_transformers():
+            if is_sentscore_folder(_config_json(str(folder))):
+                from .heads import SentscoreModel
+
+                return SentscoreModel.from_pretrained(str(folder), **options)
             return AutoModelForSequenceClassification.from_pretrained(str(folder), **options)
     except (OSError, ValueError) as exc:
         raise SentscoreError(f"Could not load the model in {folder}: {exc}", hint="Train the model again.") from None
+
+
+def is_sentscore_folder(model_config: dict[str, Any]) -> bool:
+    """Whether a ``config.json`` describes sentscore's own head (:class:`~sentscore.heads.SentscoreModel`)."""
+    return model_config.get("model_type") == "sentscore"
 
 
 def first_line(exc: BaseException) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from .backends import DEFAULT_BATCH_SIZE, Runner, check_backend, load_tokenizer, run_in_batches
+from .conformal import check_coverage, score_sets, threshold
 from .data import ScoreScale
 from .errors import SentscoreError
 from .modelfolder import TOKENIZER_FILE, ModelFolder, ModelInfo
@@ -22,12 +23,14 @@ logger = logging.getLogger(__name__)
 @dataclass
 class Prediction:
     """One sentence's score. ``score`` is the most likely label (an int for numeric scales), ``confidence``
-    its probability, ``expected_score`` the probability-weighted mean Σ k·p(k) (numeric scales only)."""
+    its probability, ``expected_score`` the probability-weighted mean Σ k·p(k) (numeric scales only), and
+    ``score_set`` (when asked for) the lowest and highest score of its conformal set."""
 
     score: int | float | str
     confidence: float
     expected_score: float | None
     probs: dict[str, float] = field(default_factory=dict)
+    score_set: tuple[int | float | str, int | float | str] | None = None
 
     def to_dict(self, with_probs: bool = False) -> dict[str, Any]:
         result: dict[str, Any] = {
@@ -35,6 +38,8 @@ class Prediction:
             "confidence": round(self.confidence, 6),
             "expected_score": None if self.expected_score is None else round(self.expected_score, 6),
         }
+        if self.score_set is not None:
+            result["set"] = list(self.score_set)
         if with_probs:
             result["probs"] = {k: round(v, 6) for k, v in self.probs.items()}
         return result
@@ -57,6 +62,7 @@ class Scorer:
         self.batch_size = batch_size
         self._tokenizer = tokenizer
         self._run = run
+        self._conformal_scores: list[float] | None = None  # read when score sets are first asked for
 
     @property
     def model_dir(self) -> Path:
@@ -122,26 +128,59 @@ class Scorer:
         outputs = run_in_batches(self._run, self._tokenizer.encode_batch(texts), self.batch_size, progress)
         return self.objective.probabilities(outputs).astype(np.float32)
 
-    def predict(self, texts: Sequence[str] | str) -> list[Prediction]:
-        """Score each sentence; a single string is treated as one sentence."""
+    def predict(self, texts: Sequence[str] | str, set_coverage: float | None = None) -> list[Prediction]:
+        """Score each sentence; a single string is treated as one sentence. ``set_coverage`` (e.g. 0.9) adds
+        each sentence's conformal score set."""
         if isinstance(texts, str):
             texts = [texts]
-        return self.predictions_from_probs(self.predict_proba(texts))
+        if set_coverage is not None:
+            check_coverage(set_coverage)
+            self.require_score_sets()  # before scoring, not after
+        return self.predictions_from_probs(self.predict_proba(texts), set_coverage)
 
-    def predictions_from_probs(self, probs: np.ndarray) -> list[Prediction]:
+    def predictions_from_probs(self, probs: np.ndarray, set_coverage: float | None = None) -> list[Prediction]:
         scale = self.scale
         values = np.asarray(scale.values) if scale.is_numeric else None
         expected = probs @ values if values is not None else [None] * len(probs)
         best = probs.argmax(axis=1)
+        sets = self.labelled_score_sets(probs, set_coverage) if set_coverage is not None else [None] * len(probs)
         return [
             Prediction(
                 score=scale.parse(scale.labels[b]),
                 confidence=float(p[b]),
                 expected_score=None if e is None else float(e),
                 probs={label: float(x) for label, x in zip(scale.labels, p, strict=True)},
+                score_set=score_set,
             )
-            for p, b, e in zip(probs, best, expected, strict=True)
+            for p, b, e, score_set in zip(probs, best, expected, sets, strict=True)
         ]
+
+    def score_sets(self, probs: np.ndarray, coverage: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """The lowest and highest level id of each sentence's conformal set at ``coverage``; None for a model
+        trained without conformal scores."""
+        check_coverage(coverage)
+        scores = self._held_out_scores()
+        return score_sets(probs, threshold(scores, coverage)) if scores else None
+
+    def labelled_score_sets(self, probs: np.ndarray, coverage: float) -> list[tuple[Any, Any]]:
+        """Each sentence's conformal set as (lowest score, highest score)."""
+        self.require_score_sets()
+        low, high = self.score_sets(probs, coverage)
+        parse, labels = self.scale.parse, self.scale.labels
+        return [(parse(labels[lo]), parse(labels[hi])) for lo, hi in zip(low, high, strict=True)]
+
+    def require_score_sets(self) -> None:
+        """Raise when the model has no conformal scores to make score sets from."""
+        if not self._held_out_scores():
+            raise SentscoreError(
+                f"{self.model_dir} has no conformal scores, so it cannot give score sets",
+                hint="Train it again with this sentscore (0.2 or later), which records them.",
+            )
+
+    def _held_out_scores(self) -> list[float]:
+        if self._conformal_scores is None:
+            self._conformal_scores = self.folder.conformal_scores() or []
+        return self._conformal_scores
 
     def score_file(
         self,
@@ -150,9 +189,11 @@ class Scorer:
         text_column: str = "sentence",
         with_probs: bool = False,
         show_progress: bool = True,
+        set_coverage: float | None = None,
     ) -> Any:
         """Score every row of a CSV/TSV/JSONL/text file and write it with ``score``, ``confidence``,
-        ``expected_score`` (and ``prob_<label>`` columns) added, keeping every input column and the order."""
+        ``expected_score`` (and ``prob_<label>``, ``set_low``/``set_high`` columns) added, keeping every input
+        column and the order."""
         from .data import read_texts, write_table
 
         input_path, output_path = Path(input_path), Path(output_path)
@@ -160,20 +201,29 @@ class Scorer:
             raise SentscoreError(
                 f"--output {output_path} is the input file", hint="Write the scores to a new file so the input is kept."
             )
+        if set_coverage is not None:
+            check_coverage(set_coverage)
+            self.require_score_sets()
         frame, texts = read_texts(input_path, text_column)
         probs = self._predict_with_progress(texts, show_progress)
-        frame = self.add_scores(frame, probs, with_probs)
+        frame = self.add_scores(frame, probs, with_probs, set_coverage)
         write_table(frame, output_path)
         return frame
 
-    def add_scores(self, frame: Any, probs: np.ndarray, with_probs: bool = False) -> Any:
-        """A copy of ``frame`` with ``score``, ``confidence``, ``expected_score`` (and ``prob_<label>``)."""
-        predictions = self.predictions_from_probs(probs)
+    def add_scores(
+        self, frame: Any, probs: np.ndarray, with_probs: bool = False, set_coverage: float | None = None
+    ) -> Any:
+        """A copy of ``frame`` with ``score``, ``confidence``, ``expected_score`` (and ``prob_<label>``, and
+        the conformal set's ``set_low`` and ``set_high`` at ``set_coverage``)."""
+        predictions = self.predictions_from_probs(probs, set_coverage)
         frame = frame.copy()
         frame["score"] = [p.score for p in predictions]
         frame["confidence"] = probs.max(axis=1).round(6)
         if self.scale.is_numeric:
             frame["expected_score"] = [round(p.expected_score, 6) for p in predictions]
+        if set_coverage is not None:
+            frame["set_low"] = [p.score_set[0] for p in predictions]
+            frame["set_high"] = [p.score_set[1] for p in predictions]
         if with_probs:
             for j, label in enumerate(self.scale.labels):
                 frame[f"prob_{label}"] = probs[:, j].round(6)

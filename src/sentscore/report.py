@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from .modelfolder import ModelInfo
 
 CARD_HYPERPARAMETERS = (
+    "objective",
+    "pooling",
+    "calibrate",
     "max_length",
     "train_batch_size",
     "num_train_epochs",
@@ -34,12 +37,19 @@ def format_metric(value: Any) -> str:
     return "n/a" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
+def format_interval(intervals: dict[str, list[float]] | None, key: str) -> str:
+    """A metric's 95% interval as "0.452-0.511", or empty when it has none."""
+    bounds = (intervals or {}).get(key)
+    return "" if not bounds else f"{bounds[0]:.3f}-{bounds[1]:.3f}"
+
+
 def model_card(info: ModelInfo, metrics: dict[str, Any], confusion_image: str, curve_image: str) -> str:
     """The model card (README.md): use, data, validation metrics against the baseline, training, limits."""
     config = info.config
     final, baseline = metrics["final"], metrics["majority_baseline"]
     rows = "\n".join(
-        f"| {name} | {format_metric(final.get(key))} | {format_metric(baseline.get(key))} |"
+        f"| {name} | {format_metric(final.get(key))} | {format_interval(final.get('intervals'), key)} | "
+        f"{format_metric(baseline.get(key))} |"
         for key, name in METRIC_NAMES.items()
         if key in final
     )
@@ -76,10 +86,9 @@ sentscore predict path/to/this/folder "The food was great but the service was sl
 ```python
 from sentscore import Scorer
 Scorer.load("path/to/this/folder").predict(["The food was great but the service was slow."])
-
-from transformers import pipeline  # also works, and returns the real score labels
-pipeline("text-classification", model="path/to/this/folder")("The food was great.")
 ```
+
+{_pipeline_note(info)}
 
 ## Data
 
@@ -91,11 +100,14 @@ pipeline("text-classification", model="path/to/this/folder")("The food was great
 ## Validation metrics
 
 The best epoch was chosen by `{metrics["primary_metric"]}`. The baseline always predicts the most common
-training score.
+training score. The 95% intervals come from resampling the validation sentences (bootstrap): they show how
+much each figure owes to which sentences happened to be held out.
 
-| Metric | Model | Majority baseline |
-|---|---|---|
+| Metric | Model | 95% interval | Majority baseline |
+|---|---|---|---|
 {rows}
+
+{_calibration_note(info)}
 
 ![Confusion matrix]({confusion_image})
 
@@ -116,6 +128,32 @@ training score.
 The metrics above come from one validation set of {info.validation_samples} sentences; scores on text
 from another domain will differ. Sentences longer than {info.max_length} tokens are truncated.
 """
+
+
+def _pipeline_note(info: ModelInfo) -> str:
+    if info.objective == "classification" and info.pooling == "cls":
+        return (
+            '`transformers.pipeline("text-classification", model="path/to/this/folder")` works too and returns '
+            "the real score labels."
+        )
+    return (
+        f"This model reads the sentence by {info.pooling} pooling with a `{info.objective}` head, which the stock "
+        "`transformers` classes do not have: `transformers.pipeline` refuses the folder (its model type is "
+        "`sentscore`). Score it with sentscore, or export it to ONNX with `sentscore export`."
+    )
+
+
+def _calibration_note(info: ModelInfo) -> str:
+    calibration = info.calibration
+    if not calibration:
+        return "The probabilities are as trained (not calibrated)."
+    return (
+        f"The probabilities are calibrated by temperature scaling (temperature {calibration['temperature']:.3f}, "
+        f"fitted on the {calibration['sentences']} validation sentences): expected calibration error "
+        f"{calibration['ece_before']:.4f} before, {calibration['ece_after']:.4f} after, on those same sentences. "
+        "`sentscore predict --set 0.9` gives the range of scores that holds the true score for 90% of sentences "
+        "like the validation ones (split conformal prediction)."
+    )
 
 
 def confusion_matrix_figure(matrix: list[list[int]], scale: ScoreScale) -> Figure:

@@ -16,7 +16,8 @@ logger = logging.getLogger(__name__)
 
 def hidden_size(model: Any) -> int | None:
     """The encoder's hidden size (transformers maps DistilBERT's ``dim`` to it too)."""
-    return getattr(model.config, "hidden_size", None)
+    encoder = getattr(model, "base_model", model)  # a sentscore head's config is not the encoder's
+    return getattr(encoder.config, "hidden_size", None)
 
 
 def default_learning_rate(model: Any) -> float:
@@ -90,7 +91,7 @@ def encoder_layers(model: Any) -> Any:
     DistilBERT): the module list with as many entries as the config has hidden layers."""
     from torch import nn
 
-    depth = model.config.num_hidden_layers
+    depth = model.base_model.config.num_hidden_layers
     for module in model.base_model.modules():
         if isinstance(module, nn.ModuleList) and len(module) == depth:
             return module

@@ -10,17 +10,17 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .calibration import HeldOut, held_out_predictions, post_fit_steps
 from .config import TrainConfig
 from .data import LabelledData, ScoreScale, load_labelled, split
 from .errors import SentscoreError
-from .metrics import compute_metrics, majority_baseline
+from .metrics import bootstrap_intervals, compute_metrics, expected_calibration_error, majority_baseline
 from .modelfolder import CHECKPOINT_DIR, ModelFolder, ModelInfo, library_versions
-from .objectives import Classification, Objective, balanced_class_weights
+from .objectives import OBJECTIVES, Objective, balanced_class_weights
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ class TrainResult:
     validation_samples: int
     config: TrainConfig  # as resolved: defaults that depend on the model or the machine filled in
     is_main_process: bool = True
+    post_fit: dict[str, Any] = dataclasses.field(default_factory=dict)  # what the post-fit steps recorded
 
 
 @dataclass
@@ -47,11 +48,6 @@ class Evaluation:
     metrics: dict[str, Any]
     baseline: dict[str, Any]
     epochs: list[dict[str, Any]]
-
-
-#: Steps run after fitting, before saving, each given the trainer and the objective (calibration goes here).
-PostFitStep = Callable[[Any, Objective], None]
-POST_FIT_STEPS: list[PostFitStep] = []
 
 
 def train(config: TrainConfig, show_progress: bool = True, callbacks: list[Any] | None = None) -> TrainResult:
@@ -77,9 +73,11 @@ def train(config: TrainConfig, show_progress: bool = True, callbacks: list[Any] 
             trainer.add_callback(callback)
         with quiet_transformers():  # the epoch bars stay; those for writing and reading checkpoints go
             train_seconds = fit(trainer)
-            evaluation = final_evaluation(trainer, train_data, validation_data, objective)
-            for step in POST_FIT_STEPS:
-                step(trainer, objective)
+            held_out = held_out_predictions(trainer)
+            post_fit: dict[str, Any] = {}
+            for step in post_fit_steps(config.calibrate):
+                post_fit.update(step(held_out, objective))
+            evaluation = final_evaluation(held_out, trainer, train_data, validation_data, objective)
             result = TrainResult(
                 folder.path,
                 evaluation.metrics,
@@ -90,6 +88,7 @@ def train(config: TrainConfig, show_progress: bool = True, callbacks: list[Any] 
                 len(validation_data),
                 config,
                 trainer.is_world_process_zero(),
+                post_fit,
             )
             if result.is_main_process:
                 save(folder, trainer.model, tokenizer, objective, train_data.scale, result)
@@ -118,12 +117,18 @@ def prepare_data(config: TrainConfig) -> tuple[LabelledData, LabelledData]:
 
 def build_objective(config: TrainConfig, train_data: LabelledData) -> Objective:
     """The objective the head is trained with; class weights come from the training data."""
-    levels = len(train_data.scale)
+    kind, scale = OBJECTIVES[config.objective], train_data.scale
+    if kind.needs_order and not scale.is_numeric and config.labels is None:
+        raise SentscoreError(
+            f"objective '{config.objective}' uses the order of the levels, but the labels are text "
+            f"({', '.join(scale.labels)}) in no given order",
+            hint="Give their order with labels: [...] (lowest first), or use objective classification.",
+        )
     if not config.class_weights:
-        return Classification(levels)
-    weights = balanced_class_weights(train_data.label_ids, levels)
-    logger.info("Class weights: %s", dict(zip(train_data.scale.labels, [round(w, 3) for w in weights], strict=True)))
-    return Classification(levels, class_weights=weights)
+        return kind(len(scale))
+    weights = balanced_class_weights(train_data.label_ids, len(scale))
+    logger.info("Class weights: %s", dict(zip(scale.labels, [round(w, 3) for w in weights], strict=True)))
+    return kind(len(scale), class_weights=weights)
 
 
 def build_model(config: TrainConfig, scale: ScoreScale, objective: Objective) -> tuple[Any, Any, TrainConfig]:
@@ -131,13 +136,17 @@ def build_model(config: TrainConfig, scale: ScoreScale, objective: Objective) ->
     depend on the model and the machine (learning rate, precision) resolved."""
     from transformers import set_seed
 
-    from .models import load_for_training, pick_device
+    from .models import default_pooling, load_for_training, pick_device
     from .runtime import with_resolved_precision
     from .surgery import default_learning_rate, freeze_as_configured, hidden_size
 
     set_seed(config.seed)
     device = pick_device(config.device)
-    tokenizer, model = load_for_training(config.model_name, scale, config.dropout, config.attention_dropout)
+    if config.pooling is None:
+        config = dataclasses.replace(config, pooling=default_pooling(config.model_name))
+    tokenizer, model = load_for_training(
+        config.model_name, scale, config.dropout, config.attention_dropout, objective, config.pooling
+    )
     if config.learning_rate is None:
         config = dataclasses.replace(config, learning_rate=default_learning_rate(model))
         logger.info("Learning rate %g (the default for a hidden size of %s)", config.learning_rate, hidden_size(model))
@@ -218,17 +227,42 @@ def fit(trainer: Any) -> float:
 
 
 def final_evaluation(
-    trainer: Any, train_data: LabelledData, validation_data: LabelledData, objective: Objective
+    held_out: HeldOut, trainer: Any, train_data: LabelledData, validation_data: LabelledData, objective: Objective
 ) -> Evaluation:
-    """The kept model scored on the validation set as predict scores it, beside the majority baseline."""
-    prediction = trainer.predict(trainer.eval_dataset)
-    predicted = objective.probabilities(prediction.predictions).argmax(-1)
-    # The Trainer evaluates in length-grouped order, so compare with the labels it returns, not ours.
+    """The model as saved (calibrated) scored on the validation set as predict scores it, with 95% bootstrap
+    intervals and its calibration error, beside the majority baseline; warns when the validation set is too
+    small to tell the epochs apart."""
     scale = train_data.scale
-    metrics = compute_metrics(prediction.label_ids.tolist(), predicted.tolist(), scale)
-    metrics["loss"] = float(prediction.metrics.get("test_loss", float("nan")))
+    probs = objective.probabilities(held_out.outputs)
+    predicted = probs.argmax(-1).tolist()
+    metrics = compute_metrics(held_out.label_ids.tolist(), predicted, scale)
+    metrics["loss"] = held_out.loss
+    metrics["ece"] = expected_calibration_error(probs, held_out.label_ids)
+    metrics["intervals"] = bootstrap_intervals(held_out.label_ids, predicted, scale)
+    epochs = _epoch_history(trainer.state.log_history)
+    warn_if_epochs_are_indistinguishable(epochs, metrics["intervals"], len(held_out))
     baseline = majority_baseline(train_data.label_ids, validation_data.label_ids, scale)
-    return Evaluation(metrics, baseline, _epoch_history(trainer.state.log_history))
+    return Evaluation(metrics, baseline, epochs)
+
+
+def warn_if_epochs_are_indistinguishable(
+    epochs: list[dict[str, Any]], intervals: dict[str, list[float]], sentences: int
+) -> None:
+    """Warn when the validation accuracy of the epochs differs by less than its own 95% interval's half-width:
+    which epoch was kept is then chance more than merit."""
+    accuracies = sorted((e["accuracy"] for e in epochs if e.get("accuracy") is not None), reverse=True)
+    if len(accuracies) < 2 or "accuracy" not in intervals:
+        return
+    low, high = intervals["accuracy"]
+    if accuracies[0] - accuracies[-1] < (high - low) / 2:
+        logger.warning(
+            "The validation set (%d sentences) is too small to tell the epochs apart: their accuracy spans %.3f, "
+            "less than its 95%% interval's half-width (±%.3f); the epoch kept is partly chance. A larger "
+            "validation_file or validation_fraction gives a surer choice.",
+            sentences,
+            accuracies[0] - accuracies[-1],
+            (high - low) / 2,
+        )
 
 
 def save(
@@ -241,6 +275,7 @@ def save(
         max_length=config.max_length,
         objective=objective.name,
         objective_params=objective.params(),
+        pooling=config.pooling,
         base_model=config.model_name,
         text_column=config.text_column,
         score_column=config.score_column,
@@ -252,9 +287,12 @@ def save(
         trained_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         config=config.to_dict(),
         versions=library_versions(),
+        calibration=result.post_fit.get("calibration"),
     )
     folder.write_model(model, tokenizer, info)
     folder.remove_checkpoints()
+    if "conformal_scores" in result.post_fit:
+        folder.write_conformal_scores(result.post_fit["conformal_scores"])
     metrics = {
         "primary_metric": config.metric_for_best_model,
         "final": result.metrics,

@@ -30,15 +30,23 @@ __all__ = ["ServeSettings", "batching_enabled", "create_app"]
 logger = logging.getLogger(__name__)
 
 
+SET_DESCRIPTION = (
+    "Also return each sentence's score set: the range of scores that holds the true score with this probability "
+    "(e.g. 0.9), calibrated on the model's validation sentences (conformal prediction)."
+)
+
+
 class ScoreRequest(BaseModel):
     sentences: list[str] = Field(..., description="Sentences to score, in order.", examples=[["Great food!"]])
     probs: bool = Field(False, description="Also return the probability of every score.")
+    set: float | None = Field(None, gt=0, lt=1, description=SET_DESCRIPTION)
 
 
 class SentenceScore(BaseModel):
     score: int | float | str = Field(..., description="The most likely score.")
     confidence: float = Field(..., description="Probability of that score.")
     expected_score: float | None = Field(None, description="Σ k·p(k) (numeric scores only).")
+    set: list[int | float | str] | None = Field(None, description="Lowest and highest score of the set, when asked.")
     probs: dict[str, float] | None = Field(None, description="Probability of every score, when asked.")
 
 
@@ -81,8 +89,10 @@ def create_app(scorer: Scorer, settings: ServeSettings | None = None) -> FastAPI
     async def score(request: ScoreRequest) -> dict[str, Any]:
         """Score sentences; results come back in the order sent."""
         _check_sentences(request.sentences, settings)
+        if request.set is not None:
+            scorer.require_score_sets()
         probs = await batcher.score(request.sentences)
-        predictions = scorer.predictions_from_probs(probs)
+        predictions = scorer.predictions_from_probs(probs, request.set)
         return {"results": [p.to_dict(with_probs=request.probs) for p in predictions]}
 
     @app.post(
@@ -91,7 +101,10 @@ def create_app(scorer: Scorer, settings: ServeSettings | None = None) -> FastAPI
         responses={200: {"content": {"text/csv": {}}, "description": "The file with scores added."}},
     )
     async def score_file(
-        file: UploadFile = File(...), text_column: str = Form("sentence"), probs: bool = Form(False)
+        file: UploadFile = File(...),
+        text_column: str = Form("sentence"),
+        probs: bool = Form(False),
+        set_coverage: float | None = Form(None, alias="set", gt=0, lt=1, description=SET_DESCRIPTION),
     ) -> Response:
         """Score an uploaded CSV, TSV, JSONL or text file; returns it as CSV with scores added."""
         suffix = Path(file.filename or "upload.csv").suffix.lower() or ".txt"
@@ -106,8 +119,10 @@ def create_app(scorer: Scorer, settings: ServeSettings | None = None) -> FastAPI
                     hint="Split the file, or score it with `sentscore predict --input`.",
                 )
             _check_sentences(texts, settings, check_count=False)
+            if set_coverage is not None:
+                scorer.require_score_sets()
             probabilities = await batcher.score(texts)
-            scored = scorer.add_scores(frame, probabilities, probs)
+            scored = scorer.add_scores(frame, probabilities, probs, set_coverage)
             scored.to_csv(target, index=False)
             body = target.read_bytes()
         name = Path(file.filename or "scored").stem + "-scored.csv"
@@ -175,6 +190,8 @@ def _model_info(scorer: Scorer) -> dict[str, Any]:
         "train_samples": info.train_samples,
         "metrics": metrics.get("final", {}),
         "primary_metric": metrics.get("primary_metric"),
+        "calibration": info.calibration,
+        "score_sets": scorer.folder.conformal_scores() is not None,
     }
 
 

@@ -12,10 +12,13 @@ async function readError(response) {
   }
 }
 
+let modelHasSets = false;
+
 async function loadModel() {
   try {
     const response = await fetch("/v1/model");
     const info = await response.json();
+    modelHasSets = Boolean(info.score_sets);
     const accuracy = info.metrics && info.metrics.accuracy != null ? ", validation accuracy " + (100 * info.metrics.accuracy).toFixed(1) + "%" : "";
     $("model-line").textContent = "Model based on " + info.base_model + ", scores " + info.labels.join(", ") + " (" + info.backend + " backend" + accuracy + ")";
   } catch (e) {
@@ -35,8 +38,11 @@ function renderResult(sentence, result) {
   item.append(head);
   const meta = document.createElement("div");
   meta.className = "muted";
+  const range = result.set ? (result.set[0] === result.set[1] ? String(result.set[0]) : result.set[0] + "–" + result.set[1]) : null;
   meta.textContent = "confidence " + (100 * result.confidence).toFixed(1) + "%" +
-    (result.expected_score != null ? " · expected score " + result.expected_score.toFixed(2) : "");
+    (result.expected_score != null ? " · expected score " + result.expected_score.toFixed(2) : "") +
+    (range ? " · 90% set: " + range : "");
+  if (range) meta.dataset.set = range;
   item.append(meta);
   const bars = document.createElement("div");
   bars.className = "bars";
@@ -71,7 +77,7 @@ async function scoreSentences() {
     const response = await fetch("/v1/score", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ sentences: sentences, probs: true }),
+      body: JSON.stringify({ sentences: sentences, probs: true, set: modelHasSets ? 0.9 : null }),
     });
     if (!response.ok) throw new Error(await readError(response));
     const body = await response.json();

@@ -1,0 +1,67 @@
+"""Post-fit steps: what training learns from the validation set after the best epoch is kept, before saving.
+
+Each step takes the kept model's validation outputs and the objective, and returns what the model folder
+records. Temperature scaling (Guo et al., 2017) makes the probabilities honest; the conformal scores let
+predict give score sets with a chosen coverage.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .conformal import nonconformity
+from .metrics import expected_calibration_error
+from .objectives import Objective
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class HeldOut:
+    """The kept model's raw outputs on the validation set, the true level ids, and the validation loss."""
+
+    outputs: np.ndarray
+    label_ids: np.ndarray
+    loss: float
+
+    def __len__(self) -> int:
+        return len(self.label_ids)
+
+
+PostFitStep = Callable[[HeldOut, Objective], dict[str, Any]]
+
+
+def held_out_predictions(trainer: Any) -> HeldOut:
+    """The kept model scored on the validation set (fp32, as predict scores it)."""
+    prediction = trainer.predict(trainer.eval_dataset)
+    # The Trainer evaluates in length-grouped order, so keep the labels it returns with the outputs.
+    loss = float(prediction.metrics.get("test_loss", float("nan")))
+    return HeldOut(np.asarray(prediction.predictions), np.asarray(prediction.label_ids), loss)
+
+
+def calibrate_temperature(held_out: HeldOut, objective: Objective) -> dict[str, Any]:
+    """Fit the objective's temperature on the validation set; record it with the calibration error before
+    and after (after is measured on the same sentences it was fitted on: `sentscore evaluate` on other data
+    gives the honest figure)."""
+    before = expected_calibration_error(objective.probabilities(held_out.outputs), held_out.label_ids)
+    temperature = objective.fit_temperature(held_out.outputs, held_out.label_ids)
+    after = expected_calibration_error(objective.probabilities(held_out.outputs), held_out.label_ids)
+    logger.info("Calibrated: temperature %.3f, expected calibration error %.4f -> %.4f", temperature, before, after)
+    record = {"method": "temperature", "temperature": temperature, "ece_before": before, "ece_after": after}
+    return {"calibration": {**record, "sentences": len(held_out)}}
+
+
+def conformal_calibration(held_out: HeldOut, objective: Objective) -> dict[str, Any]:
+    """The validation sentences' conformal scores under the (calibrated) probabilities predict will give."""
+    scores = nonconformity(objective.probabilities(held_out.outputs), held_out.label_ids)
+    return {"conformal_scores": [round(float(s), 6) for s in scores]}
+
+
+def post_fit_steps(calibrate: bool) -> list[PostFitStep]:
+    """The steps after fitting, in order: temperature scaling (when ``calibrate``), then conformal scores."""
+    return [*([calibrate_temperature] if calibrate else []), conformal_calibration]
