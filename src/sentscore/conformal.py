@@ -3,10 +3,12 @@ probability, calibrated on held-out sentences (split conformal prediction).
 
 For each sentence the candidate ranges are nested: start at the most likely level and widen by the more
 likely neighbour, one level at a time (the ordinal prediction sets of Lu et al., 2022). A held-out sentence's
-score is the probability mass of the first range that holds its true level; at coverage 1-a the set is the
-first range whose mass reaches the ceil((n+1)(1-a))-th smallest of the n held-out scores. Because the ranges
-are nested, a new sentence's range holds its true level with probability at least 1-a whenever it is
-exchangeable with the held-out ones (same distribution); the guarantee is on average over sentences.
+score is the probability mass of the first range that holds its true level; at coverage 1-a the threshold is
+the ceil((n+1)(1-a))-th smallest of the n held-out scores, and a sentence's set is the widest of its ranges
+whose mass stays within the threshold (at least the most likely level). A level is then in the set exactly
+when its score is within the threshold, so a new sentence's set holds its true level with probability at
+least 1-a whenever it is exchangeable with the held-out ones (drawn alike); the guarantee is on average over
+sentences, not for each one.
 """
 
 from __future__ import annotations
@@ -57,10 +59,11 @@ def threshold(scores: Sequence[float], coverage: float) -> float:
 
 
 def score_sets(probs: np.ndarray, mass: float) -> tuple[np.ndarray, np.ndarray]:
-    """Low and high level id of each row's set: the first nested range whose mass reaches ``mass``."""
+    """Low and high level id of each row's set: the widest nested range whose mass is within ``mass`` (the
+    most likely level alone when even it holds more)."""
     lows, highs, masses = nested_ranges(probs)
-    reached = masses >= mass - 1e-9  # the tolerance keeps a held-out score's own range in its set
-    step = np.where(reached.any(axis=1), reached.argmax(axis=1), masses.shape[1] - 1)
+    within = masses <= mass + 1e-9  # the tolerance keeps a held-out score's own range in its set
+    step = np.maximum(within.sum(axis=1) - 1, 0)  # masses grow along the row, so the within ones come first
     rows = np.arange(len(step))
     return lows[rows, step], highs[rows, step]
 

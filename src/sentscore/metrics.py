@@ -151,6 +151,23 @@ def expected_calibration_error(probs: np.ndarray, y_true: Sequence[int], bins: i
     return float(gap)
 
 
+def reliability_bins(probs: np.ndarray, y_true: Sequence[int], bins: int = 10) -> list[dict[str, float]]:
+    """The reliability diagram's points: per bin of top-label probability, its mean, the share of sentences
+    predicted right, and how many sentences fell in it (empty bins left out)."""
+    probs, true = np.asarray(probs), np.asarray(y_true)
+    confidence, correct = probs.max(axis=1), probs.argmax(axis=1) == true
+    which = np.clip(np.digitize(confidence, np.linspace(0.0, 1.0, bins + 1)[1:-1], right=True), 0, bins - 1)
+    return [
+        {
+            "confidence": round(float(confidence[which == b].mean()), 4),
+            "accuracy": round(float(correct[which == b].mean()), 4),
+            "count": int((which == b).sum()),
+        }
+        for b in range(bins)
+        if (which == b).any()
+    ]
+
+
 #: How a distribution over the levels becomes one level.
 DECODINGS = ("argmax", "expected", "median")
 

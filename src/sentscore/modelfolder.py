@@ -27,6 +27,7 @@ METRICS_FILE = "metrics.json"  # per-epoch and final validation metrics, majorit
 CARD_FILE = "README.md"  # the model card
 CONFUSION_PNG = "confusion_matrix.png"
 CURVE_PNG = "training_curve.png"
+RELIABILITY_PNG = "reliability_diagram.png"
 WEIGHTS_FILE = "model.safetensors"
 MODEL_CONFIG_FILE = "config.json"
 TOKENIZER_FILE = "tokenizer.json"
@@ -40,7 +41,9 @@ ONNX_INT8_FILE = "model.int8.onnx"
 MODEL_FILES = (MODEL_CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE, TOKENIZER_CONFIG_FILE, INFO_FILE)
 
 #: Every file `sentscore train` writes.
-TRAIN_OUTPUT_FILES = frozenset(MODEL_FILES + (METRICS_FILE, CARD_FILE, CONFUSION_PNG, CURVE_PNG, CONFORMAL_FILE))
+TRAIN_OUTPUT_FILES = frozenset(
+    MODEL_FILES + (METRICS_FILE, CARD_FILE, CONFUSION_PNG, CURVE_PNG, RELIABILITY_PNG, CONFORMAL_FILE)
+)
 
 #: Version of the ModelInfo layout; folders written before it existed (sentscore 0.1.0) read as version 1.
 INFO_FORMAT = 2
@@ -251,12 +254,14 @@ class ModelFolder:
 
     def write_report(self, info: ModelInfo, metrics: dict[str, Any]) -> None:
         """The model card and the plots of the kept model and of the epochs."""
-        from .report import confusion_matrix_figure, model_card, training_curve_figure
+        from .report import confusion_matrix_figure, model_card, reliability_figure, training_curve_figure
 
-        scale = info.scale
-        confusion_matrix_figure(metrics["final"]["confusion_matrix"], scale).savefig(self.file(CONFUSION_PNG), dpi=110)
+        final = metrics["final"]
+        confusion_matrix_figure(final["confusion_matrix"], info.scale).savefig(self.file(CONFUSION_PNG), dpi=110)
         training_curve_figure(metrics["epochs"], metrics["primary_metric"]).savefig(self.file(CURVE_PNG), dpi=110)
-        self.file(CARD_FILE).write_text(model_card(info, metrics, CONFUSION_PNG, CURVE_PNG), encoding="utf-8")
+        reliability_figure(final["reliability"]).savefig(self.file(RELIABILITY_PNG), dpi=110)
+        card = model_card(info, metrics, CONFUSION_PNG, CURVE_PNG, RELIABILITY_PNG)
+        self.file(CARD_FILE).write_text(card, encoding="utf-8")
 
     def remove_checkpoints(self) -> None:
         shutil.rmtree(self.file(CHECKPOINT_DIR), ignore_errors=True)

@@ -43,7 +43,9 @@ def format_interval(intervals: dict[str, list[float]] | None, key: str) -> str:
     return "" if not bounds else f"{bounds[0]:.3f}-{bounds[1]:.3f}"
 
 
-def model_card(info: ModelInfo, metrics: dict[str, Any], confusion_image: str, curve_image: str) -> str:
+def model_card(
+    info: ModelInfo, metrics: dict[str, Any], confusion_image: str, curve_image: str, reliability_image: str
+) -> str:
     """The model card (README.md): use, data, validation metrics against the baseline, training, limits."""
     config = info.config
     final, baseline = metrics["final"], metrics["majority_baseline"]
@@ -109,6 +111,8 @@ much each figure owes to which sentences happened to be held out.
 
 {_calibration_note(info)}
 
+![Reliability diagram]({reliability_image})
+
 ![Confusion matrix]({confusion_image})
 
 ## Training
@@ -154,6 +158,28 @@ def _calibration_note(info: ModelInfo) -> str:
         "`sentscore predict --set 0.9` gives the range of scores that holds the true score for 90% of sentences "
         "like the validation ones (split conformal prediction)."
     )
+
+
+def reliability_figure(reliability: dict[str, list[dict[str, float]]]) -> Figure:
+    """The reliability diagram of the validation set: share right against stated probability, as trained and
+    as saved (calibrated); the diagonal is perfect calibration."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.8, 4.5))
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], ":", color="grey", label="perfectly calibrated")
+    styles = {"as_trained": ("o--", "tab:orange", "as trained"), "as_saved": ("s-", "tab:blue", "calibrated")}
+    for key, points in reliability.items():
+        style, colour, label = styles[key]
+        ax.plot([p["confidence"] for p in points], [p["accuracy"] for p in points], style, color=colour, label=label)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("Probability of the predicted score")
+    ax.set_ylabel("Share predicted right")
+    ax.set_title("Reliability (validation)")
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    return fig
 
 
 def confusion_matrix_figure(matrix: list[list[int]], scale: ScoreScale) -> Figure:

@@ -18,7 +18,13 @@ from .calibration import HeldOut, held_out_predictions, post_fit_steps
 from .config import TrainConfig
 from .data import LabelledData, ScoreScale, load_labelled, split
 from .errors import SentscoreError
-from .metrics import bootstrap_intervals, compute_metrics, expected_calibration_error, majority_baseline
+from .metrics import (
+    bootstrap_intervals,
+    compute_metrics,
+    expected_calibration_error,
+    majority_baseline,
+    reliability_bins,
+)
 from .modelfolder import CHECKPOINT_DIR, ModelFolder, ModelInfo, library_versions
 from .objectives import OBJECTIVES, Objective, balanced_class_weights
 
@@ -239,6 +245,11 @@ def final_evaluation(
     metrics["loss"] = held_out.loss
     metrics["ece"] = expected_calibration_error(probs, held_out.label_ids)
     metrics["intervals"] = bootstrap_intervals(held_out.label_ids, predicted, scale)
+    as_trained = objective.probabilities_at(held_out.outputs.astype(float), 1.0)
+    metrics["reliability"] = {
+        "as_trained": reliability_bins(as_trained, held_out.label_ids),
+        "as_saved": reliability_bins(probs, held_out.label_ids),
+    }
     epochs = _epoch_history(trainer.state.log_history)
     warn_if_epochs_are_indistinguishable(epochs, metrics["intervals"], len(held_out))
     baseline = majority_baseline(train_data.label_ids, validation_data.label_ids, scale)

@@ -1,0 +1,73 @@
+"""Calibration error, conformal score sets and bootstrap intervals on synthetic data where the truth is known."""
+
+import numpy as np
+import pytest
+
+from sentscore.conformal import nested_ranges, nonconformity, score_sets, threshold
+from sentscore.data import ScoreScale
+from sentscore.errors import SentscoreError
+from sentscore.metrics import bootstrap_intervals, compute_metrics, decode, expected_calibration_error
+
+SCALE = ScoreScale(("1", "2", "3", "4", "5"))
+
+
+def sample(n: int, seed: int, levels: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """Distributions and a true level drawn from each: the distributions are exactly calibrated."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(0, levels - 1, size=n)
+    logits = -((np.arange(levels)[None, :] - centres[:, None]) ** 2) / rng.uniform(0.3, 2.0, size=(n, 1))
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    labels = np.array([rng.choice(levels, p=p) for p in probs])
+    return probs, labels
+
+
+def test_calibrated_probabilities_have_a_small_calibration_error_and_overconfident_ones_a_large_one():
+    probs, labels = sample(20000, seed=1)
+    assert expected_calibration_error(probs, labels) < 0.02
+    sharpened = probs**4 / (probs**4).sum(axis=1, keepdims=True)  # same ranking, far too sure
+    assert expected_calibration_error(sharpened, labels) > 0.1
+
+
+@pytest.mark.parametrize("coverage", [0.8, 0.9, 0.95])
+def test_conformal_sets_cover_as_asked_on_new_data(coverage):
+    calibration_probs, calibration_labels = sample(2000, seed=2)
+    test_probs, test_labels = sample(20000, seed=3)
+    mass = threshold(nonconformity(calibration_probs, calibration_labels), coverage)
+    low, high = score_sets(test_probs, mass)
+    covered = np.mean((low <= test_labels) & (test_labels <= high))
+    assert coverage - 0.015 <= covered <= coverage + 0.025  # as asked, up to sampling noise
+    assert np.all(low <= high)
+
+
+def test_conformal_sets_are_contiguous_ranges_grown_from_the_most_likely_level():
+    probs = np.array([[0.1, 0.5, 0.3, 0.05, 0.05]])
+    lows, highs, masses = nested_ranges(probs)
+    assert list(zip(lows[0], highs[0], strict=True)) == [(1, 1), (1, 2), (0, 2), (0, 3), (0, 4)]
+    np.testing.assert_allclose(masses[0], [0.5, 0.8, 0.9, 0.95, 1.0])
+    assert [tuple(x[0] for x in score_sets(probs, m)) for m in (0.4, 0.85, 0.9)] == [(1, 1), (1, 2), (0, 2)]
+
+
+def test_too_few_held_out_sentences_for_a_coverage_give_every_level():
+    assert threshold([0.5, 0.6, 0.7], 0.9) == float("inf")
+    low, high = score_sets(np.array([[0.1, 0.5, 0.3, 0.05, 0.05]]), float("inf"))
+    assert (low[0], high[0]) == (0, 4)
+    with pytest.raises(SentscoreError, match="between 0 and 1"):
+        threshold([0.5], 1.5)
+
+
+def test_bootstrap_intervals_hold_the_figure_and_narrow_with_more_sentences():
+    rng = np.random.default_rng(4)
+    true = rng.integers(0, 5, size=4000)
+    pred = np.where(rng.random(4000) < 0.6, true, rng.integers(0, 5, size=4000))
+    small, large = bootstrap_intervals(true[:200], pred[:200], SCALE), bootstrap_intervals(true, pred, SCALE)
+    exact = compute_metrics(true, pred, SCALE)
+    for key in ("accuracy", "macro_f1", "qwk", "mae"):
+        assert large[key][0] <= exact[key] <= large[key][1]
+        assert large[key][1] - large[key][0] < small[key][1] - small[key][0]
+
+
+def test_decodings():
+    probs = np.array([[0.4, 0.0, 0.0, 0.0, 0.6], [0.3, 0.3, 0.0, 0.0, 0.4]])
+    assert list(decode(probs, SCALE, "argmax")) == [4, 4]
+    assert list(decode(probs, SCALE, "expected")) == [2, 2]  # expected scores 3.4 and 2.9: both nearest 3
+    assert list(decode(probs, SCALE, "median")) == [4, 1]
