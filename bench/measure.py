@@ -100,25 +100,32 @@ class DevAccuracyClock:
         self._started = time.perf_counter()
 
     def dev_accuracy(self, model: Any) -> float:
+        return float(np.mean(self.dev_probabilities(model).argmax(axis=1) == self.dev_labels))
+
+    def dev_probabilities(self, model: Any) -> np.ndarray:
+        """Probabilities over the levels of every dev sentence, scored in fp32 in length-sorted batches."""
         import torch
 
         was_training = model.training
         model.eval()
         order = np.argsort([len(t) for t in self.dev_texts])
-        predictions = np.empty(len(order), dtype=int)
+        probabilities = None
         with torch.inference_mode():
             for start in range(0, len(order), DEV_BATCH_SIZE):
                 idx = order[start : start + DEV_BATCH_SIZE]
-                predictions[idx] = self.predicted_levels(model, [self.dev_texts[i] for i in idx])
+                batch = self.probabilities(model, [self.dev_texts[i] for i in idx])
+                if probabilities is None:
+                    probabilities = np.empty((len(order), batch.shape[1]), dtype=np.float32)
+                probabilities[idx] = batch
         if was_training:
             model.train()
-        return float(np.mean(predictions == self.dev_labels))
+        return probabilities
 
-    def predicted_levels(self, model: Any, texts: list[str]) -> np.ndarray:
-        """The most probable level of each text, scored in fp32 as predict scores."""
+    def probabilities(self, model: Any, texts: list[str]) -> np.ndarray:
+        """Probabilities over the levels of each text, scored in fp32 as predict scores."""
         batch = self.tokenizer(
             texts, truncation=True, max_length=self.max_length, padding=True, return_tensors="pt"
         ).to(model.device)
         # The class's forward, not the instance's: that skips the autocast wrapper accelerate installs for bf16.
         logits = type(model).forward(model, **batch).logits
-        return self.objective.probabilities(logits.float().cpu().numpy()).argmax(-1)
+        return self.objective.probabilities(logits.float().cpu().numpy())

@@ -33,6 +33,7 @@ METRIC_DIRECTIONS = {
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 POOLINGS = ("cls", "mean")
+HEAD_INITS = ("random", "linear_probe")
 
 
 class Settings:
@@ -188,6 +189,20 @@ class TrainConfig(Settings):
             "transformers.pipeline loads; any other choice saves sentscore's own head."
         },
     )
+    head_init: str = field(
+        default="random",
+        metadata={
+            "help": "How sentscore's own head starts: random, or linear_probe (fitted to the encoder's fixed "
+            "sentence features of the training set before fine-tuning, as in LP-FT)."
+        },
+    )
+    weight_averaging: str = field(
+        default="none",
+        metadata={
+            "help": "Instead of keeping the best epoch: none (keep it), uniform (the mean of every epoch's "
+            "weights) or greedy (from the best epoch, add each next-best one while validation does not get worse)."
+        },
+    )
     calibrate: bool = field(
         default=True,
         metadata={
@@ -300,6 +315,12 @@ class TrainConfig(Settings):
 
         if self.objective not in OBJECTIVES:
             problems.append(f"'objective' must be one of {', '.join(OBJECTIVES)}, got '{self.objective}'")
+        from .averaging import AVERAGINGS
+
+        if self.weight_averaging not in AVERAGINGS:
+            problems.append(f"'weight_averaging' must be one of {', '.join(AVERAGINGS)}, got '{self.weight_averaging}'")
+        if self.head_init not in HEAD_INITS:
+            problems.append(f"'head_init' must be one of {', '.join(HEAD_INITS)}, got '{self.head_init}'")
         if self.pooling not in (None, *POOLINGS):
             problems.append(f"'pooling' must be one of {', '.join(POOLINGS)}, got '{self.pooling}'")
         if self.device not in DEVICES:

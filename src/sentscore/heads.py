@@ -87,5 +87,6 @@ def scoring_model(encoder: Any, pooling: str, num_outputs: int, objective: str) 
         num_outputs=num_outputs,
         head_dropout=float(dropout),
         objective=objective,
+        pad_token_id=encoder.config.pad_token_id,  # the Trainer checks it against the tokenizer's
     )
     return SentscoreModel(config, encoder=encoder)

@@ -77,6 +77,11 @@ class Objective:
     def probabilities_at(self, outputs: np.ndarray, temperature: float) -> np.ndarray:
         raise NotImplementedError
 
+    def linear_probe(self, features: np.ndarray, labels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Weights (num_outputs, features) and biases of a linear head fitted to fixed sentence features, so that
+        fine-tuning starts from a head that already reads the encoder (linear probing, then fine-tuning)."""
+        raise NotImplementedError
+
     def fit_temperature(self, outputs: np.ndarray, labels: Sequence[int]) -> float:
         """Set the temperature that minimises the negative log-likelihood of ``labels`` (held-out data) and
         return it. Temperature scaling keeps the ranking of the levels within each sentence (one parameter, so
@@ -119,6 +124,9 @@ class Classification(Objective):
     def probabilities_at(self, outputs: np.ndarray, temperature: float) -> np.ndarray:
         return softmax(outputs / temperature)
 
+    def linear_probe(self, features: np.ndarray, labels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        return multinomial_probe(features, labels, self.num_levels)
+
 
 class Ordinal(Objective):
     """CORN (conditional ordinal regression, Shi et al. 2021): output k is the logit of P(y > k | y > k-1),
@@ -147,6 +155,23 @@ class Ordinal(Objective):
         upper, lower = np.hstack([ones, above]), np.hstack([above, zeros])
         return np.clip(upper - lower, 0.0, 1.0)
 
+    def linear_probe(self, features: np.ndarray, labels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """One logistic regression per task, on the examples that task learns from."""
+        from sklearn.linear_model import LogisticRegression
+
+        labels = np.asarray(labels)
+        weight = np.zeros((self.num_outputs, features.shape[1]))
+        bias = np.zeros(self.num_outputs)
+        for k in range(self.num_outputs):
+            considered = labels >= k
+            above = labels[considered] > k
+            if above.all() or not above.any():  # one side empty: a bias alone says it
+                bias[k] = 5.0 if above.all() else -5.0
+                continue
+            task = LogisticRegression(C=PROBE_C, max_iter=1000).fit(features[considered], above)
+            weight[k], bias[k] = task.coef_[0], task.intercept_[0]
+        return weight, bias
+
 
 class Regression(Objective):
     """One output, the level on a scale from -1 (lowest) to 1 (highest), trained with squared error. Its
@@ -164,6 +189,13 @@ class Regression(Objective):
     def loss_per_item(self, outputs: Any, labels: Any) -> Any:
         half = (self.num_levels - 1) / 2
         return (outputs[:, 0] - (labels.float() - half) / half) ** 2
+
+    def linear_probe(self, features: np.ndarray, labels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        from sklearn.linear_model import Ridge
+
+        half = (self.num_levels - 1) / 2
+        fit = Ridge(alpha=1.0).fit(features, (np.asarray(labels) - half) / half)
+        return fit.coef_[None, :], np.array([fit.intercept_])
 
     def probabilities_at(self, outputs: np.ndarray, temperature: float) -> np.ndarray:
         from scipy.stats import norm
@@ -200,6 +232,26 @@ class OrdinalLogLoss(Objective):
 
     def probabilities_at(self, outputs: np.ndarray, temperature: float) -> np.ndarray:
         return softmax(outputs / temperature)
+
+    def linear_probe(self, features: np.ndarray, labels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        return multinomial_probe(features, labels, self.num_levels)
+
+
+#: Inverse regularisation strength of the linear probes (scikit-learn's default).
+PROBE_C = 1.0
+
+
+def multinomial_probe(features: np.ndarray, labels: Sequence[int], levels: int) -> tuple[np.ndarray, np.ndarray]:
+    """A multinomial logistic regression's weights and biases, one row per level (a level the data lacks gets
+    zero weights and a low bias)."""
+    from sklearn.linear_model import LogisticRegression
+
+    fit = LogisticRegression(C=PROBE_C, max_iter=1000).fit(features, np.asarray(labels))
+    weight, bias = np.zeros((levels, features.shape[1])), np.full(levels, -5.0)
+    rows = fit.coef_ if len(fit.classes_) > 2 else np.vstack([-fit.coef_[0] / 2, fit.coef_[0] / 2])
+    biases = fit.intercept_ if len(fit.classes_) > 2 else np.array([-fit.intercept_[0] / 2, fit.intercept_[0] / 2])
+    weight[fit.classes_], bias[fit.classes_] = rows, biases
+    return weight, bias
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -82,7 +82,8 @@ def training_arguments(
         lr_scheduler_type="linear",
         eval_strategy="epoch",
         save_strategy="epoch",
-        save_total_limit=1,  # the best and the latest are kept; the folder is removed after training
+        # the best and the latest are kept (every epoch's to average them); the folder is removed after training
+        save_total_limit=None if config.weight_averaging != "none" else 1,
         save_only_model=True,  # no optimizer state: saving is fast and checkpoints small
         load_best_model_at_end=True,
         metric_for_best_model=config.metric_for_best_model,

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .averaging import average_checkpoints
 from .calibration import HeldOut, held_out_predictions, post_fit_steps
 from .config import TrainConfig
 from .data import LabelledData, ScoreScale, load_labelled, split
 from .errors import SentscoreError
+from .headinit import initialise_head_from_probe
 from .metrics import (
     bootstrap_intervals,
     compute_metrics,
@@ -74,11 +76,13 @@ def train(config: TrainConfig, show_progress: bool = True, callbacks: list[Any] 
         train_data, validation_data = prepare_data(config)
         objective = build_objective(config, train_data)
         model, tokenizer, config = build_model(config, train_data.scale, objective)
+        if config.head_init == "linear_probe":
+            initialise_head_from_probe(model, tokenizer, train_data, objective, config.max_length)
         trainer = build_trainer(config, model, tokenizer, train_data, validation_data, objective, show_progress)
         for callback in callbacks or []:
             trainer.add_callback(callback)
         with quiet_transformers():  # the epoch bars stay; those for writing and reading checkpoints go
-            train_seconds = fit(trainer)
+            train_seconds = fit(trainer, config)
             held_out = held_out_predictions(trainer)
             post_fit: dict[str, Any] = {}
             for step in post_fit_steps(config.calibrate):
@@ -225,10 +229,12 @@ def tokenize(data: LabelledData, tokenizer: Any, max_length: int) -> Any:
     return Dataset.from_dict(columns)
 
 
-def fit(trainer: Any) -> float:
-    """Train, keeping the best epoch; returns the seconds it took."""
+def fit(trainer: Any, config: TrainConfig) -> float:
+    """Train, keeping the best epoch or averaging the epochs' weights (``weight_averaging``); returns the
+    seconds it took."""
     started = time.perf_counter()
     trainer.train()
+    average_checkpoints(trainer, config.weight_averaging, config.metric_for_best_model, config.greater_is_better)
     return time.perf_counter() - started
 
 

@@ -1,0 +1,223 @@
+"""Quality of the models sentscore trains: objectives x pooling x options against the reference recipe and the
+previous defaults, several seeds each, on SST-5 dev and SemEval-2016 4C dev (and on SST-5 with 64 training
+sentences per level).
+
+    .venv/bin/python -m bench.quality all [--workers 2] [--seeds 42 43 44] [--data sst5 semeval_4c sst5_64]
+    .venv/bin/python -m bench.quality run --data sst5 --config defaults --seed 42   # one run
+
+Each run trains on the set's train.csv (sentscore validates on its own stratified 20% split, the recipe on its
+random one), then scores the dev file with the public API (``sentscore.evaluate``: accuracy, macro-F1, QWK,
+MAE, ECE, 95% bootstrap intervals, the decodings, the coverage and size of 90% score sets). Runs go to
+bench/results/quality/, one file each, so that ``all`` resumes where it stopped and more seeds can be added;
+``python -m bench.report`` renders the mean ± std over seeds. Every run uses one CPU thread, so that runs in
+parallel workers take the same time as alone on a quiet machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .common import PYTHON, RESULTS, ROOT, SEMEVAL, SST5, cpu_name, offline_env, utc_now
+
+QUALITY = RESULTS / "quality"
+SEEDS = (42, 43, 44)
+#: Data sets: name -> (folder with train.csv and dev.csv, training sentences per level or None for all).
+DATASETS = {"sst5": (SST5, None), "semeval_4c": (SEMEVAL, None), "sst5_64": (SST5, 64)}
+
+#: Configurations compared: name -> TrainConfig overrides (None: the reference recipe, bench/reference.py).
+CONFIGS: dict[str, dict[str, Any] | None] = {
+    "reference recipe": None,
+    "sentscore 0.1 defaults": {"pooling": "cls", "calibrate": False},
+    "defaults": {},
+    "cls, classification": {"pooling": "cls"},
+    "mean, classification": {"pooling": "mean", "objective": "classification"},
+    "mean, ordinal (CORN)": {"pooling": "mean", "objective": "ordinal"},
+    "mean, ordinal_log_loss": {"pooling": "mean", "objective": "ordinal_log_loss"},
+    "mean, regression": {"pooling": "mean", "objective": "regression"},
+    "mean, classification, linear-probe head": {"pooling": "mean", "head_init": "linear_probe"},
+    "mean, classification, 20 epochs": {"pooling": "mean", "num_train_epochs": 20},
+    "mean, classification, linear-probe head, 20 epochs": {
+        "pooling": "mean",
+        "head_init": "linear_probe",
+        "num_train_epochs": 20,
+    },
+}
+#: The configurations run by default on each data set (every one on the full sets; a few on small data).
+DEFAULT_PLAN = {
+    "sst5": list(CONFIGS),
+    "semeval_4c": list(CONFIGS),
+    "sst5_64": ["reference recipe", "sentscore 0.1 defaults", "defaults"],
+}
+
+
+def slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_")
+
+
+def result_file(data: str, config: str, seed: int) -> Path:
+    return QUALITY / f"{data}__{slug(config)}__s{seed}.json"
+
+
+def training_file(data: str, seed: int, workdir: Path) -> str:
+    """The training file of ``data``: the whole train.csv, or a seeded sample of so many sentences per level."""
+    folder, per_level = DATASETS[data]
+    if per_level is None:
+        return str(folder / "train.csv")
+    import pandas as pd
+
+    frame = pd.read_csv(folder / "train.csv")
+    sample = frame.groupby("score", group_keys=False).sample(n=per_level, random_state=seed)
+    path = workdir / "train.csv"
+    sample.sample(frac=1.0, random_state=seed).to_csv(path, index=False)
+    return str(path)
+
+
+def run_sentscore(train_csv: str, dev_csv: str, overrides: dict[str, Any], seed: int, workdir: Path) -> dict:
+    from sentscore import TrainConfig, evaluate, train
+
+    config = TrainConfig.from_dict(
+        {"train_file": train_csv, "output_dir": str(workdir / "model"), "seed": seed, "num_threads": 1, **overrides}
+    )
+    result = train(config, show_progress=False)
+    report = evaluate(workdir / "model", dev_csv, worst=0, backend="torch")
+    validation = {k: v for k, v in result.metrics.items() if k not in ("confusion_matrix", "reliability")}
+    return {
+        "train_seconds": result.train_seconds,
+        "resolved_config": result.config.to_dict(),
+        "validation": validation,
+        "calibration": result.post_fit.get("calibration"),
+        "dev": _headline(report["metrics"]),
+        "decodings": report["decodings"],
+        "score_sets": report["score_sets"],
+    }
+
+
+def run_reference_recipe(train_csv: str, dev_csv: str, seed: int, workdir: Path) -> dict:
+    import pandas as pd
+
+    from sentscore.data import ScoreScale
+    from sentscore.metrics import bootstrap_intervals, compute_metrics, expected_calibration_error
+
+    from .reference import run_reference
+
+    run = run_reference(train_csv, dev_csv, workdir, seed=seed)
+    probs = run["dev_probabilities"]
+    labels = (pd.read_csv(dev_csv)["score"] - 1).to_numpy()
+    scale = ScoreScale(("1", "2", "3", "4", "5"))
+    metrics = compute_metrics(labels, probs.argmax(1), scale)
+    metrics["ece"] = expected_calibration_error(probs, labels)
+    metrics["intervals"] = bootstrap_intervals(labels, probs.argmax(1), scale)
+    return {"train_seconds": run["train_seconds"], "dev": _headline(metrics)}
+
+
+def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
+    keys = ("n", "accuracy", "macro_f1", "qwk", "mae", "rmse", "spearman", "within_one", "ece", "intervals")
+    return {k: metrics.get(k) for k in keys}
+
+
+def run_one(data: str, config: str, seed: int) -> Path:
+    """Train and score one configuration on one data set with one seed; write and return its result file."""
+    import torch
+
+    torch.set_num_threads(1)  # this worker process is the benchmark's own
+    folder, _ = DATASETS[data]
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        train_csv, dev_csv = training_file(data, seed, workdir), str(folder / "dev.csv")
+        overrides = CONFIGS[config]
+        if overrides is None:
+            figures = run_reference_recipe(train_csv, dev_csv, seed, workdir)
+        else:
+            figures = run_sentscore(train_csv, dev_csv, overrides, seed, workdir)
+    record = {
+        "data": data,
+        "config": config,
+        "overrides": overrides,
+        "seed": seed,
+        "started": utc_now(),
+        "wall_seconds": time.perf_counter() - started,
+        "cpu": cpu_name(),
+        "threads": 1,
+        **figures,
+    }
+    path = result_file(data, config, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2, default=_plain))
+    return path
+
+
+def _plain(value: Any) -> Any:
+    return value.tolist() if isinstance(value, np.ndarray) else float(value)
+
+
+def run_all(plan: dict[str, list[str]], seeds: list[int], workers: int) -> None:
+    """Every missing run of ``plan`` x ``seeds``, in ``workers`` processes at a time (seed by seed, so that a
+    stopped benchmark has whole seeds)."""
+    todo = [
+        (data, config, seed)
+        for seed in seeds
+        for data, configs in plan.items()
+        for config in configs
+        if not result_file(data, config, seed).is_file()
+    ]
+    print(f"[quality] {len(todo)} runs to do", flush=True)
+    running: list[tuple[subprocess.Popen, tuple]] = []
+    while todo or running:
+        while todo and len(running) < workers:
+            job = todo.pop(0)
+            command = [
+                PYTHON,
+                "-m",
+                "bench.quality",
+                "run",
+                "--data",
+                job[0],
+                "--config",
+                job[1],
+                "--seed",
+                str(job[2]),
+            ]
+            running.append((subprocess.Popen(command, cwd=ROOT, env=offline_env()), job))
+            print(f"[quality] start {job}", flush=True)
+        time.sleep(5)
+        for process, job in list(running):
+            if process.poll() is not None:
+                running.remove((process, job))
+                print(f"[quality] {'done' if process.returncode == 0 else 'FAILED'} {job}", flush=True)
+
+
+def load_results() -> list[dict[str, Any]]:
+    return [json.loads(path.read_text()) for path in sorted(QUALITY.glob("*.json"))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    one = commands.add_parser("run", help="One run.")
+    one.add_argument("--data", choices=list(DATASETS), required=True)
+    one.add_argument("--config", choices=list(CONFIGS), required=True)
+    one.add_argument("--seed", type=int, default=SEEDS[0])
+    every = commands.add_parser("all", help="Every missing run of the plan.")
+    every.add_argument("--workers", type=int, default=2)
+    every.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    every.add_argument("--data", nargs="+", choices=list(DATASETS), default=list(DATASETS))
+    every.add_argument("--configs", nargs="+", choices=list(CONFIGS), help="Default: the plan for each data set.")
+    args = parser.parse_args()
+    if args.command == "run":
+        print(f"[quality] wrote {run_one(args.data, args.config, args.seed)}", flush=True)
+        return
+    plan = {data: args.configs or DEFAULT_PLAN[data] for data in args.data}
+    run_all(plan, args.seeds, args.workers)
+
+
+if __name__ == "__main__":
+    main()
