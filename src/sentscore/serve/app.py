@@ -84,7 +84,13 @@ def create_app(scorer: Scorer, settings: ServeSettings | None = None) -> FastAPI
     )
     app.state.settings, app.state.batcher, app.state.scorer = settings, batcher, scorer
     _install_error_handlers(app, settings)
+    _add_scoring_routes(app, scorer, batcher, settings)
+    _add_info_routes(app, model_info)
+    _add_page_routes(app)
+    return app
 
+
+def _add_scoring_routes(app: FastAPI, scorer: Scorer, batcher: DynamicBatcher, settings: ServeSettings) -> None:
     @app.post("/v1/score", response_model=ScoreResponse, response_model_exclude_none=True)
     async def score(request: ScoreRequest) -> dict[str, Any]:
         """Score sentences; results come back in the order sent."""
@@ -128,15 +134,20 @@ def create_app(scorer: Scorer, settings: ServeSettings | None = None) -> FastAPI
         name = Path(file.filename or "scored").stem + "-scored.csv"
         return Response(body, media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
+
+def _add_info_routes(app: FastAPI, model_info: dict[str, Any]) -> None:
     @app.get("/v1/model")
     async def model() -> dict[str, Any]:
-        """Labels, base model, max_length, backend and the training metrics."""
+        """Labels, base model, max_length, objective, backend, the training metrics and calibration."""
         return model_info
 
     @app.get("/health")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
+
+def _add_page_routes(app: FastAPI) -> None:
+    """The web page and the API docs, from files inside the package (no CDN)."""
     static = resources.files("sentscore.serve") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
     app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
@@ -154,8 +165,6 @@ def create_app(scorer: Scorer, settings: ServeSettings | None = None) -> FastAPI
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
         return FileResponse(str(static / "index.html"))
-
-    return app
 
 
 def _check_sentences(sentences: list[str], settings: ServeSettings, check_count: bool = True) -> None:

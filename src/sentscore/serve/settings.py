@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..config import Settings
+from ..settings import Settings
 
 
 @dataclass
