@@ -103,12 +103,16 @@ def run_reference(
 
 
 def reference_loop(model_dir: Path):
-    """The recipe's predict function, model loaded once: slow tokenizer, max_length 512, one at a time."""
+    """The recipe's predict function, model loaded once: slow tokenizer, max_length 512, one at a time. The
+    model loads through sentscore (the recipe's BertForSequenceClassification cannot read sentscore's own
+    head; the forward pass is the same encoder's)."""
     import torch
-    from transformers import BertForSequenceClassification, BertTokenizer
+    from transformers import BertTokenizer
+
+    from sentscore.models import load_trained
 
     tokenizer = BertTokenizer.from_pretrained(str(model_dir))
-    model = BertForSequenceClassification.from_pretrained(str(model_dir)).eval()
+    model = load_trained(model_dir).eval()
 
     def predict(texts):
         out = []
@@ -124,8 +128,9 @@ def reference_loop(model_dir: Path):
 #: The recipe's predict script: ``python -c REFERENCE_PREDICT MODEL_DIR SENTENCE`` prints the score.
 REFERENCE_PREDICT = """
 import sys, torch
-from transformers import BertForSequenceClassification, BertTokenizer
-model = BertForSequenceClassification.from_pretrained(sys.argv[1])
+from transformers import BertTokenizer
+from sentscore.models import load_trained  # the recipe's BertForSequenceClassification, for either head
+model = load_trained(sys.argv[1])
 tokenizer = BertTokenizer.from_pretrained(sys.argv[1])
 inputs = tokenizer(sys.argv[2], return_tensors="pt", truncation=True, padding=True, max_length=512)
 with torch.no_grad():

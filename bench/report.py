@@ -8,6 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from .common import ROOT, has_result, read_result
+from .quality import load_results
+from .quality_report import quality_section
 
 FLOP_COUNT = "6 × non-embedding params × real tokens; 2 × for frozen lower layers"
 TARGETS_NOTE = "Targets are those of the speed issue; a ratio is computed from figures taken in the same run."
@@ -285,6 +287,7 @@ def main() -> None:
         ".venv/bin/python -m bench.compile  # torch.compile against eager",
         ".venv/bin/python -m bench.profile  # where a training step's time goes",
         ".venv/bin/python -m bench.quantize # int8 variants (after bench.run)",
+        ".venv/bin/python -m bench.quality all  # model quality: configurations x seeds x data sets",
         ".venv/bin/python -m bench.report   # this file",
         "```",
         "",
@@ -309,6 +312,7 @@ def main() -> None:
         if paired:
             lines += paired_section(paired)
         lines += scoring_section(report)
+    lines += quality_section(load_results())
     if has_result("quantize"):
         lines += quantize_section(read_result("quantize"))
     if has_result("profile"):

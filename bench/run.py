@@ -105,6 +105,7 @@ def scoring_runs(model_dir: Path, dev_csv: str, repeats: int) -> dict[str, Any]:
         "sentscore onnx fp32": sentscore_backend(model_dir, "onnx", "model.onnx"),
         "sentscore onnx int8": sentscore_backend(model_dir, "onnx", "model.int8.onnx"),
     }
+    methods = {name: predict for name, predict in methods.items() if predict is not None}
     results = {}
     for name, predict in methods.items():
         print(f"[bench] scoring: {name}", flush=True)
@@ -126,7 +127,14 @@ def scoring_runs(model_dir: Path, dev_csv: str, repeats: int) -> dict[str, Any]:
 
 
 def pipeline_batches(model_dir: Path):
+    """transformers.pipeline in batches of 32; None when the folder has sentscore's own head, which pipeline
+    refuses."""
+    import json
+
     from transformers import pipeline
+
+    if json.loads((model_dir / "config.json").read_text()).get("model_type") == "sentscore":
+        return None
 
     classify = pipeline("text-classification", model=str(model_dir), device="cpu")
     label2id = classify.model.config.label2id

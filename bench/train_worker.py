@@ -76,9 +76,9 @@ def model_as_trained(config: Any, train_data: Any) -> Any:
 
 
 def load_kept(model_dir: Path) -> Any:
-    from transformers import AutoModelForSequenceClassification
+    from sentscore.models import load_trained
 
-    return AutoModelForSequenceClassification.from_pretrained(str(model_dir))
+    return load_trained(model_dir)  # the stock head or sentscore's own
 
 
 def main() -> None:

@@ -118,8 +118,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             table.add_row(str(m["row"]), str(m["true"]), str(m["predicted"]), m["sentence"])
         _console().print(table)
     if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        from . import atomic
+
+        atomic.write_text(Path(args.output), json.dumps(report, indent=2) + "\n")
         _console().print(f"Wrote {args.output}")
     return 0
 

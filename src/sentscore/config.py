@@ -191,6 +191,13 @@ class TrainConfig(Settings):
     )
     num_threads: int | None = field(default=None, metadata={"help": "CPU threads for torch (default: every core)."})
     torch_compile: bool = field(default=False, metadata={"help": "Compile the model with torch.compile."})
+    allow_pickle: bool = field(
+        default=False,
+        metadata={
+            "help": "Let a base model whose weights are only a pickle checkpoint (pytorch_model.bin) load; a pickle "
+            "can run code when loaded, so only for checkpoints you trust. Without it only safetensors load."
+        },
+    )
     overwrite: bool = field(default=False, metadata={"help": "Allow replacing a trained model already in output_dir."})
 
     # ---- loading -------------------------------------------------------------------------------------------

@@ -343,10 +343,14 @@ def read_texts(path: str | Path, text_column: str = "sentence") -> tuple[pd.Data
 
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write ``frame`` in the format ``path``'s suffix names (CSV otherwise), atomically: the file appears
+    whole or not at all."""
+    from . import atomic
+
     path = Path(path)
     kind = TABLE_SUFFIXES.get(path.suffix.lower(), "csv")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if kind == "jsonl":
-        frame.to_json(path, orient="records", lines=True, force_ascii=False)
-    else:
-        frame.to_csv(path, sep="\t" if kind == "tsv" else ",", index=False)
+    with atomic.replacing(path) as temporary:
+        if kind == "jsonl":
+            frame.to_json(temporary, orient="records", lines=True, force_ascii=False)
+        else:
+            frame.to_csv(temporary, sep="\t" if kind == "tsv" else ",", index=False)

@@ -12,9 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from . import atomic
 from .backends import DEFAULT_BATCH_SIZE, INPUT_NAMES, Runner, load_tokenizer, pad, run_in_batches
 from .errors import SentscoreError
-from .modelfolder import ONNX_FILE, ONNX_INT8_FILE, TOKENIZER_FILE, ModelFolder
+from .modelfolder import ONNX_FILE, ONNX_INT8_FILE, TOKENIZER_FILE, WEIGHTS_FILE, ModelFolder
 from .objectives import objective_from_record
 
 logger = logging.getLogger(__name__)
@@ -62,11 +63,13 @@ def export_onnx(
     from .models import load_trained
 
     # Eager attention traces into plain ONNX operators that ONNX Runtime's optimizer knows how to fuse.
+    folder.verify(WEIGHTS_FILE)
     model = load_trained(folder.path, attn_implementation="eager").eval()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, atomic.replacing(target) as optimized:
         raw = Path(tmp) / "raw.onnx"
         _torch_export(model, folder, raw)
-        _optimize(raw, target, model.base_model.config)  # the encoder's shape, under any head
+        _optimize(raw, optimized, model.base_model.config)  # the encoder's shape, under any head
+    folder.record_checksum(target.name)
     sentences = list(check_sentences or PARITY_SENTENCES)
     reference = outputs_of(folder, torch_runner(model), sentences)
     fp32 = onnx_outputs(folder, target, sentences)
@@ -76,7 +79,9 @@ def export_onnx(
     result = ExportResult(target, diff)
     if quantize:
         int8 = folder.file(ONNX_INT8_FILE)
-        quantize_int8(target, int8)
+        with atomic.replacing(int8) as quantized_file:
+            quantize_int8(target, quantized_file)
+        folder.record_checksum(int8.name)
         info = folder.info()
         objective = objective_from_record(info.objective, len(info.labels), info.objective_params)
         quantized = onnx_outputs(folder, int8, sentences)

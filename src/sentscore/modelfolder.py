@@ -12,11 +12,11 @@ import contextlib
 import dataclasses
 import json
 import logging
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import atomic
 from .data import ScoreScale
 from .errors import SentscoreError
 
@@ -69,6 +69,7 @@ class ModelInfo:
     trained_at: str | None = None
     config: dict[str, Any] = field(default_factory=dict)  # the fully resolved training config
     calibration: dict[str, Any] | None = None  # how the probabilities were calibrated, and the error before/after
+    checksums: dict[str, str] = field(default_factory=dict)  # file name -> SHA-256 of the weights and exports
     versions: dict[str, str] = field(default_factory=dict)  # sentscore and the libraries that trained it
     format: int = INFO_FORMAT
 
@@ -233,7 +234,8 @@ class ModelFolder:
             )
 
     def write_model(self, model: Any, tokenizer: Any, info: ModelInfo) -> None:
-        """Weights, model config and tokenizer, with the labels and truncation length taken from ``info``."""
+        """Weights, model config and tokenizer, with the labels and truncation length taken from ``info``, and
+        the record with the weights' checksum."""
         self.path.mkdir(parents=True, exist_ok=True)
         if model.config.model_type != "sentscore":  # the stock head: pipeline() returns the real score labels
             model.config.id2label = info.scale.id2label
@@ -242,8 +244,28 @@ class ModelFolder:
         # Saved so that pipeline() truncates exactly as training did (the recipe used 512 vs 128).
         tokenizer.model_max_length = info.max_length
         tokenizer.save_pretrained(str(self.path))
+        self.write_info(dataclasses.replace(info, checksums={WEIGHTS_FILE: sha256(self.file(WEIGHTS_FILE))}))
+
+    def write_info(self, info: ModelInfo) -> None:
         self._write_json(INFO_FILE, info.to_json())
         self._info = info
+
+    def record_checksum(self, name: str) -> None:
+        """Record the checksum of the folder's file ``name`` (an export written after training)."""
+        info = self.info()
+        self.write_info(dataclasses.replace(info, checksums={**info.checksums, name: sha256(self.file(name))}))
+
+    def verify(self, name: str) -> Path:
+        """The folder's file ``name``, checked against the checksum recorded when it was written (files of a
+        folder written before sentscore recorded checksums are not checked)."""
+        expected = self.info().checksums.get(name)
+        if expected is not None and sha256(self.file(name)) != expected:
+            raise SentscoreError(
+                f"{self.file(name)} is not the file sentscore wrote: its checksum differs from the one recorded in "
+                f"{INFO_FILE} (the file was truncated, replaced or edited)",
+                hint="Restore the folder from a copy, or train (or export) again.",
+            )
+        return self.file(name)
 
     def write_conformal_scores(self, scores: list[float]) -> None:
         method = "ordinal nested ranges grown from the most likely level (split conformal, Lu et al. 2022)"
@@ -253,19 +275,31 @@ class ModelFolder:
         self._write_json(METRICS_FILE, metrics)
 
     def write_report(self, info: ModelInfo, metrics: dict[str, Any]) -> None:
-        """The model card and the plots of the kept model and of the epochs."""
+        """The model card and the plots of the kept model, of the epochs and of its calibration."""
         from .report import confusion_matrix_figure, model_card, reliability_figure, training_curve_figure
 
         final = metrics["final"]
-        confusion_matrix_figure(final["confusion_matrix"], info.scale).savefig(self.file(CONFUSION_PNG), dpi=110)
-        training_curve_figure(metrics["epochs"], metrics["primary_metric"]).savefig(self.file(CURVE_PNG), dpi=110)
-        reliability_figure(final["reliability"]).savefig(self.file(RELIABILITY_PNG), dpi=110)
+        figures = {
+            CONFUSION_PNG: confusion_matrix_figure(final["confusion_matrix"], info.scale),
+            CURVE_PNG: training_curve_figure(metrics["epochs"], metrics["primary_metric"]),
+            RELIABILITY_PNG: reliability_figure(final["reliability"]),
+        }
+        for name, figure in figures.items():
+            with atomic.replacing(self.file(name)) as temporary:
+                figure.savefig(temporary, dpi=110, format="png")
         card = model_card(info, metrics, CONFUSION_PNG, CURVE_PNG, RELIABILITY_PNG)
-        self.file(CARD_FILE).write_text(card, encoding="utf-8")
-
-    def remove_checkpoints(self) -> None:
-        shutil.rmtree(self.file(CHECKPOINT_DIR), ignore_errors=True)
-        self.file("training_args.bin").unlink(missing_ok=True)
+        atomic.write_text(self.file(CARD_FILE), card)
 
     def _write_json(self, name: str, record: dict[str, Any]) -> None:
-        self.file(name).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        atomic.write_text(self.file(name), json.dumps(record, indent=2) + "\n")
+
+
+def sha256(path: Path) -> str:
+    """The SHA-256 of a file, read in 1 MiB pieces."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

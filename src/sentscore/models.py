@@ -68,12 +68,15 @@ def load_for_training(
     attention_dropout: float | None = None,
     objective: Objective | None = None,
     pooling: str = "cls",
+    allow_pickle: bool = False,
 ) -> tuple[Any, Any]:
     """Fast tokenizer and a model to fine-tune: the stock sequence-classification head, labelled after
     ``scale``, for classification from the CLS pooler; otherwise a :class:`~sentscore.heads.SentscoreModel`
     with ``pooling`` and the head ``objective`` asks for (default: classification over ``scale``).
 
     ``dropout`` (hidden layers) and ``attention_dropout`` replace the checkpoint's probabilities when given.
+    Weights load from safetensors only, unless ``allow_pickle`` lets a pickle checkpoint (which can run code
+    when loaded) be read; code from a checkpoint is never run.
     """
     from transformers import AutoTokenizer
 
@@ -81,19 +84,24 @@ def load_for_training(
 
     objective = objective or Classification(len(scale))
     source = resolve_model_source(name)
+    if not allow_pickle:
+        _refuse_pickle_only(source, name)
     # A download keeps its progress bar; reading a local folder needs none.
     quiet = quiet_transformers() if Path(source).is_dir() else contextlib.nullcontext()
     try:
         with quiet:
-            tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True)
+            tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True, trust_remote_code=False)
             encoder_config = _encoder_config(source, scale, dropout, attention_dropout)
             _check_tokenizer_fits(tokenizer, encoder_config, name)
+            options = weight_options(allow_pickle)
             with load_report_silenced():
                 if objective.stock_head and pooling == "cls":
-                    model, loading_info = _stock_model(source, encoder_config)
+                    model, loading_info = _stock_model(source, encoder_config, options)
                 else:
-                    model, loading_info = _sentscore_model(source, encoder_config, objective, pooling)
+                    model, loading_info = _sentscore_model(source, encoder_config, objective, pooling, options)
     except (OSError, ValueError) as exc:
+        if not allow_pickle and "safetensors" in str(exc):
+            raise _pickle_refused(name) from None
         raise SentscoreError(
             f"Could not load model '{name}': {first_line(exc)}",
             hint=f"A hub id needs network access (or a filled Hugging Face cache). Offline, use the bundled "
@@ -103,6 +111,28 @@ def load_for_training(
     if not getattr(tokenizer, "is_fast", False):
         logger.warning("No fast tokenizer for %s; tokenization will be slower", name)
     return tokenizer, model
+
+
+def weight_options(allow_pickle: bool = False) -> dict[str, Any]:
+    """``from_pretrained`` options of every model load: safetensors weights only (unless ``allow_pickle``),
+    and never a checkpoint's own code."""
+    return {"use_safetensors": None if allow_pickle else True, "trust_remote_code": False}
+
+
+def _refuse_pickle_only(source: str, name: str) -> None:
+    """A local folder whose weights are only a pickle checkpoint (pytorch_model.bin) is refused up front."""
+    folder = Path(source)
+    if folder.is_dir() and not any(folder.glob("*.safetensors")) and any(folder.glob("*.bin")):
+        raise _pickle_refused(name)
+
+
+def _pickle_refused(name: str) -> SentscoreError:
+    return SentscoreError(
+        f"'{name}' has no safetensors weights, only a pickle checkpoint (pytorch_model.bin), and loading a pickle "
+        "can run code hidden in the file",
+        hint="Convert it to safetensors (model.save_pretrained(folder) writes model.safetensors), or, for a "
+        "checkpoint you trust, pass --allow-pickle (config key allow_pickle).",
+    )
 
 
 def _encoder_config(source: str, scale: ScoreScale, dropout: float | None, attention_dropout: float | None) -> Any:
@@ -119,6 +149,7 @@ def _encoder_config(source: str, scale: ScoreScale, dropout: float | None, atten
     else:
         encoder_config = AutoConfig.from_pretrained(
             source,
+            trust_remote_code=False,
             id2label=scale.id2label,  # sets the number of labels; passing both warns when a head is resized
             label2id=scale.label2id,
             problem_type="single_label_classification",
@@ -130,7 +161,7 @@ def _encoder_config(source: str, scale: ScoreScale, dropout: float | None, atten
     return encoder_config
 
 
-def _stock_model(source: str, encoder_config: Any) -> tuple[Any, dict[str, Any]]:
+def _stock_model(source: str, encoder_config: Any, options: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     """The stock sequence-classification model. A checkpoint that already has a head for another number of
     labels (a model trained before, on another scale) gets a new head of the right size."""
     from transformers import AutoModelForSequenceClassification
@@ -141,12 +172,12 @@ def _stock_model(source: str, encoder_config: Any) -> tuple[Any, dict[str, Any]]
             hint="Keep its objective and pooling (see its sentscore.json), or start from its base model.",
         )
     return AutoModelForSequenceClassification.from_pretrained(
-        source, config=encoder_config, output_loading_info=True, ignore_mismatched_sizes=True
+        source, config=encoder_config, output_loading_info=True, ignore_mismatched_sizes=True, **options
     )
 
 
 def _sentscore_model(
-    source: str, encoder_config: Any, objective: Objective, pooling: str
+    source: str, encoder_config: Any, objective: Objective, pooling: str, options: dict[str, Any]
 ) -> tuple[Any, dict[str, Any]]:
     """A SentscoreModel: the checkpoint's encoder under a new head (or, for a folder sentscore trained with the
     same head, that head too)."""
@@ -155,14 +186,16 @@ def _sentscore_model(
     from .heads import SentscoreModel, scoring_model
 
     if is_sentscore_folder(_config_json(source)):
-        trained = SentscoreModel.from_pretrained(source)
+        trained = SentscoreModel.from_pretrained(source, **options)
         encoder = trained.encoder
         same = trained.config.num_outputs == objective.num_outputs and trained.config.pooling == pooling
         model = scoring_model(encoder, pooling, objective.num_outputs, objective.name)
         if same and trained.config.objective == objective.name:
             model.head.load_state_dict(trained.head.state_dict())
         return model, {"missing_keys": [] if same else ["head.weight", "head.bias"]}
-    encoder, loading_info = AutoModel.from_pretrained(source, config=encoder_config, output_loading_info=True)
+    encoder, loading_info = AutoModel.from_pretrained(
+        source, config=encoder_config, output_loading_info=True, **options
+    )
     # The encoder's missing keys keep their encoder-relative names; the head is new.
     prefix = f"{SentscoreModel.base_model_prefix}."
     missing = [prefix + key for key in loading_info.get("missing_keys", ())] + ["head.weight", "head.bias"]
@@ -277,8 +310,8 @@ def load_trained(folder: str | Path, **options: Any) -> Any:
             if is_sentscore_folder(_config_json(str(folder))):
                 from .heads import SentscoreModel
 
-                return SentscoreModel.from_pretrained(str(folder), **options)
-            return AutoModelForSequenceClassification.from_pretrained(str(folder), **options)
+                return SentscoreModel.from_pretrained(str(folder), **weight_options(), **options)
+            return AutoModelForSequenceClassification.from_pretrained(str(folder), **weight_options(), **options)
     except (OSError, ValueError) as exc:
         raise SentscoreError(f"Could not load the model in {folder}: {exc}", hint="Train the model again.") from None
 

@@ -14,7 +14,7 @@ from .backends import DEFAULT_BATCH_SIZE, Runner, check_backend, load_tokenizer,
 from .conformal import check_coverage, score_sets, threshold
 from .data import ScoreScale
 from .errors import SentscoreError
-from .modelfolder import TOKENIZER_FILE, ModelFolder, ModelInfo
+from .modelfolder import TOKENIZER_FILE, WEIGHTS_FILE, ModelFolder, ModelInfo
 from .objectives import Objective, objective_from_record
 
 logger = logging.getLogger(__name__)
@@ -104,11 +104,12 @@ class Scorer:
         if onnx_path is not None:
             from .backends import onnx_runner, onnx_session
 
-            run, chosen = onnx_runner(onnx_session(onnx_path, num_threads)), "onnx"
+            run, chosen = onnx_runner(onnx_session(folder.verify(onnx_path.name), num_threads)), "onnx"
         else:
             from .backends import torch_runner
             from .models import load_trained
 
+            folder.verify(WEIGHTS_FILE)
             run, chosen = torch_runner(load_trained(folder.path)), "torch"
         logger.debug("Loaded %s with the %s backend", folder.path, onnx_path.name if onnx_path else chosen)
         return cls(folder, objective, tokenizer, run, chosen, batch_size)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import atomic
 from .averaging import average_checkpoints
 from .calibration import HeldOut, held_out_predictions, post_fit_steps
 from .config import TrainConfig
@@ -155,7 +156,13 @@ def build_model(config: TrainConfig, scale: ScoreScale, objective: Objective) ->
     if config.pooling is None:
         config = dataclasses.replace(config, pooling=default_pooling(config.model_name))
     tokenizer, model = load_for_training(
-        config.model_name, scale, config.dropout, config.attention_dropout, objective, config.pooling
+        config.model_name,
+        scale,
+        config.dropout,
+        config.attention_dropout,
+        objective,
+        config.pooling,
+        config.allow_pickle,
     )
     if config.learning_rate is None:
         config = dataclasses.replace(config, learning_rate=default_learning_rate(model))
@@ -306,18 +313,19 @@ def save(
         versions=library_versions(),
         calibration=result.post_fit.get("calibration"),
     )
-    folder.write_model(model, tokenizer, info)
-    folder.remove_checkpoints()
-    if "conformal_scores" in result.post_fit:
-        folder.write_conformal_scores(result.post_fit["conformal_scores"])
     metrics = {
         "primary_metric": config.metric_for_best_model,
         "final": result.metrics,
         "majority_baseline": result.baseline,
         "epochs": result.epochs,
     }
-    folder.write_metrics(metrics)
-    folder.write_report(info, metrics)
+    with atomic.staged_folder(folder.path) as staging:  # the folder appears whole, or the old one stays
+        staged = ModelFolder(staging)
+        staged.write_model(model, tokenizer, info)
+        if "conformal_scores" in result.post_fit:
+            staged.write_conformal_scores(result.post_fit["conformal_scores"])
+        staged.write_metrics(metrics)
+        staged.write_report(staged.info(), metrics)
     logger.debug("Saved the model to %s", folder.path)  # the CLI's summary says so; TrainResult has the path
 
 

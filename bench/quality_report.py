@@ -1,0 +1,150 @@
+"""The quality section of BENCHMARKS.md: bench/results/quality/*.json as mean ± std over seeds, and the
+quality issue's targets checked against the defaults."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from typing import Any
+
+DATA_NAMES = {
+    "sst5": "SST-5 dev (movie sentences, 1101)",
+    "semeval_4c": "SemEval-2016 4C dev (tweets, 2000, very imbalanced)",
+    "sst5_64": "SST-5 dev after training on 64 sentences per level (320 in all)",
+}
+COLUMNS = (("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("qwk", "QWK"), ("mae", "MAE"), ("ece", "ECE"))
+
+
+def grouped(results: list[dict[str, Any]]) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """data set -> configuration -> its runs (one per seed)."""
+    groups: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for run in results:
+        groups[run["data"]][run["config"]].append(run)
+    return groups
+
+
+def spread(values: list[float]) -> str:
+    """Mean ± sample standard deviation ("0.4812 ± 0.0061"), the mean alone for one value."""
+    mean = statistics.fmean(values)
+    return f"{mean:.4f} ± {statistics.stdev(values):.4f}" if len(values) > 1 else f"{mean:.4f}"
+
+
+def mean_of(runs: list[dict[str, Any]], key: str, part: str = "dev") -> float:
+    return statistics.fmean(run[part][key] for run in runs)
+
+
+def quality_section(results: list[dict[str, Any]]) -> list[str]:
+    if not results:
+        return []
+    machines = sorted({run["cpu"] for run in results})
+    started = sorted(run["started"] for run in results)
+    rows = [
+        "## Quality",
+        "",
+        f"`python -m bench.quality all` ({started[0]} to {started[-1]}, on {', '.join(machines)}, one torch "
+        "thread per run, two runs at a time): each configuration trained on the set's train.csv (validated on "
+        "its own 20% split), then the dev file scored with `sentscore evaluate`. Mean ± standard deviation "
+        "over the seeds; ECE is the expected calibration error; the score sets are the 90% conformal sets "
+        "(coverage on dev and mean size in levels); training seconds include the post-fit steps' averaging.",
+        "",
+    ]
+    for data, configs in grouped(results).items():
+        rows += [
+            f"### {DATA_NAMES.get(data, data)}",
+            "",
+            "| configuration | seeds | " + " | ".join(name for _, name in COLUMNS) + " | 90% sets | training s |",
+            "|---|---:|" + "---:|" * (len(COLUMNS) + 2),
+        ]
+        for config, runs in configs.items():
+            cells = [spread([run["dev"][key] for run in runs]) for key, _ in COLUMNS]
+            rows.append(
+                f"| {config} | {len(runs)} | " + " | ".join(cells) + f" | {_sets(runs)} | "
+                f"{statistics.fmean(run['train_seconds'] for run in runs):.0f} |"
+            )
+        rows.append("")
+    return rows + targets_rows(grouped(results))
+
+
+def _sets(runs: list[dict[str, Any]]) -> str:
+    sets = [run["score_sets"] for run in runs if run.get("score_sets")]
+    if not sets:
+        return "n/a"
+    coverage = statistics.fmean(s["coverage"] for s in sets)
+    return f"{100 * coverage:.1f}% · {statistics.fmean(s['mean_size'] for s in sets):.2f}"
+
+
+def targets_rows(groups: dict[str, dict[str, list[dict[str, Any]]]]) -> list[str]:
+    """The quality issue's targets, for the configuration named "defaults"."""
+    sst5 = groups.get("sst5", {})
+    if "defaults" not in sst5:
+        return []
+    ours = sst5["defaults"]
+    rows = ["### Targets (defaults, mean over seeds)", "", "| target | measured | verdict |", "|---|---|---|"]
+    checks = [
+        ("SST-5 dev accuracy ≥ 0.52", mean_of(ours, "accuracy"), lambda v: v >= 0.52),
+        ("SST-5 dev QWK ≥ 0.76", mean_of(ours, "qwk"), lambda v: v >= 0.76),
+        ("SST-5 dev MAE ≤ 0.60", mean_of(ours, "mae"), lambda v: v <= 0.60),
+        ("SST-5 dev ECE ≤ 0.03 (calibrated)", mean_of(ours, "ece"), lambda v: v <= 0.03),
+    ]
+    for label, value, ok in checks:
+        rows.append(f"| {label} | {value:.4f} | {'met' if ok(value) else '**not met**'} |")
+    rows += _set_rows(ours) + _time_row(sst5) + _small_row(groups) + _comparison_rows(groups)
+    return rows + [""]
+
+
+def _set_rows(runs: list[dict[str, Any]]) -> list[str]:
+    sets = [run["score_sets"] for run in runs if run.get("score_sets")]
+    if not sets:
+        return []
+    coverage = statistics.fmean(s["coverage"] for s in sets)
+    size = statistics.fmean(s["mean_size"] for s in sets)
+    ok = 0.88 <= coverage <= 0.92 and size <= 2.2
+    return [
+        f"| 90% sets cover 88-92% of SST-5 dev, mean size ≤ 2.2 | {100 * coverage:.1f}%, {size:.2f} | "
+        f"{'met' if ok else '**not met**'} |"
+    ]
+
+
+def _time_row(sst5: dict[str, list[dict[str, Any]]]) -> list[str]:
+    if "sentscore 0.1 defaults" not in sst5:
+        return []
+    ratio = statistics.fmean(r["train_seconds"] for r in sst5["defaults"]) / statistics.fmean(
+        r["train_seconds"] for r in sst5["sentscore 0.1 defaults"]
+    )
+    return [
+        f"| training time ≤ 1.5× the 0.1 defaults' (same runs) | {ratio:.2f}× | "
+        f"{'met' if ratio <= 1.5 else '**not met**'} |"
+    ]
+
+
+def _small_row(groups: dict[str, dict[str, list[dict[str, Any]]]]) -> list[str]:
+    small = groups.get("sst5_64", {}).get("defaults")
+    if not small:
+        return []
+    value = mean_of(small, "accuracy")
+    return [
+        f"| 64 sentences per level → SST-5 dev accuracy ≥ 0.45 | {value:.4f} | "
+        f"{'met' if value >= 0.45 else '**not met**'} |"
+    ]
+
+
+def _comparison_rows(groups: dict[str, dict[str, list[dict[str, Any]]]]) -> list[str]:
+    """Better than the reference recipe and than the 0.1 defaults on accuracy, macro-F1, QWK and MAE at once."""
+    rows = []
+    for data in ("sst5", "semeval_4c"):
+        configs = groups.get(data, {})
+        if "defaults" not in configs:
+            continue
+        for other in ("reference recipe", "sentscore 0.1 defaults"):
+            if other not in configs:
+                continue
+            wins = [
+                key
+                for key in ("accuracy", "macro_f1", "qwk", "mae")
+                if (mean_of(configs["defaults"], key) < mean_of(configs[other], key)) == (key == "mae")
+            ]
+            rows.append(
+                f"| {DATA_NAMES[data].split(' (')[0]}: better than the {other} on accuracy, macro-F1, QWK and MAE | "
+                f"better on {', '.join(wins) or 'none'} | {'met' if len(wins) == 4 else '**not met**'} |"
+            )
+    return rows

@@ -1,0 +1,111 @@
+"""Writes that land whole or not at all: a file is written beside its target and renamed over it, a folder is
+built beside its target and swapped in, so that a crash, Ctrl-C or SIGKILL at any moment leaves either the old
+artifact or the new one at the path, never half of one."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+#: renameat2's flag that swaps two paths in one step (Linux 3.15 and later, glibc 2.28 and later).
+RENAME_EXCHANGE = 2
+AT_FDCWD = -100
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (a temporary file in the same folder, flushed, then renamed)."""
+    with replacing(path) as temporary:
+        temporary.write_bytes(data)
+
+
+def write_text(path: Path, text: str) -> None:
+    write_bytes(path, text.encode("utf-8"))
+
+
+@contextlib.contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to; when the block ends without error, the file is flushed
+    to disk and renamed over ``path`` (atomic on POSIX), else removed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        yield temporary
+        _flush(temporary)
+        os.replace(temporary, path)
+        _flush_folder(path.parent)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def staged_folder(target: Path) -> Iterator[Path]:
+    """An empty folder beside ``target`` to build it in; when the block ends without error it takes
+    ``target``'s place in one step (an existing ``target`` stays whole and usable until then, and is removed
+    after), else it is removed."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    try:
+        yield staging
+        for each in staging.rglob("*"):
+            if each.is_file():
+                _flush(each)
+        publish(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def publish(staging: Path, target: Path) -> None:
+    """Put the folder ``staging`` at ``target``: a rename when nothing is there, else an atomic exchange of
+    the two (after which ``staging`` holds the old folder, removed by the caller)."""
+    if not target.exists():
+        os.rename(staging, target)
+    elif not _exchange(staging, target):
+        # No atomic exchange here (not Linux, or an old kernel): two renames, with the old folder kept aside
+        # until the new one is in place.
+        aside = staging.with_name(staging.name.replace(".partial", ".old"))
+        os.rename(target, aside)
+        os.rename(staging, target)
+        os.rename(aside, staging)
+    _flush_folder(target.parent)
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two paths in one step with renameat2(RENAME_EXCHANGE); False where the system cannot."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    done = renameat2(AT_FDCWD, os.fsencode(first), AT_FDCWD, os.fsencode(second), RENAME_EXCHANGE)
+    if done != 0:
+        logger.debug("renameat2(RENAME_EXCHANGE) failed: %s", os.strerror(ctypes.get_errno()))
+    return done == 0
+
+
+def _flush(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def _flush_folder(folder: Path) -> None:
+    """Make a rename inside ``folder`` durable (where the system allows opening a folder)."""
+    with contextlib.suppress(OSError):
+        handle = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(handle)
+        finally:
+            os.close(handle)
