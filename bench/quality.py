@@ -37,7 +37,6 @@ CONFIGS: dict[str, dict[str, Any] | None] = {
     "reference recipe": None,
     "sentscore 0.1 defaults": {"pooling": "cls", "calibrate": False},
     "defaults": {},
-    "cls, classification": {"pooling": "cls"},
     "mean, classification": {"pooling": "mean", "objective": "classification"},
     "mean, ordinal (CORN)": {"pooling": "mean", "objective": "ordinal"},
     "mean, ordinal_log_loss": {"pooling": "mean", "objective": "ordinal_log_loss"},

@@ -168,3 +168,14 @@ def test_split_property(counts, fraction, seed):
         return
     assert sorted(train.texts + val.texts) == sorted(data.texts)
     assert set(train.label_ids) == set(val.label_ids) == set(range(len(counts)))
+
+
+def test_undecodable_bytes_and_ragged_rows_are_reported_with_their_row(tmp_path):
+    undecodable = tmp_path / "bytes.csv"
+    undecodable.write_bytes(b"sentence,score\nfine,1\nbad \xff here,2\n")
+    with pytest.raises(SentscoreError, match=r"not valid UTF-8 text: row 3 \(byte 26\)"):
+        load_labelled(undecodable)
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("sentence,score\nfine,1\ntoo,many,fields\n")
+    with pytest.raises(SentscoreError, match="line 3"):
+        load_labelled(ragged)

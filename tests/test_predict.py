@@ -119,3 +119,38 @@ def test_evaluate_reports_metrics_and_worst_mistakes(trained_tiny_dir, labelled_
     assert errors == sorted(errors, reverse=True)
     for m in mistakes:
         assert abs(m["predicted"] - m["true"]) == m["error"] > 0
+
+
+@pytest.mark.parametrize("blank_rows", ["skip", "drop", "fail"])
+def test_blank_rows_in_a_file_are_skipped_dropped_or_refused(trained_tiny_dir, tmp_path, blank_rows, caplog):
+    source = tmp_path / "in.csv"
+    source.write_text('id,sentence\n1,the food was great\n2,\n3,"  "\n4,awful room\n')
+    out = tmp_path / "out.csv"
+    scorer = Scorer.load(trained_tiny_dir, backend="torch")
+    if blank_rows == "fail":
+        with pytest.raises(SentscoreError, match=r"blank 'sentence' in rows 3, 4"):
+            scorer.score_file(source, out, show_progress=False, blank_rows=blank_rows)
+        assert not out.exists()
+        return
+    with caplog.at_level("WARNING", logger="sentscore.data"):
+        rows = scorer.score_file(source, out, show_progress=False, blank_rows=blank_rows)
+    assert rows.blank == [1, 2] and "rows 3, 4 have a blank 'sentence'" in caplog.text
+    written = pd.read_csv(out, dtype={"id": str}, keep_default_na=False)
+    expected = [p.score for p in scorer.predict(["the food was great", "awful room"])]
+    if blank_rows == "skip":
+        assert written["id"].tolist() == ["1", "2", "3", "4"]
+        assert written["score"].tolist() == [str(expected[0]), "", "", str(expected[1])]
+    else:
+        assert written["id"].tolist() == ["1", "4"] and written["score"].astype(int).tolist() == expected
+
+
+def test_the_cli_says_which_rows_were_skipped_and_exits_3(trained_tiny_dir, tmp_path):
+    from .test_cli import run
+
+    source = tmp_path / "in.txt"
+    source.write_text("the food was great\nawful room\n")
+    (tmp_path / "in.csv").write_text("sentence\ngreat\n\nfine\n")
+    result = run("predict", trained_tiny_dir, "--input", tmp_path / "in.csv", "--output", tmp_path / "o.csv", "-q")
+    assert result.returncode == 3, result.stderr
+    assert "1 rows with a blank text were left with empty score cells" in result.stderr
+    assert run("predict", trained_tiny_dir, "--input", source, "--output", tmp_path / "o2.csv", "-q").returncode == 0

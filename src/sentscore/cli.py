@@ -14,6 +14,7 @@ from typing import Any
 from . import __version__
 from .backends import BACKENDS, DEFAULT_BATCH_SIZE
 from .config import TrainConfig
+from .data import BLANK_ROWS
 from .errors import SentscoreError
 from .export import QUANTIZATIONS
 from .serve.settings import ServeSettings
@@ -21,6 +22,7 @@ from .serve.settings import ServeSettings
 logger = logging.getLogger("sentscore")
 
 EXIT_USER_ERROR = 2
+EXIT_ROWS_SKIPPED = 3  # a file was scored, but rows with a blank text were not
 EXIT_INTERRUPTED = 130
 
 
@@ -151,11 +153,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         check_coverage(args.set)
     scorer = Scorer.load(args.model_dir, backend=args.backend, batch_size=args.batch_size)
     if args.input:
-        frame = scorer.score_file(
-            args.input, args.output, args.text_column, args.probs, show_progress=not args.quiet, set_coverage=args.set
-        )
-        print(f"Scored {len(frame)} rows from {args.input} into {args.output}", file=sys.stderr)
-        return 0
+        return _score_file(scorer, args)
     predictions = scorer.predict(args.sentences, set_coverage=args.set)
     for sentence, prediction in zip(args.sentences, predictions, strict=True):
         if args.json:
@@ -172,6 +170,24 @@ def cmd_predict(args: argparse.Namespace) -> int:
             probs = "  ".join(f"{k}: {v:.3f}" for k, v in prediction.probs.items())
             expected = "" if prediction.expected_score is None else f"  expected: {prediction.expected_score:.2f}"
             print(f"  probs  {probs}{expected}")
+    return 0
+
+
+def _score_file(scorer: Any, args: argparse.Namespace) -> int:
+    rows = scorer.score_file(
+        args.input,
+        args.output,
+        args.text_column,
+        args.probs,
+        show_progress=not args.quiet,
+        set_coverage=args.set,
+        blank_rows=args.blank_rows,
+    )
+    print(f"Scored {len(rows.texts)} rows from {args.input} into {args.output}", file=sys.stderr)
+    if rows.blank:
+        fate = "left out" if args.blank_rows == "drop" else "left with empty score cells"
+        print(f"{len(rows.blank)} rows with a blank text were {fate} (exit code {EXIT_ROWS_SKIPPED})", file=sys.stderr)
+        return EXIT_ROWS_SKIPPED
     return 0
 
 
@@ -263,6 +279,13 @@ def _predict_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         metavar="COVERAGE",
         help="Also give the range of scores that holds the true score with this probability (e.g. 0.9), "
         "calibrated on the validation sentences (conformal prediction).",
+    )
+    predict.add_argument(
+        "--blank-rows",
+        choices=BLANK_ROWS,
+        default="skip",
+        help="Rows of --input whose text is blank: skip (empty score cells; the default), drop (left out) or "
+        f"fail (stop, naming them). Skipped or dropped rows are listed and make the exit code {EXIT_ROWS_SKIPPED}.",
     )
     _add_backend_flags(predict)
     predict.set_defaults(handler=cmd_predict)

@@ -286,7 +286,13 @@ class TrainConfig(Settings):
 def _read_mapping(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise SentscoreError(f"Config file not found: {path}", hint="Check the path given to --config.")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SentscoreError(
+            f"{path} is not valid UTF-8 text (byte {exc.start} cannot be decoded)",
+            hint="Save the config file as UTF-8.",
+        ) from None
     try:
         if path.suffix.lower() in (".yaml", ".yml"):
             import yaml

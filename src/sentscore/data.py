@@ -96,10 +96,12 @@ def _csv_separator(path: Path) -> str:
     return ","
 
 
-def read_table(path: str | Path, text_column: str = "sentence") -> pd.DataFrame:
+def read_table(path: str | Path, text_column: str = "sentence", keep_empty_lines: bool = False) -> pd.DataFrame:
     """Read CSV, TSV, JSON Lines or plain text (one sentence a line, read into ``text_column``).
 
-    All columns are read as strings so nothing is silently converted (``007`` stays ``007``).
+    All columns are read as strings so nothing is silently converted (``007`` stays ``007``). An empty line
+    of a CSV or TSV is a row of empty cells with ``keep_empty_lines`` (so that a scored file keeps every row),
+    else it is skipped.
     """
     import pandas as pd
 
@@ -134,11 +136,12 @@ def read_table(path: str | Path, text_column: str = "sentence") -> pd.DataFrame:
                 dtype=str,
                 keep_default_na=False,
                 na_values=[],
+                skip_blank_lines=not keep_empty_lines,
                 encoding="utf-8-sig",  # spreadsheets' "CSV UTF-8" starts with a byte-order mark
             )
-    except UnicodeDecodeError as exc:
+    except UnicodeDecodeError:
         raise SentscoreError(
-            f"{path} is not valid UTF-8 text (byte {exc.start} cannot be decoded)",
+            f"{path} is not valid UTF-8 text: {_undecodable_place(path)} cannot be decoded",
             hint="Re-save the file as UTF-8 (e.g. in a spreadsheet: Save As > CSV UTF-8).",
         ) from None
     except pd.errors.EmptyDataError:
@@ -151,6 +154,17 @@ def read_table(path: str | Path, text_column: str = "sentence") -> pd.DataFrame:
     if frame.empty:
         raise SentscoreError(f"{path} has no data rows", hint="Add rows below the header.")
     return frame
+
+
+def _undecodable_place(path: Path) -> str:
+    """Where the first byte that is not UTF-8 is: its row (1-based line, as a spreadsheet counts) and byte."""
+    raw = path.read_bytes()
+    try:
+        raw.decode("utf-8")  # a byte-order mark is valid UTF-8, so the offset counts from the file's start
+    except UnicodeDecodeError as exc:
+        row = raw[: exc.start].count(b"\n") + 1
+        return f"row {row} (byte {exc.start})"
+    return "a byte"
 
 
 def require_columns(frame: pd.DataFrame, columns: Sequence[str], source: str) -> None:
@@ -335,11 +349,52 @@ def _allocate(sizes: dict[int, int], total: int) -> dict[int, int]:
 
 
 def read_texts(path: str | Path, text_column: str = "sentence") -> tuple[pd.DataFrame, list[str]]:
-    """Read a file to score: the whole table (to write back with scores) and its texts."""
+    """Read a file to score: the whole table (to write back with scores) and its texts; a blank text is an
+    error naming its rows."""
     frame = read_table(path, text_column)
     require_columns(frame, [text_column], str(path))
     texts = check_texts(frame[text_column], str(path), text_column)
     return frame, texts
+
+
+#: What file scoring does with rows whose text is blank: leave their score cells empty (skip), stop with an
+#: error naming them (fail), or leave them out of the output (drop).
+BLANK_ROWS = ("skip", "fail", "drop")
+
+
+@dataclass
+class RowsToScore:
+    """A file to score: the table to write back, the texts to score and where they go in it (row positions,
+    0-based), and the positions in the file of the rows with a blank text (not scored)."""
+
+    frame: pd.DataFrame
+    texts: list[str]
+    positions: list[int]
+    blank: list[int]
+
+
+def read_rows_to_score(path: str | Path, text_column: str = "sentence", blank_rows: str = "skip") -> RowsToScore:
+    """Read a file to score. Rows whose text is blank are not scored: with ``blank_rows`` "skip" their score
+    cells stay empty, with "drop" they are left out of the table, with "fail" an error names them; a warning
+    names them otherwise."""
+    if blank_rows not in BLANK_ROWS:
+        raise SentscoreError(f"Unknown blank_rows '{blank_rows}'", hint=f"Use one of {', '.join(BLANK_ROWS)}.")
+    frame = read_table(path, text_column, keep_empty_lines=True)
+    require_columns(frame, [text_column], str(path))
+    column = frame[text_column]
+    blank = [i for i, t in enumerate(column) if t is None or not str(t).strip()]
+    if blank and blank_rows == "fail":
+        check_texts(column, str(path), text_column)
+    if blank:
+        fate = "left out of the output" if blank_rows == "drop" else "their score cells are left empty"
+        logger.warning("%s: %s a blank '%s', so not scored (%s)", path, _rows(blank, "have"), text_column, fate)
+    if blank_rows == "drop":
+        frame = frame.drop(index=frame.index[blank]).reset_index(drop=True)
+        column, skipped = frame[text_column], set()
+    else:
+        skipped = set(blank)
+    positions = [i for i in range(len(column)) if i not in skipped]
+    return RowsToScore(frame, [str(column.iloc[i]) for i in positions], positions, blank)
 
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> None:

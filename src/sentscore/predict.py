@@ -12,7 +12,7 @@ import numpy as np
 
 from .backends import DEFAULT_BATCH_SIZE, Runner, check_backend, load_tokenizer, run_in_batches
 from .conformal import check_coverage, score_sets, threshold
-from .data import ScoreScale
+from .data import RowsToScore, ScoreScale
 from .errors import SentscoreError
 from .modelfolder import TOKENIZER_FILE, WEIGHTS_FILE, ModelFolder, ModelInfo
 from .objectives import Objective, objective_from_record
@@ -191,11 +191,14 @@ class Scorer:
         with_probs: bool = False,
         show_progress: bool = True,
         set_coverage: float | None = None,
-    ) -> Any:
+        blank_rows: str = "skip",
+    ) -> RowsToScore:
         """Score every row of a CSV/TSV/JSONL/text file and write it with ``score``, ``confidence``,
         ``expected_score`` (and ``prob_<label>``, ``set_low``/``set_high`` columns) added, keeping every input
-        column and the order."""
-        from .data import read_texts, write_table
+        column and the order. Rows with a blank text are not scored (``blank_rows``: skip leaves their cells
+        empty, drop leaves them out, fail stops before scoring); the result names them. The output file is
+        written whole or not at all."""
+        from .data import read_rows_to_score, write_table
 
         input_path, output_path = Path(input_path), Path(output_path)
         if output_path.resolve() == input_path.resolve():
@@ -205,29 +208,43 @@ class Scorer:
         if set_coverage is not None:
             check_coverage(set_coverage)
             self.require_score_sets()
-        frame, texts = read_texts(input_path, text_column)
-        probs = self._predict_with_progress(texts, show_progress)
-        frame = self.add_scores(frame, probs, with_probs, set_coverage)
-        write_table(frame, output_path)
-        return frame
+        rows = read_rows_to_score(input_path, text_column, blank_rows)
+        probs = self._predict_with_progress(rows.texts, show_progress)
+        rows.frame = self.add_scores(rows.frame, probs, with_probs, set_coverage, rows.positions)
+        write_table(rows.frame, output_path)
+        return rows
 
     def add_scores(
-        self, frame: Any, probs: np.ndarray, with_probs: bool = False, set_coverage: float | None = None
+        self,
+        frame: Any,
+        probs: np.ndarray,
+        with_probs: bool = False,
+        set_coverage: float | None = None,
+        positions: Sequence[int] | None = None,
     ) -> Any:
         """A copy of ``frame`` with ``score``, ``confidence``, ``expected_score`` (and ``prob_<label>``, and
-        the conformal set's ``set_low`` and ``set_high`` at ``set_coverage``)."""
+        the conformal set's ``set_low`` and ``set_high`` at ``set_coverage``); ``probs`` are those of the rows
+        at ``positions`` (default: every row), and the other rows' cells stay empty."""
         predictions = self.predictions_from_probs(probs, set_coverage)
-        frame = frame.copy()
-        frame["score"] = [p.score for p in predictions]
-        frame["confidence"] = probs.max(axis=1).round(6)
+        positions = list(range(len(frame))) if positions is None else list(positions)
+        columns: dict[str, list[Any]] = {
+            "score": [p.score for p in predictions],
+            "confidence": [round(p.confidence, 6) for p in predictions],
+        }
         if self.scale.is_numeric:
-            frame["expected_score"] = [round(p.expected_score, 6) for p in predictions]
+            columns["expected_score"] = [round(p.expected_score, 6) for p in predictions]
         if set_coverage is not None:
-            frame["set_low"] = [p.score_set[0] for p in predictions]
-            frame["set_high"] = [p.score_set[1] for p in predictions]
+            columns["set_low"] = [p.score_set[0] for p in predictions]
+            columns["set_high"] = [p.score_set[1] for p in predictions]
         if with_probs:
             for j, label in enumerate(self.scale.labels):
-                frame[f"prob_{label}"] = probs[:, j].round(6)
+                columns[f"prob_{label}"] = [round(float(x), 6) for x in probs[:, j]]
+        frame = frame.copy()
+        for name, values in columns.items():
+            cells: list[Any] = [None] * len(frame)
+            for position, value in zip(positions, values, strict=True):
+                cells[position] = value
+            frame[name] = _object_column(cells, frame.index)
         return frame
 
     def _predict_with_progress(self, texts: list[str], show_progress: bool) -> np.ndarray:
@@ -239,3 +256,10 @@ class Scorer:
         with Progress(*columns, transient=True) as bar:
             task = bar.add_task("score", total=len(texts))
             return self.predict_proba(texts, progress=lambda n: bar.advance(task, n))
+
+
+def _object_column(cells: list[Any], index: Any) -> Any:
+    """A column that keeps integers as integers next to empty cells (pandas would turn them into floats)."""
+    import pandas as pd
+
+    return pd.Series(cells, dtype=object, index=index)
