@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from swagger_ui_bundle import swagger_ui_path
 
@@ -40,6 +40,21 @@ class ScoreRequest(BaseModel):
     sentences: list[str] = Field(..., description="Sentences to score, in order.", examples=[["Great food!"]])
     probs: bool = Field(False, description="Also return the probability of every score.")
     set: float | None = Field(None, gt=0, lt=1, description=SET_DESCRIPTION)
+
+
+def score_request_model(settings: ServeSettings) -> type[ScoreRequest]:
+    """ScoreRequest with the server's limits in its published schema (at least one sentence, at most
+    ``max_sentences``, none blank, none over ``max_chars``), so that clients and fuzzers see them; the checks
+    themselves stay in ``_check_sentences``, whose messages name the limit that was hit."""
+    limits = {
+        "minItems": 1,
+        "maxItems": settings.max_sentences,
+        "items": {"type": "string", "minLength": 1, "maxLength": settings.max_chars, "pattern": "\\S"},
+    }
+    sentences = Field(
+        ..., description="Sentences to score, in order.", examples=[["Great food!"]], json_schema_extra=limits
+    )
+    return create_model("ScoreRequest", __base__=ScoreRequest, sentences=(list[str], sentences))
 
 
 class SentenceScore(BaseModel):
@@ -91,7 +106,8 @@ def create_app(scorer: Scorer, settings: ServeSettings | None = None) -> FastAPI
 
 
 def _add_scoring_routes(app: FastAPI, scorer: Scorer, batcher: DynamicBatcher, settings: ServeSettings) -> None:
-    @app.post("/v1/score", response_model=ScoreResponse, response_model_exclude_none=True)
+    request_model = score_request_model(settings)
+
     async def score(request: ScoreRequest) -> dict[str, Any]:
         """Score sentences; results come back in the order sent."""
         _check_sentences(request.sentences, settings)
@@ -100,6 +116,9 @@ def _add_scoring_routes(app: FastAPI, scorer: Scorer, batcher: DynamicBatcher, s
         probs = await batcher.score(request.sentences)
         predictions = scorer.predictions_from_probs(probs, request.set)
         return {"results": [p.to_dict(with_probs=request.probs) for p in predictions]}
+
+    score.__annotations__["request"] = request_model  # the body's schema carries this server's limits
+    app.post("/v1/score", response_model=ScoreResponse, response_model_exclude_none=True)(score)
 
     @app.post(
         "/v1/score-file",

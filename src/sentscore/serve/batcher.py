@@ -27,8 +27,7 @@ class DynamicBatcher:
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000
         self.enabled = enabled
-        # One model thread: parallel forward passes would only fight over the same cores.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentscore-model")
+        self._executor: ThreadPoolExecutor | None = None  # made on first use; the app's lifespan may restart it
         self._queue: asyncio.Queue[tuple[Sequence[str], asyncio.Future]] | None = None
         self._worker: asyncio.Task | None = None
 
@@ -42,12 +41,20 @@ class DynamicBatcher:
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
             self._worker = None
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    def executor(self) -> ThreadPoolExecutor:
+        """The model's thread. One: parallel forward passes would only fight over the same cores."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentscore-model")
+        return self._executor
 
     async def score(self, sentences: Sequence[str]) -> np.ndarray:
         loop = asyncio.get_running_loop()
         if not self.enabled or self._queue is None:
-            return await loop.run_in_executor(self._executor, self.score_fn, list(sentences))
+            return await loop.run_in_executor(self.executor(), self.score_fn, list(sentences))
         future: asyncio.Future = loop.create_future()
         await self._queue.put((sentences, future))
         return await future
@@ -81,7 +88,7 @@ class DynamicBatcher:
             return
         texts = [text for sentences, _ in live for text in sentences]
         try:
-            probs = await loop.run_in_executor(self._executor, self.score_fn, texts)
+            probs = await loop.run_in_executor(self.executor(), self.score_fn, texts)
         except Exception as error:  # noqa: BLE001 - hand the failure to each waiting request
             logger.exception("Scoring a batch of %d sentences failed", len(texts))
             for _, future in live:

@@ -1,0 +1,41 @@
+"""schemathesis fuzzes the live app from its own /openapi.json: no 5xx, and every response fits the schema
+(status codes, content types, bodies), for valid requests and for invalid ones."""
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
+
+from sentscore import Scorer
+from sentscore.serve.app import ServeSettings, create_app
+
+
+@pytest.fixture(scope="module")
+def api_schema(trained_tiny_dir):
+    limits = ServeSettings(max_sentences=8, max_chars=300, max_body_bytes=50_000, batching=False)
+    app = create_app(Scorer.load(trained_tiny_dir, backend="torch"), limits)
+    return schemathesis.openapi.from_asgi("/openapi.json", app)
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_the_api_holds_to_its_schema_under_generated_requests(api_schema, mode):
+    operations = [result.ok() for result in api_schema.get_all_operations()]
+    assert {f"{op.method.upper()} {op.path}" for op in operations} >= {"POST /v1/score", "POST /v1/score-file"}
+    for operation in operations:
+        # An upload is bytes, which no schema describes: they can fit it and still not be a table with a
+        # sentence column (a 422 that says so), or be "invalid" for the fuzzer and still be a text file to
+        # score. For uploads, only "no 5xx, responses as documented" applies.
+        uploads = [positive_data_acceptance, negative_data_rejection]
+        excluded = uploads if operation.path == "/v1/score-file" else []
+
+        @given(case=operation.as_strategy(generation_mode=mode))
+        @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        def check(case):
+            case.call_and_validate(excluded_checks=excluded)
+
+        try:
+            check()
+        except Unsatisfiable:  # an operation with no inputs has no invalid request to send
+            assert mode is GenerationMode.NEGATIVE and operation.method == "get"
