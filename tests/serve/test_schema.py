@@ -32,7 +32,7 @@ def test_the_api_holds_to_its_schema_under_generated_requests(api_schema, mode):
 
         @given(case=operation.as_strategy(generation_mode=mode))
         @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-        def check(case):
+        def check(case, excluded=excluded):
             case.call_and_validate(excluded_checks=excluded)
 
         try:
