@@ -24,18 +24,23 @@ def test_the_api_holds_to_its_schema_under_generated_requests(api_schema, mode):
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert {f"{op.method.upper()} {op.path}" for op in operations} >= {"POST /v1/score", "POST /v1/score-file"}
     for operation in operations:
-        # An upload is bytes, which no schema describes: they can fit it and still not be a table with a
-        # sentence column (a 422 that says so), or be "invalid" for the fuzzer and still be a text file to
-        # score. For uploads, only "no 5xx, responses as documented" applies.
-        uploads = [positive_data_acceptance, negative_data_rejection]
-        excluded = uploads if operation.path == "/v1/score-file" else []
+        check_operation(operation, mode)
 
-        @given(case=operation.as_strategy(generation_mode=mode))
-        @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-        def check(case, excluded=excluded):
-            case.call_and_validate(excluded_checks=excluded)
 
-        try:
-            check()
-        except Unsatisfiable:  # an operation with no inputs has no invalid request to send
-            assert mode is GenerationMode.NEGATIVE and operation.method == "get"
+def check_operation(operation, mode) -> None:
+    """Fuzz one operation with requests of ``mode``."""
+    # An upload is bytes, which no schema describes: they can fit it and still not be a table with a sentence
+    # column (a 422 that says so), or be "invalid" for the fuzzer and still be a text file to score. For
+    # uploads, only "no 5xx, responses as documented" applies.
+    uploads = [positive_data_acceptance, negative_data_rejection]
+    excluded = uploads if operation.path == "/v1/score-file" else []
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    def check(case):
+        case.call_and_validate(excluded_checks=excluded)
+
+    try:
+        check()
+    except Unsatisfiable:  # an operation with no inputs has no invalid request to send
+        assert mode is GenerationMode.NEGATIVE and operation.method == "get"
