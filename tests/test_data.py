@@ -179,3 +179,18 @@ def test_undecodable_bytes_and_ragged_rows_are_reported_with_their_row(tmp_path)
     ragged.write_text("sentence,score\nfine,1\ntoo,many,fields\n")
     with pytest.raises(SentscoreError, match="line 3"):
         load_labelled(ragged)
+
+
+def test_formula_cells_are_neutralised_for_spreadsheets_and_numbers_kept(tmp_path):
+    import pandas as pd
+
+    from sentscore.data import write_table
+
+    frame = pd.DataFrame(
+        {"sentence": ['=HYPERLINK("http://x")', "+1+2", "@SUM(A1)", "-2", "fine"], "score": [1, 2, 3, 4, 5]}
+    ).astype({"sentence": object})
+    write_table(frame, tmp_path / "safe.csv", safe_for_spreadsheets=True)
+    write_table(frame, tmp_path / "raw.csv")
+    safe = pd.read_csv(tmp_path / "safe.csv", dtype=str)["sentence"].tolist()
+    assert safe == ['\'=HYPERLINK("http://x")', "'+1+2", "'@SUM(A1)", "-2", "fine"]
+    assert pd.read_csv(tmp_path / "raw.csv", dtype=str)["sentence"].tolist()[0] == '=HYPERLINK("http://x")'

@@ -182,6 +182,7 @@ def _score_file(scorer: Any, args: argparse.Namespace) -> int:
         show_progress=not args.quiet,
         set_coverage=args.set,
         blank_rows=args.blank_rows,
+        safe_for_spreadsheets=args.safe_for_spreadsheets,
     )
     print(f"Scored {len(rows.texts)} rows from {args.input} into {args.output}", file=sys.stderr)
     if rows.blank:
@@ -286,6 +287,11 @@ def _predict_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         default="skip",
         help="Rows of --input whose text is blank: skip (empty score cells; the default), drop (left out) or "
         f"fail (stop, naming them). Skipped or dropped rows are listed and make the exit code {EXIT_ROWS_SKIPPED}.",
+    )
+    predict.add_argument(
+        "--safe-for-spreadsheets",
+        action="store_true",
+        help="In the output file, start cells a spreadsheet would run as formulas (=, +, -, @) with an apostrophe.",
     )
     _add_backend_flags(predict)
     predict.set_defaults(handler=cmd_predict)

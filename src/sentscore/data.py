@@ -397,12 +397,43 @@ def read_rows_to_score(path: str | Path, text_column: str = "sentence", blank_ro
     return RowsToScore(frame, [str(column.iloc[i]) for i in positions], positions, blank)
 
 
-def write_table(frame: pd.DataFrame, path: str | Path) -> None:
+#: First characters that make a spreadsheet read a cell as a formula (OWASP's CSV injection list).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` in which every text cell a spreadsheet would run as a formula starts with an
+    apostrophe, which spreadsheets show as text; numbers (such as -2) are left alone."""
+
+    def safe(cell: object) -> object:
+        if isinstance(cell, str) and cell.startswith(FORMULA_STARTS) and not _is_number(cell):
+            return "'" + cell
+        return cell
+
+    import pandas as pd
+
+    def text_like(column: pd.Series) -> bool:
+        return pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column)
+
+    return frame.apply(lambda column: column.map(safe) if text_like(column) else column)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def write_table(frame: pd.DataFrame, path: str | Path, safe_for_spreadsheets: bool = False) -> None:
     """Write ``frame`` in the format ``path``'s suffix names (CSV otherwise), atomically: the file appears
-    whole or not at all."""
+    whole or not at all. ``safe_for_spreadsheets`` neutralises cells a spreadsheet would run as formulas."""
     from . import atomic
 
     path = Path(path)
+    if safe_for_spreadsheets:
+        frame = neutralise_formulas(frame)
     kind = TABLE_SUFFIXES.get(path.suffix.lower(), "csv")
     with atomic.replacing(path) as temporary:
         if kind == "jsonl":

@@ -192,12 +192,14 @@ class Scorer:
         show_progress: bool = True,
         set_coverage: float | None = None,
         blank_rows: str = "skip",
+        safe_for_spreadsheets: bool = False,
     ) -> RowsToScore:
         """Score every row of a CSV/TSV/JSONL/text file and write it with ``score``, ``confidence``,
         ``expected_score`` (and ``prob_<label>``, ``set_low``/``set_high`` columns) added, keeping every input
         column and the order. Rows with a blank text are not scored (``blank_rows``: skip leaves their cells
         empty, drop leaves them out, fail stops before scoring); the result names them. The output file is
-        written whole or not at all."""
+        written whole or not at all; ``safe_for_spreadsheets`` neutralises cells a spreadsheet would run as
+        formulas."""
         from .data import read_rows_to_score, write_table
 
         input_path, output_path = Path(input_path), Path(output_path)
@@ -211,7 +213,7 @@ class Scorer:
         rows = read_rows_to_score(input_path, text_column, blank_rows)
         probs = self._predict_with_progress(rows.texts, show_progress)
         rows.frame = self.add_scores(rows.frame, probs, with_probs, set_coverage, rows.positions)
-        write_table(rows.frame, output_path)
+        write_table(rows.frame, output_path, safe_for_spreadsheets)
         return rows
 
     def add_scores(

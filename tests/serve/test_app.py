@@ -144,3 +144,38 @@ def test_fuzzed_bytes_never_cause_a_server_error(client, raw):
 )
 def test_batching_follows_the_setting_or_else_the_backend(setting, backend, expected):
     assert batching_enabled(ServeSettings(batching=setting), backend) is expected
+
+
+def test_an_overloaded_server_answers_503_with_retry_after(trained_tiny_dir):
+    import asyncio
+    import time
+
+    import httpx
+    import numpy as np
+
+    limits = ServeSettings(max_queue=2, request_timeout_s=5, batching=False)
+    app = create_app(Scorer.load(trained_tiny_dir, backend="torch"), limits)
+
+    def slow(texts):
+        time.sleep(0.4)
+        return np.full((len(texts), 5), 0.2)
+
+    app.state.batcher.score_fn = slow
+
+    async def main():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            return await asyncio.gather(*(http.post("/v1/score", json={"sentences": ["fine"]}) for _ in range(6)))
+
+    responses = asyncio.run(main())
+    refused = [r for r in responses if r.status_code == 503]
+    assert len(refused) == 4 and sum(r.status_code == 200 for r in responses) == 2
+    assert refused[0].headers["retry-after"] == "1" and "requests waiting" in refused[0].json()["error"]
+
+
+def test_the_page_download_is_safe_for_spreadsheets(client):
+    csv = "sentence\n=1+1 was great\nfine\n"
+    safe = client.post("/v1/score-file", files={"file": ("r.csv", csv, "text/csv")}, data={"spreadsheet_safe": "true"})
+    assert safe.status_code == 200 and safe.text.splitlines()[1].startswith("'=1+1 was great,")
+    raw = client.post("/v1/score-file", files={"file": ("r.csv", csv, "text/csv")})
+    assert raw.text.splitlines()[1].startswith("=1+1 was great,")

@@ -1,7 +1,9 @@
 import asyncio
 import threading
+import time
 
 import numpy as np
+import pytest
 
 from sentscore.serve.batcher import DynamicBatcher
 
@@ -80,3 +82,40 @@ def test_a_failing_batch_fails_its_requests_and_the_batcher_keeps_working():
     first, second = asyncio.run(main())
     assert isinstance(first[0], RuntimeError)
     assert second.shape == (1, 1)
+
+
+def slow_model(seconds):
+    def score(texts):
+        time.sleep(seconds)
+        return np.zeros((len(texts), 1))
+
+    return score
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_requests_beyond_the_queue_limit_are_refused_at_once(enabled):
+    from sentscore.serve.batcher import Overloaded
+
+    batcher = DynamicBatcher(slow_model(0.3), max_wait_ms=1, enabled=enabled, max_pending=3, timeout_s=10)
+
+    async def main():
+        await batcher.start()
+        try:
+            return await asyncio.gather(*(batcher.score(["x"]) for _ in range(8)), return_exceptions=True)
+        finally:
+            await batcher.stop()
+
+    started = time.perf_counter()
+    results = asyncio.run(main())
+    refused = [r for r in results if isinstance(r, Overloaded)]
+    assert len(refused) == 5 and all("3 requests waiting" in str(r) for r in refused)
+    assert sum(isinstance(r, np.ndarray) for r in results) == 3
+    assert batcher.pending == 0 and time.perf_counter() - started < 2.5  # the refused did not wait
+
+
+def test_a_request_not_answered_in_time_is_given_up():
+    from sentscore.serve.batcher import Overloaded
+
+    batcher = DynamicBatcher(slow_model(1.0), enabled=False, timeout_s=0.1)
+    with pytest.raises(Overloaded, match="not answered within 0.1 s"):
+        run_concurrently(batcher, [["x"]])

@@ -19,10 +19,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from swagger_ui_bundle import swagger_ui_path
 
 from .. import __version__
-from ..data import read_texts
+from ..data import read_texts, write_table
 from ..errors import SentscoreError
 from ..predict import Scorer
-from .batcher import DynamicBatcher
+from .batcher import DynamicBatcher, Overloaded
 from .settings import ServeSettings, batching_enabled
 
 __all__ = ["ServeSettings", "batching_enabled", "create_app"]
@@ -79,7 +79,14 @@ def create_app(scorer: Scorer, settings: ServeSettings | None = None) -> FastAPI
     """The app for one loaded model. Use it with any ASGI server, or through `sentscore serve`."""
     settings = settings or ServeSettings()
     batching = batching_enabled(settings, scorer.backend)
-    batcher = DynamicBatcher(scorer.predict_proba, settings.max_batch_size, settings.max_wait_ms, batching)
+    batcher = DynamicBatcher(
+        scorer.predict_proba,
+        settings.max_batch_size,
+        settings.max_wait_ms,
+        batching,
+        max_pending=settings.max_queue,
+        timeout_s=settings.request_timeout_s,
+    )
     model_info = {**_model_info(scorer), "batching": batching}
 
     @asynccontextmanager
@@ -95,7 +102,7 @@ def create_app(scorer: Scorer, settings: ServeSettings | None = None) -> FastAPI
         version=__version__,
         lifespan=lifespan,
         description=f"Scores sentences on the scale {', '.join(scorer.scale.labels)}.",
-        responses={code: {"model": ErrorResponse} for code in (400, 413, 422)},
+        responses={code: {"model": ErrorResponse} for code in (400, 413, 422, 503)},
     )
     app.state.settings, app.state.batcher, app.state.scorer = settings, batcher, scorer
     _install_error_handlers(app, settings)
@@ -130,6 +137,7 @@ def _add_scoring_routes(app: FastAPI, scorer: Scorer, batcher: DynamicBatcher, s
         text_column: str = Form("sentence"),
         probs: bool = Form(False),
         set_coverage: float | None = Form(None, alias="set", gt=0, lt=1, description=SET_DESCRIPTION),
+        spreadsheet_safe: bool = Form(False, description="Start cells a spreadsheet would run as formulas with '."),
     ) -> Response:
         """Score an uploaded CSV, TSV, JSONL or text file; returns it as CSV with scores added."""
         suffix = Path(file.filename or "upload.csv").suffix.lower() or ".txt"
@@ -148,7 +156,7 @@ def _add_scoring_routes(app: FastAPI, scorer: Scorer, batcher: DynamicBatcher, s
                 scorer.require_score_sets()
             probabilities = await batcher.score(texts)
             scored = scorer.add_scores(frame, probabilities, probs, set_coverage)
-            scored.to_csv(target, index=False)
+            write_table(scored, target, safe_for_spreadsheets=spreadsheet_safe)
             body = target.read_bytes()
         name = Path(file.filename or "scored").stem + "-scored.csv"
         return Response(body, media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'})
@@ -227,6 +235,12 @@ def _install_error_handlers(app: FastAPI, settings: ServeSettings) -> None:
     """Every failure is a JSON body with a 4xx status; nothing leaks a stack trace."""
 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+
+    @app.exception_handler(Overloaded)
+    async def overloaded(request: Request, error: Overloaded) -> JSONResponse:
+        response = _error(503, str(error), hint="Retry after the number of seconds in Retry-After.")
+        response.headers["Retry-After"] = str(error.retry_after_s)
+        return response
 
     @app.exception_handler(SentscoreError)
     async def user_error(request: Request, error: SentscoreError) -> JSONResponse:

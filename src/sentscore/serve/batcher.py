@@ -19,14 +19,36 @@ logger = logging.getLogger(__name__)
 ScoreFn = Callable[[Sequence[str]], np.ndarray]
 
 
-class DynamicBatcher:
-    """``await batcher.score(sentences)`` returns that request's probabilities, in order."""
+class Overloaded(Exception):
+    """More requests wait than the server takes, or a request waited longer than its timeout."""
 
-    def __init__(self, score_fn: ScoreFn, max_batch_size: int = 64, max_wait_ms: float = 5.0, enabled: bool = True):
+    def __init__(self, message: str, retry_after_s: int = 1):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class DynamicBatcher:
+    """``await batcher.score(sentences)`` returns that request's probabilities, in order.
+
+    At most ``max_pending`` requests wait or run at once; one more is refused at once with :class:`Overloaded`
+    rather than queued without bound (memory and latency would grow without end), and one that has not been
+    answered within ``timeout_s`` is given up with :class:`Overloaded` too."""
+
+    def __init__(
+        self,
+        score_fn: ScoreFn,
+        max_batch_size: int = 64,
+        max_wait_ms: float = 5.0,
+        enabled: bool = True,
+        max_pending: int = 256,
+        timeout_s: float = 30.0,
+    ):
         self.score_fn = score_fn
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000
         self.enabled = enabled
+        self.max_pending, self.timeout_s = max_pending, timeout_s
+        self.pending = 0
         self._executor: ThreadPoolExecutor | None = None  # made on first use; the app's lifespan may restart it
         self._queue: asyncio.Queue[tuple[Sequence[str], asyncio.Future]] | None = None
         self._worker: asyncio.Task | None = None
@@ -52,6 +74,17 @@ class DynamicBatcher:
         return self._executor
 
     async def score(self, sentences: Sequence[str]) -> np.ndarray:
+        if self.pending >= self.max_pending:
+            raise Overloaded(f"the server already has {self.pending} requests waiting; try again shortly")
+        self.pending += 1
+        try:
+            return await asyncio.wait_for(self._score(sentences), self.timeout_s)
+        except TimeoutError:
+            raise Overloaded(f"the request was not answered within {self.timeout_s:g} s; try again shortly") from None
+        finally:
+            self.pending -= 1
+
+    async def _score(self, sentences: Sequence[str]) -> np.ndarray:
         loop = asyncio.get_running_loop()
         if not self.enabled or self._queue is None:
             return await loop.run_in_executor(self.executor(), self.score_fn, list(sentences))

@@ -28,9 +28,26 @@ class ServeSettings(Settings):
     max_sentences: int = field(default=256, metadata={"help": "Sentences per request."})
     max_chars: int = field(default=2000, metadata={"help": "Characters per sentence."})
     max_body_bytes: int = field(default=2_000_000, metadata={"help": "Bytes per request body (uploads too)."})
+    max_queue: int = field(
+        default=256,
+        metadata={
+            "help": "Requests that may wait or run at once; one more is answered 503 with Retry-After at once "
+            "instead of queueing without bound."
+        },
+    )
+    request_timeout_s: float = field(
+        default=30.0, metadata={"help": "Seconds a request may wait for its scores before it is answered 503."}
+    )
 
     def problems(self) -> list[str]:
-        positive = ("max_batch_size", "max_sentences", "max_chars", "max_body_bytes")
+        positive = (
+            "max_batch_size",
+            "max_sentences",
+            "max_chars",
+            "max_body_bytes",
+            "max_queue",
+            "request_timeout_s",
+        )
         problems = [f"--{key.replace('_', '-')} must be positive" for key in positive if getattr(self, key) <= 0]
         if self.max_wait_ms < 0:
             problems.append("--max-wait-ms must not be negative")

@@ -101,6 +101,8 @@ async function scoreFile(event) {
   form.append("file", file);
   form.append("text_column", $("text-column").value || "sentence");
   form.append("probs", $("file-probs").checked ? "true" : "false");
+  form.append("spreadsheet_safe", "true");  // the download opens in a spreadsheet: no formula runs
+  if (modelHasSets) form.append("set", "0.9");
   $("file-button").disabled = true;
   status.textContent = "Scoring " + file.name + "…";
   try {
