@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from typing import Any
 
 from transformers import TrainerCallback
@@ -58,6 +60,37 @@ class ReleaseFreedMemory(TrainerCallback):
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.release()
+
+
+class PeriodicCheckpoint(TrainerCallback):
+    """Writes a resumable checkpoint (weights, optimizer, schedule, random states, place in the epoch) every
+    ``minutes`` of training, so that a killed run loses at most that much; epoch ends write theirs anyway."""
+
+    def __init__(self, minutes: float):
+        self.seconds = minutes * 60
+        self.last = time.monotonic()
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.seconds and time.monotonic() - self.last >= self.seconds:
+            control.should_save = True
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.last = time.monotonic()
+
+
+class StopWhenAsked(TrainerCallback):
+    """Ends training after the current step once ``event`` is set (the CLI sets it on Ctrl-C or SIGTERM),
+    writing a resumable checkpoint first."""
+
+    def __init__(self, event: threading.Event):
+        self.event = event
+        self.stopped_at: int | None = None
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.event.is_set():
+            control.should_save = True
+            control.should_training_stop = True
+            self.stopped_at = state.global_step
 
 
 class ProgressBars(ProgressCallback):

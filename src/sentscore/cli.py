@@ -6,7 +6,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -58,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .runtime import tune_process_for_training
-    from .training import train
+    from .training import TrainingInterrupted, train
 
     overrides = TrainConfig.given_flags(args)
     if args.config:
@@ -66,7 +69,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         config = TrainConfig.from_dict(overrides, source="command line")
     tune_process_for_training(config)  # this process is the CLI's to tune; a library call never does
-    result = train(config, show_progress=not args.quiet)
+    stop = stop_on_signals()  # likewise its signal handlers: Ctrl-C and SIGTERM end training with a checkpoint
+    try:
+        result = train(config, show_progress=not args.quiet, stop=stop)
+    except TrainingInterrupted as interrupted:
+        return _explain_interruption(interrupted)
     if not result.is_main_process:  # under a multi-process launcher, one summary
         return 0
     _print_metrics_table(
@@ -78,6 +85,31 @@ def cmd_train(args: argparse.Namespace) -> int:
         f'Next: sentscore predict {result.output_dir} "Your sentence here"'
     )
     return 0
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by the first Ctrl-C or SIGTERM (training then stops after its step, writing a checkpoint);
+    a second Ctrl-C interrupts at once."""
+    stop = threading.Event()
+
+    def ask_to_stop(signum: int, frame: Any) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+        print("\nStopping after this step and writing a checkpoint (Ctrl-C again to quit now)", file=sys.stderr)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, ask_to_stop)
+    return stop
+
+
+def _explain_interruption(interrupted: Any) -> int:
+    command = " ".join(shlex.quote(a) for a in ["sentscore", *sys.argv[1:]] if a != "--resume")
+    _print_error(
+        f"Training was interrupted; its checkpoint {interrupted.checkpoint} is kept.",
+        f"Continue where it stopped with: {command} --resume",
+    )
+    return EXIT_INTERRUPTED
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

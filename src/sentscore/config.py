@@ -191,6 +191,20 @@ class TrainConfig(Settings):
     )
     num_threads: int | None = field(default=None, metadata={"help": "CPU threads for torch (default: every core)."})
     torch_compile: bool = field(default=False, metadata={"help": "Compile the model with torch.compile."})
+    resume: bool = field(
+        default=False,
+        metadata={
+            "help": "Continue an interrupted training from the newest checkpoint in output_dir (the same model "
+            "as an uninterrupted run)."
+        },
+    )
+    checkpoint_minutes: float = field(
+        default=10.0,
+        metadata={
+            "help": "Minutes of training between resumable checkpoints (besides one every epoch), so that a killed "
+            "run loses at most this much; 0: every epoch only."
+        },
+    )
     allow_pickle: bool = field(
         default=False,
         metadata={
@@ -266,6 +280,8 @@ class TrainConfig(Settings):
             value = getattr(self, key)
             if value is not None and not 0 <= value < 1:
                 problems.append(f"'{key}' must be at least 0 and below 1")
+        if self.checkpoint_minutes < 0:
+            problems.append("'checkpoint_minutes' must not be negative (0: a checkpoint every epoch only)")
         if self.num_threads is not None and self.num_threads < 1:
             problems.append("'num_threads' must be at least 1")
         if self.fp16 and self.bf16:

@@ -223,6 +223,13 @@ class ModelFolder:
 
     # ---- writing -----------------------------------------------------------------------------------------
 
+    def latest_checkpoint(self) -> Path | None:
+        """The newest complete resumable checkpoint that training left in the folder, if any."""
+        folder = self.file(CHECKPOINT_DIR)
+        needed = ("trainer_state.json", "optimizer.pt", "scheduler.pt", WEIGHTS_FILE)
+        found = [p for p in folder.glob("checkpoint-*") if all((p / name).is_file() for name in needed)]
+        return max(found, key=lambda p: int(p.name.rsplit("-", 1)[-1]), default=None)
+
     def check_can_write(self, overwrite: bool) -> None:
         """Never replace a trained model by accident."""
         if self.path.exists() and not self.path.is_dir():

@@ -82,9 +82,9 @@ def training_arguments(
         lr_scheduler_type="linear",
         eval_strategy="epoch",
         save_strategy="epoch",
-        # the best and the latest are kept (every epoch's to average them); the folder is removed after training
-        save_total_limit=None if config.weight_averaging != "none" else 1,
-        save_only_model=True,  # no optimizer state: saving is fast and checkpoints small
+        # the best and the newest are kept (every epoch's, to average them); the folder goes when training ends
+        save_total_limit=None if config.weight_averaging != "none" else 2,
+        save_only_model=False,  # with optimizer, schedule and random states: an interrupted run resumes
         load_best_model_at_end=True,
         metric_for_best_model=config.metric_for_best_model,
         greater_is_better=config.greater_is_better,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,14 @@ class TrainResult:
     post_fit: dict[str, Any] = dataclasses.field(default_factory=dict)  # what the post-fit steps recorded
 
 
+class TrainingInterrupted(Exception):
+    """Training stopped when asked (Ctrl-C, SIGTERM) after writing a resumable checkpoint."""
+
+    def __init__(self, checkpoint: Path | None):
+        super().__init__(f"training interrupted; resumable checkpoint: {checkpoint}")
+        self.checkpoint = checkpoint
+
+
 @dataclass
 class Evaluation:
     """The kept model's validation metrics, the majority-class baseline and the per-epoch history."""
@@ -59,11 +68,18 @@ class Evaluation:
     epochs: list[dict[str, Any]]
 
 
-def train(config: TrainConfig, show_progress: bool = True, callbacks: list[Any] | None = None) -> TrainResult:
+def train(
+    config: TrainConfig,
+    show_progress: bool = True,
+    callbacks: list[Any] | None = None,
+    stop: threading.Event | None = None,
+) -> TrainResult:
     """Fine-tune ``config.model_name`` on ``config.train_file`` and write ``config.output_dir``.
 
     Refuses to replace a trained model already in ``output_dir`` unless ``config.overwrite``.
-    ``show_progress`` shows progress bars for the epochs; ``callbacks`` are extra ``TrainerCallback``s.
+    ``show_progress`` shows progress bars for the epochs; ``callbacks`` are extra ``TrainerCallback``s. When
+    ``stop`` is set, training ends after the current step with a resumable checkpoint and raises
+    :class:`TrainingInterrupted`; ``config.resume`` continues from the newest checkpoint.
     The caller's process is left as it was (torch's thread count is restored; nothing else is changed).
     """
     from .models import quiet_transformers
@@ -83,7 +99,7 @@ def train(config: TrainConfig, show_progress: bool = True, callbacks: list[Any] 
         for callback in callbacks or []:
             trainer.add_callback(callback)
         with quiet_transformers():  # the epoch bars stay; those for writing and reading checkpoints go
-            train_seconds = fit(trainer, config)
+            train_seconds = fit(trainer, config, folder, stop)
             held_out = held_out_predictions(trainer)
             post_fit: dict[str, Any] = {}
             for step in post_fit_steps(config.calibrate):
@@ -236,13 +252,35 @@ def tokenize(data: LabelledData, tokenizer: Any, max_length: int) -> Any:
     return Dataset.from_dict(columns)
 
 
-def fit(trainer: Any, config: TrainConfig) -> float:
-    """Train, keeping the best epoch or averaging the epochs' weights (``weight_averaging``); returns the
-    seconds it took."""
+def fit(trainer: Any, config: TrainConfig, folder: ModelFolder, stop: threading.Event | None = None) -> float:
+    """Train (from the newest checkpoint with ``config.resume``), keeping the best epoch or averaging the
+    epochs' weights (``weight_averaging``); returns the seconds it took. A resumable checkpoint is written every
+    ``checkpoint_minutes``; when ``stop`` is set, one is written and :class:`TrainingInterrupted` raised."""
+    from .callbacks import PeriodicCheckpoint, StopWhenAsked
+
+    resume_from = resume_point(config, folder)
+    trainer.add_callback(PeriodicCheckpoint(config.checkpoint_minutes))
+    asked = StopWhenAsked(stop or threading.Event())
+    trainer.add_callback(asked)
     started = time.perf_counter()
-    trainer.train()
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    if asked.stopped_at is not None:
+        raise TrainingInterrupted(folder.latest_checkpoint())
     average_checkpoints(trainer, config.weight_averaging, config.metric_for_best_model, config.greater_is_better)
     return time.perf_counter() - started
+
+
+def resume_point(config: TrainConfig, folder: ModelFolder) -> Path | None:
+    """The checkpoint to continue from: the newest one with ``resume``; an error when there is none."""
+    latest = folder.latest_checkpoint()
+    if config.resume and latest is None:
+        raise SentscoreError(
+            f"nothing to resume: {folder.file(CHECKPOINT_DIR)} holds no complete checkpoint",
+            hint="Train without --resume to start over.",
+        )
+    if latest is not None and not config.resume:
+        logger.warning("%s holds checkpoints of an interrupted run; starting over (--resume continues it)", folder.path)
+    return latest if config.resume else None
 
 
 def final_evaluation(
