@@ -284,6 +284,7 @@ def main() -> None:
         ".venv/bin/python -m bench.run      # training, export, scoring, CLI",
         ".venv/bin/python -m bench.paired   # training throughput in alternating rounds",
         ".venv/bin/python -m bench.serve    # HTTP load",
+        ".venv/bin/python -m bench.soak     # overload: 64 clients for 60 s, bounded queue, memory",
         ".venv/bin/python -m bench.compile  # torch.compile against eager",
         ".venv/bin/python -m bench.profile  # where a training step's time goes",
         ".venv/bin/python -m bench.quantize # int8 variants (after bench.run)",
@@ -321,8 +322,31 @@ def main() -> None:
         lines += compile_section(read_result("compile"))
     if has_result("serve"):
         lines += serve_section(read_result("serve"))
+    if has_result("soak"):
+        lines += soak_section(read_result("soak"))
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
     print(f"wrote {ROOT / 'BENCHMARKS.md'}")
+
+
+def soak_section(soak: dict[str, Any]) -> list[str]:
+    limits = soak["limits"]
+    return [
+        "## Soak under overload",
+        "",
+        f"`python -m bench.soak` ({soak['started']}): {soak['clients']} concurrent Python clients for "
+        f"{soak['seconds']:.0f} s on 127.0.0.1, one in eight sending 64 sentences of {limits['max_chars'] // 2} "
+        f"characters, the rest one sentence; the server with `--max-queue {limits['max_queue']}` and "
+        f"`--request-timeout-s {limits['request_timeout_s']}`, backend {soak['backend']}. The clients share the "
+        "2 cores with the server.",
+        "",
+        "| answered | answered/s | p50 ms | p99 ms | 503 (refused at once) | other statuses | connection errors "
+        "| server RSS, first third → last third of the run |",
+        "|---:|---:|---:|---:|---:|---:|---:|---|",
+        f"| {soak['ok']} | {soak['answered_per_s']:.1f} | {soak['p50_ms']:.0f} | {soak['p99_ms']:.0f} | "
+        f"{soak['503']} | {soak['other']} | {soak['errors']} | {soak['rss_first_third_mb']:.0f} MB → "
+        f"{soak['rss_last_third_mb']:.0f} MB (max {max(soak['rss_mb']):.0f}) |",
+        "",
+    ]
 
 
 def _paired_ratio(paired: dict[str, Any] | None) -> str:

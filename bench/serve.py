@@ -54,18 +54,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(model_dir: Path, port: int, backend: str, batching: bool) -> subprocess.Popen:
-    command = [
-        str(Path(PYTHON).with_name("sentscore")),
-        "serve",
-        str(model_dir),
-        "--port",
-        str(port),
-        "-q",
-        "--backend",
-        backend,
-        "--batching" if batching else "--no-batching",
-    ]
+def start_server(
+    model_dir: Path, port: int, backend: str, batching: bool | None, extra: list[str] | None = None
+) -> subprocess.Popen:
+    """`sentscore serve` on 127.0.0.1:``port`` in its own process, once it answers /health; ``batching`` None
+    leaves it to the server's default, ``extra`` are more flags."""
+    command = [str(Path(PYTHON).with_name("sentscore")), "serve", str(model_dir), "--port", str(port), "-q"]
+    command += ["--backend", backend, *(extra or [])]
+    if batching is not None:
+        command.append("--batching" if batching else "--no-batching")
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=offline_env())
     import httpx
 
