@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shlex
 import signal
 import sys
@@ -423,4 +424,5 @@ def _setup_logging(verbose: bool, quiet: bool) -> None:
     except ImportError:  # pragma: no cover
         handler = logging.StreamHandler()
     logging.basicConfig(level=logging.WARNING, handlers=[handler], format="%(message)s", force=True)
-    logging.getLogger("sentscore").setLevel(level)
+    # Under a multi-process launcher (torchrun, accelerate launch), the other processes speak only of errors.
+    logging.getLogger("sentscore").setLevel(level if int(os.environ.get("RANK", "0")) == 0 else logging.ERROR)

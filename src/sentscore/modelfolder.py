@@ -70,6 +70,8 @@ class ModelInfo:
     config: dict[str, Any] = field(default_factory=dict)  # the fully resolved training config
     calibration: dict[str, Any] | None = None  # how the probabilities were calibrated, and the error before/after
     checksums: dict[str, str] = field(default_factory=dict)  # file name -> SHA-256 of the weights and exports
+    processes: int = 1  # training processes
+    global_batch_size: int | None = None  # sentences per optimizer step, across every process
     versions: dict[str, str] = field(default_factory=dict)  # sentscore and the libraries that trained it
     format: int = INFO_FORMAT
 

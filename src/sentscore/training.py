@@ -49,6 +49,7 @@ class TrainResult:
     config: TrainConfig  # as resolved: defaults that depend on the model or the machine filled in
     is_main_process: bool = True
     post_fit: dict[str, Any] = dataclasses.field(default_factory=dict)  # what the post-fit steps recorded
+    processes: int = 1  # training processes (a multi-process launcher's world size)
 
 
 class TrainingInterrupted(Exception):
@@ -116,6 +117,7 @@ def train(
                 config,
                 trainer.is_world_process_zero(),
                 post_fit,
+                trainer.args.world_size,
             )
             if result.is_main_process:
                 save(folder, trainer.model, tokenizer, objective, train_data.scale, result)
@@ -219,6 +221,14 @@ def build_trainer(
     )
     checkpoints = Path(config.output_dir) / CHECKPOINT_DIR
     args = training_arguments(config, checkpoints, device, len(train_set), show_progress)
+    if args.world_size > 1:
+        logger.info(
+            "%d processes: a global batch of %d sentences (%d per process), learning rate %g",
+            args.world_size,
+            global_batch_size(config, args.world_size),
+            config.train_batch_size,
+            config.learning_rate,
+        )
     callbacks = [GpuMemoryLogger(), ReleaseFreedMemory(), EpochLogger(config.metric_for_best_model)]
     if config.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
@@ -239,6 +249,11 @@ def build_trainer(
     if show_progress:
         trainer.add_callback(ProgressBars())
     return trainer
+
+
+def global_batch_size(config: TrainConfig, processes: int) -> int:
+    """Sentences per optimizer step across every process (train_batch_size is each process's share)."""
+    return config.train_batch_size * processes
 
 
 def tokenize(data: LabelledData, tokenizer: Any, max_length: int) -> Any:
@@ -350,6 +365,8 @@ def save(
         config=config.to_dict(),
         versions=library_versions(),
         calibration=result.post_fit.get("calibration"),
+        processes=result.processes,
+        global_batch_size=global_batch_size(config, result.processes),
     )
     metrics = {
         "primary_metric": config.metric_for_best_model,
