@@ -35,7 +35,7 @@ DATASETS = {"sst5": (SST5, None), "semeval_4c": (SEMEVAL, None), "sst5_64": (SST
 #: Configurations compared: name -> TrainConfig overrides (None: the reference recipe, bench/reference.py).
 CONFIGS: dict[str, dict[str, Any] | None] = {
     "reference recipe": None,
-    "sentscore 0.1 defaults": {"pooling": "cls", "calibrate": False},
+    "sentscore 0.1 defaults": {"pooling": "cls", "calibrate": False, "num_train_epochs": 3},
     "defaults": {},
     "mean, classification": {"pooling": "mean", "objective": "classification"},
     "mean, ordinal (CORN)": {"pooling": "mean", "objective": "ordinal"},
@@ -123,8 +123,23 @@ def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
     return {k: metrics.get(k) for k in keys}
 
 
+def running_marker(data: str, config: str, seed: int) -> Path:
+    """A file that says a run is under way (so that a second scheduler does not start it again)."""
+    return result_file(data, config, seed).with_suffix(".running")
+
+
 def run_one(data: str, config: str, seed: int) -> Path:
     """Train and score one configuration on one data set with one seed; write and return its result file."""
+    marker = running_marker(data, config, seed)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()  # the scheduler made it already when it started this run
+    try:
+        return _run_one(data, config, seed)
+    finally:
+        marker.unlink(missing_ok=True)
+
+
+def _run_one(data: str, config: str, seed: int) -> Path:
     import torch
 
     torch.set_num_threads(1)  # this worker process is the benchmark's own
@@ -167,13 +182,16 @@ def run_all(plan: dict[str, list[str]], seeds: list[int], workers: int) -> None:
         for seed in seeds
         for data, configs in plan.items()
         for config in configs
-        if not result_file(data, config, seed).is_file()
+        if not result_file(data, config, seed).is_file() and not running_marker(data, config, seed).exists()
     ]
     print(f"[quality] {len(todo)} runs to do", flush=True)
     running: list[tuple[subprocess.Popen, tuple]] = []
     while todo or running:
         while todo and len(running) < workers:
             job = todo.pop(0)
+            if result_file(*job).is_file() or running_marker(*job).exists():
+                continue  # done or started by another scheduler meanwhile
+            running_marker(*job).touch()
             command = [
                 PYTHON,
                 "-m",

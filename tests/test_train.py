@@ -439,3 +439,17 @@ def test_the_bf16_default_is_resolved_and_recorded(tiny_model_dir, tmp_path, mon
     saved = json.loads((tmp_path / "out" / "sentscore.json").read_text())
     assert saved["config"]["bf16"] is False  # what was used, not "None"
     assert config.bf16 is None
+
+
+def test_small_training_sets_get_enough_epochs_for_a_few_hundred_steps(tiny_model_dir, tmp_path, monkeypatch):
+    from sentscore import training
+
+    assert training.default_epochs(6835, 16) == 3  # SST-5's training split: 428 steps an epoch
+    assert training.default_epochs(256, 16) == 19  # 64 sentences per level, less the validation share
+    assert training.default_epochs(10, 16) == 30  # capped
+    monkeypatch.setattr(training, "MIN_DEFAULT_STEPS", 5)  # few steps, so that the test trains for seconds
+    data = write_csv(tmp_path / "d.csv", synthetic_rows(2))
+    config = TrainConfig(model_name=str(tiny_model_dir), train_file=str(data), output_dir=str(tmp_path / "o"))
+    result = train(TrainConfig(**{**config.to_dict(), "max_length": 8}), show_progress=False)
+    assert result.config.num_train_epochs == 5 and len(result.epochs) == 5  # 8 sentences: one step an epoch
+    assert config.num_train_epochs is None

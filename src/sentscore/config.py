@@ -53,7 +53,14 @@ class TrainConfig(Settings):
     # 16, not the recipe's 8 or a larger 32: the measurements behind it are in docs/decisions.md.
     train_batch_size: int = field(default=16, metadata={"help": "Sentences per training step."})
     eval_batch_size: int = field(default=32, metadata={"help": "Sentences per evaluation step."})
-    num_train_epochs: float = field(default=3, metadata={"help": "Passes over the training data."})
+    # None: chosen by the training set's size once it is read (sentscore.training.default_epochs).
+    num_train_epochs: float | None = field(
+        default=None,
+        metadata={
+            "help": "Passes over the training data. Default: 3, or more for a small training set, so that "
+            "training makes at least 300 optimizer steps (at most 30 epochs)."
+        },
+    )
     # None: chosen by the encoder's width once it is loaded (sentscore.surgery.default_learning_rate).
     learning_rate: float | None = field(
         default=None,
@@ -242,7 +249,7 @@ class TrainConfig(Settings):
         if self.freeze_layers is not None and self.freeze_layers < 0:
             problems.append("'freeze_layers' must not be negative (0 trains every layer)")
         problems += [f"'{k}' must be a positive integer" for k in positive_ints if getattr(self, k) < 1]
-        if self.num_train_epochs <= 0:
+        if self.num_train_epochs is not None and self.num_train_epochs <= 0:
             problems.append("'num_train_epochs' must be positive")
         if self.learning_rate is not None and not 0 < self.learning_rate < 1:
             problems.append("'learning_rate' must be between 0 and 1 (typical: 1e-5 to 2e-4)")

@@ -92,6 +92,7 @@ def train(
     folder.check_can_write(config.overwrite)
     with torch_threads(config.num_threads):
         train_data, validation_data = prepare_data(config)
+        config = with_default_epochs(config, len(train_data))
         objective = build_objective(config, train_data)
         model, tokenizer, config = build_model(config, train_data.scale, objective)
         if config.head_init == "linear_probe":
@@ -142,6 +143,28 @@ def prepare_data(config: TrainConfig) -> tuple[LabelledData, LabelledData]:
             hint="Use accuracy, macro_f1 or loss, or give numeric scores.",
         )
     return data, validation
+
+
+#: Optimizer steps a default training makes at least, and the most epochs it takes for them.
+MIN_DEFAULT_STEPS = 300
+MAX_DEFAULT_EPOCHS = 30
+
+
+def default_epochs(train_sentences: int, batch_size: int) -> int:
+    """3 epochs, or as many as make MIN_DEFAULT_STEPS optimizer steps when the training set is small (at most
+    MAX_DEFAULT_EPOCHS): a few hundred sentences in 3 epochs are a few dozen steps, too few for the head."""
+    steps_per_epoch = max(1, -(-train_sentences // batch_size))
+    return min(MAX_DEFAULT_EPOCHS, max(3, -(-MIN_DEFAULT_STEPS // steps_per_epoch)))
+
+
+def with_default_epochs(config: TrainConfig, train_sentences: int) -> TrainConfig:
+    """``config`` with ``num_train_epochs`` decided by the training set's size when it is not set."""
+    if config.num_train_epochs is not None:
+        return config
+    epochs = default_epochs(train_sentences, config.train_batch_size)
+    if epochs > 3:
+        logger.info("%d epochs: a small training set needs them for %d steps", epochs, MIN_DEFAULT_STEPS)
+    return dataclasses.replace(config, num_train_epochs=epochs)
 
 
 def build_objective(config: TrainConfig, train_data: LabelledData) -> Objective:
