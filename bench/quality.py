@@ -81,13 +81,16 @@ def training_file(data: str, seed: int, workdir: Path) -> str:
 
 
 def run_sentscore(train_csv: str, dev_csv: str, overrides: dict[str, Any], seed: int, workdir: Path) -> dict:
-    from sentscore import TrainConfig, evaluate, train
+    from sentscore import Scorer, TrainConfig, evaluate, train
+    from sentscore.data import load_labelled
 
     config = TrainConfig.from_dict(
         {"train_file": train_csv, "output_dir": str(workdir / "model"), "seed": seed, "num_threads": 1, **overrides}
     )
     result = train(config, show_progress=False)
     report = evaluate(workdir / "model", dev_csv, worst=0, backend="torch")
+    scorer = Scorer.load(workdir / "model", backend="torch")
+    dev_texts = load_labelled(dev_csv, scale=scorer.scale).texts
     validation = {k: v for k, v in result.metrics.items() if k not in ("confusion_matrix", "reliability")}
     return {
         "train_seconds": result.train_seconds,
@@ -97,6 +100,8 @@ def run_sentscore(train_csv: str, dev_csv: str, overrides: dict[str, Any], seed:
         "dev": _headline(report["metrics"]),
         "decodings": report["decodings"],
         "score_sets": report["score_sets"],
+        # kept so that ensembles of the seeds can be scored afterwards (bench.quality_report)
+        "dev_probabilities": scorer.predict_proba(dev_texts).round(4).tolist(),
     }
 
 
@@ -115,7 +120,11 @@ def run_reference_recipe(train_csv: str, dev_csv: str, seed: int, workdir: Path)
     metrics = compute_metrics(labels, probs.argmax(1), scale)
     metrics["ece"] = expected_calibration_error(probs, labels)
     metrics["intervals"] = bootstrap_intervals(labels, probs.argmax(1), scale)
-    return {"train_seconds": run["train_seconds"], "dev": _headline(metrics)}
+    return {
+        "train_seconds": run["train_seconds"],
+        "dev": _headline(metrics),
+        "dev_probabilities": np.asarray(probs).round(4).tolist(),
+    }
 
 
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
