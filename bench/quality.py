@@ -35,7 +35,12 @@ DATASETS = {"sst5": (SST5, None), "semeval_4c": (SEMEVAL, None), "sst5_64": (SST
 #: Configurations compared: name -> TrainConfig overrides (None: the reference recipe, bench/reference.py).
 CONFIGS: dict[str, dict[str, Any] | None] = {
     "reference recipe": None,
-    "sentscore 0.1 defaults": {"pooling": "cls", "calibrate": False, "num_train_epochs": 3},
+    "sentscore 0.1 defaults": {
+        "pooling": "cls",
+        "objective": "classification",
+        "calibrate": False,
+        "num_train_epochs": 3,
+    },
     "defaults": {},
     "mean, classification": {"pooling": "mean", "objective": "classification"},
     "mean, ordinal (CORN)": {"pooling": "mean", "objective": "ordinal"},

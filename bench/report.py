@@ -285,6 +285,7 @@ def main() -> None:
         ".venv/bin/python -m bench.paired   # training throughput in alternating rounds",
         ".venv/bin/python -m bench.serve    # HTTP load",
         ".venv/bin/python -m bench.soak     # overload: 64 clients for 60 s, bounded queue, memory",
+        ".venv/bin/python -m bench.streaming --model M  # file scoring in chunks against in one piece",
         ".venv/bin/python -m bench.compile  # torch.compile against eager",
         ".venv/bin/python -m bench.profile  # where a training step's time goes",
         ".venv/bin/python -m bench.quantize # int8 variants (after bench.run)",
@@ -324,8 +325,30 @@ def main() -> None:
         lines += serve_section(read_result("serve"))
     if has_result("soak"):
         lines += soak_section(read_result("soak"))
+    if has_result("streaming"):
+        lines += streaming_section(read_result("streaming"))
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
     print(f"wrote {ROOT / 'BENCHMARKS.md'}")
+
+
+def streaming_section(result: dict[str, Any]) -> list[str]:
+    m = result["machine"]
+    lines = [
+        "## Scoring a file in chunks",
+        "",
+        f"`python -m bench.streaming` ({result['when']}, {m['cpu']}, {result['threads']} threads, model "
+        f"`{result['model']}`): `Scorer.score_file`, which reads, scores and writes 8192 rows at a time, against "
+        "reading the file whole, scoring and writing it (0.2's way), each in a fresh process.",
+        "",
+        "| rows | way | sentences/s | peak RSS MB | same output file |",
+        "|---:|---|---:|---:|---|",
+    ]
+    for run in result["runs"]:
+        same = {True: "yes", False: "**no**"}.get(run.get("same_output"), "")
+        lines.append(
+            f"| {run['rows']} | {run['way']} | {run['sentences_per_s']:.0f} | {run['peak_rss_mb']:.0f} | {same} |"
+        )
+    return [*lines, ""]
 
 
 def soak_section(soak: dict[str, Any]) -> list[str]:

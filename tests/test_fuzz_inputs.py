@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sentscore.config import TrainConfig
-from sentscore.data import load_labelled, read_rows_to_score, read_texts
+from sentscore.data import load_labelled, scan_rows_to_score, read_texts
 from sentscore.errors import SentscoreError
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -42,7 +42,7 @@ def test_random_bytes_load_or_raise_our_error(tmp_path, raw, suffix):
     path.write_bytes(raw)
     load_or_own_error(load_labelled, path)
     load_or_own_error(read_texts, path)
-    load_or_own_error(read_rows_to_score, path)
+    load_or_own_error(scan_rows_to_score, path)
 
 
 @FUZZ
@@ -53,7 +53,7 @@ def test_table_like_text_loads_or_raises_our_error(tmp_path, text):
     path.write_text(text, encoding="utf-8")
     load_or_own_error(load_labelled, path)
     load_or_own_error(read_texts, path)
-    load_or_own_error(read_rows_to_score, path)
+    load_or_own_error(scan_rows_to_score, path)
 
 
 config_values = st.recursive(

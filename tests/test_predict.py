@@ -89,6 +89,41 @@ def test_score_file_keeps_order_and_columns(trained_tiny_dir, tmp_path, suffix):
     assert {"confidence", "expected_score", "prob_1", "prob_5"} <= set(written.columns)
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".txt"])
+@pytest.mark.parametrize("blank_rows", ["skip", "drop"])
+def test_score_file_in_chunks_writes_what_one_pass_writes(trained_tiny_dir, tmp_path, suffix, blank_rows):
+    texts = [f"{SENTENCES[i % 4]} {i}" if i % 5 else ("" if suffix != ".txt" else "x") for i in range(23)]
+    frame = pd.DataFrame({"id": [str(i) for i in range(23)], "sentence": texts})
+    source = tmp_path / f"in{suffix}"
+    if suffix == ".txt":
+        source.write_text("\n".join(texts) + "\n")
+    elif suffix == ".jsonl":
+        source.write_text("\n".join(json.dumps(r) for r in frame.to_dict("records")))
+    else:
+        frame.to_csv(source, index=False)
+    scorer = Scorer.load(trained_tiny_dir, backend="torch")
+    whole, chunked = tmp_path / f"whole{suffix}", tmp_path / f"chunked{suffix}"
+    found = scorer.score_file(source, whole, with_probs=True, show_progress=False, blank_rows=blank_rows)
+    again = scorer.score_file(
+        source, chunked, with_probs=True, show_progress=False, blank_rows=blank_rows, chunk_rows=4
+    )
+    assert chunked.read_bytes() == whole.read_bytes()
+    assert found == again and found.rows == 23
+    assert found.blank == ([] if suffix == ".txt" else [0, 5, 10, 15, 20])
+    read = pd.read_json(chunked, lines=True, dtype=False) if suffix == ".jsonl" else pd.read_csv(chunked)
+    assert len(read) == (18 if blank_rows == "drop" and suffix != ".txt" else 23)
+    scored = [t for t in texts if t]
+    assert [s for s in read["score"].tolist() if s == s and s is not None] == [p.score for p in scorer.predict(scored)]
+
+
+def test_score_file_checks_the_whole_file_before_scoring(trained_tiny_dir, tmp_path):
+    source, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    source.write_text("id,sentence\n" + "".join(f"{i},fine {i}\n" for i in range(40)) + '41,"unclosed\n')
+    with pytest.raises(SentscoreError, match="could not be parsed as CSV"):
+        Scorer.load(trained_tiny_dir, backend="torch").score_file(source, out, show_progress=False, chunk_rows=8)
+    assert not out.exists() and list(tmp_path.iterdir()) == [source]
+
+
 def test_score_file_refuses_to_overwrite_its_input(trained_tiny_dir, tmp_path):
     source = tmp_path / "in.csv"
     source.write_text("sentence\nhello\n")

@@ -217,7 +217,7 @@ def _score_file(scorer: Any, args: argparse.Namespace) -> int:
         blank_rows=args.blank_rows,
         safe_for_spreadsheets=args.safe_for_spreadsheets,
     )
-    print(f"Scored {len(rows.texts)} rows from {args.input} into {args.output}", file=sys.stderr)
+    print(f"Scored {rows.rows - len(rows.blank)} rows from {args.input} into {args.output}", file=sys.stderr)
     if rows.blank:
         fate = "left out" if args.blank_rows == "drop" else "left with empty score cells"
         print(f"{len(rows.blank)} rows with a blank text were {fate} (exit code {EXIT_ROWS_SKIPPED})", file=sys.stderr)

@@ -6,12 +6,14 @@ counting the header as row 1) and the fix.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import SentscoreError
 
@@ -106,6 +108,45 @@ def read_table(path: str | Path, text_column: str = "sentence", keep_empty_lines
     import pandas as pd
 
     path = Path(path)
+    kind = _table_kind(path)
+    with _parse_errors(path, kind):
+        if kind == "text":
+            lines = path.read_text(encoding="utf-8-sig").splitlines()
+            frame = pd.DataFrame({text_column: [line for line in lines if line.strip()]})
+        elif kind == "jsonl":
+            frame = _strings(pd.read_json(path, lines=True, dtype=False, encoding="utf-8-sig"))
+        else:
+            frame = pd.read_csv(path, **_csv_options(path, kind, keep_empty_lines))
+    if frame.empty:
+        raise SentscoreError(f"{path} has no data rows", hint="Add rows below the header.")
+    return frame
+
+
+def iter_table(path: str | Path, text_column: str = "sentence", chunk_rows: int = 8192) -> Iterator[pd.DataFrame]:
+    """``read_table(path, text_column, keep_empty_lines=True)`` in chunks of at most ``chunk_rows`` rows, so
+    that a file of any size is read in flat memory; the same checks and messages, raised when reached."""
+    import pandas as pd
+
+    path = Path(path)
+    kind = _table_kind(path)
+    any_rows = False
+    with _parse_errors(path, kind):
+        if kind == "text":
+            chunks: Iterator[pd.DataFrame] = _text_chunks(path, text_column, chunk_rows)
+        elif kind == "jsonl":
+            reader = pd.read_json(path, lines=True, dtype=False, encoding="utf-8-sig", chunksize=chunk_rows)
+            chunks = (_strings(chunk) for chunk in reader)
+        else:
+            chunks = pd.read_csv(path, chunksize=chunk_rows, **_csv_options(path, kind, keep_empty_lines=True))
+        for chunk in chunks:
+            any_rows = any_rows or not chunk.empty
+            yield chunk.reset_index(drop=True)
+    if not any_rows:
+        raise SentscoreError(f"{path} has no data rows", hint="Add rows below the header.")
+
+
+def _table_kind(path: Path) -> str:
+    """csv, tsv, jsonl or text, from the suffix, after checking that ``path`` is a non-empty file."""
     if not path.exists():
         raise SentscoreError(
             f"Data file not found: {path}",
@@ -121,24 +162,42 @@ def read_table(path: str | Path, text_column: str = "sentence", keep_empty_lines
         )
     if path.stat().st_size == 0:
         raise SentscoreError(f"{path} is empty", hint="Add a header line and at least a few rows.")
+    return kind
+
+
+def _csv_options(path: Path, kind: str, keep_empty_lines: bool) -> dict[str, Any]:
+    return {
+        "sep": "\t" if kind == "tsv" else _csv_separator(path),
+        "dtype": str,
+        "keep_default_na": False,
+        "na_values": [],
+        "skip_blank_lines": not keep_empty_lines,
+        "encoding": "utf-8-sig",  # spreadsheets' "CSV UTF-8" starts with a byte-order mark
+    }
+
+
+def _strings(frame: pd.DataFrame) -> pd.DataFrame:
+    """JSON values as strings (None stays None), like the CSV reader's, so nothing is converted."""
+    frame = frame.astype(object).where(frame.notna(), None)
+    return frame.apply(lambda col: col.map(lambda v: v if v is None else str(v)))
+
+
+def _text_chunks(path: Path, text_column: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    import pandas as pd
+
+    with path.open(encoding="utf-8-sig") as handle:
+        lines = (line.rstrip("\r\n") for line in handle)
+        while chunk := list(itertools.islice((line for line in lines if line.strip()), chunk_rows)):
+            yield pd.DataFrame({text_column: chunk})
+
+
+@contextlib.contextmanager
+def _parse_errors(path: Path, kind: str) -> Iterator[None]:
+    """Turn the readers' exceptions into messages that name the file, the place and the fix."""
+    import pandas as pd
+
     try:
-        if kind == "text":
-            lines = path.read_text(encoding="utf-8-sig").splitlines()
-            frame = pd.DataFrame({text_column: [line for line in lines if line.strip()]})
-        elif kind == "jsonl":
-            frame = pd.read_json(path, lines=True, dtype=False, encoding="utf-8-sig")
-            frame = frame.astype(object).where(frame.notna(), None)
-            frame = frame.apply(lambda col: col.map(lambda v: v if v is None else str(v)))
-        else:
-            frame = pd.read_csv(
-                path,
-                sep="\t" if kind == "tsv" else _csv_separator(path),
-                dtype=str,
-                keep_default_na=False,
-                na_values=[],
-                skip_blank_lines=not keep_empty_lines,
-                encoding="utf-8-sig",  # spreadsheets' "CSV UTF-8" starts with a byte-order mark
-            )
+        yield
     except UnicodeDecodeError:
         raise SentscoreError(
             f"{path} is not valid UTF-8 text: {_undecodable_place(path)} cannot be decoded",
@@ -151,9 +210,6 @@ def read_table(path: str | Path, text_column: str = "sentence", keep_empty_lines
             f"{path} could not be parsed as {kind.upper()}: {str(exc).strip()}",
             hint="Check quoting and that every row has the same number of fields as the header.",
         ) from None
-    if frame.empty:
-        raise SentscoreError(f"{path} has no data rows", hint="Add rows below the header.")
-    return frame
 
 
 def _undecodable_place(path: Path) -> str:
@@ -180,7 +236,7 @@ def require_columns(frame: pd.DataFrame, columns: Sequence[str], source: str) ->
 
 
 def check_texts(texts: pd.Series, source: str, column: str) -> list[str]:
-    blank = [i for i, t in enumerate(texts) if t is None or not str(t).strip()]
+    blank = blank_positions(texts)
     if blank:
         raise SentscoreError(
             f"{source}: blank '{column}' in {_rows(blank)}",
@@ -364,37 +420,36 @@ BLANK_ROWS = ("skip", "fail", "drop")
 
 @dataclass
 class RowsToScore:
-    """A file to score: the table to write back, the texts to score and where they go in it (row positions,
-    0-based), and the positions in the file of the rows with a blank text (not scored)."""
+    """What a first pass over a file to score found: its number of rows and the positions (0-based) of the
+    rows whose text is blank, which are not scored."""
 
-    frame: pd.DataFrame
-    texts: list[str]
-    positions: list[int]
+    rows: int
     blank: list[int]
 
 
-def read_rows_to_score(path: str | Path, text_column: str = "sentence", blank_rows: str = "skip") -> RowsToScore:
-    """Read a file to score. Rows whose text is blank are not scored: with ``blank_rows`` "skip" their score
-    cells stay empty, with "drop" they are left out of the table, with "fail" an error names them; a warning
-    names them otherwise."""
+def scan_rows_to_score(
+    path: str | Path, text_column: str = "sentence", blank_rows: str = "skip", chunk_rows: int = 8192
+) -> RowsToScore:
+    """Read a file to score once, in chunks, before anything is scored: a malformed row, a missing column or
+    (with ``blank_rows`` "fail") a blank text stops here, with its row named; with "skip" or "drop" a warning
+    names the blank rows (their score cells stay empty, or they are left out)."""
     if blank_rows not in BLANK_ROWS:
         raise SentscoreError(f"Unknown blank_rows '{blank_rows}'", hint=f"Use one of {', '.join(BLANK_ROWS)}.")
-    frame = read_table(path, text_column, keep_empty_lines=True)
-    require_columns(frame, [text_column], str(path))
-    column = frame[text_column]
-    blank = [i for i, t in enumerate(column) if t is None or not str(t).strip()]
+    rows, blank = 0, []
+    for chunk in iter_table(path, text_column, chunk_rows):
+        require_columns(chunk, [text_column], str(path))
+        blank += [rows + i for i in blank_positions(chunk[text_column])]
+        rows += len(chunk)
     if blank and blank_rows == "fail":
-        check_texts(column, str(path), text_column)
+        raise SentscoreError(f"{path}: blank '{text_column}' in {_rows(blank)}", hint="Fill in or delete those rows.")
     if blank:
         fate = "left out of the output" if blank_rows == "drop" else "their score cells are left empty"
         logger.warning("%s: %s a blank '%s', so not scored (%s)", path, _rows(blank, "have"), text_column, fate)
-    if blank_rows == "drop":
-        frame = frame.drop(index=frame.index[blank]).reset_index(drop=True)
-        column, skipped = frame[text_column], set()
-    else:
-        skipped = set(blank)
-    positions = [i for i in range(len(column)) if i not in skipped]
-    return RowsToScore(frame, [str(column.iloc[i]) for i in positions], positions, blank)
+    return RowsToScore(rows, blank)
+
+
+def blank_positions(texts: pd.Series) -> list[int]:
+    return [i for i, t in enumerate(texts) if t is None or not str(t).strip()]
 
 
 #: First characters that make a spreadsheet read a cell as a formula (OWASP's CSV injection list).
@@ -429,14 +484,39 @@ def _is_number(text: str) -> bool:
 def write_table(frame: pd.DataFrame, path: str | Path, safe_for_spreadsheets: bool = False) -> None:
     """Write ``frame`` in the format ``path``'s suffix names (CSV otherwise), atomically: the file appears
     whole or not at all. ``safe_for_spreadsheets`` neutralises cells a spreadsheet would run as formulas."""
-    from . import atomic
+    with TableWriter(path, safe_for_spreadsheets) as writer:
+        writer.write(frame)
 
-    path = Path(path)
-    if safe_for_spreadsheets:
-        frame = neutralise_formulas(frame)
-    kind = TABLE_SUFFIXES.get(path.suffix.lower(), "csv")
-    with atomic.replacing(path) as temporary:
-        if kind == "jsonl":
-            frame.to_json(temporary, orient="records", lines=True, force_ascii=False)
+
+class TableWriter:
+    """Writes a table chunk by chunk in the format its path's suffix names (CSV otherwise), to a file beside
+    it that replaces it only when the block ends without error: the file appears whole or not at all."""
+
+    def __init__(self, path: str | Path, safe_for_spreadsheets: bool = False):
+        self.path = Path(path)
+        self.kind = TABLE_SUFFIXES.get(self.path.suffix.lower(), "csv")
+        self.safe_for_spreadsheets = safe_for_spreadsheets
+        self._header_written = False
+
+    def __enter__(self) -> TableWriter:
+        from . import atomic
+
+        self._replacing = atomic.replacing(self.path)
+        temporary = self._replacing.__enter__()
+        self._handle = temporary.open("w", encoding="utf-8", newline="")
+        return self
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if self.safe_for_spreadsheets:
+            frame = neutralise_formulas(frame)
+        if self.kind == "jsonl":
+            text = frame.to_json(orient="records", lines=True, force_ascii=False)
+            self._handle.write(text if not text or text.endswith("\n") else text + "\n")
         else:
-            frame.to_csv(temporary, sep="\t" if kind == "tsv" else ",", index=False)
+            sep = "\t" if self.kind == "tsv" else ","
+            frame.to_csv(self._handle, sep=sep, index=False, header=not self._header_written)
+        self._header_written = True
+
+    def __exit__(self, *error: Any) -> None:
+        self._handle.close()
+        self._replacing.__exit__(*error)

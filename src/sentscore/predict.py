@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,10 @@ from .modelfolder import TOKENIZER_FILE, WEIGHTS_FILE, ModelFolder, ModelInfo
 from .objectives import Objective, objective_from_record
 
 logger = logging.getLogger(__name__)
+
+#: Rows of a file read, scored and written at a time: memory stays flat in the file's length, and a chunk is
+#: long enough for length-sorted batches to pad little.
+FILE_CHUNK_ROWS = 8192
 
 
 @dataclass
@@ -193,14 +198,16 @@ class Scorer:
         set_coverage: float | None = None,
         blank_rows: str = "skip",
         safe_for_spreadsheets: bool = False,
+        chunk_rows: int = FILE_CHUNK_ROWS,
     ) -> RowsToScore:
         """Score every row of a CSV/TSV/JSONL/text file and write it with ``score``, ``confidence``,
         ``expected_score`` (and ``prob_<label>``, ``set_low``/``set_high`` columns) added, keeping every input
-        column and the order. Rows with a blank text are not scored (``blank_rows``: skip leaves their cells
-        empty, drop leaves them out, fail stops before scoring); the result names them. The output file is
-        written whole or not at all; ``safe_for_spreadsheets`` neutralises cells a spreadsheet would run as
-        formulas."""
-        from .data import read_rows_to_score, write_table
+        column and the order. The file is read, scored and written ``chunk_rows`` rows at a time, so memory
+        does not grow with its length; a first pass checks it whole before anything is scored. Rows with a
+        blank text are not scored (``blank_rows``: skip leaves their cells empty, drop leaves them out, fail
+        stops before scoring); the result names them. The output file is written whole or not at all;
+        ``safe_for_spreadsheets`` neutralises cells a spreadsheet would run as formulas."""
+        from .data import TableWriter, iter_table, scan_rows_to_score
 
         input_path, output_path = Path(input_path), Path(output_path)
         if output_path.resolve() == input_path.resolve():
@@ -210,11 +217,21 @@ class Scorer:
         if set_coverage is not None:
             check_coverage(set_coverage)
             self.require_score_sets()
-        rows = read_rows_to_score(input_path, text_column, blank_rows)
-        probs = self._predict_with_progress(rows.texts, show_progress)
-        rows.frame = self.add_scores(rows.frame, probs, with_probs, set_coverage, rows.positions)
-        write_table(rows.frame, output_path, safe_for_spreadsheets)
-        return rows
+        found = scan_rows_to_score(input_path, text_column, blank_rows, chunk_rows)
+        blank, offset = set(found.blank), 0
+        with _progress_bar(found.rows - len(blank), show_progress) as advance, TableWriter(
+            output_path, safe_for_spreadsheets
+        ) as writer:
+            for chunk in iter_table(input_path, text_column, chunk_rows):
+                skipped = {i for i in range(len(chunk)) if offset + i in blank}
+                offset += len(chunk)
+                if blank_rows == "drop":
+                    chunk, skipped = chunk.drop(index=sorted(skipped)).reset_index(drop=True), set()
+                positions = [i for i in range(len(chunk)) if i not in skipped]
+                texts = [str(chunk[text_column].iloc[i]) for i in positions]
+                probs = self.predict_proba(texts, progress=advance)
+                writer.write(self.add_scores(chunk, probs, with_probs, set_coverage, positions))
+        return found
 
     def add_scores(
         self,
@@ -249,15 +266,19 @@ class Scorer:
             frame[name] = _object_column(cells, frame.index)
         return frame
 
-    def _predict_with_progress(self, texts: list[str], show_progress: bool) -> np.ndarray:
-        if not show_progress:
-            return self.predict_proba(texts)
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        columns = (TextColumn("Scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-        with Progress(*columns, transient=True) as bar:
-            task = bar.add_task("score", total=len(texts))
-            return self.predict_proba(texts, progress=lambda n: bar.advance(task, n))
+@contextlib.contextmanager
+def _progress_bar(total: int, show: bool) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar with the time remaining, advanced by the callback it yields (None when not shown)."""
+    if not show:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("Scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, transient=True) as bar:
+        task = bar.add_task("score", total=total)
+        yield lambda n: bar.advance(task, n)
 
 
 def _object_column(cells: list[Any], index: Any) -> Any:
