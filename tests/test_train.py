@@ -37,6 +37,40 @@ def test_labels_metrics_and_resolved_config_are_saved(trained_tiny_dir):
     assert "Majority baseline" in card and "learning_rate" in card
 
 
+def test_model_card_metadata_parses_back_with_the_validation_metrics(trained_tiny_dir):
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(trained_tiny_dir / "README.md")
+    final = json.loads((trained_tiny_dir / "metrics.json").read_text())["final"]
+    found = {r.metric_type: r.metric_value for r in card.data.eval_results}
+    assert found == {
+        "accuracy": round(final["accuracy"], 4),
+        "f1": round(final["macro_f1"], 4),
+        "quadratic_weighted_kappa": round(final["qwk"], 4),
+        "mae": round(final["mae"], 4),
+    }
+    assert {r.dataset_split for r in card.data.eval_results} == {"validation"}
+    assert card.data.base_model is None  # a local folder is not a hub id the hub could link
+    assert card.data.library_name == "transformers" and "sentscore" in card.data.tags
+
+
+def test_model_card_metadata_escapes_what_yaml_would_misread(trained_tiny_dir):
+    import dataclasses
+
+    from huggingface_hub import ModelCard
+
+    from sentscore.modelfolder import ModelFolder
+    from sentscore.report import front_matter
+
+    info = dataclasses.replace(
+        ModelFolder(trained_tiny_dir).info(), base_model="owner/model", validation_file="data/reviews: 2024 #1.csv"
+    )
+    metrics = json.loads((trained_tiny_dir / "metrics.json").read_text())
+    card = ModelCard(f"---\n{front_matter(info, metrics)}\n---\n\ntext\n")
+    assert card.data.base_model == "owner/model"
+    assert {r.dataset_name for r in card.data.eval_results} == {"reviews: 2024 #1.csv"}
+
+
 def test_tokenizer_truncates_at_the_training_length(trained_tiny_dir):
     tokenizer_config = json.loads((trained_tiny_dir / "tokenizer_config.json").read_text())
     assert tokenizer_config["model_max_length"] == 32

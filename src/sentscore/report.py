@@ -5,6 +5,7 @@ Figures are built with matplotlib's object API, never pyplot, so drawing them ch
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .data import ScoreScale
@@ -43,6 +44,46 @@ def format_interval(intervals: dict[str, list[float]] | None, key: str) -> str:
     return "" if not bounds else f"{bounds[0]:.3f}-{bounds[1]:.3f}"
 
 
+#: Hub metric ids (the `evaluate` library's names where there is one) of the metrics in the card's model-index.
+HUB_METRICS = {"accuracy": "accuracy", "macro_f1": "f1", "qwk": "quadratic_weighted_kappa", "mae": "mae"}
+
+
+def front_matter(info: ModelInfo, metrics: dict[str, Any]) -> str:
+    """The card's YAML metadata, written by huggingface_hub (so that it is escaped as the hub parses it), with
+    a model-index of the validation metrics that the hub shows on the model's page."""
+    from huggingface_hub import EvalResult, ModelCardData
+
+    final = metrics["final"]
+    dataset = Path(info.validation_file or info.train_file or "data").name
+    results = [
+        EvalResult(
+            task_type="text-classification",
+            dataset_type="csv",
+            dataset_name=dataset,
+            dataset_split="validation",
+            metric_type=metric_id,
+            metric_name=METRIC_NAMES[key],
+            metric_value=round(float(final[key]), 4),
+        )
+        for key, metric_id in HUB_METRICS.items()
+        if final.get(key) is not None
+    ]
+    data = ModelCardData(
+        library_name="transformers",
+        pipeline_tag="text-classification",
+        base_model=info.base_model if _is_hub_id(info.base_model) else None,
+        tags=["sentscore", "text-classification", "ordinal-regression"],
+        model_name=f"sentscore-{Path(info.base_model).name}",
+        eval_results=results or None,
+    )
+    return data.to_yaml()
+
+
+def _is_hub_id(name: str) -> bool:
+    """Whether ``name`` reads as a hub repository id ("owner/name" or "name"), not a local path."""
+    return bool(name) and not Path(name).expanduser().exists() and not name.startswith((".", "/", "~"))
+
+
 def model_card(
     info: ModelInfo, metrics: dict[str, Any], confusion_image: str, curve_image: str, reliability_image: str
 ) -> str:
@@ -68,10 +109,7 @@ def model_card(
     )
     labels = ", ".join(f"`{label}`" for label in info.labels)
     return f"""---
-library_name: transformers
-pipeline_tag: text-classification
-base_model: {info.base_model}
-tags: [sentscore, text-classification, ordinal-regression]
+{front_matter(info, metrics)}
 ---
 
 # Sentence scorer fine-tuned from `{info.base_model}`
