@@ -169,6 +169,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
             hint='sentscore predict MODEL_DIR "a sentence"  or  '
             "sentscore predict MODEL_DIR --input in.csv --output out.csv",
         )
+    if args.input and args.explain:
+        raise SentscoreError(
+            "--explain works on sentences given on the command line, not on --input files",
+            hint='Explain a few sentences: sentscore predict MODEL_DIR --explain "a sentence"',
+        )
     if args.input and not args.output:
         raise SentscoreError("--input needs --output", hint="Add --output scored.csv (or .tsv/.jsonl).")
     if args.output and not args.input:
@@ -188,9 +193,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.input:
         return _score_file(scorer, args)
     predictions = scorer.predict(args.sentences, set_coverage=args.set)
-    for sentence, prediction in zip(args.sentences, predictions, strict=True):
+    explanations = scorer.explain(args.sentences) if args.explain else [None] * len(predictions)
+    for sentence, prediction, explanation in zip(args.sentences, predictions, explanations, strict=True):
         if args.json:
-            print(json.dumps({"sentence": sentence, **prediction.to_dict(args.probs)}))
+            extra = {} if explanation is None else {"explanation": [w.to_dict() for w in explanation]}
+            print(json.dumps({"sentence": sentence, **prediction.to_dict(args.probs), **extra}))
             continue
         line = f"Score: {prediction.score}"
         if prediction.score_set is not None:
@@ -203,7 +210,29 @@ def cmd_predict(args: argparse.Namespace) -> int:
             probs = "  ".join(f"{k}: {v:.3f}" for k, v in prediction.probs.items())
             expected = "" if prediction.expected_score is None else f"  expected: {prediction.expected_score:.2f}"
             print(f"  probs  {probs}{expected}")
+        if explanation is not None:
+            _print_explanation(explanation)
     return 0
+
+
+def _print_explanation(explanation: list[Any], shown: int = 3) -> None:
+    """The sentence with the words that pushed its score up in green and down in red (when the terminal shows
+    colour), then the strongest of each by name, so that the plain text says the same."""
+    from rich.console import Console
+    from rich.text import Text
+
+    strongest = max((abs(w.weight) for w in explanation), default=0.0) or 1.0
+    text = Text("  why    ")
+    for word in explanation:
+        share = abs(word.weight) / strongest
+        style = "" if share < 0.2 else ("green" if word.weight > 0 else "red") + (" bold" if share >= 0.6 else "")
+        text.append(word.word, style=style)
+        text.append(" ")
+    Console(highlight=False, soft_wrap=True).print(text)
+    ranked = sorted(explanation, key=lambda w: w.weight)
+    up = [f"{w.word} ({w.weight:+.2f})" for w in reversed(ranked[-shown:]) if w.weight > 0]
+    down = [f"{w.word} ({w.weight:+.2f})" for w in ranked[:shown] if w.weight < 0]
+    print(f"  up     {', '.join(up) or '-'}\n  down   {', '.join(down) or '-'}")
 
 
 def _score_file(scorer: Any, args: argparse.Namespace) -> int:
@@ -313,6 +342,12 @@ def _predict_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         metavar="COVERAGE",
         help="Also give the range of scores that holds the true score with this probability (e.g. 0.9), "
         "calibrated on the validation sentences (conformal prediction).",
+    )
+    predict.add_argument(
+        "--explain",
+        action="store_true",
+        help="Show which words pushed each score up and which pulled it down (each word left out in turn; "
+        "weights in score units, in --json too).",
     )
     predict.add_argument(
         "--blank-rows",

@@ -15,6 +15,7 @@ from .backends import DEFAULT_BATCH_SIZE, Runner, check_backend, load_tokenizer,
 from .conformal import check_coverage, score_sets, threshold
 from .data import RowsToScore, ScoreScale
 from .errors import SentscoreError
+from .explain import WordWeight
 from .modelfolder import TOKENIZER_FILE, WEIGHTS_FILE, ModelFolder, ModelInfo
 from .objectives import Objective, objective_from_record
 
@@ -160,6 +161,22 @@ class Scorer:
             )
             for p, b, e, score_set in zip(probs, best, expected, sets, strict=True)
         ]
+
+    def explain(self, texts: Sequence[str] | str) -> list[list[WordWeight]]:
+        """Each sentence's words with how much each moved its score (occlusion: scored again without it)."""
+        from .explain import occlusion_weights
+
+        return occlusion_weights([texts] if isinstance(texts, str) else list(texts), self.predict_proba, self.weigh)
+
+    def weigh(self, probs: np.ndarray, variant_probs: np.ndarray) -> np.ndarray:
+        """Word weights from a sentence's probabilities and those of its variants without each word: the change
+        in expected score (or, for a scale without numbers, in the predicted label's probability)."""
+        from .explain import expected_score_change, top_label_change
+
+        values = self.scale.values
+        if values is None:
+            return top_label_change(probs, variant_probs)
+        return expected_score_change(probs, variant_probs, np.asarray(values))
 
     def score_sets(self, probs: np.ndarray, coverage: float) -> tuple[np.ndarray, np.ndarray] | None:
         """The lowest and highest level id of each sentence's conformal set at ``coverage``; None for a model

@@ -179,3 +179,21 @@ def test_the_page_download_is_safe_for_spreadsheets(client):
     assert safe.status_code == 200 and safe.text.splitlines()[1].startswith("'=1+1 was great,")
     raw = client.post("/v1/score-file", files={"file": ("r.csv", csv, "text/csv")})
     assert raw.text.splitlines()[1].startswith("=1+1 was great,")
+
+
+def test_explain_endpoint_gives_each_words_weight(client, trained_tiny_dir):
+    response = client.post("/v1/explain", json={"sentences": ["the food was great", "awful"]})
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    scorer = Scorer.load(trained_tiny_dir, backend="torch")
+    expected = scorer.explain(["the food was great", "awful"])
+    for result, words in zip(results, expected, strict=True):
+        assert [w["word"] for w in result["words"]] == [w.word for w in words]
+        assert [w["weight"] for w in result["words"]] == pytest.approx([w.weight for w in words], abs=1e-5)
+        assert {"score", "confidence", "expected_score"} <= set(result)
+
+
+def test_explain_endpoint_limits_the_work_of_one_request(client):
+    long = " ".join(["word"] * 30)  # 31 texts to score for one sentence; the limit here is 5 x 4
+    assert_json_error(client.post("/v1/explain", json={"sentences": [long]}), 422, "Send fewer or shorter")
+    assert_json_error(client.post("/v1/explain", json={"sentences": []}), 422, "sentences")

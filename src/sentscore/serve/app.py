@@ -36,6 +36,10 @@ SET_DESCRIPTION = (
 )
 
 
+#: How many texts an explanation request may make the server score, per sentence a score request may hold.
+EXPLAIN_COST = 4
+
+
 class ScoreRequest(BaseModel):
     sentences: list[str] = Field(..., description="Sentences to score, in order.", examples=[["Great food!"]])
     probs: bool = Field(False, description="Also return the probability of every score.")
@@ -67,6 +71,27 @@ class SentenceScore(BaseModel):
 
 class ScoreResponse(BaseModel):
     results: list[SentenceScore]
+
+
+class ExplainRequest(BaseModel):
+    sentences: list[str] = Field(..., description="Sentences to explain, in order.", examples=[["Great food!"]])
+
+
+class WordWeightModel(BaseModel):
+    word: str
+    start: int = Field(..., description="The word's first character in the sentence.")
+    end: int = Field(..., description="One past its last character.")
+    weight: float = Field(
+        ..., description="Expected score with the word minus without it (positive: it pushed the score up)."
+    )
+
+
+class SentenceExplanation(SentenceScore):
+    words: list[WordWeightModel] = Field(..., description="Each word, in order, with its weight.")
+
+
+class ExplainResponse(BaseModel):
+    results: list[SentenceExplanation]
 
 
 class ErrorResponse(BaseModel):
@@ -126,6 +151,34 @@ def _add_scoring_routes(app: FastAPI, scorer: Scorer, batcher: DynamicBatcher, s
 
     score.__annotations__["request"] = request_model  # the body's schema carries this server's limits
     app.post("/v1/score", response_model=ScoreResponse, response_model_exclude_none=True)(score)
+
+    async def explain(request: ExplainRequest) -> dict[str, Any]:
+        """Score sentences and say which words pushed each score up or down: each is scored again without
+        each of its words in turn (occlusion), so a sentence of n words costs n + 1 scorings."""
+        from ..explain import occlusion_variants, weights_from
+
+        _check_sentences(request.sentences, settings)
+        variants, spans = occlusion_variants(request.sentences)
+        if len(variants) > settings.max_sentences * EXPLAIN_COST:
+            raise SentscoreError(
+                f"Explaining these sentences means scoring {len(variants)} texts (each sentence once, and once "
+                f"without each word); the limit is {settings.max_sentences * EXPLAIN_COST}",
+                hint="Send fewer or shorter sentences per request.",
+            )
+        probs = await batcher.score(variants)
+        explained = weights_from(probs, spans, scorer.weigh)
+        predictions = scorer.predictions_from_probs(probs[: len(spans)])
+        return {
+            "results": [
+                {**p.to_dict(), "words": [w.to_dict() for w in weights]}
+                for p, weights in zip(predictions, explained, strict=True)
+            ]
+        }
+
+    explain.__annotations__["request"] = create_model(
+        "ExplainRequest", __base__=ExplainRequest, sentences=(list[str], request_model.model_fields["sentences"])
+    )
+    app.post("/v1/explain", response_model=ExplainResponse, response_model_exclude_none=True)(explain)
 
     @app.post(
         "/v1/score-file",
