@@ -286,6 +286,7 @@ def main() -> None:
         ".venv/bin/python -m bench.serve    # HTTP load",
         ".venv/bin/python -m bench.soak     # overload: 64 clients for 60 s, bounded queue, memory",
         ".venv/bin/python -m bench.streaming --model M  # file scoring in chunks against in one piece",
+        ".venv/bin/python -m bench.explain --model M    # explanations: deletion curve and speed",
         ".venv/bin/python -m bench.compile  # torch.compile against eager",
         ".venv/bin/python -m bench.profile  # where a training step's time goes",
         ".venv/bin/python -m bench.quantize # int8 variants (after bench.run)",
@@ -327,8 +328,31 @@ def main() -> None:
         lines += soak_section(read_result("soak"))
     if has_result("streaming"):
         lines += streaming_section(read_result("streaming"))
+    if has_result("explain"):
+        lines += explain_section(read_result("explain"))
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
     print(f"wrote {ROOT / 'BENCHMARKS.md'}")
+
+
+def explain_section(result: dict[str, Any]) -> list[str]:
+    m = result["machine"]
+    lines = [
+        "## Explanations: are the words they name the ones that matter?",
+        "",
+        f"`python -m bench.explain` ({result['when']}, {m['cpu']}, model `{result['model']}`, "
+        f"{result['sentences']} sentences of `{result['data']}` with 4 words or more, {result['mean_words']:.1f} "
+        "words on average): the expected score's mean change when the k words with the largest weights are "
+        "removed, against k words drawn at random (3 draws). Explaining took "
+        f"{result['explain_seconds']:.1f} s ({result['explained_per_s']:.1f} sentences/s: a sentence of n words "
+        "is scored n + 1 times).",
+        "",
+        "| words removed | top-weighted: mean abs change | random: mean abs change | ratio |",
+        "|---:|---:|---:|---:|",
+    ]
+    for point in result["curve"]:
+        top, rand = point["top_mean_abs_change"], point["random_mean_abs_change"]
+        lines.append(f"| {point['k']} | {top:.3f} | {rand:.3f} | {top / rand:.1f}× |")
+    return [*lines, ""]
 
 
 def streaming_section(result: dict[str, Any]) -> list[str]:

@@ -217,11 +217,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def _print_explanation(explanation: list[Any], shown: int = 3) -> None:
     """The sentence with the words that pushed its score up in green and down in red (when the terminal shows
-    colour), then the strongest of each by name, so that the plain text says the same."""
+    colour; shades relative to the strongest word, or to a quarter of a level), then the strongest of each by
+    name, so that the plain text says the same."""
     from rich.console import Console
     from rich.text import Text
 
-    strongest = max((abs(w.weight) for w in explanation), default=0.0) or 1.0
+    strongest = max([0.25] + [abs(w.weight) for w in explanation])  # so that noise stays uncoloured
     text = Text("  why    ")
     for word in explanation:
         share = abs(word.weight) / strongest

@@ -97,3 +97,23 @@ def test_an_error_is_shown_on_the_page(server_url, browser):
     status = browser.find_element(By.ID, "score-status")
     WebDriverWait(browser, 20).until(lambda d: "longer than 2000 characters" in status.text)
     assert "error" in status.get_attribute("class")
+
+
+def test_explain_highlights_the_words_that_moved_each_score(server_url, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(server_url + "/")
+    browser.find_element(By.ID, "sentences").send_keys("The food was wonderful.\nThe room was dirty and cold.")
+    browser.find_element(By.ID, "explain").click()
+    browser.find_element(By.ID, "score-button").click()
+    WebDriverWait(browser, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#results .word")) == 10)
+    first = browser.find_elements(By.CSS_SELECTOR, "#results .result:first-child .word")
+    assert [w.text for w in first] == ["The", "food", "was", "wonderful."]
+    assert all(w.get_attribute("class").split()[1] in {"up", "down"} for w in first)
+    assert all(abs(float(w.get_attribute("data-weight"))) < 5 for w in first)
+    sentence = browser.find_element(By.CSS_SELECTOR, "#results .result:first-child .sentence").text
+    assert sentence.endswith("The food was wonderful.")  # the words keep their spacing
+    assert "pushed the score up" in browser.find_element(By.ID, "score-status").text
+    SCREENSHOTS.mkdir(exist_ok=True)
+    assert browser.save_screenshot(str(SCREENSHOTS / "explain-page.png"))

@@ -26,7 +26,28 @@ async function loadModel() {
   }
 }
 
-function renderResult(sentence, result) {
+// The sentence with each word tinted by its weight: green pushed the score up, red pulled it down. Tints are
+// relative to the strongest word, but never to less than a quarter of a score level, so noise stays pale.
+function highlightedSentence(sentence, words) {
+  const strongest = Math.max(0.25, ...words.map((w) => Math.abs(w.weight)));
+  const parts = [];
+  let at = 0;
+  for (const w of words) {
+    parts.push(document.createTextNode(sentence.slice(at, w.start)));
+    const span = document.createElement("span");
+    span.className = "word " + (w.weight >= 0 ? "up" : "down");
+    span.textContent = sentence.slice(w.start, w.end);
+    span.style.setProperty("--strength", (Math.abs(w.weight) / strongest).toFixed(3));
+    span.dataset.weight = w.weight.toFixed(3);
+    span.title = (w.weight >= 0 ? "+" : "") + w.weight.toFixed(2) + " to the score";
+    parts.push(span);
+    at = w.end;
+  }
+  parts.push(document.createTextNode(sentence.slice(at)));
+  return parts;
+}
+
+function renderResult(sentence, result, words) {
   const item = document.createElement("li");
   item.className = "result";
   const head = document.createElement("div");
@@ -34,7 +55,7 @@ function renderResult(sentence, result) {
   const badge = document.createElement("span");
   badge.className = "score-badge";
   badge.textContent = result.score;
-  head.append(badge, document.createTextNode(sentence));
+  head.append(badge, ...(words ? highlightedSentence(sentence, words) : [document.createTextNode(sentence)]));
   item.append(head);
   const meta = document.createElement("div");
   meta.className = "muted";
@@ -81,8 +102,19 @@ async function scoreSentences() {
     });
     if (!response.ok) throw new Error(await readError(response));
     const body = await response.json();
-    results.replaceChildren(...body.results.map((r, i) => renderResult(sentences[i], r)));
-    status.textContent = body.results.length + " scored";
+    let explained = null;
+    if ($("explain").checked) {
+      status.textContent = "Explaining…";
+      const why = await fetch("/v1/explain", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ sentences: sentences }),
+      });
+      if (!why.ok) throw new Error(await readError(why));
+      explained = (await why.json()).results.map((r) => r.words);
+    }
+    results.replaceChildren(...body.results.map((r, i) => renderResult(sentences[i], r, explained && explained[i])));
+    status.textContent = body.results.length + " scored" + (explained ? "; green words pushed the score up, red pulled it down" : "");
   } catch (e) {
     status.className = "error";
     status.textContent = e.message;
