@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sentscore.config import TrainConfig
-from sentscore.data import load_labelled, scan_rows_to_score, read_texts
+from sentscore.data import load_labelled, read_texts, scan_rows_to_score
 from sentscore.errors import SentscoreError
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -88,6 +88,58 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    from .runtime import tune_process_for_training
+    from .training import TrainingInterrupted, train
+    from .tuning import require_optuna, tune
+
+    optuna = require_optuna()
+    overrides = TrainConfig.given_flags(args)
+    config = (
+        TrainConfig.from_file(args.config, overrides)
+        if args.config
+        else TrainConfig.from_dict(overrides, source="command line")
+    )
+    tune_process_for_training(config)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial comes from sentscore instead
+    logging.getLogger("sentscore.tuning").setLevel(logging.INFO)
+    stop = stop_on_signals()
+    timeout_s = parse_duration(args.timeout)
+    result = tune(config, args.study_dir, args.trials, timeout_s, args.params, args.sampler_seed, stop)
+    params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.best_params.items())
+    _console().print(
+        f"{result.trials_done} trials finished, {result.trials_pruned} stopped early. Best validation "
+        f"{config.metric_for_best_model}: {result.best_value:.4f} with {params}\n"
+        f"Wrote {result.best_config}, {result.study_dir / 'trials.csv'} and {result.study_dir / 'trials.png'}; "
+        f"running the same command again continues the study."
+    )
+    if not args.train_best:
+        _console().print(f"Next: sentscore train --config {result.best_config}")
+        return 0
+    best = TrainConfig.from_file(result.best_config, {"overwrite": config.overwrite})
+    try:
+        trained = train(best, show_progress=not args.quiet, stop=stop)
+    except TrainingInterrupted as interrupted:
+        return _explain_interruption(interrupted)
+    _console().print(f"Trained the best configuration into [bold]{trained.output_dir}[/bold]")
+    return 0
+
+
+def parse_duration(text: str | None) -> float | None:
+    """Seconds in "90", "90s", "30m" or "2h"; None stays None."""
+    if text is None:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600}
+    number, unit = (text[:-1], units[text[-1]]) if text and text[-1] in units else (text, 1)
+    try:
+        seconds = float(number) * unit
+    except ValueError:
+        seconds = -1.0
+    if seconds <= 0:
+        raise SentscoreError(f"--timeout {text!r} is not a duration", hint="Write e.g. 90s, 30m or 2h.")
+    return seconds
+
+
 def stop_on_signals() -> threading.Event:
     """An event set by the first Ctrl-C or SIGTERM (training then stops after its step, writing a checkpoint);
     a second Ctrl-C interrupts at once."""
@@ -296,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--debug", action="store_true", help="Show the traceback of unexpected errors.")
     parser.set_defaults(verbose=False, quiet=False, debug=False, handler=lambda _: parser.print_help())
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for add_command in (_train_parser, _evaluate_parser, _predict_parser, _export_parser, _serve_parser):
+    for add_command in (_train_parser, _tune_parser, _evaluate_parser, _predict_parser, _export_parser, _serve_parser):
         add_command(commands, common)
     return parser
 
@@ -311,6 +363,30 @@ def _train_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     train.add_argument("--config", help="JSON or YAML config (the recipe's config.json works unchanged).")
     TrainConfig.add_flags(train, "training options (config keys)")
     train.set_defaults(handler=cmd_train)
+
+
+def _tune_parser(commands: Any, common: argparse.ArgumentParser) -> None:
+    from .tuning import SEARCH_SPACE
+
+    tune = commands.add_parser(
+        "tune",
+        parents=[common],
+        help="Search hyperparameters with Optuna and write the best config.",
+        description="Train trials of the config with searched hyperparameters (TPE sampler, hopeless trials "
+        "stopped early), within a number of trials and a time; the study is kept in --study-dir, so running "
+        "the same command again continues it.",
+    )
+    tune.add_argument("--config", help="The config to start from (its values are kept for keys not searched).")
+    tune.add_argument("--study-dir", default="tuning", help="Where the study, best_config.json and the table go.")
+    tune.add_argument("--trials", type=int, default=20, help="Finished trials the study should hold (default 20).")
+    tune.add_argument("--timeout", help="Stop searching after this long (e.g. 30m, 2h); the running trial ends.")
+    tune.add_argument(
+        "--params", nargs="+", choices=list(SEARCH_SPACE), help="Config keys to search (default: all of them)."
+    )
+    tune.add_argument("--sampler-seed", type=int, default=0, help="Seed of the TPE sampler.")
+    tune.add_argument("--train-best", action="store_true", help="Then train the best config into output_dir.")
+    TrainConfig.add_flags(tune, "training options (config keys), kept fixed")
+    tune.set_defaults(handler=cmd_tune)
 
 
 def _evaluate_parser(commands: Any, common: argparse.ArgumentParser) -> None:

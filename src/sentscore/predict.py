@@ -236,9 +236,10 @@ class Scorer:
             self.require_score_sets()
         found = scan_rows_to_score(input_path, text_column, blank_rows, chunk_rows)
         blank, offset = set(found.blank), 0
-        with _progress_bar(found.rows - len(blank), show_progress) as advance, TableWriter(
-            output_path, safe_for_spreadsheets
-        ) as writer:
+        with (
+            _progress_bar(found.rows - len(blank), show_progress) as advance,
+            TableWriter(output_path, safe_for_spreadsheets) as writer,
+        ):
             for chunk in iter_table(input_path, text_column, chunk_rows):
                 skipped = {i for i in range(len(chunk)) if offset + i in blank}
                 offset += len(chunk)

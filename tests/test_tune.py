@@ -1,0 +1,69 @@
+"""sentscore tune on the tiny model: a few trials, the files they leave, resuming, and the time limit."""
+
+import json
+
+import pytest
+
+from sentscore import TrainConfig
+from sentscore.cli import main
+from sentscore.tuning import SEARCH_SPACE, tune
+
+from .conftest import synthetic_rows, write_csv
+
+pytest.importorskip("optuna")
+
+
+@pytest.fixture
+def base_config(tiny_model_dir, tmp_path):
+    data = write_csv(tmp_path / "d.csv", synthetic_rows(8))
+    return TrainConfig(
+        model_name=str(tiny_model_dir),
+        train_file=str(data),
+        output_dir=str(tmp_path / "model"),
+        num_train_epochs=2,
+        max_length=32,
+        train_batch_size=16,
+    )
+
+
+def test_a_short_search_writes_the_best_config_and_resumes(base_config, tmp_path):
+    study = tmp_path / "study"
+    result = tune(base_config, study, trials=3, params=["learning_rate", "objective"])
+    assert result.trials_done + result.trials_pruned == 3 and result.trials_done >= 1
+    assert sorted(p.name for p in study.iterdir()) == ["best_config.json", "study.db", "trials.csv", "trials.png"]
+    best = TrainConfig.from_file(result.best_config)
+    assert best.learning_rate == result.best_params["learning_rate"]
+    assert best.objective == result.best_params["objective"]
+    low, high = SEARCH_SPACE["learning_rate"].low, SEARCH_SPACE["learning_rate"].high
+    assert low <= best.learning_rate <= high
+    assert best.output_dir == base_config.output_dir and best.num_train_epochs == 2  # the rest is kept
+    assert not (tmp_path / "model").exists()  # trials' models are not kept
+    rows = (study / "trials.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + 3 and "params_learning_rate" in rows[0]
+    again = tune(base_config, study, trials=4, params=["learning_rate", "objective"])  # continues: one more
+    assert again.trials_done + again.trials_pruned == 4
+    assert len((study / "trials.csv").read_text().strip().splitlines()) == 1 + 4
+
+
+def test_cli_tune_then_train_the_best(base_config, tmp_path, capsys):
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(base_config.to_dict()))
+    study = tmp_path / "cli-study"
+    code = main(
+        ["tune", "--config", str(config_file), "--study-dir", str(study), "--trials", "2", "--params", "warmup_ratio"]
+        + ["--train-best", "-q"]
+    )
+    assert code == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "Best validation accuracy" in out and "Trained the best configuration" in out
+    assert (tmp_path / "model" / "model.safetensors").is_file()
+
+
+def test_cli_tune_time_limit_and_bad_input(base_config, tmp_path, capsys):
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(base_config.to_dict()))
+    common = ["tune", "--config", str(config_file), "--study-dir", str(tmp_path / "s")]
+    assert main([*common, "--timeout", "soon"]) == 2
+    assert "--timeout 'soon' is not a duration" in capsys.readouterr().err
+    assert main([*common, "--timeout", "0.001s"]) == 2  # the first trial is stopped at once: none finishes
+    assert "No trial of the study" in capsys.readouterr().err
