@@ -154,6 +154,16 @@ def test_evaluate_reports_metrics_and_worst_mistakes(trained_tiny_dir, labelled_
     assert errors == sorted(errors, reverse=True)
     for m in mistakes:
         assert abs(m["predicted"] - m["true"]) == m["error"] > 0
+    assert report["long_texts"] == {"count": 0, "max_length": 32, "scored": "windows"}
+
+
+def test_evaluate_counts_the_texts_longer_than_max_length(trained_tiny_dir, tmp_path):
+    from sentscore import evaluate
+
+    data = tmp_path / "long.csv"
+    data.write_text("sentence,score\n" + "great food,5\n" * 3 + ("awful room " * 40 + ",1\n") * 2)
+    report = evaluate(trained_tiny_dir, data, backend="torch", long_texts="truncate")
+    assert report["long_texts"] == {"count": 2, "max_length": 32, "scored": "truncate"}
 
 
 @pytest.mark.parametrize("blank_rows", ["skip", "drop", "fail"])
@@ -189,3 +199,49 @@ def test_the_cli_says_which_rows_were_skipped_and_exits_3(trained_tiny_dir, tmp_
     assert result.returncode == 3, result.stderr
     assert "1 rows with a blank text were left with empty score cells" in result.stderr
     assert run("predict", trained_tiny_dir, "--input", source, "--output", tmp_path / "o2.csv", "-q").returncode == 0
+
+
+def test_long_texts_are_scored_from_windows_and_short_ones_as_before(trained_tiny_dir):
+    from sentscore.backends import load_tokenizer, window_overlap
+    from sentscore.modelfolder import TOKENIZER_FILE
+
+    loaded = Scorer.load(trained_tiny_dir, backend="torch")  # max_length 32
+    tokenizer = load_tokenizer(loaded.folder.file(TOKENIZER_FILE), 32, window_overlap(32))
+    great = tokenizer.encode("great", add_special_tokens=False).ids[0]
+
+    def run(batch):  # a model that gives score 5 to a window as much as it says "great"
+        share = (batch["input_ids"] == great).sum(axis=1) / batch["attention_mask"].sum(axis=1)
+        return np.stack([np.zeros_like(share)] * 4 + [200 * share], axis=1).astype(np.float32)
+
+    def scorer(long_texts):
+        return Scorer(loaded.folder, loaded.objective, tokenizer, run, "fake", 64, long_texts)
+
+    windows, truncate = scorer("windows"), scorer("truncate")
+    short = ["the food was great", "awful room"]
+    np.testing.assert_array_equal(windows.predict_proba(short), truncate.predict_proba(short))
+    long = "the room was small and the view was dull " * 5 + "great great great great"
+    assert windows.long_text_count([*short, long]) == 1 and truncate.long_text_count([long]) == 1
+    by_windows, by_start = windows.predict_proba([long])[0], truncate.predict_proba([long])[0]
+    assert by_windows.sum() == pytest.approx(1.0, abs=1e-5)
+    assert by_start[4] == pytest.approx(0.2, abs=1e-6)  # its start never says "great"
+    assert by_windows[4] > by_start[4] + 0.1  # its end counts too
+    real = Scorer.load(trained_tiny_dir, backend="torch")
+    assert real.predict_proba([long]).shape == (1, 5)
+
+
+def test_windows_are_averaged_by_the_tokens_they_read():
+    from types import SimpleNamespace
+
+    from sentscore.predict import combine_windows
+
+    def window(tokens):
+        return SimpleNamespace(attention_mask=[1] * (tokens + 2))  # and [CLS], [SEP]
+
+    probs = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
+    combined = combine_windows(probs, [[window(30), window(10)], [window(4)]])
+    np.testing.assert_allclose(combined, [[0.75, 0.25], [0.5, 0.5]])
+
+
+def test_an_unknown_long_texts_choice_is_refused(trained_tiny_dir):
+    with pytest.raises(SentscoreError, match="Unknown long_texts 'cut'"):
+        Scorer.load(trained_tiny_dir, backend="torch", long_texts="cut")

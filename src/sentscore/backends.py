@@ -31,12 +31,23 @@ def check_backend(backend: str) -> None:
         raise SentscoreError(f"Unknown backend '{backend}'", hint=f"Use one of {', '.join(BACKENDS)}.")
 
 
-def load_tokenizer(path: Path, max_length: int) -> Any:
-    """The fast tokenizer of ``tokenizer.json``, truncating at ``max_length`` and not padding."""
+#: How a text longer than the model's max_length tokens is scored: from overlapping windows, or its start.
+LONG_TEXTS = ("windows", "truncate")
+SPECIAL_TOKENS = 2  # [CLS] and [SEP] in every window
+
+
+def window_overlap(max_length: int) -> int:
+    """Tokens that consecutive windows share: a quarter of a window, so that no phrase is only ever cut."""
+    return max(0, min(max_length // 4, max_length - SPECIAL_TOKENS - 1))
+
+
+def load_tokenizer(path: Path, max_length: int, overlap: int = 0) -> Any:
+    """The fast tokenizer of ``tokenizer.json``, truncating at ``max_length`` and not padding; the rest of a
+    longer text is in each encoding's ``overflowing`` windows, which share ``overlap`` tokens."""
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(path))
-    tokenizer.enable_truncation(max_length=max_length)
+    tokenizer.enable_truncation(max_length=max_length, stride=overlap)
     tokenizer.no_padding()
     return tokenizer
 

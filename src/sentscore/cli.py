@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .backends import BACKENDS, DEFAULT_BATCH_SIZE
+from .backends import BACKENDS, DEFAULT_BATCH_SIZE, LONG_TEXTS
 from .config import TrainConfig
 from .data import BLANK_ROWS
 from .errors import SentscoreError
@@ -186,9 +186,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         args.backend,
         args.batch_size,
         set_coverage=args.set,
+        long_texts=args.long_texts,
     )
     _print_metrics_table(report["metrics"], None, title=f"{args.data_file} ({report['metrics']['n']} sentences)")
     _print_decodings(report["decodings"])
+    long = report["long_texts"]
+    if long["count"]:
+        how = "from overlapping windows" if long["scored"] == "windows" else "from their start"
+        _console().print(
+            f"{long['count']} of {report['metrics']['n']} texts are longer than the model's {long['max_length']} "
+            f"tokens; they were scored {how} (--long-texts)."
+        )
     if report["score_sets"]:
         sets = report["score_sets"]
         _console().print(
@@ -241,7 +249,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         from .conformal import check_coverage
 
         check_coverage(args.set)
-    scorer = Scorer.load(args.model_dir, backend=args.backend, batch_size=args.batch_size)
+    scorer = Scorer.load(args.model_dir, backend=args.backend, batch_size=args.batch_size, long_texts=args.long_texts)
     if args.input:
         return _score_file(scorer, args)
     predictions = scorer.predict(args.sentences, set_coverage=args.set)
@@ -467,6 +475,13 @@ def _add_backend_flags(parser: argparse.ArgumentParser) -> None:
         "--backend", choices=BACKENDS, default="auto", help="auto uses an exported ONNX model when there is one."
     )
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
+    parser.add_argument(
+        "--long-texts",
+        choices=LONG_TEXTS,
+        default="windows",
+        help="A text longer than the model's max_length tokens: windows (default) scores it from overlapping "
+        "windows and averages them; truncate scores its start only.",
+    )
 
 
 # ---- output ----------------------------------------------------------------------------------------------

@@ -26,16 +26,18 @@ def evaluate(
     batch_size: int = DEFAULT_BATCH_SIZE,
     scorer: Scorer | None = None,
     set_coverage: float = 0.9,
+    long_texts: str = "windows",
 ) -> dict[str, Any]:
     """Score ``data_file`` and compare with its labels.
 
-    Returns ``{"metrics": {...}, "decodings": {...}, "score_sets": {...}, "worst_mistakes": [...], "model_dir",
-    "data_file", "backend"}``: the metrics of the most likely score with 95% bootstrap intervals and the
-    calibration error; the metrics of each way of turning the probabilities into one score; the coverage and
-    mean size of the conformal score sets at ``set_coverage`` (None for a model without conformal scores); the
-    rows with the largest |predicted - true| (ties: most confident first).
+    Returns ``{"metrics": {...}, "decodings": {...}, "score_sets": {...}, "long_texts": {...},
+    "worst_mistakes": [...], "model_dir", "data_file", "backend"}``: the metrics of the most likely score with
+    95% bootstrap intervals and the calibration error; the metrics of each way of turning the probabilities
+    into one score; the coverage and mean size of the conformal score sets at ``set_coverage`` (None for a
+    model without conformal scores); how many texts were longer than max_length and how they were scored
+    (``long_texts``); the rows with the largest |predicted - true| (ties: most confident first).
     """
-    scorer = scorer or Scorer.load(model_dir, backend=backend, batch_size=batch_size)
+    scorer = scorer or Scorer.load(model_dir, backend=backend, batch_size=batch_size, long_texts=long_texts)
     data = load_labelled(data_file, text_column, score_column, scale=scorer.scale)
     probs = scorer.predict_proba(data.texts)
     predicted = probs.argmax(axis=1)
@@ -49,6 +51,11 @@ def evaluate(
         "metrics": metrics,
         "decodings": decodings(probs, data.label_ids, scorer.scale),
         "score_sets": score_set_report(scorer, probs, data.label_ids, set_coverage),
+        "long_texts": {
+            "count": scorer.long_text_count(data.texts),
+            "max_length": scorer.max_length,
+            "scored": scorer.long_texts,
+        },
         "worst_mistakes": _worst_mistakes(data.texts, data.label_ids, probs, scorer, worst),
     }
 

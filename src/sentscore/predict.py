@@ -11,7 +11,16 @@ from typing import Any
 
 import numpy as np
 
-from .backends import DEFAULT_BATCH_SIZE, Runner, check_backend, load_tokenizer, run_in_batches
+from .backends import (
+    DEFAULT_BATCH_SIZE,
+    LONG_TEXTS,
+    SPECIAL_TOKENS,
+    Runner,
+    check_backend,
+    load_tokenizer,
+    run_in_batches,
+    window_overlap,
+)
 from .conformal import check_coverage, score_sets, threshold
 from .data import RowsToScore, ScoreScale
 from .errors import SentscoreError
@@ -60,8 +69,16 @@ class Scorer:
     """
 
     def __init__(
-        self, folder: ModelFolder, objective: Objective, tokenizer: Any, run: Runner, backend: str, batch_size: int
+        self,
+        folder: ModelFolder,
+        objective: Objective,
+        tokenizer: Any,
+        run: Runner,
+        backend: str,
+        batch_size: int,
+        long_texts: str = "windows",
     ):
+        self.long_texts = long_texts
         self.folder = folder
         self.objective = objective
         self.backend = backend
@@ -94,9 +111,12 @@ class Scorer:
         batch_size: int = DEFAULT_BATCH_SIZE,
         num_threads: int | None = None,
         onnx_file: str | None = None,
+        long_texts: str = "windows",
     ) -> Scorer:
         """Load ``model_dir`` once. ``backend="auto"`` uses an exported ONNX model when there is one (int8
-        first), else the PyTorch weights. Truncation length and objective come from the trained model.
+        first), else the PyTorch weights. The window length (max_length) and objective come from the trained
+        model. A text longer than max_length tokens is scored, with ``long_texts="windows"``, from overlapping
+        windows whose distributions are averaged, or with "truncate" from its first window only.
         ``num_threads`` sizes the ONNX Runtime session; PyTorch uses the process's own setting."""
         check_backend(backend)
         if batch_size < 1:
@@ -106,7 +126,9 @@ class Scorer:
         folder.check(need_weights=onnx_path is None)
         info = folder.info()
         objective = objective_from_record(info.objective, len(info.labels), info.objective_params)
-        tokenizer = load_tokenizer(folder.file(TOKENIZER_FILE), info.max_length)
+        if long_texts not in LONG_TEXTS:
+            raise SentscoreError(f"Unknown long_texts '{long_texts}'", hint=f"Use one of {', '.join(LONG_TEXTS)}.")
+        tokenizer = load_tokenizer(folder.file(TOKENIZER_FILE), info.max_length, window_overlap(info.max_length))
         if onnx_path is not None:
             from .backends import onnx_runner, onnx_session
 
@@ -118,7 +140,7 @@ class Scorer:
             folder.verify(WEIGHTS_FILE)
             run, chosen = torch_runner(load_trained(folder.path)), "torch"
         logger.debug("Loaded %s with the %s backend", folder.path, onnx_path.name if onnx_path else chosen)
-        return cls(folder, objective, tokenizer, run, chosen, batch_size)
+        return cls(folder, objective, tokenizer, run, chosen, batch_size, long_texts)
 
     def predict_proba(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Probabilities, shape (len(texts), number of labels), in input order."""
@@ -132,8 +154,24 @@ class Scorer:
                 + (f" ({len(blank)} in all)" if len(blank) > 10 else ""),
                 hint="Drop blank sentences before scoring; a blank sentence has nothing to score.",
             )
-        outputs = run_in_batches(self._run, self._tokenizer.encode_batch(texts), self.batch_size, progress)
-        return self.objective.probabilities(outputs).astype(np.float32)
+        encodings = self._tokenizer.encode_batch(texts)
+        if self.long_texts == "truncate":
+            outputs = run_in_batches(self._run, encodings, self.batch_size, progress)
+            return self.objective.probabilities(outputs).astype(np.float32)
+        windows = [[encoding, *encoding.overflowing] for encoding in encodings]
+        flat = [window for each in windows for window in each]
+        share = len(texts) / len(flat)  # progress counts texts, not windows
+
+        def advance(windows_done: int) -> None:
+            if progress is not None:
+                progress(windows_done * share)
+
+        outputs = run_in_batches(self._run, flat, self.batch_size, advance)
+        return combine_windows(self.objective.probabilities(outputs), windows).astype(np.float32)
+
+    def long_text_count(self, texts: Sequence[str]) -> int:
+        """How many of ``texts`` are longer than the model's max_length tokens."""
+        return sum(bool(encoding.overflowing) for encoding in self._tokenizer.encode_batch([str(t) for t in texts]))
 
     def predict(self, texts: Sequence[str] | str, set_coverage: float | None = None) -> list[Prediction]:
         """Score each sentence; a single string is treated as one sentence. ``set_coverage`` (e.g. 0.9) adds
@@ -283,6 +321,18 @@ class Scorer:
                 cells[position] = value
             frame[name] = _object_column(cells, frame.index)
         return frame
+
+
+def combine_windows(window_probs: np.ndarray, windows: list[list[Any]]) -> np.ndarray:
+    """Each text's distribution: the mean of its windows' distributions, weighted by the tokens each window
+    reads (a short last window counts for less); ``window_probs`` are in the order of the flattened windows."""
+    combined = np.empty((len(windows), window_probs.shape[1]), dtype=np.float64)
+    start = 0
+    for index, each in enumerate(windows):
+        tokens = np.array([max(1, sum(w.attention_mask) - SPECIAL_TOKENS) for w in each], dtype=np.float64)
+        combined[index] = tokens @ window_probs[start : start + len(each)] / tokens.sum()
+        start += len(each)
+    return combined
 
 
 @contextlib.contextmanager

@@ -26,7 +26,7 @@ def serve(
     settings.validate("sentscore serve")
     host, port = settings.host, settings.port
     check_can_listen(host, port)  # before the model loads, and instead of uvicorn's bare log line
-    scorer = Scorer.load(model_dir, backend=backend, batch_size=settings.max_batch_size)
+    scorer = Scorer.load(model_dir, backend=backend, batch_size=settings.max_batch_size, long_texts=settings.long_texts)
     app = create_app(scorer, settings)
     logger.info(
         "Serving %s (%s backend, dynamic batching %s) on http://%s:%d  (API docs: /docs)",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..backends import LONG_TEXTS
 from ..settings import Settings
 
 
@@ -35,6 +36,13 @@ class ServeSettings(Settings):
             "instead of queueing without bound."
         },
     )
+    long_texts: str = field(
+        default="windows",
+        metadata={
+            "help": "A sentence longer than the model's max_length tokens: 'windows' scores it from overlapping "
+            "windows, 'truncate' from its start only."
+        },
+    )
     request_timeout_s: float = field(
         default=30.0, metadata={"help": "Seconds a request may wait for its scores before it is answered 503."}
     )
@@ -53,6 +61,8 @@ class ServeSettings(Settings):
             problems.append("--max-wait-ms must not be negative")
         if not 0 <= self.port <= 65535:
             problems.append(f"--port must be between 0 and 65535, got {self.port}")
+        if self.long_texts not in LONG_TEXTS:
+            problems.append(f"--long-texts must be windows or truncate, got {self.long_texts!r}")
         return problems
 
 
