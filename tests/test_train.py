@@ -487,3 +487,29 @@ def test_small_training_sets_get_enough_epochs_for_a_few_hundred_steps(tiny_mode
     result = train(TrainConfig(**{**config.to_dict(), "max_length": 8}), show_progress=False)
     assert result.config.num_train_epochs == 5 and len(result.epochs) == 5  # 8 sentences: one step an epoch
     assert config.num_train_epochs is None
+
+
+def test_texts_longer_than_max_length_are_counted_in_metrics_and_card(tiny_model_dir, tmp_path):
+    from transformers import AutoTokenizer
+
+    rows = [
+        (text + " and the rest of the evening" * (i % 2), score) for i, (text, score) in enumerate(synthetic_rows(4))
+    ]
+    data = write_csv(tmp_path / "d.csv", rows)
+    config = TrainConfig(
+        model_name=str(tiny_model_dir),
+        train_file=str(data),
+        output_dir=str(tmp_path / "m"),
+        num_train_epochs=1,
+        max_length=10,
+    )
+    train(config, show_progress=False)
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    expected = sum(len(tokenizer(text)["input_ids"]) > 10 for text, _ in rows)
+    assert 0 < expected < len(rows)  # the test means something only if some are cut and some not
+    long = json.loads((tmp_path / "m" / "metrics.json").read_text())["long_texts"]
+    assert long["max_length"] == 10 and long["train"] + long["validation"] == expected
+    assert (
+        f"{long['train']} training and {long['validation']} validation texts were longer"
+        in (tmp_path / "m" / "README.md").read_text()
+    )

@@ -84,6 +84,17 @@ def _is_hub_id(name: str) -> bool:
     return bool(name) and not Path(name).expanduser().exists() and not name.startswith((".", "/", "~"))
 
 
+def _long_text_note(metrics: dict[str, Any]) -> str:
+    long = metrics.get("long_texts")
+    if not long:
+        return ""
+    return (
+        f"\n- {long['train']} training and {long['validation']} validation texts were longer than max_length "
+        f"({long['max_length']} tokens); training read their first {long['max_length']} tokens, and scoring reads "
+        "a long text whole, in overlapping windows."
+    )
+
+
 def model_card(
     info: ModelInfo, metrics: dict[str, Any], confusion_image: str, curve_image: str, reliability_image: str
 ) -> str:
@@ -135,7 +146,7 @@ Scorer.load("path/to/this/folder").predict(["The food was great but the service 
 - Training: `{info.train_file}`, {info.train_samples} sentences (text column `{info.text_column}`,
   score column `{info.score_column}`).
 - Validation: {validation}, {info.validation_samples} sentences.
-- Training took {info.train_seconds:.0f} s.
+- Training took {info.train_seconds:.0f} s.{_long_text_note(metrics)}
 
 ## Validation metrics
 

@@ -50,6 +50,7 @@ class TrainResult:
     is_main_process: bool = True
     post_fit: dict[str, Any] = dataclasses.field(default_factory=dict)  # what the post-fit steps recorded
     processes: int = 1  # training processes (a multi-process launcher's world size)
+    long_texts: dict[str, int] = dataclasses.field(default_factory=dict)  # texts over max_length, and it
 
 
 class TrainingInterrupted(Exception):
@@ -95,6 +96,7 @@ def train(
         config = with_default_epochs(config, len(train_data))
         objective = build_objective(config, train_data)
         model, tokenizer, config = build_model(config, train_data.scale, objective)
+        long_texts = count_long_texts(tokenizer, train_data, validation_data, config.max_length)
         if config.head_init == "linear_probe":
             initialise_head_from_probe(model, tokenizer, train_data, objective, config.max_length)
         trainer = build_trainer(config, model, tokenizer, train_data, validation_data, objective, show_progress)
@@ -119,6 +121,7 @@ def train(
                 trainer.is_world_process_zero(),
                 post_fit,
                 trainer.args.world_size,
+                long_texts,
             )
             if result.is_main_process:
                 save(folder, trainer.model, tokenizer, objective, train_data.scale, result)
@@ -279,6 +282,29 @@ def global_batch_size(config: TrainConfig, processes: int) -> int:
     return config.train_batch_size * processes
 
 
+def count_long_texts(
+    tokenizer: Any, train_data: LabelledData, validation_data: LabelledData, max_length: int
+) -> dict[str, int]:
+    """How many training and validation texts are longer than ``max_length`` tokens (training cuts them there);
+    a warning when that is more than a twentieth of the training set."""
+
+    def longer(texts: list[str]) -> int:  # cut one token later, a text that was cut is one token longer
+        return sum(
+            len(ids) > max_length for ids in tokenizer(texts, truncation=True, max_length=max_length + 1)["input_ids"]
+        )
+
+    counts = {"max_length": max_length, "train": longer(train_data.texts), "validation": longer(validation_data.texts)}
+    if counts["train"] > len(train_data) / 20:
+        logger.warning(
+            "%d of the %d training texts are longer than max_length (%d tokens) and are cut there for training "
+            "(scoring reads them whole, in windows); a larger max_length lets training read them too",
+            counts["train"],
+            len(train_data),
+            max_length,
+        )
+    return counts
+
+
 def tokenize(data: LabelledData, tokenizer: Any, max_length: int) -> Any:
     """Tokenize once, up front, with the fast tokenizer; keep lengths for length-grouped batching."""
     from datasets import Dataset
@@ -396,6 +422,7 @@ def save(
         "final": result.metrics,
         "majority_baseline": result.baseline,
         "epochs": result.epochs,
+        "long_texts": result.long_texts,
     }
     with atomic.staged_folder(folder.path) as staging:  # the folder appears whole, or the old one stays
         staged = ModelFolder(staging)
