@@ -287,6 +287,7 @@ def main() -> None:
         ".venv/bin/python -m bench.soak     # overload: 64 clients for 60 s, bounded queue, memory",
         ".venv/bin/python -m bench.streaming --model M  # file scoring in chunks against in one piece",
         ".venv/bin/python -m bench.explain --model M    # explanations: deletion curve and speed",
+        ".venv/bin/python -m bench.long_texts           # long texts: windows against truncation",
         ".venv/bin/python -m bench.compile  # torch.compile against eager",
         ".venv/bin/python -m bench.profile  # where a training step's time goes",
         ".venv/bin/python -m bench.quantize # int8 variants (after bench.run)",
@@ -330,8 +331,32 @@ def main() -> None:
         lines += streaming_section(read_result("streaming"))
     if has_result("explain"):
         lines += explain_section(read_result("explain"))
+    if has_result("long_texts"):
+        lines += long_texts_section(read_result("long_texts"))
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
     print(f"wrote {ROOT / 'BENCHMARKS.md'}")
+
+
+def long_texts_section(result: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Long texts: windows against truncation",
+        "",
+        f"`python -m bench.long_texts` ({result['when']}, {result['machine']['cpu']}): SST-5 dev scored by "
+        "`sentscore evaluate` from each text's first max_length tokens (`--long-texts truncate`) and from "
+        "overlapping windows whose distributions are averaged (`windows`, the default). The max_length 16 model "
+        "was trained with 16 tokens (bench.quality, seed 42), so that most sentences are long texts to it.",
+        "",
+        "| model | texts longer than max_length | scored | accuracy | macro-F1 | QWK | MAE |",
+        "|---|---:|---|---:|---:|---:|---:|",
+    ]
+    for name, run in result["runs"].items():
+        for how in ("truncate", "windows"):
+            m = run[how]
+            lines.append(
+                f"| {name} | {run['long_texts']['count']} of {run['n']} | {how} | {m['accuracy']:.4f} | "
+                f"{m['macro_f1']:.4f} | {m['qwk']:.4f} | {m['mae']:.4f} |"
+            )
+    return [*lines, ""]
 
 
 def explain_section(result: dict[str, Any]) -> list[str]:
