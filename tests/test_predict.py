@@ -67,16 +67,21 @@ def test_logits_match_the_transformers_model(trained_tiny_dir):
     )
 
 
+def write_table_as(path, frame):
+    """``frame`` written in the format of ``path``'s suffix (text: its sentences, one a line)."""
+    if path.suffix == ".txt":
+        path.write_text("\n".join(frame["sentence"]) + "\n")
+    elif path.suffix == ".jsonl":
+        path.write_text("\n".join(json.dumps(r) for r in frame.to_dict("records")))
+    else:
+        frame.to_csv(path, sep="\t" if path.suffix == ".tsv" else ",", index=False)
+    return path
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl", ".txt"])
 def test_score_file_keeps_order_and_columns(trained_tiny_dir, tmp_path, suffix):
     frame = pd.DataFrame({"id": ["007", "2", "3", "4"], "sentence": SENTENCES})
-    source = tmp_path / f"in{suffix}"
-    if suffix == ".txt":
-        source.write_text("\n".join(SENTENCES) + "\n")
-    elif suffix == ".jsonl":
-        source.write_text("\n".join(json.dumps(r) for r in frame.to_dict("records")))
-    else:
-        frame.to_csv(source, sep="\t" if suffix == ".tsv" else ",", index=False)
+    source = write_table_as(tmp_path / f"in{suffix}", frame)
     out = tmp_path / "out.csv"
     scorer = Scorer.load(trained_tiny_dir, backend="torch")
     scorer.score_file(source, out, with_probs=True, show_progress=False)
@@ -94,13 +99,7 @@ def test_score_file_keeps_order_and_columns(trained_tiny_dir, tmp_path, suffix):
 def test_score_file_in_chunks_writes_what_one_pass_writes(trained_tiny_dir, tmp_path, suffix, blank_rows):
     texts = [f"{SENTENCES[i % 4]} {i}" if i % 5 else ("" if suffix != ".txt" else "x") for i in range(23)]
     frame = pd.DataFrame({"id": [str(i) for i in range(23)], "sentence": texts})
-    source = tmp_path / f"in{suffix}"
-    if suffix == ".txt":
-        source.write_text("\n".join(texts) + "\n")
-    elif suffix == ".jsonl":
-        source.write_text("\n".join(json.dumps(r) for r in frame.to_dict("records")))
-    else:
-        frame.to_csv(source, index=False)
+    source = write_table_as(tmp_path / f"in{suffix}", frame)
     scorer = Scorer.load(trained_tiny_dir, backend="torch")
     whole, chunked = tmp_path / f"whole{suffix}", tmp_path / f"chunked{suffix}"
     found = scorer.score_file(source, whole, with_probs=True, show_progress=False, blank_rows=blank_rows)
