@@ -7,6 +7,7 @@ export HF_HUB_OFFLINE=1  # everything needed is on disk
 cd examples
 ../.venv/bin/sentscore train --config config.json --overwrite
 ../.venv/bin/sentscore predict models --probs \
-  "The pasta was delicious and the staff could not have been kinder." \
+  "Delicious food and the friendliest staff in town." \
+  "An average hotel: clean enough, nothing special." \
   "It works, but the battery barely lasts a day." \
-  "The worst customer service I have ever had."
+  "Cold food, rude staff and a bill that was wrong twice."

@@ -43,7 +43,7 @@ def edit_json(path, **changes):
 
 def test_the_record_holds_the_objective_and_the_versions(trained_tiny_dir):
     info = ModelFolder(trained_tiny_dir).info()
-    assert info.objective == "classification" and info.format == 2
+    assert info.objective == "ordinal_log_loss" and info.format == 2  # the default for numeric scores
     assert info.versions["sentscore"] == __version__ and "transformers" in info.versions and "torch" in info.versions
     assert info.labels == ("1", "2", "3", "4", "5") and info.max_length == 32
     assert ModelInfo.from_json(info.to_json()) == info

@@ -90,3 +90,22 @@ def test_the_linear_probe_head_starts_where_a_logistic_regression_on_the_feature
 def test_every_objective_has_a_linear_probe(tiny_model_dir, tmp_path, objective):
     result = train(small_config(tiny_model_dir, tmp_path, objective=objective, head_init="linear_probe"))
     assert 0 <= result.metrics["accuracy"] <= 1
+
+
+@pytest.mark.parametrize(
+    ("labels", "given_order", "expected"),
+    [
+        (("1", "2", "3", "4", "5"), None, "ordinal_log_loss"),  # numbers are ordered
+        (("bad", "good", "ok"), ["bad", "ok", "good"], "ordinal_log_loss"),  # an order was given
+        (("bad", "good", "ok"), None, "classification"),  # text in no given order
+    ],
+)
+def test_the_default_objective_follows_whether_the_levels_are_ordered(labels, given_order, expected):
+    from sentscore.data import ScoreScale
+    from sentscore.training import with_default_objective
+
+    config = TrainConfig(labels=given_order)
+    assert config.objective is None
+    assert with_default_objective(config, ScoreScale(labels)).objective == expected
+    chosen = TrainConfig(objective="regression")
+    assert with_default_objective(chosen, ScoreScale(labels)).objective == "regression"  # a choice is kept

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import shlex
 import signal
 import sys
@@ -22,6 +21,14 @@ from .data import BLANK_ROWS
 from .errors import SentscoreError
 from .export import QUANTIZATIONS
 from .serve.settings import ServeSettings
+from .terminal import (
+    console,
+    print_decodings,
+    print_error,
+    print_explanation,
+    print_metrics_table,
+    setup_logging,
+)
 
 logger = logging.getLogger("sentscore")
 
@@ -38,19 +45,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.sentences = [*args.sentences, *extra]
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    _setup_logging(args.verbose, args.quiet)
+    setup_logging(args.verbose, args.quiet)
     try:
         return int(args.handler(args) or 0)
     except SentscoreError as error:
-        _print_error(error.message, error.hint)
+        print_error(error.message, error.hint)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        _print_error("Interrupted.", None)
+        print_error("Interrupted.", None)
         return EXIT_INTERRUPTED
     except Exception as error:  # noqa: BLE001 - a bug: say so briefly, traceback only with --debug
         if args.debug:
             raise
-        _print_error(
+        print_error(
             f"Unexpected error: {type(error).__name__}: {error}",
             "Run again with --debug for the traceback, and please report it.",
         )
@@ -77,10 +84,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         return _explain_interruption(interrupted)
     if not result.is_main_process:  # under a multi-process launcher, one summary
         return 0
-    _print_metrics_table(
+    print_metrics_table(
         result.metrics, result.baseline, title=f"Validation metrics ({result.validation_samples} sentences)"
     )
-    _console().print(
+    console().print(
         f"Trained on {result.train_samples} sentences in {result.train_seconds:.0f} s. "
         f"Model saved to [bold]{result.output_dir}[/bold]\n"
         f'Next: sentscore predict {result.output_dir} "Your sentence here"'
@@ -107,21 +114,21 @@ def cmd_tune(args: argparse.Namespace) -> int:
     timeout_s = parse_duration(args.timeout)
     result = tune(config, args.study_dir, args.trials, timeout_s, args.params, args.sampler_seed, stop)
     params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.best_params.items())
-    _console().print(
+    console().print(
         f"{result.trials_done} trials finished, {result.trials_pruned} stopped early. Best validation "
         f"{config.metric_for_best_model}: {result.best_value:.4f} with {params}\n"
         f"Wrote {result.best_config}, {result.study_dir / 'trials.csv'} and {result.study_dir / 'trials.png'}; "
         f"running the same command again continues the study."
     )
     if not args.train_best:
-        _console().print(f"Next: sentscore train --config {result.best_config}")
+        console().print(f"Next: sentscore train --config {result.best_config}")
         return 0
     best = TrainConfig.from_file(result.best_config, {"overwrite": config.overwrite})
     try:
         trained = train(best, show_progress=not args.quiet, stop=stop)
     except TrainingInterrupted as interrupted:
         return _explain_interruption(interrupted)
-    _console().print(f"Trained the best configuration into [bold]{trained.output_dir}[/bold]")
+    console().print(f"Trained the best configuration into [bold]{trained.output_dir}[/bold]")
     return 0
 
 
@@ -158,7 +165,7 @@ def stop_on_signals() -> threading.Event:
 
 def _explain_interruption(interrupted: Any) -> int:
     command = " ".join(shlex.quote(a) for a in ["sentscore", *sys.argv[1:]] if a != "--resume")
-    _print_error(
+    print_error(
         f"Training was interrupted; its checkpoint {interrupted.checkpoint} is kept.",
         f"Continue where it stopped with: {command} --resume",
     )
@@ -188,18 +195,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         set_coverage=args.set,
         long_texts=args.long_texts,
     )
-    _print_metrics_table(report["metrics"], None, title=f"{args.data_file} ({report['metrics']['n']} sentences)")
-    _print_decodings(report["decodings"])
+    print_metrics_table(report["metrics"], None, title=f"{args.data_file} ({report['metrics']['n']} sentences)")
+    print_decodings(report["decodings"])
     long = report["long_texts"]
     if long["count"]:
         how = "from overlapping windows" if long["scored"] == "windows" else "from their start"
-        _console().print(
+        console().print(
             f"{long['count']} of {report['metrics']['n']} texts are longer than the model's {long['max_length']} "
             f"tokens; they were scored {how} (--long-texts)."
         )
     if report["score_sets"]:
         sets = report["score_sets"]
-        _console().print(
+        console().print(
             f"Score sets at {sets['coverage_asked']:.0%}: they held the true score for {sets['coverage']:.1%} of "
             f"the sentences, spanning {sets['mean_size']:.2f} scores on average."
         )
@@ -211,12 +218,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             table.add_column(column, overflow="fold")
         for m in report["worst_mistakes"]:
             table.add_row(str(m["row"]), str(m["true"]), str(m["predicted"]), m["sentence"])
-        _console().print(table)
+        console().print(table)
     if args.output:
         from . import atomic
 
         atomic.write_text(Path(args.output), json.dumps(report, indent=2) + "\n")
-        _console().print(f"Wrote {args.output}")
+        console().print(f"Wrote {args.output}")
     return 0
 
 
@@ -271,29 +278,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             expected = "" if prediction.expected_score is None else f"  expected: {prediction.expected_score:.2f}"
             print(f"  probs  {probs}{expected}")
         if explanation is not None:
-            _print_explanation(explanation)
+            print_explanation(explanation)
     return 0
-
-
-def _print_explanation(explanation: list[Any], shown: int = 3) -> None:
-    """The sentence with the words that pushed its score up in green and down in red (when the terminal shows
-    colour; shades relative to the strongest word, or to a quarter of a level), then the strongest of each by
-    name, so that the plain text says the same."""
-    from rich.console import Console
-    from rich.text import Text
-
-    strongest = max([0.25] + [abs(w.weight) for w in explanation])  # so that noise stays uncoloured
-    text = Text("  why    ")
-    for word in explanation:
-        share = abs(word.weight) / strongest
-        style = "" if share < 0.2 else ("green" if word.weight > 0 else "red") + (" bold" if share >= 0.6 else "")
-        text.append(word.word, style=style)
-        text.append(" ")
-    Console(highlight=False, soft_wrap=True).print(text)
-    ranked = sorted(explanation, key=lambda w: w.weight)
-    up = [f"{w.word} ({w.weight:+.2f})" for w in reversed(ranked[-shown:]) if w.weight > 0]
-    down = [f"{w.word} ({w.weight:+.2f})" for w in ranked[:shown] if w.weight < 0]
-    print(f"  up     {', '.join(up) or '-'}\n  down   {', '.join(down) or '-'}")
 
 
 def _score_file(scorer: Any, args: argparse.Namespace) -> int:
@@ -482,74 +468,3 @@ def _add_backend_flags(parser: argparse.ArgumentParser) -> None:
         help="A text longer than the model's max_length tokens: windows (default) scores it from overlapping "
         "windows and averages them; truncate scores its start only.",
     )
-
-
-# ---- output ----------------------------------------------------------------------------------------------
-
-
-def _console(stderr: bool = False) -> Any:
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False)
-
-
-def _print_error(message: str, hint: str | None) -> None:
-    from rich.markup import escape
-
-    console = _console(stderr=True)
-    console.print(f"[bold red]Error:[/bold red] {escape(message)}")
-    if hint:
-        console.print(f"[yellow]Hint:[/yellow] {escape(hint)}")
-
-
-def _print_metrics_table(metrics: dict[str, Any], baseline: dict[str, Any] | None, title: str) -> None:
-    from rich.table import Table
-
-    from .metrics import METRIC_NAMES
-    from .report import format_interval, format_metric
-
-    table = Table(title=title)
-    table.add_column("metric")
-    table.add_column("model", justify="right")
-    table.add_column("95% interval", justify="right")
-    if baseline is not None:
-        table.add_column("majority baseline", justify="right")
-    for key, name in METRIC_NAMES.items():
-        if key in metrics:
-            row = [name, format_metric(metrics[key]), format_interval(metrics.get("intervals"), key)]
-            if baseline is not None:
-                row.append(format_metric(baseline.get(key)))
-            table.add_row(*row)
-    _console().print(table)
-
-
-def _print_decodings(decodings: dict[str, dict[str, Any]]) -> None:
-    """The headline metrics of each way of turning the probabilities into one score, side by side."""
-    if not decodings:
-        return
-    from rich.table import Table
-
-    from .metrics import METRIC_NAMES
-    from .report import format_metric
-
-    table = Table(title="Decoding: the most likely score, the rounded expected score, the median score")
-    table.add_column("metric")
-    for how in decodings:
-        table.add_column(how, justify="right")
-    for key in next(iter(decodings.values())):
-        table.add_row(METRIC_NAMES[key], *(format_metric(found[key]) for found in decodings.values()))
-    _console().print(table)
-
-
-def _setup_logging(verbose: bool, quiet: bool) -> None:
-    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    try:
-        from rich.console import Console
-        from rich.logging import RichHandler
-
-        handler: logging.Handler = RichHandler(console=Console(stderr=True), show_path=False, show_time=False)
-    except ImportError:  # pragma: no cover
-        handler = logging.StreamHandler()
-    logging.basicConfig(level=logging.WARNING, handlers=[handler], format="%(message)s", force=True)
-    # Under a multi-process launcher (torchrun, accelerate launch), the other processes speak only of errors.
-    logging.getLogger("sentscore").setLevel(level if int(os.environ.get("RANK", "0")) == 0 else logging.ERROR)

@@ -108,13 +108,14 @@ class TrainConfig(Settings):
     early_stopping_patience: int | None = field(
         default=None, metadata={"help": "Stop after this many epochs without improvement (default: off)."}
     )
-    objective: str = field(
-        default="classification",
+    objective: str | None = field(
+        default=None,
         metadata={
             "help": "How the head is trained and read: classification (cross-entropy over the levels), ordinal "
             "(CORN: rank-consistent, for ordered levels), regression (one output; squared error) or "
             "ordinal_log_loss (cross-entropy plus a penalty growing with the distance to the true level). Every "
-            "objective gives a probability for every level."
+            "objective gives a probability for every level. Default: ordinal_log_loss for ordered levels "
+            "(numbers, or text labels in a given order), classification for text labels in no given order."
         },
     )
     pooling: str | None = field(
@@ -122,8 +123,8 @@ class TrainConfig(Settings):
         metadata={
             "help": "How the head reads the sentence: cls (the first token) or mean (the mean of the token "
             "vectors). Default: the checkpoint's own (mean for a sentence-transformers encoder such as the "
-            "default MiniLM, cls otherwise). Classification from cls keeps the stock head that "
-            "transformers.pipeline loads; any other choice saves sentscore's own head."
+            "default MiniLM, cls otherwise). Classification or ordinal_log_loss from cls keeps the stock head "
+            "that transformers.pipeline loads; any other choice saves sentscore's own head."
         },
     )
     head_init: str = field(
@@ -271,7 +272,7 @@ class TrainConfig(Settings):
             )
         from .objectives import OBJECTIVES
 
-        if self.objective not in OBJECTIVES:
+        if self.objective is not None and self.objective not in OBJECTIVES:
             problems.append(f"'objective' must be one of {', '.join(OBJECTIVES)}, got '{self.objective}'")
         from .averaging import AVERAGINGS
 

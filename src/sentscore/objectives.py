@@ -214,6 +214,7 @@ class OrdinalLogLoss(Objective):
     cost less than far ones while the argmax still aims at the exact level."""
 
     name = "ordinal_log_loss"
+    stock_head = True  # one logit per level, read by softmax, as the stock head's
     #: Weight of the ordinal log loss beside the cross-entropy.
     weight = 1.0
 

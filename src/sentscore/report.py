@@ -179,15 +179,18 @@ much each figure owes to which sentences happened to be held out.
 ## Limitations
 
 The metrics above come from one validation set of {info.validation_samples} sentences; scores on text
-from another domain will differ. Sentences longer than {info.max_length} tokens are truncated.
+from another domain will differ. A text longer than {info.max_length} tokens is scored from overlapping windows
+of that length (`--long-texts truncate`: from its start only).
 """
 
 
 def _pipeline_note(info: ModelInfo) -> str:
-    if info.objective == "classification" and info.pooling == "cls":
+    from .objectives import OBJECTIVES
+
+    if OBJECTIVES[info.objective].stock_head and info.pooling == "cls":
         return (
             '`transformers.pipeline("text-classification", model="path/to/this/folder")` works too and returns '
-            "the real score labels."
+            "the real score labels (with the probabilities as trained: sentscore's are calibrated)."
         )
     return (
         f"This model reads the sentence by {info.pooling} pooling with a `{info.objective}` head, which the stock "
