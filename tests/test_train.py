@@ -438,6 +438,7 @@ def test_bf16_training_records_it_and_reports_the_fp32_models_metrics(tiny_model
         num_train_epochs=1,
         learning_rate=1e-2,
         bf16=True,
+        objective="classification",  # whose loss is the plain cross-entropy computed below
     )
     result = train(config, show_progress=False)
     saved = json.loads((tmp_path / "out" / "sentscore.json").read_text())
