@@ -11,6 +11,7 @@ bench/results/explain.json (rendered by `python -m bench.report`).
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import time
 from typing import Any
@@ -79,7 +80,10 @@ def main() -> None:
     sentences = random.Random(args.seed).sample(pool, min(args.sentences, len(pool)))
     scorer = Scorer.load(args.model)
     result = deletion_curve(scorer, sentences, args.seed)
+    load = os.getloadavg()[0]
+    conditions = f"load average {load:.1f} on {os.cpu_count()} cores at the start"
     record = {"machine": machine(), "when": utc_now(), "model": args.model, "data": args.data, **result}
+    record["conditions"] = conditions
     write_result("explain", record)
     print(record["curve"], f"{record['explained_per_s']:.1f} sentences explained/s")
 

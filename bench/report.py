@@ -369,7 +369,7 @@ def explain_section(result: dict[str, Any]) -> list[str]:
         "words on average): the expected score's mean change when the k words with the largest weights are "
         "removed, against k words drawn at random (3 draws). Explaining took "
         f"{result['explain_seconds']:.1f} s ({result['explained_per_s']:.1f} sentences/s: a sentence of n words "
-        "is scored n + 1 times).",
+        f"is scored n + 1 times; {result.get('conditions', 'conditions not recorded')}).",
         "",
         "| words removed | top-weighted: mean abs change | random: mean abs change | ratio |",
         "|---:|---:|---:|---:|",
