@@ -119,3 +119,30 @@ def test_a_request_not_answered_in_time_is_given_up():
     batcher = DynamicBatcher(slow_model(1.0), enabled=False, timeout_s=0.1)
     with pytest.raises(Overloaded, match="not answered within 0.1 s"):
         run_concurrently(batcher, [["x"]])
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_requests_that_would_time_out_behind_the_queue_are_refused_at_once(enabled):
+    from sentscore.serve.batcher import Overloaded
+
+    def model(texts):  # 0.05 s a sentence
+        time.sleep(0.05 * len(texts))
+        return np.zeros((len(texts), 1))
+
+    batcher = DynamicBatcher(model, max_batch_size=10, max_wait_ms=1, enabled=enabled, timeout_s=2.0)
+
+    async def main():
+        await batcher.start()
+        try:
+            await batcher.score(["x"] * 10)  # the batcher learns the speed: 0.5 s for 10
+            return await asyncio.gather(*(batcher.score(["x"] * 10) for _ in range(6)), return_exceptions=True)
+        finally:
+            await batcher.stop()
+
+    results = asyncio.run(main())
+    answered = [r for r in results if isinstance(r, np.ndarray)]
+    refused = [r for r in results if isinstance(r, Overloaded)]
+    # 1.5 s of work fits in 80% of the 2 s timeout; a fourth request would wait 2 s
+    assert len(answered) == 3 and len(refused) == 3
+    assert all("sentences to score first" in str(r) for r in refused)
+    assert batcher.queued_sentences == 0 and batcher.pending == 0

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -17,6 +19,9 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 ScoreFn = Callable[[Sequence[str]], np.ndarray]
+
+#: A request is refused at once when its expected wait is over this share of its timeout.
+ADMIT_SHARE_OF_TIMEOUT = 0.8
 
 
 class Overloaded(Exception):
@@ -49,6 +54,8 @@ class DynamicBatcher:
         self.enabled = enabled
         self.max_pending, self.timeout_s = max_pending, timeout_s
         self.pending = 0
+        self.queued_sentences = 0  # admitted and not yet answered
+        self.seconds_per_sentence: float | None = None  # measured on the batches scored so far
         self._executor: ThreadPoolExecutor | None = None  # made on first use; the app's lifespan may restart it
         self._queue: asyncio.Queue[tuple[Sequence[str], asyncio.Future]] | None = None
         self._worker: asyncio.Task | None = None
@@ -76,18 +83,47 @@ class DynamicBatcher:
     async def score(self, sentences: Sequence[str]) -> np.ndarray:
         if self.pending >= self.max_pending:
             raise Overloaded(f"the server already has {self.pending} requests waiting; try again shortly")
+        self._refuse_what_would_time_out(len(sentences))
         self.pending += 1
+        self.queued_sentences += len(sentences)
         try:
             return await asyncio.wait_for(self._score(sentences), self.timeout_s)
         except TimeoutError:
             raise Overloaded(f"the request was not answered within {self.timeout_s:g} s; try again shortly") from None
         finally:
             self.pending -= 1
+            self.queued_sentences -= len(sentences)
+
+    def _refuse_what_would_time_out(self, sentences: int) -> None:
+        """Refuse at once a request that, at the speed measured so far, would wait past most of its timeout
+        behind the sentences already admitted: the server then spends its time on requests it will answer,
+        instead of scoring requests whose clients were already told 503 (a request alone is always taken)."""
+        if self.seconds_per_sentence is None or self.queued_sentences == 0:
+            return
+        wait = (self.queued_sentences + sentences) * self.seconds_per_sentence
+        if wait > ADMIT_SHARE_OF_TIMEOUT * self.timeout_s:
+            raise Overloaded(
+                f"the server has {self.queued_sentences} sentences to score first (about {wait:.0f} s); "
+                "try again shortly",
+                retry_after_s=max(1, math.ceil(self.queued_sentences * self.seconds_per_sentence)),
+            )
+
+    def _measured(self, texts: Sequence[str], seconds: float) -> None:
+        """Update the speed estimate (a moving average, so that it follows the machine's load)."""
+        latest = seconds / max(1, len(texts))
+        previous = self.seconds_per_sentence
+        self.seconds_per_sentence = latest if previous is None else 0.7 * previous + 0.3 * latest
+
+    def _timed(self, texts: list[str]) -> np.ndarray:
+        started = time.perf_counter()
+        result = self.score_fn(texts)
+        self._measured(texts, time.perf_counter() - started)
+        return result
 
     async def _score(self, sentences: Sequence[str]) -> np.ndarray:
         loop = asyncio.get_running_loop()
         if not self.enabled or self._queue is None:
-            return await loop.run_in_executor(self.executor(), self.score_fn, list(sentences))
+            return await loop.run_in_executor(self.executor(), self._timed, list(sentences))
         future: asyncio.Future = loop.create_future()
         await self._queue.put((sentences, future))
         return await future
@@ -121,7 +157,7 @@ class DynamicBatcher:
             return
         texts = [text for sentences, _ in live for text in sentences]
         try:
-            probs = await loop.run_in_executor(self.executor(), self.score_fn, texts)
+            probs = await loop.run_in_executor(self.executor(), self._timed, texts)
         except Exception as error:  # noqa: BLE001 - hand the failure to each waiting request
             logger.exception("Scoring a batch of %d sentences failed", len(texts))
             for _, future in live:
