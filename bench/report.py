@@ -389,11 +389,17 @@ def streaming_section(result: dict[str, Any]) -> list[str]:
         f"`{result['model']}`): `Scorer.score_file`, which reads, scores and writes 8192 rows at a time, against "
         "reading the file whole, scoring and writing it (0.2's way), each in a fresh process.",
         "",
-        "| rows | way | sentences/s | peak RSS MB | same output file |",
+        "| rows | way | sentences/s | peak RSS MB | same scores as in one piece |",
         "|---:|---|---:|---:|---|",
     ]
+    if result.get("note"):
+        lines[2] += " " + result["note"]
     for run in result["runs"]:
-        same = {True: "yes", False: "**no**"}.get(run.get("same_output"), "")
+        same = ""
+        if "score_agreement" in run:
+            same = f"{run['score_agreement']:.2%} (confidence within {run['max_confidence_difference']:.1e})"
+        elif "same_output" in run:
+            same = "identical file" if run["same_output"] else "not compared"
         lines.append(
             f"| {run['rows']} | {run['way']} | {run['sentences_per_s']:.0f} | {run['peak_rss_mb']:.0f} | {same} |"
         )

@@ -59,6 +59,8 @@ def score_once(model: str, source: str, target: str, way: str, threads: int) -> 
 
 
 def measure(model: str, sizes: list[int], threads: int) -> list[dict[str, Any]]:
+    import pandas as pd
+
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for rows in sizes:
@@ -72,10 +74,15 @@ def measure(model: str, sizes: list[int], threads: int) -> list[dict[str, Any]]:
                     [*command, str(threads)], capture_output=True, text=True, env=offline_env(), check=True
                 )
                 result = {"way": way, **json.loads(done.stdout.strip().splitlines()[-1])}
-                outputs[way] = target.read_bytes()
+                outputs[way] = pd.read_csv(target)
                 results.append(result)
                 print(f"[streaming] {rows} rows, {way}: {result}", flush=True)
-            results[-1]["same_output"] = outputs["whole"] == outputs["streaming"]
+            whole, streamed = outputs["whole"], outputs["streaming"]
+            # int8 ONNX quantizes each batch's activations by its own range, so other batches can move a
+            # probability in its last digits; what matters is that the scores agree
+            results[-1]["same_output"] = bool(whole.equals(streamed))
+            results[-1]["score_agreement"] = float((whole["score"] == streamed["score"]).mean())
+            results[-1]["max_confidence_difference"] = float((whole["confidence"] - streamed["confidence"]).abs().max())
     return results
 
 
