@@ -103,9 +103,12 @@ def test_a_scored_file_appears_whole_or_not_at_all(trained_tiny_dir, tmp_path, m
     out = tmp_path / "out.csv"
     out.write_text("sentence,score\nthe previous file,3\n")
 
-    def fail_half_way(self, path, **kwargs):
-        with open(path, "w") as handle:
-            handle.write("sentence,sco")  # a partial write, then the failure
+    def fail_half_way(self, path_or_buffer, **kwargs):
+        if hasattr(path_or_buffer, "write"):  # the scorer writes chunk by chunk into an open file
+            path_or_buffer.write("sentence,sco")  # a partial write, then the failure
+        else:
+            with open(path_or_buffer, "w") as handle:
+                handle.write("sentence,sco")
         raise OSError("disk full")
 
     monkeypatch.setattr(pd.DataFrame, "to_csv", fail_half_way)
