@@ -93,6 +93,29 @@ class StopWhenAsked(TrainerCallback):
             self.stopped_at = state.global_step
 
 
+class ReportToTrial(TrainerCallback):
+    """Reports each epoch's validation ``metric`` to an Optuna trial, and sets ``stop`` (the recipe's own stop
+    event, which ends training cleanly) when the pruner says the trial is behind or ``time_is_up()``."""
+
+    def __init__(self, trial: Any, metric: str, time_is_up: Any):
+        self.trial, self.metric, self.time_is_up = trial, metric, time_is_up
+        self.stop = threading.Event()
+        self.reason: str | None = None
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, float], **kwargs: Any) -> None:
+        value = metrics.get(f"eval_{self.metric}")
+        if value is not None:
+            self.trial.report(float(value), step=round(state.epoch or 0))
+            if self.trial.should_prune():
+                self.reason = f"pruned at epoch {state.epoch:.0f}"
+                self.stop.set()
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if not self.stop.is_set() and self.time_is_up():
+            self.reason = "time is up"
+            self.stop.set()
+
+
 class ProgressBars(ProgressCallback):
     """The Trainer's progress bars without the dict it prints every few steps (EpochLogger says less, better)."""
 

@@ -10,7 +10,7 @@ import contextlib
 import itertools
 import logging
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -105,19 +105,11 @@ def read_table(path: str | Path, text_column: str = "sentence", keep_empty_lines
     of a CSV or TSV is a row of empty cells with ``keep_empty_lines`` (so that a scored file keeps every row),
     else it is skipped.
     """
-    import pandas as pd
-
     path = Path(path)
     kind = _table_kind(path)
     with _parse_errors(path, kind):
-        if kind == "text":
-            lines = path.read_text(encoding="utf-8-sig").splitlines()
-            frame = pd.DataFrame({text_column: [line for line in lines if line.strip()]})
-        elif kind == "jsonl":
-            frame = _strings(pd.read_json(path, lines=True, dtype=False, encoding="utf-8-sig"))
-        else:
-            frame = pd.read_csv(path, **_csv_options(path, kind, keep_empty_lines))
-    if frame.empty:
+        frame = next(_frames(path, kind, text_column, keep_empty_lines, chunk_rows=None), None)
+    if frame is None or frame.empty:
         raise SentscoreError(f"{path} has no data rows", hint="Add rows below the header.")
     return frame
 
@@ -125,24 +117,32 @@ def read_table(path: str | Path, text_column: str = "sentence", keep_empty_lines
 def iter_table(path: str | Path, text_column: str = "sentence", chunk_rows: int = 8192) -> Iterator[pd.DataFrame]:
     """``read_table(path, text_column, keep_empty_lines=True)`` in chunks of at most ``chunk_rows`` rows, so
     that a file of any size is read in flat memory; the same checks and messages, raised when reached."""
-    import pandas as pd
-
     path = Path(path)
     kind = _table_kind(path)
     any_rows = False
     with _parse_errors(path, kind):
-        if kind == "text":
-            chunks: Iterator[pd.DataFrame] = _text_chunks(path, text_column, chunk_rows)
-        elif kind == "jsonl":
-            reader = pd.read_json(path, lines=True, dtype=False, encoding="utf-8-sig", chunksize=chunk_rows)
-            chunks = (_strings(chunk) for chunk in reader)
-        else:
-            chunks = pd.read_csv(path, chunksize=chunk_rows, **_csv_options(path, kind, keep_empty_lines=True))
-        for chunk in chunks:
+        for chunk in _frames(path, kind, text_column, keep_empty_lines=True, chunk_rows=chunk_rows):
             any_rows = any_rows or not chunk.empty
             yield chunk.reset_index(drop=True)
     if not any_rows:
         raise SentscoreError(f"{path} has no data rows", hint="Add rows below the header.")
+
+
+def _frames(
+    path: Path, kind: str, text_column: str, keep_empty_lines: bool, chunk_rows: int | None
+) -> Iterator[pd.DataFrame]:
+    """The file's rows as frames of at most ``chunk_rows`` rows (None: one frame of them all)."""
+    import pandas as pd
+
+    if kind == "text":
+        yield from _text_chunks(path, text_column, chunk_rows)
+        return
+    if kind == "jsonl":
+        read = pd.read_json(path, lines=True, dtype=False, encoding="utf-8-sig", chunksize=chunk_rows)
+    else:
+        read = pd.read_csv(path, chunksize=chunk_rows, **_csv_options(path, kind, keep_empty_lines))
+    for frame in [read] if chunk_rows is None else read:
+        yield _strings(frame) if kind == "jsonl" else frame
 
 
 def _table_kind(path: Path) -> str:
@@ -182,12 +182,13 @@ def _strings(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.apply(lambda col: col.map(lambda v: v if v is None else str(v)))
 
 
-def _text_chunks(path: Path, text_column: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+def _text_chunks(path: Path, text_column: str, chunk_rows: int | None) -> Iterator[pd.DataFrame]:
+    """The non-blank lines of a text file, ``chunk_rows`` at a time (None: all at once)."""
     import pandas as pd
 
     with path.open(encoding="utf-8-sig") as handle:
-        lines = (line.rstrip("\r\n") for line in handle)
-        while chunk := list(itertools.islice((line for line in lines if line.strip()), chunk_rows)):
+        lines = (line.rstrip("\r\n") for line in handle if line.strip())
+        while chunk := list(itertools.islice(lines, chunk_rows)):
             yield pd.DataFrame({text_column: chunk})
 
 
@@ -238,11 +239,12 @@ def require_columns(frame: pd.DataFrame, columns: Sequence[str], source: str) ->
 def check_texts(texts: pd.Series, source: str, column: str) -> list[str]:
     blank = blank_positions(texts)
     if blank:
-        raise SentscoreError(
-            f"{source}: blank '{column}' in {_rows(blank)}",
-            hint="Fill in or delete those rows.",
-        )
+        raise blank_texts_error(source, column, blank)
     return [str(t) for t in texts]
+
+
+def blank_texts_error(source: str, column: str, blank: Sequence[int]) -> SentscoreError:
+    return SentscoreError(f"{source}: blank '{column}' in {_rows(blank)}", hint="Fill in or delete those rows.")
 
 
 def _numeric_scores(raw: list[str], source: str, column: str) -> list[int] | None:
@@ -441,7 +443,7 @@ def scan_rows_to_score(
         blank += [rows + i for i in blank_positions(chunk[text_column])]
         rows += len(chunk)
     if blank and blank_rows == "fail":
-        raise SentscoreError(f"{path}: blank '{text_column}' in {_rows(blank)}", hint="Fill in or delete those rows.")
+        raise blank_texts_error(str(path), text_column, blank)
     if blank:
         fate = "left out of the output" if blank_rows == "drop" else "their score cells are left empty"
         logger.warning("%s: %s a blank '%s', so not scored (%s)", path, _rows(blank, "have"), text_column, fate)
@@ -484,39 +486,31 @@ def _is_number(text: str) -> bool:
 def write_table(frame: pd.DataFrame, path: str | Path, safe_for_spreadsheets: bool = False) -> None:
     """Write ``frame`` in the format ``path``'s suffix names (CSV otherwise), atomically: the file appears
     whole or not at all. ``safe_for_spreadsheets`` neutralises cells a spreadsheet would run as formulas."""
-    with TableWriter(path, safe_for_spreadsheets) as writer:
-        writer.write(frame)
+    with table_writer(path, safe_for_spreadsheets) as write:
+        write(frame)
 
 
-class TableWriter:
-    """Writes a table chunk by chunk in the format its path's suffix names (CSV otherwise), to a file beside
-    it that replaces it only when the block ends without error: the file appears whole or not at all."""
+@contextlib.contextmanager
+def table_writer(path: str | Path, safe_for_spreadsheets: bool = False) -> Iterator[Callable[[pd.DataFrame], None]]:
+    """A function that appends a frame to the table at ``path`` (format from its suffix, CSV otherwise), written
+    beside it and put in its place only when the block ends without error: the file appears whole or not at all."""
+    from . import atomic
 
-    def __init__(self, path: str | Path, safe_for_spreadsheets: bool = False):
-        self.path = Path(path)
-        self.kind = TABLE_SUFFIXES.get(self.path.suffix.lower(), "csv")
-        self.safe_for_spreadsheets = safe_for_spreadsheets
-        self._header_written = False
+    path = Path(path)
+    kind = TABLE_SUFFIXES.get(path.suffix.lower(), "csv")
+    header = True
 
-    def __enter__(self) -> TableWriter:
-        from . import atomic
+    with atomic.replacing(path) as temporary, temporary.open("w", encoding="utf-8", newline="") as handle:
 
-        self._replacing = atomic.replacing(self.path)
-        temporary = self._replacing.__enter__()
-        self._handle = temporary.open("w", encoding="utf-8", newline="")
-        return self
+        def write(frame: pd.DataFrame) -> None:
+            nonlocal header
+            if safe_for_spreadsheets:
+                frame = neutralise_formulas(frame)
+            if kind == "jsonl":
+                text = frame.to_json(orient="records", lines=True, force_ascii=False)
+                handle.write(text if not text or text.endswith("\n") else text + "\n")
+            else:
+                frame.to_csv(handle, sep="\t" if kind == "tsv" else ",", index=False, header=header)
+            header = False
 
-    def write(self, frame: pd.DataFrame) -> None:
-        if self.safe_for_spreadsheets:
-            frame = neutralise_formulas(frame)
-        if self.kind == "jsonl":
-            text = frame.to_json(orient="records", lines=True, force_ascii=False)
-            self._handle.write(text if not text or text.endswith("\n") else text + "\n")
-        else:
-            sep = "\t" if self.kind == "tsv" else ","
-            frame.to_csv(self._handle, sep=sep, index=False, header=not self._header_written)
-        self._header_written = True
-
-    def __exit__(self, *error: Any) -> None:
-        self._handle.close()
-        self._replacing.__exit__(*error)
+        yield write

@@ -155,10 +155,8 @@ class Scorer:
                 hint="Drop blank sentences before scoring; a blank sentence has nothing to score.",
             )
         encodings = self._tokenizer.encode_batch(texts)
-        if self.long_texts == "truncate":
-            outputs = run_in_batches(self._run, encodings, self.batch_size, progress)
-            return self.objective.probabilities(outputs).astype(np.float32)
-        windows = [[encoding, *encoding.overflowing] for encoding in encodings]
+        read_whole = self.long_texts == "windows"
+        windows = [[encoding, *encoding.overflowing] if read_whole else [encoding] for encoding in encodings]
         flat = [window for each in windows for window in each]
         share = len(texts) / len(flat)  # progress counts texts, not windows
 
@@ -166,8 +164,10 @@ class Scorer:
             if progress is not None:
                 progress(windows_done * share)
 
-        outputs = run_in_batches(self._run, flat, self.batch_size, advance)
-        return combine_windows(self.objective.probabilities(outputs), windows).astype(np.float32)
+        probs = self.objective.probabilities(run_in_batches(self._run, flat, self.batch_size, advance))
+        if len(flat) > len(texts):  # some text was read in several windows
+            probs = combine_windows(probs, windows)
+        return probs.astype(np.float32)
 
     def long_text_count(self, texts: Sequence[str]) -> int:
         """How many of ``texts`` are longer than the model's max_length tokens."""
@@ -262,7 +262,7 @@ class Scorer:
         blank text are not scored (``blank_rows``: skip leaves their cells empty, drop leaves them out, fail
         stops before scoring); the result names them. The output file is written whole or not at all;
         ``safe_for_spreadsheets`` neutralises cells a spreadsheet would run as formulas."""
-        from .data import TableWriter, iter_table, scan_rows_to_score
+        from .data import iter_table, scan_rows_to_score, table_writer
 
         input_path, output_path = Path(input_path), Path(output_path)
         if output_path.resolve() == input_path.resolve():
@@ -276,7 +276,7 @@ class Scorer:
         blank, offset = set(found.blank), 0
         with (
             _progress_bar(found.rows - len(blank), show_progress) as advance,
-            TableWriter(output_path, safe_for_spreadsheets) as writer,
+            table_writer(output_path, safe_for_spreadsheets) as write,
         ):
             for chunk in iter_table(input_path, text_column, chunk_rows):
                 skipped = {i for i in range(len(chunk)) if offset + i in blank}
@@ -284,9 +284,10 @@ class Scorer:
                 if blank_rows == "drop":
                     chunk, skipped = chunk.drop(index=sorted(skipped)).reset_index(drop=True), set()
                 positions = [i for i in range(len(chunk)) if i not in skipped]
-                texts = [str(chunk[text_column].iloc[i]) for i in positions]
+                column = chunk[text_column].tolist()
+                texts = [str(column[i]) for i in positions]
                 probs = self.predict_proba(texts, progress=advance)
-                writer.write(self.add_scores(chunk, probs, with_probs, set_coverage, positions))
+                write(self.add_scores(chunk, probs, with_probs, set_coverage, positions))
         return found
 
     def add_scores(

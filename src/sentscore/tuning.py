@@ -9,6 +9,7 @@ import json
 import logging
 import shutil
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,15 +94,18 @@ def tune(
     )
     finished = _finished(study)
     if finished < trials:
-        deadline = _Deadline(timeout_s, stop)
-        with deadline:
-            study.optimize(
-                _objective(config, searched, study_dir, deadline.event),
-                n_trials=trials - finished,
-                timeout=timeout_s,
-                catch=(),
-                callbacks=[lambda study, trial: study.stop() if deadline.event.is_set() else None],
-            )
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+
+        def time_is_up() -> bool:  # asked to stop, or past the deadline: the running trial ends too
+            return (stop is not None and stop.is_set()) or (deadline is not None and time.monotonic() >= deadline)
+
+        study.optimize(
+            _objective(config, searched, study_dir, time_is_up),
+            n_trials=trials - finished,
+            timeout=timeout_s,
+            catch=(),
+            callbacks=[lambda study, trial: study.stop() if time_is_up() else None],
+        )
         shutil.rmtree(study_dir / "trials", ignore_errors=True)  # each trial removed its own model already
     return _write_outcome(study, config, study_dir)
 
@@ -114,8 +118,9 @@ def _searched(params: list[str] | None) -> dict[str, Param]:
 
 
 def _objective(
-    config: TrainConfig, searched: dict[str, Param], study_dir: Path, stop: threading.Event
+    config: TrainConfig, searched: dict[str, Param], study_dir: Path, time_is_up: Callable[[], bool]
 ) -> Callable[[Any], float]:
+    from .callbacks import ReportToTrial
     from .training import TrainingInterrupted, train
 
     optuna = require_optuna()
@@ -127,9 +132,9 @@ def _objective(
             {**config.to_dict(), **chosen, "output_dir": str(folder), "overwrite": True, "resume": False},
             source=f"trial {trial.number}",
         )
-        pruning = _PruningCallback(trial, config.metric_for_best_model, stop)
+        pruning = ReportToTrial(trial, config.metric_for_best_model, time_is_up)
         try:
-            result = train(trial_config, show_progress=False, callbacks=[pruning.callback()], stop=pruning.stop)
+            result = train(trial_config, show_progress=False, callbacks=[pruning], stop=pruning.stop)
         except TrainingInterrupted:
             raise optuna.TrialPruned(pruning.reason or "stopped") from None
         finally:
@@ -139,65 +144,6 @@ def _objective(
         return value
 
     return objective
-
-
-class _PruningCallback:
-    """Reports each epoch's validation metric to the trial and stops training (through the recipe's own stop
-    event, which ends it cleanly) when the pruner says the trial is behind, or when the search's time is up."""
-
-    def __init__(self, trial: Any, metric: str, search_stop: threading.Event):
-        self.trial, self.metric, self.search_stop = trial, metric, search_stop
-        self.stop = threading.Event()
-        self.reason: str | None = None
-
-    def callback(self) -> Any:
-        from transformers import TrainerCallback
-
-        outer = self
-
-        class ReportToTrial(TrainerCallback):
-            def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, float], **kwargs: Any):
-                value = metrics.get(f"eval_{outer.metric}")
-                if value is not None:
-                    outer.trial.report(float(value), step=round(state.epoch or 0))
-                    if outer.trial.should_prune():
-                        outer.reason = f"pruned at epoch {state.epoch:.0f}"
-                        outer.stop.set()
-
-            def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any):
-                if outer.search_stop.is_set() and not outer.stop.is_set():
-                    outer.reason = "time is up"
-                    outer.stop.set()
-
-        return ReportToTrial()
-
-
-class _Deadline:
-    """An event set when ``timeout_s`` has passed or ``stop`` is set, so that the running trial ends too."""
-
-    def __init__(self, timeout_s: float | None, stop: threading.Event | None):
-        self.event = threading.Event()
-        self.timeout_s, self.outer = timeout_s, stop
-        self._timer: threading.Timer | None = None
-
-    def __enter__(self) -> _Deadline:
-        if self.timeout_s is not None:
-            self._timer = threading.Timer(self.timeout_s, self.event.set)
-            self._timer.daemon = True
-            self._timer.start()
-        if self.outer is not None:
-            threading.Thread(target=self._follow_outer, daemon=True).start()
-        return self
-
-    def _follow_outer(self) -> None:
-        while not self.event.is_set():
-            if self.outer.wait(0.5):
-                self.event.set()
-
-    def __exit__(self, *error: Any) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self.event.set()  # ends the follower thread
 
 
 def _final_value(result: Any, metric: str) -> float:

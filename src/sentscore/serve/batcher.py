@@ -108,16 +108,13 @@ class DynamicBatcher:
                 retry_after_s=max(1, math.ceil(self.queued_sentences * self.seconds_per_sentence)),
             )
 
-    def _measured(self, texts: Sequence[str], seconds: float) -> None:
-        """Update the speed estimate (a moving average, so that it follows the machine's load)."""
-        latest = seconds / max(1, len(texts))
-        previous = self.seconds_per_sentence
-        self.seconds_per_sentence = latest if previous is None else 0.7 * previous + 0.3 * latest
-
     def _timed(self, texts: list[str]) -> np.ndarray:
+        """Score ``texts`` and update the speed estimate (a moving average, so that it follows the load)."""
         started = time.perf_counter()
         result = self.score_fn(texts)
-        self._measured(texts, time.perf_counter() - started)
+        latest = (time.perf_counter() - started) / max(1, len(texts))
+        previous = self.seconds_per_sentence
+        self.seconds_per_sentence = latest if previous is None else 0.7 * previous + 0.3 * latest
         return result
 
     async def _score(self, sentences: Sequence[str]) -> np.ndarray:
