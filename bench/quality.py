@@ -63,6 +63,19 @@ CONFIGS: dict[str, dict[str, Any] | None] = {
     },
     # long texts simulated: at 16 tokens most SST-5 sentences are cut (bench.long_texts scores its kept model)
     "mean, ordinal_log_loss, max_length 16": {"pooling": "mean", "objective": "ordinal_log_loss", "max_length": 16},
+    # ... and trained on each text's head and tail, or on every window of it (train_long_texts)
+    "mean, ordinal_log_loss, max_length 16, head_tail": {
+        "pooling": "mean",
+        "objective": "ordinal_log_loss",
+        "max_length": 16,
+        "train_long_texts": "head_tail",
+    },
+    "mean, ordinal_log_loss, max_length 16, windows": {
+        "pooling": "mean",
+        "objective": "ordinal_log_loss",
+        "max_length": 16,
+        "train_long_texts": "windows",
+    },
     "mean, classification, linear-probe head, 20 epochs": {
         "pooling": "mean",
         "head_init": "linear_probe",

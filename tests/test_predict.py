@@ -115,6 +115,17 @@ def test_score_file_in_chunks_writes_what_one_pass_writes(trained_tiny_dir, tmp_
     assert [s for s in read["score"].tolist() if s == s and s is not None] == [p.score for p in scorer.predict(scored)]
 
 
+def test_score_file_in_two_worker_processes_writes_what_one_process_writes(trained_tiny_dir, tmp_path):
+    texts = [f"{SENTENCES[i % 4]} {i}" if i % 7 else "" for i in range(30)]
+    source = write_table_as(tmp_path / "in.csv", pd.DataFrame({"id": range(30), "sentence": texts}))
+    scorer = Scorer.load(trained_tiny_dir, backend="torch")
+    one, two = tmp_path / "one.csv", tmp_path / "two.csv"
+    scorer.score_file(source, one, with_probs=True, show_progress=False, chunk_rows=8)
+    found = scorer.score_file(source, two, with_probs=True, show_progress=False, chunk_rows=8, workers=2)
+    assert found.rows == 30 and found.blank == [0, 7, 14, 21, 28]
+    pd.testing.assert_frame_equal(pd.read_csv(two), pd.read_csv(one), atol=1e-5)
+
+
 def test_score_file_checks_the_whole_file_before_scoring(trained_tiny_dir, tmp_path):
     source, out = tmp_path / "in.csv", tmp_path / "out.csv"
     source.write_text("id,sentence\n" + "".join(f"{i},fine {i}\n" for i in range(40)) + '41,"unclosed\n')

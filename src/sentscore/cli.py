@@ -35,6 +35,7 @@ logger = logging.getLogger("sentscore")
 EXIT_USER_ERROR = 2
 EXIT_ROWS_SKIPPED = 3  # a file was scored, but rows with a blank text were not
 EXIT_INTERRUPTED = 130
+ENGINES = ("local", "ray")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -76,6 +77,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = TrainConfig.from_file(args.config, overrides)
     else:
         config = TrainConfig.from_dict(overrides, source="command line")
+    if args.engine == "ray":
+        return _train_with_ray(config, args.workers)
     tune_process_for_training(config)  # this process is the CLI's to tune; a library call never does
     stop = stop_on_signals()  # likewise its signal handlers: Ctrl-C and SIGTERM end training with a checkpoint
     try:
@@ -91,6 +94,21 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"Trained on {result.train_samples} sentences in {result.train_seconds:.0f} s. "
         f"Model saved to [bold]{result.output_dir}[/bold]\n"
         f'Next: sentscore predict {result.output_dir} "Your sentence here"'
+    )
+    return 0
+
+
+def _train_with_ray(config: TrainConfig, workers: int) -> int:
+    from .ray import require_ray, train_on_ray
+
+    if workers < 1:
+        raise SentscoreError(f"--workers must be at least 1, got {workers}")
+    require_ray().init()  # the cluster of RAY_ADDRESS (`ray start --head`), else a local instance
+    metrics = train_on_ray(config, workers=workers, use_gpu=config.device == "cuda")
+    shown = {k: round(v, 4) for k, v in metrics.items() if k.startswith("eval_") and isinstance(v, float)}
+    console().print(
+        f"Trained with Ray Train on {workers} workers; last epoch: {shown}. "
+        f"Model saved to [bold]{config.output_dir}[/bold]"
     )
     return 0
 
@@ -256,6 +274,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
         from .conformal import check_coverage
 
         check_coverage(args.set)
+    if args.workers < 1:
+        raise SentscoreError(f"--workers must be at least 1, got {args.workers}")
+    if args.engine == "ray":
+        return _score_with_ray(args)
+    if args.input and len(args.input) > 1:
+        raise SentscoreError(
+            f"--input takes one file with the local engine, got {len(args.input)}",
+            hint="Score them one by one, or all at once with --engine ray --output FOLDER.",
+        )
     scorer = Scorer.load(args.model_dir, backend=args.backend, batch_size=args.batch_size, long_texts=args.long_texts)
     if args.input:
         return _score_file(scorer, args)
@@ -282,9 +309,47 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _score_with_ray(args: argparse.Namespace) -> int:
+    from .ray import require_ray, score_files
+
+    if not args.input:
+        raise SentscoreError("--engine ray scores files", hint="Give --input FILES_OR_FOLDERS --output FOLDER.")
+    local_only = [
+        flag
+        for flag, given in (
+            ("--blank-rows", args.blank_rows != "skip"),
+            ("--safe-for-spreadsheets", args.safe_for_spreadsheets),
+        )
+        if given
+    ]
+    if local_only:
+        raise SentscoreError(
+            f"{' and '.join(local_only)} work with the local engine only",
+            hint="With --engine ray, rows with a blank text keep empty score cells.",
+        )
+    ray = require_ray()
+    ray.init()  # the cluster of RAY_ADDRESS (`ray start --head`), else a local instance
+    context = ray.data.DataContext.get_current()
+    context.execution_options.preserve_order = True  # this process is the CLI's: the output keeps the input order
+    context.enable_progress_bars = not args.quiet
+    scored = score_files(
+        args.model_dir,
+        args.input,
+        args.output,
+        args.text_column,
+        backend=args.backend,
+        long_texts=args.long_texts,
+        with_probs=args.probs,
+        set_coverage=args.set,
+        actors=args.workers if args.workers > 1 else None,
+    )
+    print(f"Scored {scored.rows} rows into {scored.output_dir} ({scored.file_format} files)", file=sys.stderr)
+    return 0
+
+
 def _score_file(scorer: Any, args: argparse.Namespace) -> int:
     rows = scorer.score_file(
-        args.input,
+        args.input[0],
         args.output,
         args.text_column,
         args.probs,
@@ -292,8 +357,9 @@ def _score_file(scorer: Any, args: argparse.Namespace) -> int:
         set_coverage=args.set,
         blank_rows=args.blank_rows,
         safe_for_spreadsheets=args.safe_for_spreadsheets,
+        workers=args.workers,
     )
-    print(f"Scored {rows.rows - len(rows.blank)} rows from {args.input} into {args.output}", file=sys.stderr)
+    print(f"Scored {rows.rows - len(rows.blank)} rows from {args.input[0]} into {args.output}", file=sys.stderr)
     if rows.blank:
         fate = "left out" if args.blank_rows == "drop" else "left with empty score cells"
         print(f"{len(rows.blank)} rows with a blank text were {fate} (exit code {EXIT_ROWS_SKIPPED})", file=sys.stderr)
@@ -355,6 +421,19 @@ def _train_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         description="Fine-tune a model. Every config key can also be given as a flag, which wins over the config file.",
     )
     train.add_argument("--config", help="JSON or YAML config (the recipe's config.json works unchanged).")
+    train.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="local",
+        help="local (this process; under torchrun, each of its processes) or ray (Ray Train on the cluster of "
+        "RAY_ADDRESS, else a local one).",
+    )
+    train.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="With --engine ray: training processes (default 2; GPUs with --device cuda).",
+    )
     TrainConfig.add_flags(train, "training options (config keys)")
     train.set_defaults(handler=cmd_train)
 
@@ -402,8 +481,29 @@ def _predict_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     predict = commands.add_parser("predict", parents=[common], help="Score sentences or a file.")
     predict.add_argument("model_dir", help="Folder written by `sentscore train`.")
     predict.add_argument("sentences", nargs="*", help="Sentences to score.")
-    predict.add_argument("--input", help="File to score: CSV, TSV, JSONL, or text with one sentence a line.")
-    predict.add_argument("--output", help="Where to write the scored file (format from its extension).")
+    predict.add_argument(
+        "--input",
+        nargs="+",
+        help="File to score: CSV, TSV, JSONL, or text with one sentence a line. With --engine ray: files or "
+        "folders of CSV, TSV, Parquet or JSONL.",
+    )
+    predict.add_argument(
+        "--output",
+        help="Where to write the scored file (format from its extension); with --engine ray, a new folder.",
+    )
+    predict.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="local",
+        help="local (this process, or --workers processes) or ray (the Ray cluster of RAY_ADDRESS, else a local one).",
+    )
+    predict.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="Processes scoring --input, each with its own model and one thread (local engine; default 1). "
+        "With --engine ray: actors (default: one per CPU of the cluster).",
+    )
     predict.add_argument("--text-column", default="sentence", help="Column with the text (default: sentence).")
     predict.add_argument("--probs", action="store_true", help="Add the probability of every score.")
     predict.add_argument("--json", action="store_true", help="Print one JSON object per sentence.")

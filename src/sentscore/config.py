@@ -30,6 +30,8 @@ METRIC_DIRECTIONS = {
 DEVICES = ("auto", "cpu", "cuda", "mps")
 POOLINGS = ("cls", "mean")
 HEAD_INITS = ("random", "linear_probe")
+#: How training reads a text longer than max_length tokens (scoring reads every one in windows).
+TRAIN_LONG_TEXTS = ("truncate", "head_tail", "windows")
 
 
 @dataclass
@@ -125,6 +127,15 @@ class TrainConfig(Settings):
             "vectors). Default: the checkpoint's own (mean for a sentence-transformers encoder such as the "
             "default MiniLM, cls otherwise). Classification or ordinal_log_loss from cls keeps the stock head "
             "that transformers.pipeline loads; any other choice saves sentscore's own head."
+        },
+    )
+    train_long_texts: str = field(
+        default="truncate",
+        metadata={
+            "help": "How training reads a text longer than max_length: truncate (its first tokens), head_tail "
+            "(its first quarter and last three quarters of max_length) or windows (every overlapping window is a "
+            "training example with the text's score). Validation reads texts the same way, but one example per text: "
+            "with windows, its first one."
         },
     )
     head_init: str = field(
@@ -278,6 +289,10 @@ class TrainConfig(Settings):
 
         if self.weight_averaging not in AVERAGINGS:
             problems.append(f"'weight_averaging' must be one of {', '.join(AVERAGINGS)}, got '{self.weight_averaging}'")
+        if self.train_long_texts not in TRAIN_LONG_TEXTS:
+            problems.append(
+                f"'train_long_texts' must be one of {', '.join(TRAIN_LONG_TEXTS)}, got '{self.train_long_texts}'"
+            )
         if self.head_init not in HEAD_INITS:
             problems.append(f"'head_init' must be one of {', '.join(HEAD_INITS)}, got '{self.head_init}'")
         if self.pooling not in (None, *POOLINGS):

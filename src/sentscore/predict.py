@@ -254,6 +254,7 @@ class Scorer:
         blank_rows: str = "skip",
         safe_for_spreadsheets: bool = False,
         chunk_rows: int = FILE_CHUNK_ROWS,
+        workers: int = 1,
     ) -> RowsToScore:
         """Score every row of a CSV/TSV/JSONL/text file and write it with ``score``, ``confidence``,
         ``expected_score`` (and ``prob_<label>``, ``set_low``/``set_high`` columns) added, keeping every input
@@ -261,7 +262,8 @@ class Scorer:
         does not grow with its length; a first pass checks it whole before anything is scored. Rows with a
         blank text are not scored (``blank_rows``: skip leaves their cells empty, drop leaves them out, fail
         stops before scoring); the result names them. The output file is written whole or not at all;
-        ``safe_for_spreadsheets`` neutralises cells a spreadsheet would run as formulas."""
+        ``safe_for_spreadsheets`` neutralises cells a spreadsheet would run as formulas. ``workers`` > 1 scores
+        each chunk in that many processes, each with its own copy of the model and one thread."""
         from .data import iter_table, scan_rows_to_score, table_writer
 
         input_path, output_path = Path(input_path), Path(output_path)
@@ -275,6 +277,7 @@ class Scorer:
         found = scan_rows_to_score(input_path, text_column, blank_rows, chunk_rows)
         blank, offset = set(found.blank), 0
         with (
+            self._file_scoring(workers) as predict_proba,
             _progress_bar(found.rows - len(blank), show_progress) as advance,
             table_writer(output_path, safe_for_spreadsheets) as write,
         ):
@@ -286,9 +289,23 @@ class Scorer:
                 positions = [i for i in range(len(chunk)) if i not in skipped]
                 column = chunk[text_column].tolist()
                 texts = [str(column[i]) for i in positions]
-                probs = self.predict_proba(texts, progress=advance)
+                probs = predict_proba(texts, progress=advance)
                 write(self.add_scores(chunk, probs, with_probs, set_coverage, positions))
         return found
+
+    @contextlib.contextmanager
+    def _file_scoring(self, workers: int) -> Iterator[Callable[..., np.ndarray]]:
+        """``predict_proba`` of this process, or of a pool of ``workers`` processes."""
+        if workers < 1:
+            raise SentscoreError(f"workers must be at least 1, got {workers}")
+        if workers == 1:
+            yield self.predict_proba
+            return
+        from .workers import ScoringPool
+
+        backend, levels = self.backend, len(self.scale)
+        with ScoringPool(str(self.model_dir), backend, self.long_texts, self.batch_size, workers, levels) as pool:
+            yield pool.predict_proba
 
     def add_scores(
         self,

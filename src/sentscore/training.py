@@ -11,12 +11,14 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import atomic
 from .averaging import average_checkpoints
+from .backends import SPECIAL_TOKENS, window_overlap
 from .calibration import HeldOut, held_out_predictions, post_fit_steps
 from .config import TrainConfig
 from .data import LabelledData, ScoreScale, load_labelled, split
@@ -75,11 +77,13 @@ def train(
     show_progress: bool = True,
     callbacks: list[Any] | None = None,
     stop: threading.Event | None = None,
+    prepare: Callable[[Any], Any] | None = None,
 ) -> TrainResult:
     """Fine-tune ``config.model_name`` on ``config.train_file`` and write ``config.output_dir``.
 
     Refuses to replace a trained model already in ``output_dir`` unless ``config.overwrite``.
-    ``show_progress`` shows progress bars for the epochs; ``callbacks`` are extra ``TrainerCallback``s. When
+    ``show_progress`` shows progress bars for the epochs; ``callbacks`` are extra ``TrainerCallback``s;
+    ``prepare`` is given the Trainer before it trains and returns the one to train (e.g. Ray Train's). When
     ``stop`` is set, training ends after the current step with a resumable checkpoint and raises
     :class:`TrainingInterrupted`; ``config.resume`` continues from the newest checkpoint.
     The caller's process is left as it was (torch's thread count is restored; nothing else is changed).
@@ -96,12 +100,16 @@ def train(
         config = with_default_objective(with_default_epochs(config, len(train_data)), train_data.scale)
         objective = build_objective(config, train_data)
         model, tokenizer, config = build_model(config, train_data.scale, objective)
-        long_texts = count_long_texts(tokenizer, train_data, validation_data, config.max_length)
+        long_texts = count_long_texts(
+            tokenizer, train_data, validation_data, config.max_length, config.train_long_texts
+        )
         if config.head_init == "linear_probe":
             initialise_head_from_probe(model, tokenizer, train_data, objective, config.max_length)
         trainer = build_trainer(config, model, tokenizer, train_data, validation_data, objective, show_progress)
         for callback in callbacks or []:
             trainer.add_callback(callback)
+        if prepare is not None:
+            trainer = prepare(trainer)
         with quiet_transformers():  # the epoch bars stay; those for writing and reading checkpoints go
             train_seconds = fit(trainer, config, folder, stop)
             held_out = held_out_predictions(trainer)
@@ -248,8 +256,10 @@ def build_trainer(
     from .trainer import SentscoreTrainer, trainer_metrics, training_arguments
 
     device = pick_device(config.device)
-    train_set = tokenize(train_data, tokenizer, config.max_length)
-    eval_set = tokenize(validation_data, tokenizer, config.max_length)
+    train_set = tokenize(train_data, tokenizer, config.max_length, config.train_long_texts)
+    # one example per text, so that the validation metrics count texts: windows validate on the first one
+    validation_reading = "truncate" if config.train_long_texts == "windows" else config.train_long_texts
+    eval_set = tokenize(validation_data, tokenizer, config.max_length, validation_reading)
     logger.info(
         "Training %s on %d sentences, validating on %d (%d levels: %s), device %s",
         config.model_name,
@@ -296,11 +306,19 @@ def global_batch_size(config: TrainConfig, processes: int) -> int:
     return config.train_batch_size * processes
 
 
+#: What training does with a text longer than max_length, by ``train_long_texts``, in the warning's words.
+LONG_TEXT_READINGS = {
+    "truncate": "cut there for training",
+    "head_tail": "cut to their start and end for training",
+    "windows": "read in windows for training",
+}
+
+
 def count_long_texts(
-    tokenizer: Any, train_data: LabelledData, validation_data: LabelledData, max_length: int
+    tokenizer: Any, train_data: LabelledData, validation_data: LabelledData, max_length: int, reading: str
 ) -> dict[str, int]:
-    """How many training and validation texts are longer than ``max_length`` tokens (training cuts them there);
-    a warning when that is more than a twentieth of the training set."""
+    """How many training and validation texts are longer than ``max_length`` tokens; a warning when that is
+    more than a twentieth of the training set and training cuts them (``reading`` is ``train_long_texts``)."""
 
     def longer(texts: list[str]) -> int:  # cut one token later, a text that was cut is one token longer
         return sum(
@@ -310,24 +328,56 @@ def count_long_texts(
     counts = {"max_length": max_length, "train": longer(train_data.texts), "validation": longer(validation_data.texts)}
     if counts["train"] > len(train_data) / 20:
         logger.warning(
-            "%d of the %d training texts are longer than max_length (%d tokens) and are cut there for training "
-            "(scoring reads them whole, in windows); a larger max_length lets training read them too",
+            "%d of the %d training texts are longer than max_length (%d tokens) and are %s (scoring reads them "
+            "whole, in windows); a larger max_length lets training read them whole too",
             counts["train"],
             len(train_data),
             max_length,
+            LONG_TEXT_READINGS[reading],
         )
     return counts
 
 
-def tokenize(data: LabelledData, tokenizer: Any, max_length: int) -> Any:
-    """Tokenize once, up front, with the fast tokenizer; keep lengths for length-grouped batching."""
+def tokenize(data: LabelledData, tokenizer: Any, max_length: int, long_texts: str = "truncate") -> Any:
+    """Tokenize once, up front, with the fast tokenizer; keep lengths for length-grouped batching. A text longer
+    than ``max_length`` is cut to its start (``truncate``), to its start and end (``head_tail``), or becomes one
+    example per overlapping window, each with the text's score (``windows``)."""
     from datasets import Dataset
 
-    encoded = tokenizer(data.texts, truncation=True, max_length=max_length)
-    columns = {key: encoded[key] for key in encoded}
-    columns["labels"] = data.label_ids
+    texts, labels = data.texts, data.label_ids
+    if long_texts == "head_tail":
+        texts = head_and_tail(tokenizer, texts, max_length)
+    windowed = long_texts == "windows"
+    encoded = tokenizer(
+        texts,
+        truncation=True,
+        max_length=max_length,
+        stride=window_overlap(max_length) if windowed else 0,
+        return_overflowing_tokens=windowed,
+    )
+    columns = {key: encoded[key] for key in encoded if key != "overflow_to_sample_mapping"}
+    if windowed:
+        labels = [labels[text] for text in encoded["overflow_to_sample_mapping"]]
+    columns["labels"] = labels
     columns["length"] = [len(ids) for ids in encoded["input_ids"]]
     return Dataset.from_dict(columns)
+
+
+def head_and_tail(tokenizer: Any, texts: list[str], max_length: int) -> list[str]:
+    """Each text longer than ``max_length`` tokens cut to its first quarter and last three quarters of them
+    (the head+tail truncation of Sun et al., 2019: a review's verdict is often at its end). The cut is made
+    in the text, at token offsets, so that any tokenizer re-reads it with its own special tokens."""
+    budget = max(1, max_length - SPECIAL_TOKENS)
+    head = budget // 4
+    offsets = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    cut = []
+    for text, spans in zip(texts, offsets, strict=True):
+        if len(spans) <= budget:
+            cut.append(text)
+            continue
+        tail_start = spans[len(spans) - (budget - head)][0]
+        cut.append((text[: spans[head - 1][1]] + " " if head else "") + text[tail_start:])
+    return cut
 
 
 def fit(trainer: Any, config: TrainConfig, folder: ModelFolder, stop: threading.Event | None = None) -> float:
