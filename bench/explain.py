@@ -1,11 +1,12 @@
 """Faithfulness and speed of `Scorer.explain` (occlusion): a deletion curve over dev sentences.
 
     .venv/bin/python -m bench.explain --model DIR [--data ../shared/data/sst5/dev.csv] [--sentences 200]
+        [--name explain]
 
 For each sentence of at least 4 words, the k words with the largest weights (by size) are removed, and
 separately k words drawn at random (3 draws); the table gives how far the expected score moves in each case
 (mean |change| in score units) for k = 1, 2, 3. Faithful weights move it more than random words. Writes
-bench/results/explain.json (rendered by `python -m bench.report`).
+bench/results/NAME.json (rendered by `python -m bench.report`).
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ def main() -> None:
     parser.add_argument("--data", default=str(sst5_or_examples("dev")))
     parser.add_argument("--sentences", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--name", default="explain", help="Result file: bench/results/NAME.json.")
     args = parser.parse_args()
     frame = pd.read_csv(args.data, dtype=str, keep_default_na=False)
     pool = [s for s in frame["sentence"] if len(words(s)) >= 4]
@@ -84,7 +86,7 @@ def main() -> None:
     conditions = f"load average {load:.1f} on {os.cpu_count()} cores at the start"
     record = {"machine": machine(), "when": utc_now(), "model": args.model, "data": args.data, **result}
     record["conditions"] = conditions
-    write_result("explain", record)
+    write_result(args.name, record)
     print(record["curve"], f"{record['explained_per_s']:.1f} sentences explained/s")
 
 

@@ -327,12 +327,19 @@ def main() -> None:
         lines += serve_section(read_result("serve"))
     if has_result("soak"):
         lines += soak_section(read_result("soak"))
-    if has_result("streaming"):
-        lines += streaming_section(read_result("streaming"))
-    if has_result("explain"):
-        lines += explain_section(read_result("explain"))
+    for name in ("streaming", "streaming_1m"):
+        if has_result(name):
+            lines += streaming_section(read_result(name), name)
+    if has_result("processes"):
+        lines += processes_section(read_result("processes"))
+    for name in ("explain_sst5", "explain"):
+        if has_result(name):
+            lines += explain_section(read_result(name))
     if has_result("long_texts"):
         lines += long_texts_section(read_result("long_texts"))
+    lines += long_text_training_section(load_results())
+    if has_result("tuning"):
+        lines += tuning_section(read_result("tuning"))
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
     print(f"wrote {ROOT / 'BENCHMARKS.md'}")
 
@@ -380,14 +387,16 @@ def explain_section(result: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def streaming_section(result: dict[str, Any]) -> list[str]:
+def streaming_section(result: dict[str, Any], name: str = "streaming") -> list[str]:
     m = result["machine"]
     lines = [
-        "## Scoring a file in chunks",
+        "## Scoring a file in chunks" + (", up to a million rows" if name != "streaming" else ""),
         "",
         f"`python -m bench.streaming` ({result['when']}, {m['cpu']}, {result['threads']} threads, model "
         f"`{result['model']}`): `Scorer.score_file`, which reads, scores and writes 8192 rows at a time, against "
-        "reading the file whole, scoring and writing it (0.2's way), each in a fresh process.",
+        "reading the file whole, scoring and writing it (0.2's way), and against `score_file` in as many "
+        "worker processes of one thread each as there are threads (`predict --workers`; the peak is the "
+        "parent's, each worker holds its own model besides), each in a fresh process.",
         "",
         "| rows | way | sentences/s | peak RSS MB | same scores as in one piece |",
         "|---:|---|---:|---:|---|",
@@ -403,6 +412,87 @@ def streaming_section(result: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {run['rows']} | {run['way']} | {run['sentences_per_s']:.0f} | {run['peak_rss_mb']:.0f} | {same} |"
         )
+    return [*lines, ""]
+
+
+def processes_section(result: dict[str, Any]) -> list[str]:
+    from .quality_report import spread
+
+    m = result["machine"]
+    lines = [
+        "## Training: 2 processes x 1 thread against 1 process x 2 threads",
+        "",
+        f"`python -m bench.processes` ({result['when']}, {m['cpu']}, {result['cores']} cores): "
+        f"{result['sentences']} SST-5 training sentences, {result['epochs']} epoch(s), a global batch of 16 either "
+        "way: `torchrun --nproc_per_node 2 -m sentscore train` with 1 thread and 8 sentences per process (gloo), "
+        "against `sentscore train` with 2 threads; alternated, mean ± std over the repeats.",
+        "",
+        "| way | runs | wall s | training s | validation accuracy | QWK |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    ways = sorted({run["way"] for run in result["runs"]})
+    for way in ways:
+        runs = [run for run in result["runs"] if run["way"] == way]
+        lines.append(
+            f"| {way} | {len(runs)} | {spread([r['wall_seconds'] for r in runs])} | "
+            f"{spread([r['train_seconds'] for r in runs])} | {spread([r['accuracy'] for r in runs])} | "
+            f"{spread([r['qwk'] for r in runs])} |"
+        )
+    return [*lines, ""]
+
+
+def long_text_training_section(results: list[dict[str, Any]]) -> list[str]:
+    from .quality_report import spread
+
+    readings = {
+        "mean, ordinal_log_loss, max_length 16": "truncate (the default)",
+        "mean, ordinal_log_loss, max_length 16, head_tail": "head_tail",
+        "mean, ordinal_log_loss, max_length 16, windows": "windows",
+    }
+    found = {name: [r for r in results if r["data"] == "sst5" and r["config"] == name] for name in readings}
+    if not any(found.values()):
+        return []
+    lines = [
+        "## Long texts in training: truncation, head and tail, or every window",
+        "",
+        "`python -m bench.quality` runs on SST-5 with `max_length` 16 (about three in four training sentences are "
+        "longer), `train_long_texts` each way, scored on SST-5 dev with windows (the default); mean ± std over "
+        "seeds. Training seconds are rough: other runs shared the 2 cores.",
+        "",
+        "| training reads a long text | seeds | accuracy | macro-F1 | QWK | MAE | training s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, runs in found.items():
+        if runs:
+            cells = " | ".join(spread([r["dev"][k] for r in runs]) for k in ("accuracy", "macro_f1", "qwk", "mae"))
+            seconds = spread([r["train_seconds"] for r in runs]).split(" ± ")[0]
+            lines.append(f"| {readings[name]} | {len(runs)} | {cells} | {float(seconds):.0f} |")
+    return [*lines, ""]
+
+
+def tuning_section(result: dict[str, Any]) -> list[str]:
+    from .quality_report import spread
+
+    search = result["search"]
+    params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in search["best_params"].items())
+    lines = [
+        "## Tuning against the defaults",
+        "",
+        f"`python -m bench.tuning` ({result['when']}, {result['machine']['cpu']}): `sentscore.tuning.tune` on "
+        f"{result['train']}, validating on its own 20% split: {search['trials_done']} trials finished and "
+        f"{search['trials_pruned']} stopped early in {search['search_seconds'] / 60:.0f} minutes (asked: "
+        f"{result['trials_asked']} trials, {result['timeout_min']:.0f} minutes). Best validation "
+        f"{search['metric']}: {search['best_validation_value']:.4f} with {params}. Then the defaults and that "
+        "configuration, trained on the same sample with each seed, scored on SST-5 dev (never seen by the search):",
+        "",
+        "| configuration | seeds | accuracy | macro-F1 | QWK | MAE |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name in ("defaults", "tuned"):
+        runs = [run for run in result.get("runs", {}).values() if run["name"] == name]
+        if runs:
+            cells = " | ".join(spread([r["dev"][k] for r in runs]) for k in ("accuracy", "macro_f1", "qwk", "mae"))
+            lines.append(f"| {name} | {len(runs)} | {cells} |")
     return [*lines, ""]
 
 

@@ -1,7 +1,13 @@
 """File scoring at growing sizes: peak memory and sentences/s of `Scorer.score_file` (read, score and write in
-chunks) against scoring the same file in one piece (read whole, score, write: what 0.2 did), in one run.
+chunks) against scoring the same file in one piece (read whole, score, write: what 0.2 did), and against
+`score_file` in worker processes of one thread each (`predict --workers`), in one run.
 
     .venv/bin/python -m bench.streaming [--model bench/results/model] [--rows 10000 100000] [--threads 2]
+        [--ways whole streaming workers] [--name streaming]
+    .venv/bin/python -m bench.streaming --tiny --rows 10000 1000000 --ways streaming --name streaming_1m
+
+``--tiny`` measures with a 2-layer, hidden-32 BERT (random, exported to int8 ONNX) instead: its scoring is
+fast enough for a million rows here, so what it shows is the memory of reading, sorting and writing.
 
 Files are built by repeating SST-5 dev sentences (the examples when SST-5 is absent), with an id column.
 Each size and way runs in a fresh process so that its peak resident memory is its own. Writes
@@ -23,7 +29,7 @@ from typing import Any
 
 from .common import RESULTS, machine, offline_env, sst5_or_examples, utc_now, write_result
 
-WAYS = ("whole", "streaming")
+WAYS = ("whole", "streaming", "workers")
 
 
 def build_file(path: Path, rows: int) -> None:
@@ -49,6 +55,8 @@ def score_once(model: str, source: str, target: str, way: str, threads: int) -> 
     started = time.perf_counter()
     if way == "streaming":
         rows = scorer.score_file(source, target, show_progress=False).rows
+    elif way == "workers":  # as many processes as threads, one thread each (their memory is not in the peak)
+        rows = scorer.score_file(source, target, show_progress=False, workers=threads).rows
     else:
         frame, texts = read_texts(source)
         write_table(scorer.add_scores(frame, scorer.predict_proba(texts)), target)
@@ -58,7 +66,7 @@ def score_once(model: str, source: str, target: str, way: str, threads: int) -> 
     return {"rows": rows, "seconds": seconds, "sentences_per_s": rows / seconds, "peak_rss_mb": peak_mb}
 
 
-def measure(model: str, sizes: list[int], threads: int) -> list[dict[str, Any]]:
+def measure(model: str, sizes: list[int], threads: int, ways: list[str]) -> list[dict[str, Any]]:
     import pandas as pd
 
     results = []
@@ -67,7 +75,7 @@ def measure(model: str, sizes: list[int], threads: int) -> list[dict[str, Any]]:
             source = Path(tmp) / f"rows{rows}.csv"
             build_file(source, rows)
             outputs = {}
-            for way in WAYS:
+            for way in ways:
                 target = Path(tmp) / f"scored-{way}.csv"
                 command = [sys.executable, "-m", "bench.streaming", "one", model, str(source), str(target), way]
                 done = subprocess.run(
@@ -77,6 +85,8 @@ def measure(model: str, sizes: list[int], threads: int) -> list[dict[str, Any]]:
                 outputs[way] = pd.read_csv(target)
                 results.append(result)
                 print(f"[streaming] {rows} rows, {way}: {result}", flush=True)
+            if "whole" not in outputs or "streaming" not in outputs:
+                continue
             whole, streamed = outputs["whole"], outputs["streaming"]
             # int8 ONNX quantizes each batch's activations by its own range, so other batches can move a
             # probability in its last digits; what matters is that the scores agree
@@ -95,12 +105,46 @@ def main() -> None:
     parser.add_argument("--model", default=str(RESULTS / "model"))
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--ways", nargs="+", choices=WAYS, default=list(WAYS))
+    parser.add_argument("--tiny", action="store_true", help="Measure with a tiny random BERT (see above).")
+    parser.add_argument("--name", default="streaming", help="Result file: bench/results/NAME.json.")
     args = parser.parse_args()
-    runs = measure(args.model, args.rows, args.threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        model = tiny_model(Path(tmp)) if args.tiny else args.model
+        runs = measure(model, args.rows, args.threads, args.ways)
+    described = "tiny random BERT (2 layers, hidden 32), int8 ONNX" if args.tiny else args.model
     write_result(
-        "streaming",
-        {"machine": machine(), "when": utc_now(), "model": args.model, "threads": args.threads, "runs": runs},
+        args.name,
+        {"machine": machine(), "when": utc_now(), "model": described, "threads": args.threads, "runs": runs},
     )
+
+
+def tiny_model(folder: Path) -> str:
+    """A 2-layer, hidden-32 BERT with the bundled tokenizer, trained one epoch on 200 SST-5 sentences and
+    exported to int8 ONNX: a real model folder whose scoring costs little."""
+    import pandas as pd
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from sentscore import TrainConfig, train
+    from sentscore.export import export_onnx
+    from sentscore.models import bundled_model_path
+
+    tokenizer = AutoTokenizer.from_pretrained(str(bundled_model_path()))
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    BertModel(config).save_pretrained(folder / "base")
+    tokenizer.save_pretrained(folder / "base")
+    pd.read_csv(sst5_or_examples("train")).head(200).to_csv(folder / "train.csv", index=False)
+    settings = {"model_name": str(folder / "base"), "train_file": str(folder / "train.csv"), "num_train_epochs": 1}
+    train(TrainConfig(**settings, output_dir=str(folder / "model")), show_progress=False)
+    export_onnx(folder / "model", quantize="int8")
+    return str(folder / "model")
 
 
 if __name__ == "__main__":

@@ -99,11 +99,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _train_with_ray(config: TrainConfig, workers: int) -> int:
-    from .ray import require_ray, train_on_ray
+    from .ray import connect, train_on_ray
 
     if workers < 1:
         raise SentscoreError(f"--workers must be at least 1, got {workers}")
-    require_ray().init()  # the cluster of RAY_ADDRESS (`ray start --head`), else a local instance
+    connect()
     metrics = train_on_ray(config, workers=workers, use_gpu=config.device == "cuda")
     shown = {k: round(v, 4) for k, v in metrics.items() if k.startswith("eval_") and isinstance(v, float)}
     console().print(
@@ -310,7 +310,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _score_with_ray(args: argparse.Namespace) -> int:
-    from .ray import require_ray, score_files
+    from .ray import connect, score_files
 
     if not args.input:
         raise SentscoreError("--engine ray scores files", hint="Give --input FILES_OR_FOLDERS --output FOLDER.")
@@ -327,8 +327,7 @@ def _score_with_ray(args: argparse.Namespace) -> int:
             f"{' and '.join(local_only)} work with the local engine only",
             hint="With --engine ray, rows with a blank text keep empty score cells.",
         )
-    ray = require_ray()
-    ray.init()  # the cluster of RAY_ADDRESS (`ray start --head`), else a local instance
+    ray = connect()
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True  # this process is the CLI's: the output keeps the input order
     context.enable_progress_bars = not args.quiet

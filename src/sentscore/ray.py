@@ -30,6 +30,15 @@ def require_ray() -> Any:
     return ray
 
 
+def connect() -> Any:
+    """Ray, connected to the cluster of RAY_ADDRESS (`ray start --head` prints it), else to a new local instance;
+    a process already connected stays as it is. For the CLI, which owns its process."""
+    ray = require_ray()
+    if not ray.is_initialized():
+        ray.init()
+    return ray
+
+
 class ScoreBatches:
     """What one Ray actor runs: the model loads once, in ``__init__``, then every batch (a pandas frame) gets
     ``score``, ``confidence`` and ``expected_score`` columns (and ``prob_<label>``, ``set_low``/``set_high``),
