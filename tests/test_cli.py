@@ -112,6 +112,10 @@ def test_predict_argument_mistakes(trained_tiny_dir, tmp_path):
         "Data file not found",
     )
     assert_user_error(run("predict", trained_tiny_dir, "fine", "  "), "sentence 2 of 2 is blank")
+    two = ("--input", tmp_path / "a.csv", tmp_path / "b.csv", "--output", tmp_path / "o.csv")
+    assert_user_error(run("predict", trained_tiny_dir, *two), "--input takes one file with the local engine, got 2")
+    one = ("--input", tmp_path / "a.csv", "--output", tmp_path / "o.csv")
+    assert_user_error(run("predict", trained_tiny_dir, *one, "--workers", 0), "--workers must be at least 1, got 0")
 
 
 def test_evaluate_and_serve_option_mistakes(trained_tiny_dir, labelled_csv, tmp_path):
@@ -137,3 +141,13 @@ def test_one_sentence_on_an_exported_model_never_imports_torch(trained_tiny_dir,
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0].startswith("Score: ")
     assert "heavy: []" in result.stdout
+
+
+def test_the_ray_engine_without_ray_says_how_to_install_it(trained_tiny_dir, tmp_path, monkeypatch, capsys):
+    from sentscore.cli import main
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the ray extra were not installed
+    source = write_csv(tmp_path / "in.csv", synthetic_rows(1))
+    code = main(["predict", str(trained_tiny_dir), "--engine", "ray", "--input", str(source), "--output", "out"])
+    assert code == 2
+    assert 'pip install "sentscore[ray]"' in capsys.readouterr().err
