@@ -25,6 +25,7 @@ STUDY_FILE = "study.db"
 BEST_CONFIG_FILE = "best_config.json"
 TRIALS_FILE = "trials.csv"
 TRIALS_PLOT = "trials.png"
+AS_GIVEN = "as_given"  # marks the trial that trains the config unchanged
 
 
 @dataclass(frozen=True)
@@ -77,8 +78,10 @@ def tune(
 ) -> TuneResult:
     """Run trials of ``config`` with the ``params`` of :data:`SEARCH_SPACE` (default: all) sampled, until the
     study in ``study_dir`` holds ``trials`` finished ones or ``timeout_s`` has passed; maximise (or minimise)
-    ``config.metric_for_best_model`` on the validation set. Trials' models are deleted; only their figures are
-    kept. Running it again with the same ``study_dir`` continues the study."""
+    ``config.metric_for_best_model`` on the validation set. The first trial trains ``config`` as given, so
+    the best configuration is never one that did worse than it on validation (its best_params are then {}).
+    Trials' models are deleted; only their figures are kept. Running it again with the same ``study_dir``
+    continues the study."""
     optuna = require_optuna()
     config.validate()
     searched = _searched(params)
@@ -92,6 +95,8 @@ def tune(
         sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
     )
+    if not study.trials:  # the first trial is the config as given: the search then never recommends worse
+        study.enqueue_trial({}, user_attrs={AS_GIVEN: True})
     finished = _finished(study)
     if finished < trials:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
@@ -126,7 +131,8 @@ def _objective(
     optuna = require_optuna()
 
     def objective(trial: Any) -> float:
-        chosen = {name: param.suggest(trial, name) for name, param in searched.items()}
+        as_given = trial.user_attrs.get(AS_GIVEN, False)
+        chosen = {} if as_given else {name: param.suggest(trial, name) for name, param in searched.items()}
         folder = study_dir / "trials" / str(trial.number)
         trial_config = TrainConfig.from_dict(
             {**config.to_dict(), **chosen, "output_dir": str(folder), "overwrite": True, "resume": False},
@@ -173,7 +179,7 @@ def _write_outcome(study: Any, config: TrainConfig, study_dir: Path) -> TuneResu
     best_config = {**config.to_dict(), **best.params}
     path = study_dir / BEST_CONFIG_FILE
     atomic.write_text(path, json.dumps(best_config, indent=2) + "\n")
-    frame = study.trials_dataframe(attrs=("number", "value", "state", "duration", "params"))
+    frame = study.trials_dataframe(attrs=("number", "value", "state", "duration", "params", "user_attrs"))
     atomic.write_text(study_dir / TRIALS_FILE, frame.to_csv(index=False))
     figure = trials_figure(study.trials, config.metric_for_best_model, METRIC_DIRECTIONS[config.metric_for_best_model])
     with atomic.replacing(study_dir / TRIALS_PLOT) as temporary:
