@@ -71,6 +71,7 @@ def compare(train_csv: str, best_params: dict[str, Any], record: dict[str, Any])
             with tempfile.TemporaryDirectory() as tmp:
                 figures = run_sentscore(train_csv, str(SST5 / "dev.csv"), overrides, seed, Path(tmp))
             runs[key] = {"name": name, "seed": seed, "train_seconds": figures["train_seconds"], "dev": figures["dev"]}
+            runs[key]["validation"] = {k: figures["validation"].get(k) for k in ("accuracy", "qwk", "mae")}
             write_result("tuning", record)
             print(f"[tuning] {key}: {json.dumps({k: figures['dev'][k] for k in ('accuracy', 'qwk', 'mae')})}")
 
