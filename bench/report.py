@@ -338,7 +338,7 @@ def main() -> None:
     if has_result("long_texts"):
         lines += long_texts_section(read_result("long_texts"))
     lines += long_text_training_section(load_results())
-    if has_result("tuning"):
+    if has_result("tuning") and "search" in read_result("tuning"):
         lines += tuning_section(read_result("tuning"))
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
     print(f"wrote {ROOT / 'BENCHMARKS.md'}")
@@ -415,6 +415,13 @@ def streaming_section(result: dict[str, Any], name: str = "streaming") -> list[s
     return [*lines, ""]
 
 
+def seconds(values: list[float]) -> str:
+    import statistics
+
+    mean = statistics.fmean(values)
+    return f"{mean:.1f} ± {statistics.stdev(values):.1f}" if len(values) > 1 else f"{mean:.1f}"
+
+
 def processes_section(result: dict[str, Any]) -> list[str]:
     from .quality_report import spread
 
@@ -434,8 +441,8 @@ def processes_section(result: dict[str, Any]) -> list[str]:
     for way in ways:
         runs = [run for run in result["runs"] if run["way"] == way]
         lines.append(
-            f"| {way} | {len(runs)} | {spread([r['wall_seconds'] for r in runs])} | "
-            f"{spread([r['train_seconds'] for r in runs])} | {spread([r['accuracy'] for r in runs])} | "
+            f"| {way} | {len(runs)} | {seconds([r['wall_seconds'] for r in runs])} | "
+            f"{seconds([r['train_seconds'] for r in runs])} | {spread([r['accuracy'] for r in runs])} | "
             f"{spread([r['qwk'] for r in runs])} |"
         )
     return [*lines, ""]

@@ -87,6 +87,7 @@ def main() -> None:
     record = read_result("tuning") if has_result("tuning") else {}
     if "search" not in record:
         record = {
+            **record,  # comparison runs of the defaults already made stay
             "machine": machine(),
             "when": utc_now(),
             "train": f"SST-5 train, {args.per_level} sentences per level (sample seed {SAMPLE_SEED})",
