@@ -70,3 +70,25 @@ def test_cli_tune_time_limit_and_bad_input(base_config, tmp_path, capsys):
     assert "--timeout 'soon' is not a duration" in capsys.readouterr().err
     assert main([*common, "--timeout", "0.001s"]) == 2  # the first trial is stopped at once: none finishes
     assert "No trial of the study" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("better", "kept"), [(0.45, "as given"), (0.50, "trial")])
+def test_a_trial_must_beat_the_config_as_given_by_more_than_the_validation_noise(better, kept):
+    import optuna
+    from optuna.distributions import FloatDistribution
+
+    from sentscore.tuning import AS_GIVEN, HALF_WIDTH, surely_better_or_as_given
+
+    study = optuna.create_study(direction="maximize")
+    given = optuna.trial.create_trial(value=0.42, user_attrs={AS_GIVEN: True, HALF_WIDTH: 0.05})
+    rate = FloatDistribution(1e-5, 3e-4, log=True)
+    sampled = optuna.trial.create_trial(
+        value=better,
+        params={"learning_rate": 1e-4},
+        distributions={"learning_rate": rate},
+        user_attrs={HALF_WIDTH: 0.05},
+    )
+    for trial in (given, sampled):
+        study.add_trial(trial)
+    chosen = surely_better_or_as_given(study, study.trials)
+    assert chosen.params == ({} if kept == "as given" else {"learning_rate": 1e-4})

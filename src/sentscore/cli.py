@@ -132,6 +132,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     timeout_s = parse_duration(args.timeout)
     result = tune(config, args.study_dir, args.trials, timeout_s, args.params, args.sampler_seed, stop)
     params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.best_params.items())
+    if result.kept_as_given:
+        params = "the config as given (better trials were within the validation set's noise)"
     params = params or "the config as given (no trial did better)"
     console().print(
         f"{result.trials_done} trials finished, {result.trials_pruned} stopped early. Best validation "

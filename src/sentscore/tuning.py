@@ -26,6 +26,7 @@ BEST_CONFIG_FILE = "best_config.json"
 TRIALS_FILE = "trials.csv"
 TRIALS_PLOT = "trials.png"
 AS_GIVEN = "as_given"  # marks the trial that trains the config unchanged
+HALF_WIDTH = "interval_half_width"  # half the 95% bootstrap interval of a trial's validation metric
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class TuneResult:
     trials_done: int
     trials_pruned: int
     study_dir: Path
+    kept_as_given: bool = False  # a trial scored better, but by less than the validation set can resolve
 
 
 def tune(
@@ -146,6 +148,8 @@ def _objective(
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         value = _final_value(result, config.metric_for_best_model)
+        low, high = result.metrics.get("intervals", {}).get(config.metric_for_best_model, (value, value))
+        trial.set_user_attr(HALF_WIDTH, (high - low) / 2)
         logger.info("trial %d: %s = %.4f with %s", trial.number, config.metric_for_best_model, value, chosen)
         return value
 
@@ -175,7 +179,7 @@ def _write_outcome(study: Any, config: TrainConfig, study_dir: Path) -> TuneResu
             f"No trial of the study in {study_dir} finished",
             hint="Give the search more time (--timeout) or more trials; pruned trials do not count.",
         )
-    best = study.best_trial
+    best = surely_better_or_as_given(study, complete)
     best_config = {**config.to_dict(), **best.params}
     path = study_dir / BEST_CONFIG_FILE
     atomic.write_text(path, json.dumps(best_config, indent=2) + "\n")
@@ -185,7 +189,29 @@ def _write_outcome(study: Any, config: TrainConfig, study_dir: Path) -> TuneResu
     with atomic.replacing(study_dir / TRIALS_PLOT) as temporary:
         figure.savefig(temporary, dpi=110, format="png")
     pruned = sum(t.state == TrialState.PRUNED for t in study.trials)
-    return TuneResult(float(best.value), dict(best.params), path, len(complete), pruned, study_dir)
+    kept = bool(best.user_attrs.get(AS_GIVEN)) and study.best_trial.number != best.number
+    return TuneResult(float(best.value), dict(best.params), path, len(complete), pruned, study_dir, kept)
+
+
+def surely_better_or_as_given(study: Any, complete: list[Any]) -> Any:
+    """The best trial, unless it beats the config as given by less than half the 95% interval of its
+    validation metric: a difference the validation set cannot tell from noise keeps the config as given."""
+    best = study.best_trial
+    given = next((t for t in complete if t.user_attrs.get(AS_GIVEN)), None)
+    if given is None or best.number == given.number:
+        return best
+    margin = abs(best.value - given.value)
+    half_width = best.user_attrs.get(HALF_WIDTH, 0.0)
+    if margin > half_width:
+        return best
+    logger.warning(
+        "Trial %d beat the config as given by %.4f, less than its validation set can resolve (±%.4f): "
+        "keeping the config as given. A larger validation_file tells configurations apart.",
+        best.number,
+        margin,
+        half_width,
+    )
+    return given
 
 
 def trials_figure(trials: list[Any], metric: str, greater_is_better: bool) -> Any:
