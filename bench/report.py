@@ -482,6 +482,7 @@ def tuning_section(result: dict[str, Any]) -> list[str]:
 
     search = result["search"]
     params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in search["best_params"].items())
+    params = params or "the config as given (no trial beat it by more than the validation interval's half-width)"
     lines = [
         "## Tuning against the defaults",
         "",

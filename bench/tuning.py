@@ -56,6 +56,7 @@ def search(train_csv: str, trials: int, timeout_s: float) -> dict[str, Any]:
         "trials_done": result.trials_done,
         "trials_pruned": result.trials_pruned,
         "search_seconds": time.perf_counter() - started,
+        "kept_as_given": result.kept_as_given,
         "trials_table": (STUDY / "trials.csv").read_text(),
     }
 
