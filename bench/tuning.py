@@ -64,8 +64,9 @@ def search(train_csv: str, trials: int, timeout_s: float) -> dict[str, Any]:
 def compare(train_csv: str, best_params: dict[str, Any], record: dict[str, Any]) -> None:
     """Train the defaults and the best configuration per seed; the record is written after each run."""
     runs = record.setdefault("runs", {})
-    for seed in SEEDS:
-        for name, overrides in (("defaults", {}), ("tuned", best_params)):
+    sides = (("defaults", {}), ("tuned", best_params)) if best_params else (("defaults", {}),)
+    for seed in SEEDS:  # a search that kept the config as given recommends the defaults: nothing else to train
+        for name, overrides in sides:
             key = f"{name}__s{seed}"
             if key in runs:
                 continue
