@@ -31,6 +31,11 @@ def check_backend(backend: str) -> None:
         raise SentscoreError(f"Unknown backend '{backend}'", hint=f"Use one of {', '.join(BACKENDS)}.")
 
 
+def check_long_texts(long_texts: str) -> None:
+    if long_texts not in LONG_TEXTS:
+        raise SentscoreError(f"Unknown long_texts '{long_texts}'", hint=f"Use one of {', '.join(LONG_TEXTS)}.")
+
+
 #: How a text longer than the model's max_length tokens is scored: from overlapping windows, or its start.
 LONG_TEXTS = ("windows", "truncate")
 SPECIAL_TOKENS = 2  # [CLS] and [SEP] in every window

@@ -451,7 +451,11 @@ def scan_rows_to_score(
 
 
 def blank_positions(texts: pd.Series) -> list[int]:
-    return [i for i, t in enumerate(texts) if t is None or not str(t).strip()]
+    """Positions of missing (None, NaN, pandas' NA: what Arrow-backed readers give for an empty cell) or
+    whitespace-only texts."""
+    import pandas as pd
+
+    return [i for i, t in enumerate(texts) if t is None or t is pd.NA or t != t or not str(t).strip()]
 
 
 #: First characters that make a spreadsheet read a cell as a formula (OWASP's CSV injection list).

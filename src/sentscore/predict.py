@@ -13,10 +13,10 @@ import numpy as np
 
 from .backends import (
     DEFAULT_BATCH_SIZE,
-    LONG_TEXTS,
     SPECIAL_TOKENS,
     Runner,
     check_backend,
+    check_long_texts,
     load_tokenizer,
     run_in_batches,
     window_overlap,
@@ -126,8 +126,7 @@ class Scorer:
         folder.check(need_weights=onnx_path is None)
         info = folder.info()
         objective = objective_from_record(info.objective, len(info.labels), info.objective_params)
-        if long_texts not in LONG_TEXTS:
-            raise SentscoreError(f"Unknown long_texts '{long_texts}'", hint=f"Use one of {', '.join(LONG_TEXTS)}.")
+        check_long_texts(long_texts)
         tokenizer = load_tokenizer(folder.file(TOKENIZER_FILE), info.max_length, window_overlap(info.max_length))
         if onnx_path is not None:
             from .backends import onnx_runner, onnx_session

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .backends import LONG_TEXTS, check_backend
+from .backends import check_backend, check_long_texts
 from .config import TrainConfig
 from .errors import SentscoreError
 from .modelfolder import ModelFolder
@@ -64,9 +64,12 @@ class ScoreBatches:
             torch.set_num_threads(num_threads)  # the actor's process is sentscore's own, sized to its CPUs
 
     def __call__(self, batch: Any) -> Any:
-        column = batch[self.text_column].tolist()
-        positions = [i for i, text in enumerate(column) if isinstance(text, str) and text.strip()]
-        probs = self.scorer.predict_proba([column[i] for i in positions])
+        from .data import blank_positions
+
+        column = batch[self.text_column]
+        blank = set(blank_positions(column))
+        positions = [i for i in range(len(column)) if i not in blank]
+        probs = self.scorer.predict_proba([str(column.iloc[i]) for i in positions])
         frame = batch.reset_index(drop=True)
         return self.scorer.add_scores(frame, probs, self.with_probs, self.set_coverage, positions)
 
@@ -91,8 +94,7 @@ def score_dataset(
     the caller's Ray DataContext asks for it (``execution_options.preserve_order``)."""
     ray = require_ray()
     check_backend(backend)
-    if long_texts not in LONG_TEXTS:
-        raise SentscoreError(f"Unknown long_texts '{long_texts}'", hint=f"Use one of {', '.join(LONG_TEXTS)}.")
+    check_long_texts(long_texts)
     ModelFolder(model_dir).check(need_weights=False)  # before any actor starts, a clear error here
     found = dataset.columns()
     if text_column not in found:
