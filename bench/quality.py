@@ -76,6 +76,8 @@ CONFIGS: dict[str, dict[str, Any] | None] = {
         "max_length": 16,
         "train_long_texts": "windows",
     },
+    # layer-wise learning-rate decay on top of the defaults
+    "defaults, layer decay 0.8": {"layer_lr_decay": 0.8},
     "mean, classification, linear-probe head, 20 epochs": {
         "pooling": "mean",
         "head_init": "linear_probe",

@@ -77,7 +77,55 @@ def quality_section(results: list[dict[str, Any]]) -> list[str]:
                 f"{statistics.fmean(run['train_seconds'] for run in runs):.0f} |"
             )
         rows.append("")
-    return rows + targets_rows(grouped(results))
+    return rows + ensemble_rows(grouped(results)) + targets_rows(grouped(results))
+
+
+def ensemble_rows(groups: dict[str, dict[str, list[dict[str, Any]]]]) -> list[str]:
+    """Each configuration with two or more seeds' dev probabilities, scored as one model (their mean
+    probabilities), beside the mean of its members: what an ensemble of N seeds would gain for N times the
+    training."""
+    rows = []
+    for data, configs in groups.items():
+        for config, runs in sorted(configs.items()):
+            members = [run for run in runs if run.get("dev_probabilities")]
+            if len(members) < 2:
+                continue
+            ensemble = _ensemble_metrics(data, members)
+            single = [spread([run["dev"][key] for run in members]) for key, _ in COLUMNS]
+            name = f"{DATA_NAMES.get(data, data).split(' (')[0]}: {config}"
+            rows.append(f"| {name} | {len(members)} | " + " | ".join(single) + " |")
+            together = " | ".join(f"{ensemble[key]:.4f}" for key, _ in COLUMNS)
+            rows.append(f"| {name}, **ensemble** | {len(members)} | {together} |")
+    if not rows:
+        return []
+    header = [
+        "### Ensembles of the seeds",
+        "",
+        "The dev probabilities of a configuration's seeds averaged and scored as one model (argmax), beside its "
+        "members (mean ± std): what `N` models trained with different seeds gain, for `N` times the training "
+        "time. Computed from the runs' stored dev probabilities.",
+        "",
+        "| data: configuration | models | " + " | ".join(name for _, name in COLUMNS) + " |",
+        "|---|---:|" + "---:|" * len(COLUMNS),
+    ]
+    return header + rows + [""]
+
+
+def _ensemble_metrics(data: str, members: list[dict[str, Any]]) -> dict[str, float]:
+    import numpy as np
+    import pandas as pd
+
+    from sentscore.data import ScoreScale
+    from sentscore.metrics import compute_metrics, expected_calibration_error
+
+    from .quality import DATASETS
+
+    folder, _ = DATASETS[data]
+    scale = ScoreScale(("1", "2", "3", "4", "5"))
+    truth = [int(score) - 1 for score in pd.read_csv(folder / "dev.csv")["score"]]
+    probs = np.mean([np.asarray(run["dev_probabilities"]) for run in members], axis=0)
+    found = compute_metrics(truth, probs.argmax(axis=1).tolist(), scale)
+    return {**found, "ece": expected_calibration_error(probs, truth)}
 
 
 def _sets(runs: list[dict[str, Any]]) -> str:

@@ -295,14 +295,16 @@ def test_release_freed_memory_runs_where_malloc_trim_exists_and_is_harmless_else
     release.release()
 
 
-def _optimizer_groups(head_learning_rate, tmp_path):
+def _optimizer_groups(head_learning_rate, tmp_path, layer_lr_decay=1.0):
     from transformers import TrainingArguments
 
     from sentscore.trainer import SentscoreTrainer
 
     model = _bert_with_layers(2)
     args = TrainingArguments(output_dir=str(tmp_path), learning_rate=1e-4, weight_decay=0.01, use_cpu=True)
-    trainer = SentscoreTrainer(model=model, args=args, head_learning_rate=head_learning_rate)
+    trainer = SentscoreTrainer(
+        model=model, args=args, head_learning_rate=head_learning_rate, layer_lr_decay=layer_lr_decay
+    )
     trainer.create_optimizer_and_scheduler(num_training_steps=10)
     names = {id(w): name for name, w in model.named_parameters()}
     groups = [
@@ -330,6 +332,19 @@ def test_without_head_learning_rate_every_weight_shares_the_learning_rate(tmp_pa
     _, groups, _ = _optimizer_groups(None, tmp_path)
     assert len(groups) == 2
     assert {lr for _, lr, _ in groups} == {1e-4}
+
+
+def test_layer_lr_decay_lowers_each_layer_below_the_one_above(tmp_path):
+    model, groups, scheduler = _optimizer_groups(3e-3, tmp_path, layer_lr_decay=0.5)
+    by_weight = {name: lr for names, lr, _ in groups for name in names}
+    trained = {name for name, w in model.named_parameters() if w.requires_grad}
+    assert set(by_weight) == trained and sum(len(names) for names, _, _ in groups) == len(trained)
+    assert by_weight["classifier.weight"] == 3e-3  # the head keeps its own rate
+    assert by_weight["bert.pooler.dense.weight"] == 1e-4  # above the layers: the top rate
+    assert by_weight["bert.encoder.layer.1.attention.self.query.weight"] == 1e-4
+    assert by_weight["bert.encoder.layer.0.attention.self.query.weight"] == 5e-5
+    assert by_weight["bert.embeddings.LayerNorm.weight"] == 2.5e-5
+    assert sorted(scheduler.base_lrs) == sorted(lr for _, lr, _ in groups)
 
 
 def test_default_learning_rate_follows_the_encoder_width(tiny_model_dir, tmp_path):

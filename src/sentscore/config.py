@@ -78,6 +78,13 @@ class TrainConfig(Settings):
             "(default: learning_rate)."
         },
     )
+    layer_lr_decay: float = field(
+        default=1.0,
+        metadata={
+            "help": "Layer-wise learning-rate decay: each encoder layer trains at this factor of the one above "
+            "it (the top layer at learning_rate, the embeddings lowest). 1 trains every layer alike."
+        },
+    )
     output_dir: str = field(default="./models", metadata={"help": "Where the trained model is written."})
     num_labels: int | None = field(
         default=None,
@@ -267,6 +274,8 @@ class TrainConfig(Settings):
             problems.append("'learning_rate' must be between 0 and 1 (typical: 1e-5 to 2e-4)")
         if self.head_learning_rate is not None and not 0 < self.head_learning_rate < 1:
             problems.append("'head_learning_rate' must be between 0 and 1 (typical: 1e-4 to 1e-2)")
+        if not 0 < self.layer_lr_decay <= 1:
+            problems.append("'layer_lr_decay' must be above 0 and at most 1 (typical: 0.8 to 0.95; 1 is off)")
         if self.weight_decay < 0:
             problems.append("'weight_decay' must not be negative (typical: 0 to 0.1)")
         # The Trainer reads a warmup of 1 or more as a number of steps, not a share, so refuse it here.

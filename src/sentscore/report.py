@@ -24,6 +24,7 @@ CARD_HYPERPARAMETERS = (
     "train_batch_size",
     "num_train_epochs",
     "learning_rate",
+    "layer_lr_decay",
     "weight_decay",
     "warmup_ratio",
     "seed",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,13 +21,17 @@ if TYPE_CHECKING:
 
 
 class SentscoreTrainer(Trainer):
-    """The ``Trainer``, with two changes: the head (every weight outside the pre-trained encoder) is optimised
-    at its own peak learning rate when one is given (the schedule scales both rates alike), and validation
-    always scores the fp32 model."""
+    """The ``Trainer``, with two changes: each weight is optimised at its own peak learning rate where asked
+    (the head at ``head_learning_rate``; encoder layers at ``layer_lr_decay`` to the power of their distance
+    from the top, so that the lower, more general layers move less), the schedule scaling every rate alike; and
+    validation always scores the fp32 model."""
 
-    def __init__(self, *args: Any, head_learning_rate: float | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, head_learning_rate: float | None = None, layer_lr_decay: float = 1.0, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.head_learning_rate = head_learning_rate
+        self.layer_lr_decay = layer_lr_decay
 
     def evaluation_loop(self, *args: Any, **kwargs: Any) -> Any:
         # Mixed precision runs the model under autocast; validating the fp32 model, as predict and export
@@ -35,18 +40,43 @@ class SentscoreTrainer(Trainer):
             return super().evaluation_loop(*args, **kwargs)
 
     def create_optimizer(self, model: Any = None) -> Any:
-        if self.head_learning_rate is None or self.optimizer is not None:
+        uniform = self.head_learning_rate is None and self.layer_lr_decay == 1.0
+        if uniform or self.optimizer is not None:
             return super().create_optimizer(model)
         optimizer = super().create_optimizer(model)
-        head = {id(w) for w in head_parameters(self.model if model is None else model)}
+        model = self.model if model is None else model
+        rates = learning_rates(model, self.args.learning_rate, self.head_learning_rate, self.layer_lr_decay)
         for group in list(optimizer.param_groups):
-            in_head = [w for w in group["params"] if id(w) in head]
-            if in_head:
-                group["params"] = [w for w in group["params"] if id(w) not in head]
-                settings = {k: v for k, v in group.items() if k not in ("params", "lr")}
-                optimizer.add_param_group({**settings, "params": in_head, "lr": self.head_learning_rate})
+            settings = {k: v for k, v in group.items() if k not in ("params", "lr")}
+            by_rate: dict[float, list[Any]] = {}
+            for weight in group["params"]:
+                by_rate.setdefault(rates.get(id(weight), group["lr"]), []).append(weight)
+            group["params"] = by_rate.pop(group["lr"], [])
+            for lr, weights in by_rate.items():
+                optimizer.add_param_group({**settings, "params": weights, "lr": lr})
         optimizer.param_groups[:] = [group for group in optimizer.param_groups if group["params"]]
         return optimizer
+
+
+#: Where a parameter's name says which encoder layer it belongs to (BERT's ``encoder.layer.3.``, ``layers.3.``).
+_LAYER_INDEX = re.compile(r"\blayers?\.(\d+)\.")
+
+
+def learning_rates(model: Any, base: float, head: float | None, decay: float) -> dict[int, float]:
+    """The peak learning rate of each weight (by ``id``): ``head`` (or ``base``) for the head, ``base`` times
+    ``decay`` to the power of its distance from the top layer for the encoder (the embeddings count as one
+    layer below the lowest; the pooler and anything else above the layers as the top)."""
+    head_ids = {id(w) for w in head_parameters(model)}
+    layers = int(getattr(model.config, "num_hidden_layers", 0) or 0)
+    rates = {}
+    for name, weight in model.named_parameters():
+        if id(weight) in head_ids:
+            rates[id(weight)] = base if head is None else head
+            continue
+        found = _LAYER_INDEX.search(name)
+        depth = layers - 1 - int(found.group(1)) if found else layers if "embeddings" in name else 0
+        rates[id(weight)] = base * decay ** max(depth, 0)
+    return rates
 
 
 @contextmanager

@@ -284,6 +284,7 @@ def build_trainer(
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
     trainer = SentscoreTrainer(
         head_learning_rate=config.head_learning_rate,
+        layer_lr_decay=config.layer_lr_decay,
         model=model,
         args=args,
         train_dataset=train_set,

@@ -53,6 +53,7 @@ SEARCH_SPACE: dict[str, Param] = {
     "train_batch_size": Param("choice", choices=(8, 16, 32)),
     "warmup_ratio": Param("float", 0.0, 0.2),
     "weight_decay": Param("choice", choices=(0.0, 0.01, 0.1)),
+    "layer_lr_decay": Param("float", 0.7, 1.0),
     "objective": Param("choice", choices=("classification", "ordinal", "ordinal_log_loss")),
     "pooling": Param("choice", choices=("mean", "cls")),
 }
