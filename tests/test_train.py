@@ -295,12 +295,12 @@ def test_release_freed_memory_runs_where_malloc_trim_exists_and_is_harmless_else
     release.release()
 
 
-def _optimizer_groups(head_learning_rate, tmp_path, layer_lr_decay=1.0):
+def _optimizer_groups(head_learning_rate, tmp_path, layer_lr_decay=1.0, model=None):
     from transformers import TrainingArguments
 
     from sentscore.trainer import SentscoreTrainer
 
-    model = _bert_with_layers(2)
+    model = model or _bert_with_layers(2)
     args = TrainingArguments(output_dir=str(tmp_path), learning_rate=1e-4, weight_decay=0.01, use_cpu=True)
     trainer = SentscoreTrainer(
         model=model, args=args, head_learning_rate=head_learning_rate, layer_lr_decay=layer_lr_decay
@@ -345,6 +345,18 @@ def test_layer_lr_decay_lowers_each_layer_below_the_one_above(tmp_path):
     assert by_weight["bert.encoder.layer.0.attention.self.query.weight"] == 5e-5
     assert by_weight["bert.embeddings.LayerNorm.weight"] == 2.5e-5
     assert sorted(scheduler.base_lrs) == sorted(lr for _, lr, _ in groups)
+
+
+def test_layer_lr_decay_reaches_the_layers_under_sentscores_own_head(tmp_path):
+    from sentscore.heads import scoring_model
+
+    model = scoring_model(_bert_with_layers(3).bert, "mean", 5, "classification")
+    model, groups, _ = _optimizer_groups(None, tmp_path, layer_lr_decay=0.5, model=model)
+    by_weight = {name: lr for names, lr, _ in groups for name in names}
+    assert by_weight["head.weight"] == 1e-4
+    assert by_weight["encoder.encoder.layer.2.output.dense.weight"] == 1e-4
+    assert by_weight["encoder.encoder.layer.0.output.dense.weight"] == 2.5e-5
+    assert by_weight["encoder.embeddings.LayerNorm.weight"] == 1.25e-5
 
 
 def test_default_learning_rate_follows_the_encoder_width(tiny_model_dir, tmp_path):

@@ -83,7 +83,8 @@ class SoupOfWeights:
         sums = dict(self.sums)
         for name, tensor in weights.items():
             if name in self.names:
-                sums[name] = sums[name] + tensor.float() if name in sums else tensor.float()
+                # a copy, so that a sum never aliases a live model's weights
+                sums[name] = sums[name] + tensor.float() if name in sums else tensor.float().clone()
         return SoupOfWeights(self.names, sums, self.count + 1)
 
     def load_into(self, model: Any) -> None:

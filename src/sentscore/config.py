@@ -159,6 +159,14 @@ class TrainConfig(Settings):
             "weights) or greedy (from the best epoch, add each next-best one while validation does not get worse)."
         },
     )
+    ensemble: int = field(
+        default=1,
+        metadata={
+            "help": "Train this many models, with the seeds seed, seed+1, ..., on the same split, and average "
+            "their weights into one model (a model soup across seeds): scored as one model, for N times the "
+            "training time."
+        },
+    )
     calibrate: bool = field(
         default=True,
         metadata={
@@ -298,6 +306,10 @@ class TrainConfig(Settings):
 
         if self.weight_averaging not in AVERAGINGS:
             problems.append(f"'weight_averaging' must be one of {', '.join(AVERAGINGS)}, got '{self.weight_averaging}'")
+        if self.ensemble < 1:
+            problems.append("'ensemble' must be at least 1 (1: one model; 3: three seeds averaged into one)")
+        if self.ensemble > 1 and self.resume:
+            problems.append("'resume' does not continue an ensemble yet: train it again without resume")
         if self.train_long_texts not in TRAIN_LONG_TEXTS:
             problems.append(
                 f"'train_long_texts' must be one of {', '.join(TRAIN_LONG_TEXTS)}, got '{self.train_long_texts}'"

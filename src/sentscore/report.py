@@ -25,6 +25,7 @@ CARD_HYPERPARAMETERS = (
     "num_train_epochs",
     "learning_rate",
     "layer_lr_decay",
+    "ensemble",
     "weight_decay",
     "warmup_ratio",
     "seed",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from transformers import Trainer
 
 from .metrics import compute_metrics
-from .surgery import head_parameters
+from .surgery import encoder_layers, head_parameters
 
 if TYPE_CHECKING:
     from .config import TrainConfig
@@ -58,24 +57,18 @@ class SentscoreTrainer(Trainer):
         return optimizer
 
 
-#: Where a parameter's name says which encoder layer it belongs to (BERT's ``encoder.layer.3.``, ``layers.3.``).
-_LAYER_INDEX = re.compile(r"\blayers?\.(\d+)\.")
-
-
 def learning_rates(model: Any, base: float, head: float | None, decay: float) -> dict[int, float]:
     """The peak learning rate of each weight (by ``id``): ``head`` (or ``base``) for the head, ``base`` times
-    ``decay`` to the power of its distance from the top layer for the encoder (the embeddings count as one
-    layer below the lowest; the pooler and anything else above the layers as the top)."""
-    head_ids = {id(w) for w in head_parameters(model)}
-    layers = int(getattr(model.config, "num_hidden_layers", 0) or 0)
-    rates = {}
-    for name, weight in model.named_parameters():
-        if id(weight) in head_ids:
-            rates[id(weight)] = base if head is None else head
-            continue
-        found = _LAYER_INDEX.search(name)
-        depth = layers - 1 - int(found.group(1)) if found else layers if "embeddings" in name else 0
-        rates[id(weight)] = base * decay ** max(depth, 0)
+    ``decay`` to the power of its distance from the top layer for the encoder's layers (the embeddings count as
+    one layer below the lowest; the pooler and anything else above the layers as the top)."""
+    layers = encoder_layers(model) if decay != 1.0 else []
+    depth = {id(w): len(layers) - 1 - i for i, layer in enumerate(layers) for w in layer.parameters()}
+    embeddings = getattr(model.base_model, "embeddings", None)
+    for w in embeddings.parameters() if embeddings is not None else []:
+        depth[id(w)] = len(layers)
+    rates = {id(w): base * decay ** depth.get(id(w), 0) for w in model.parameters()}
+    for w in head_parameters(model):
+        rates[id(w)] = base if head is None else head
     return rates
 
 

@@ -112,8 +112,12 @@ def train(
             trainer = prepare(trainer)
         with quiet_transformers():  # the epoch bars stay; those for writing and reading checkpoints go
             train_seconds = fit(trainer, config, folder, stop)
+            if config.ensemble > 1:
+                members = EnsembleMembers(config, tokenizer, train_data, validation_data, objective, show_progress)
+                train_seconds += members.train_and_average_into(trainer, callbacks or [], prepare, stop)
+                post_fit_members = members.validation
             held_out = held_out_predictions(trainer)
-            post_fit: dict[str, Any] = {}
+            post_fit: dict[str, Any] = {"ensemble_members": post_fit_members} if config.ensemble > 1 else {}
             for step in post_fit_steps(config.calibrate):
                 post_fit.update(step(held_out, objective))
             evaluation = final_evaluation(held_out, trainer, train_data, validation_data, objective)
@@ -399,6 +403,70 @@ def fit(trainer: Any, config: TrainConfig, folder: ModelFolder, stop: threading.
     return time.perf_counter() - started
 
 
+@dataclass
+class EnsembleMembers:
+    """The further models of ``ensemble: N``: each trained like the first with its own seed (head, dropout and
+    data order; the split stays the first one's), then all of them averaged weight by weight into the first
+    trainer's model. Fine-tuned from one pre-trained start, they lie in one basin, so their mean is one model
+    that scores like an ensemble (model soups, Wortsman et al. 2022) at a single model's cost."""
+
+    config: TrainConfig
+    tokenizer: Any
+    train_data: LabelledData
+    validation_data: LabelledData
+    objective: Objective
+    show_progress: bool
+    #: each model's seed and best validation metric, the first one's included
+    validation: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+    def train_and_average_into(
+        self, trainer: Any, callbacks: list[Any], prepare: Callable[[Any], Any] | None, stop: threading.Event | None
+    ) -> float:
+        """Train members 2..N and put the mean of all N models' weights into ``trainer``'s model; returns the
+        seconds the members took."""
+        from .averaging import SoupOfWeights
+
+        soup = SoupOfWeights.for_model(trainer.model).with_added(trainer.model.state_dict())
+        self.record(self.config.seed, trainer)
+        seconds = 0.0
+        for member in range(1, self.config.ensemble):
+            member_trainer, member_seconds = self.train_member(member, callbacks, prepare, stop)
+            soup = soup.with_added(member_trainer.model.state_dict())
+            self.record(self.config.seed + member, member_trainer)
+            seconds += member_seconds
+            del member_trainer
+        soup.load_into(trainer.model)
+        logger.info(
+            "Weights of %d models (seeds %d to %d) averaged into one",
+            soup.count,
+            self.config.seed,
+            self.config.seed + soup.count - 1,
+        )
+        return seconds
+
+    def record(self, seed: int, trainer: Any) -> None:
+        self.validation.append({"seed": seed, self.config.metric_for_best_model: trainer.state.best_metric})
+
+    def train_member(
+        self, member: int, callbacks: list[Any], prepare: Callable[[Any], Any] | None, stop: threading.Event | None
+    ) -> tuple[Any, float]:
+        # its checkpoints in a folder of its own inside the first model's, which goes when training ends
+        place = Path(self.config.output_dir) / CHECKPOINT_DIR / f"member-{member + 1}"
+        config = dataclasses.replace(self.config, seed=self.config.seed + member, output_dir=str(place))
+        logger.info("Ensemble member %d of %d (seed %d)", member + 1, self.config.ensemble, config.seed)
+        model, _, config = build_model(config, self.train_data.scale, self.objective)
+        if config.head_init == "linear_probe":
+            initialise_head_from_probe(model, self.tokenizer, self.train_data, self.objective, config.max_length)
+        trainer = build_trainer(
+            config, model, self.tokenizer, self.train_data, self.validation_data, self.objective, self.show_progress
+        )
+        for callback in callbacks:
+            trainer.add_callback(callback)
+        if prepare is not None:
+            trainer = prepare(trainer)
+        return trainer, fit(trainer, config, ModelFolder(place), stop)
+
+
 def resume_point(config: TrainConfig, folder: ModelFolder) -> Path | None:
     """The checkpoint to continue from: the newest one with ``resume``; an error when there is none."""
     latest = folder.latest_checkpoint()
@@ -488,6 +556,7 @@ def save(
         "majority_baseline": result.baseline,
         "epochs": result.epochs,
         "long_texts": result.long_texts,
+        **({"ensemble_members": result.post_fit["ensemble_members"]} if "ensemble_members" in result.post_fit else {}),
     }
     with atomic.staged_folder(folder.path) as staging:  # the folder appears whole, or the old one stays
         staged = ModelFolder(staging)
