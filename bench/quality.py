@@ -78,6 +78,8 @@ CONFIGS: dict[str, dict[str, Any] | None] = {
     },
     # layer-wise learning-rate decay on top of the defaults
     "defaults, layer decay 0.8": {"layer_lr_decay": 0.8},
+    # SetFit's contrastive step before fine-tuning (20 iterations: 40 pairs per sentence), for small data
+    "defaults, contrastive 40": {"contrastive_pairs": 40},
     # two seeds averaged into one model
     "defaults, ensemble 2": {"ensemble": 2},
     "mean, classification, linear-probe head, 20 epochs": {

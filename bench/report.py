@@ -292,6 +292,7 @@ def main() -> None:
         ".venv/bin/python -m bench.profile  # where a training step's time goes",
         ".venv/bin/python -m bench.quantize # int8 variants (after bench.run)",
         ".venv/bin/python -m bench.quality all  # model quality: configurations x seeds x data sets",
+        ".venv/bin/python -m bench.soups        # the seeds' kept models averaged into one",
         ".venv/bin/python -m bench.report   # this file",
         "```",
         "",
@@ -317,6 +318,8 @@ def main() -> None:
             lines += paired_section(paired)
         lines += scoring_section(report)
     lines += quality_section(load_results())
+    if has_result("soups"):
+        lines += soups_section(read_result("soups"))
     if has_result("quantize"):
         lines += quantize_section(read_result("quantize"))
     if has_result("profile"):
@@ -476,6 +479,30 @@ def long_text_training_section(results: list[dict[str, Any]]) -> list[str]:
             seconds = spread([r["train_seconds"] for r in runs]).split(" ± ")[0]
             lines.append(f"| {readings[name]} | {len(runs)} | {cells} | {float(seconds):.0f} |")
     return [*lines, ""]
+
+
+def soups_section(result: dict[str, Any]) -> list[str]:
+    import statistics
+
+    rows = [
+        "### Weight soups of the seeds' models (`python -m bench.soups`)",
+        "",
+        f"On {result['cpu']}, {result['finished']}: the models bench.quality kept for one configuration's seeds, "
+        "averaged weight by weight into one model (what `ensemble: N` does within one training) and scored on "
+        "dev, beside the mean of the members. Here the seeds also changed the validation split (and, for 64 per "
+        "level, the training sample).",
+        "",
+        "| models: configuration | seeds | accuracy | macro-F1 | QWK | MAE |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    keys = ("accuracy", "macro_f1", "qwk", "mae")
+    for row in result["rows"]:
+        seeds = ", ".join(str(seed) for seed in row["seeds"])
+        members = " | ".join(f"{statistics.fmean(row['members'][k]):.4f}" for k in keys)
+        soup = " | ".join(f"{row['soup'][k]:.4f}" for k in keys)
+        rows.append(f"| members: {row['group']} | {seeds} | {members} |")
+        rows.append(f"| **soup**: {row['group']} | {seeds} | {soup} |")
+    return rows + [""]
 
 
 def tuning_section(result: dict[str, Any], earlier: dict[str, Any] | None = None) -> list[str]:

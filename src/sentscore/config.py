@@ -159,6 +159,17 @@ class TrainConfig(Settings):
             "weights) or greedy (from the best epoch, add each next-best one while validation does not get worse)."
         },
     )
+    contrastive_pairs: int = field(
+        default=0,
+        metadata={
+            "help": "Before fine-tuning, train the encoder on this many pairs per training sentence (half of one "
+            "level, half of two different levels) to bring sentences of one level together (SetFit's step, for "
+            "small data). 0: no such step."
+        },
+    )
+    contrastive_learning_rate: float = field(
+        default=2e-5, metadata={"help": "Peak learning rate of the contrastive step (SetFit's default)."}
+    )
     ensemble: int = field(
         default=1,
         metadata={
@@ -306,6 +317,10 @@ class TrainConfig(Settings):
 
         if self.weight_averaging not in AVERAGINGS:
             problems.append(f"'weight_averaging' must be one of {', '.join(AVERAGINGS)}, got '{self.weight_averaging}'")
+        if self.contrastive_pairs < 0:
+            problems.append("'contrastive_pairs' must not be negative (0: no contrastive step; SetFit uses 40)")
+        if not 0 < self.contrastive_learning_rate < 1:
+            problems.append("'contrastive_learning_rate' must be between 0 and 1 (typical: 2e-5)")
         if self.ensemble < 1:
             problems.append("'ensemble' must be at least 1 (1: one model; 3: three seeds averaged into one)")
         if self.ensemble > 1 and self.resume:

@@ -103,15 +103,14 @@ def train(
         long_texts = count_long_texts(
             tokenizer, train_data, validation_data, config.max_length, config.train_long_texts
         )
-        if config.head_init == "linear_probe":
-            initialise_head_from_probe(model, tokenizer, train_data, objective, config.max_length)
+        prepared_seconds = before_fine_tuning(model, tokenizer, train_data, objective, config)
         trainer = build_trainer(config, model, tokenizer, train_data, validation_data, objective, show_progress)
         for callback in callbacks or []:
             trainer.add_callback(callback)
         if prepare is not None:
             trainer = prepare(trainer)
         with quiet_transformers():  # the epoch bars stay; those for writing and reading checkpoints go
-            train_seconds = fit(trainer, config, folder, stop)
+            train_seconds = prepared_seconds + fit(trainer, config, folder, stop)
             if config.ensemble > 1:
                 members = EnsembleMembers(config, tokenizer, train_data, validation_data, objective, show_progress)
                 train_seconds += members.train_and_average_into(trainer, callbacks or [], prepare, stop)
@@ -240,6 +239,24 @@ def build_model(config: TrainConfig, scale: ScoreScale, objective: Objective) ->
     config = with_resolved_precision(config, device)
     freeze_as_configured(model, config)
     return model, tokenizer, config
+
+
+def before_fine_tuning(
+    model: Any, tokenizer: Any, train_data: LabelledData, objective: Objective, config: TrainConfig
+) -> float:
+    """The steps that change the model before the Trainer fine-tunes it: the contrastive step on sentence
+    pairs (``contrastive_pairs``), then the linear-probe head (``head_init``), fitted to the encoder's features
+    as they are after it. Returns the seconds they took."""
+    started = time.perf_counter()
+    if config.contrastive_pairs:
+        from .contrastive import contrastive_step
+        from .models import pick_device
+
+        seconds = contrastive_step(model, tokenizer, train_data, config, pick_device(config.device))
+        logger.info("Contrastive step took %.0f s", seconds)
+    if config.head_init == "linear_probe":
+        initialise_head_from_probe(model, tokenizer, train_data, objective, config.max_length)
+    return time.perf_counter() - started
 
 
 def build_trainer(
@@ -455,8 +472,7 @@ class EnsembleMembers:
         config = dataclasses.replace(self.config, seed=self.config.seed + member, output_dir=str(place))
         logger.info("Ensemble member %d of %d (seed %d)", member + 1, self.config.ensemble, config.seed)
         model, _, config = build_model(config, self.train_data.scale, self.objective)
-        if config.head_init == "linear_probe":
-            initialise_head_from_probe(model, self.tokenizer, self.train_data, self.objective, config.max_length)
+        prepared_seconds = before_fine_tuning(model, self.tokenizer, self.train_data, self.objective, config)
         trainer = build_trainer(
             config, model, self.tokenizer, self.train_data, self.validation_data, self.objective, self.show_progress
         )
@@ -464,7 +480,7 @@ class EnsembleMembers:
             trainer.add_callback(callback)
         if prepare is not None:
             trainer = prepare(trainer)
-        return trainer, fit(trainer, config, ModelFolder(place), stop)
+        return trainer, prepared_seconds + fit(trainer, config, ModelFolder(place), stop)
 
 
 def resume_point(config: TrainConfig, folder: ModelFolder) -> Path | None:
