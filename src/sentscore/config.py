@@ -162,9 +162,9 @@ class TrainConfig(Settings):
     contrastive_pairs: int = field(
         default=0,
         metadata={
-            "help": "Before fine-tuning, train the encoder on this many pairs per training sentence (half of one "
-            "level, half of two different levels) to bring sentences of one level together (SetFit's step, for "
-            "small data). 0: no such step."
+            "help": "Before fine-tuning, train the encoder on this many pairs per training sentence (half with a "
+            "sentence of its own level, half with one of another level) to bring sentences of one level "
+            "together (SetFit's step, for small data). 0: no such step."
         },
     )
     contrastive_learning_rate: float = field(

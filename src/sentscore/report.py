@@ -26,6 +26,7 @@ CARD_HYPERPARAMETERS = (
     "learning_rate",
     "layer_lr_decay",
     "ensemble",
+    "contrastive_pairs",
     "weight_decay",
     "warmup_ratio",
     "seed",
