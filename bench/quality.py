@@ -80,8 +80,10 @@ CONFIGS: dict[str, dict[str, Any] | None] = {
     "defaults, layer decay 0.8": {"layer_lr_decay": 0.8},
     # SetFit's contrastive step before fine-tuning (20 iterations: 40 pairs per sentence), for small data
     "defaults, contrastive 40": {"contrastive_pairs": 40},
+    "defaults, contrastive 20": {"contrastive_pairs": 20},
     # two seeds averaged into one model
     "defaults, ensemble 2": {"ensemble": 2},
+    "defaults, ensemble 3": {"ensemble": 3},
     "mean, classification, linear-probe head, 20 epochs": {
         "pooling": "mean",
         "head_init": "linear_probe",
