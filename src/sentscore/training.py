@@ -111,12 +111,12 @@ def train(
             trainer = prepare(trainer)
         with quiet_transformers():  # the epoch bars stay; those for writing and reading checkpoints go
             train_seconds = prepared_seconds + fit(trainer, config, folder, stop)
+            post_fit: dict[str, Any] = {}
             if config.ensemble > 1:
                 members = EnsembleMembers(config, tokenizer, train_data, validation_data, objective, show_progress)
                 train_seconds += members.train_and_average_into(trainer, callbacks or [], prepare, stop)
-                post_fit_members = members.validation
+                post_fit["ensemble_members"] = members.validation
             held_out = held_out_predictions(trainer)
-            post_fit: dict[str, Any] = {"ensemble_members": post_fit_members} if config.ensemble > 1 else {}
             for step in post_fit_steps(config.calibrate):
                 post_fit.update(step(held_out, objective))
             evaluation = final_evaluation(held_out, trainer, train_data, validation_data, objective)
@@ -425,7 +425,7 @@ class EnsembleMembers:
     """The further models of ``ensemble: N``: each trained like the first with its own seed (head, dropout and
     data order; the split stays the first one's), then all of them averaged weight by weight into the first
     trainer's model. Fine-tuned from one pre-trained start, they lie in one basin, so their mean is one model
-    that scores like an ensemble (model soups, Wortsman et al. 2022) at a single model's cost."""
+    that scores like an ensemble (model soups, Wortsman et al. 2022) at a single model's scoring cost."""
 
     config: TrainConfig
     tokenizer: Any
