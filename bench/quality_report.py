@@ -60,7 +60,8 @@ def quality_section(results: list[dict[str, Any]]) -> list[str]:
         "(coverage on dev and mean size in levels); training seconds include the post-fit steps' averaging.",
         "",
     ]
-    for data, configs in grouped(results).items():
+    groups = grouped(results)
+    for data, configs in groups.items():
         rows += [
             f"### {DATA_NAMES.get(data, data)}",
             "",
@@ -77,7 +78,7 @@ def quality_section(results: list[dict[str, Any]]) -> list[str]:
                 f"{statistics.fmean(run['train_seconds'] for run in runs):.0f} |"
             )
         rows.append("")
-    return rows + ensemble_rows(grouped(results)) + targets_rows(grouped(results))
+    return rows + ensemble_rows(groups) + targets_rows(groups)
 
 
 def ensemble_rows(groups: dict[str, dict[str, list[dict[str, Any]]]]) -> list[str]:

@@ -104,17 +104,17 @@ def train(
             tokenizer, train_data, validation_data, config.max_length, config.train_long_texts
         )
         prepared_seconds = before_fine_tuning(model, tokenizer, train_data, objective, config)
-        trainer = build_trainer(config, model, tokenizer, train_data, validation_data, objective, show_progress)
-        for callback in callbacks or []:
-            trainer.add_callback(callback)
-        if prepare is not None:
-            trainer = prepare(trainer)
+        trainer = build_trainer(
+            config, model, tokenizer, train_data, validation_data, objective, show_progress, callbacks, prepare
+        )
         with quiet_transformers():  # the epoch bars stay; those for writing and reading checkpoints go
             train_seconds = prepared_seconds + fit(trainer, config, folder, stop)
             post_fit: dict[str, Any] = {}
             if config.ensemble > 1:
-                members = EnsembleMembers(config, tokenizer, train_data, validation_data, objective, show_progress)
-                train_seconds += members.train_and_average_into(trainer, callbacks or [], prepare, stop)
+                members = EnsembleMembers(
+                    config, tokenizer, train_data, validation_data, objective, show_progress, callbacks, prepare
+                )
+                train_seconds += members.train_and_average_into(trainer, stop)
                 post_fit["ensemble_members"] = members.validation
             held_out = held_out_predictions(trainer)
             for step in post_fit_steps(config.calibrate):
@@ -267,8 +267,11 @@ def build_trainer(
     validation_data: LabelledData,
     objective: Objective,
     show_progress: bool,
+    extra_callbacks: list[Any] | None = None,
+    prepare: Callable[[Any], Any] | None = None,
 ) -> Any:
-    """The Trainer over the tokenized data, with sentscore's callbacks and the objective's loss and metrics."""
+    """The Trainer over the tokenized data, with sentscore's callbacks (and ``extra_callbacks``) and the
+    objective's loss and metrics, handed to ``prepare`` (e.g. Ray Train's) when one is given."""
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
@@ -320,7 +323,9 @@ def build_trainer(
         trainer.remove_callback(noisy)
     if show_progress:
         trainer.add_callback(ProgressBars())
-    return trainer
+    for callback in extra_callbacks or []:
+        trainer.add_callback(callback)
+    return trainer if prepare is None else prepare(trainer)
 
 
 def global_batch_size(config: TrainConfig, processes: int) -> int:
@@ -433,12 +438,12 @@ class EnsembleMembers:
     validation_data: LabelledData
     objective: Objective
     show_progress: bool
+    callbacks: list[Any] | None = None
+    prepare: Callable[[Any], Any] | None = None
     #: each model's seed and best validation metric, the first one's included
     validation: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
-    def train_and_average_into(
-        self, trainer: Any, callbacks: list[Any], prepare: Callable[[Any], Any] | None, stop: threading.Event | None
-    ) -> float:
+    def train_and_average_into(self, trainer: Any, stop: threading.Event | None) -> float:
         """Train members 2..N and put the mean of all N models' weights into ``trainer``'s model; returns the
         seconds the members took."""
         from .averaging import SoupOfWeights
@@ -447,7 +452,7 @@ class EnsembleMembers:
         self.record(self.config.seed, trainer)
         seconds = 0.0
         for member in range(1, self.config.ensemble):
-            member_trainer, member_seconds = self.train_member(member, callbacks, prepare, stop)
+            member_trainer, member_seconds = self.train_member(member, stop)
             soup = soup.with_added(member_trainer.model.state_dict())
             self.record(self.config.seed + member, member_trainer)
             seconds += member_seconds
@@ -464,9 +469,7 @@ class EnsembleMembers:
     def record(self, seed: int, trainer: Any) -> None:
         self.validation.append({"seed": seed, self.config.metric_for_best_model: trainer.state.best_metric})
 
-    def train_member(
-        self, member: int, callbacks: list[Any], prepare: Callable[[Any], Any] | None, stop: threading.Event | None
-    ) -> tuple[Any, float]:
+    def train_member(self, member: int, stop: threading.Event | None) -> tuple[Any, float]:
         # its checkpoints in a folder of its own inside the first model's, which goes when training ends
         place = Path(self.config.output_dir) / CHECKPOINT_DIR / f"member-{member + 1}"
         config = dataclasses.replace(self.config, seed=self.config.seed + member, output_dir=str(place))
@@ -474,12 +477,16 @@ class EnsembleMembers:
         model, _, config = build_model(config, self.train_data.scale, self.objective)
         prepared_seconds = before_fine_tuning(model, self.tokenizer, self.train_data, self.objective, config)
         trainer = build_trainer(
-            config, model, self.tokenizer, self.train_data, self.validation_data, self.objective, self.show_progress
+            config,
+            model,
+            self.tokenizer,
+            self.train_data,
+            self.validation_data,
+            self.objective,
+            self.show_progress,
+            self.callbacks,
+            self.prepare,
         )
-        for callback in callbacks:
-            trainer.add_callback(callback)
-        if prepare is not None:
-            trainer = prepare(trainer)
         return trainer, prepared_seconds + fit(trainer, config, ModelFolder(place), stop)
 
 
