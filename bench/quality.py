@@ -81,6 +81,8 @@ CONFIGS: dict[str, dict[str, Any] | None] = {
     # SetFit's contrastive step before fine-tuning (20 iterations: 40 pairs per sentence), for small data
     "defaults, contrastive 40": {"contrastive_pairs": 40},
     "defaults, contrastive 20": {"contrastive_pairs": 20},
+    "defaults, contrastive 10": {"contrastive_pairs": 10},
+    "defaults, contrastive 20, linear-probe head": {"contrastive_pairs": 20, "head_init": "linear_probe"},
     # two seeds averaged into one model
     "defaults, ensemble 2": {"ensemble": 2},
     "defaults, ensemble 3": {"ensemble": 3},
