@@ -43,14 +43,11 @@ def sentence_pairs(texts: list[str], label_ids: list[int], per_sentence: int, se
 
 def contrastive_step(model: Any, tokenizer: Any, data: LabelledData, config: TrainConfig, device: str) -> float:
     """Train ``model``'s encoder on sentence pairs of ``data`` (``config.contrastive_pairs`` per sentence, one
-    epoch at ``contrastive_learning_rate``), in place, with the weights ``freeze_embeddings`` and
-    ``freeze_layers`` fix left as they are; returns the seconds it took."""
+    epoch at ``contrastive_learning_rate``), in place; returns the seconds it took."""
     from datasets import Dataset
     from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, losses
     from sentence_transformers import SentenceTransformerTrainingArguments as Arguments
     from sentence_transformers.models import Pooling, Transformer
-
-    from .surgery import freeze_as_configured
 
     pairs = Dataset.from_dict(sentence_pairs(data.texts, data.label_ids, config.contrastive_pairs, config.seed))
     logger.info("Contrastive step: %d sentence pairs, before fine-tuning", len(pairs))
@@ -59,8 +56,6 @@ def contrastive_step(model: Any, tokenizer: Any, data: LabelledData, config: Tra
         model.base_model.save_pretrained(f"{work}/encoder")
         tokenizer.save_pretrained(f"{work}/encoder")
         body = Transformer(f"{work}/encoder", max_seq_length=config.max_length)
-        # the weights fine-tuning keeps fixed stay fixed here too: most of the step's time was theirs
-        freeze_as_configured(body.auto_model, config)
         pooled = Pooling(body.get_embedding_dimension(), pooling_mode=config.pooling)
         encoder = SentenceTransformer(modules=[body, pooled], device=device)
         args = Arguments(
