@@ -53,7 +53,7 @@ def quality_section(results: list[dict[str, Any]]) -> list[str]:
         "## Quality",
         "",
         f"`python -m bench.quality all` ({started[0]} to {started[-1]}, on {', '.join(machines)}, one torch "
-        "thread per run, two to four runs at a time on 2 cores, so training seconds compare only roughly): "
+        "thread per run, two to five processes at a time on 2 cores, so training seconds compare only roughly): "
         "each configuration trained on the set's train.csv (validated on "
         "its own 20% split), then the dev file scored with `sentscore evaluate`. Mean ± standard deviation "
         "over the seeds; ECE is the expected calibration error; the score sets are the 90% conformal sets "
