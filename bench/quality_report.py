@@ -212,3 +212,27 @@ def _comparison_rows(groups: dict[str, dict[str, list[dict[str, Any]]]]) -> list
                 f"better on {', '.join(wins) or 'none'} | {'met' if len(wins) == 4 else '**not met**'} |"
             )
     return rows
+
+
+def quick_start_section(result: dict[str, Any]) -> list[str]:
+    """The README's quick start per variant: each seed's score for every sentence, and the training seconds."""
+    sentences = list(result["sentences"])
+    lines = [
+        "### The quick start over seeds",
+        "",
+        f"`python -m bench.quick_start` ({result['started']}, on {result['cpu']}): examples/config.json trained "
+        "on examples/data with the CLI, as `scripts/demo.sh` does, then the demo's four sentences and two harder "
+        "ones scored; a reader's score in the header. Seconds are the whole `sentscore train` process, variants "
+        "interleaved seed by seed.",
+        "",
+        "| variant | seed | "
+        + " | ".join(f"{text} ({score})" for text, score in result["sentences"].items())
+        + " | train s |",
+        "|---|---:|" + "---:|" * len(sentences) + "---:|",
+    ]
+    for name, runs in result["runs"].items():
+        for run in runs:
+            by_text = {row["sentence"]: row for row in run["predictions"]}
+            cells = [f"{by_text[t]['score']} ({by_text[t]['confidence']:.2f})" for t in sentences]
+            lines.append(f"| {name} | {run['seed']} | " + " | ".join(cells) + f" | {run['wall_seconds']:.0f} |")
+    return lines + [""]

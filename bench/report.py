@@ -9,7 +9,7 @@ from typing import Any
 
 from .common import ROOT, has_result, read_result
 from .quality import load_results
-from .quality_report import quality_section
+from .quality_report import quality_section, quick_start_section
 
 FLOP_COUNT = "6 × non-embedding params × real tokens; 2 × for frozen lower layers"
 TARGETS_NOTE = "Targets are those of the speed issue; a ratio is computed from figures taken in the same run."
@@ -318,6 +318,8 @@ def main() -> None:
             lines += paired_section(paired)
         lines += scoring_section(report)
     lines += quality_section(load_results())
+    if has_result("quick_start"):
+        lines += quick_start_section(read_result("quick_start"))
     if has_result("soups"):
         lines += soups_section(read_result("soups"))
     if has_result("quantize"):
