@@ -83,9 +83,10 @@ CONFIGS: dict[str, dict[str, Any] | None] = {
     "defaults, contrastive 20": {"contrastive_pairs": 20},
     "defaults, contrastive 10": {"contrastive_pairs": 10},
     "defaults, contrastive 20, linear-probe head": {"contrastive_pairs": 20, "head_init": "linear_probe"},
-    # two seeds averaged into one model
+    # seeds scored as one: their probabilities averaged by one model, or their weights averaged into one
     "defaults, ensemble 2": {"ensemble": 2},
-    "defaults, ensemble 3": {"ensemble": 3},
+    "defaults, ensemble 2, weights": {"ensemble": 2, "ensemble_average": "weights"},
+    "defaults, ensemble 3, weights": {"ensemble": 3, "ensemble_average": "weights"},
     "mean, classification, linear-probe head, 20 epochs": {
         "pooling": "mean",
         "head_init": "linear_probe",

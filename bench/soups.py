@@ -1,5 +1,5 @@
 """Weight soups of the seeds' models that bench.quality kept: the models of one configuration trained with
-different seeds, averaged weight by weight into one model (what ``ensemble: N`` does inside training) and
+different seeds, averaged weight by weight into one model (what ``ensemble_average: weights`` does inside training) and
 scored on the dev file, beside the mean of the members.
 
     .venv/bin/python -m bench.soups [--only sst5_64__defaults ...]

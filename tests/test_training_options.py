@@ -155,26 +155,6 @@ def test_an_unknown_long_text_reading_is_refused_with_the_choices():
         TrainConfig(train_file="x.csv", train_long_texts="middle").validate()
 
 
-def test_an_ensemble_is_the_mean_of_the_models_each_seed_trains_alone(tiny_model_dir, tmp_path):
-    validation = str(write_csv(tmp_path / "v.csv", synthetic_rows(3)))  # one split for every seed
-
-    def trained(name, **settings):
-        config = small_config(tiny_model_dir, tmp_path / name, validation_file=validation, **settings)
-        return train(config, show_progress=False), load_file(tmp_path / name / "out" / "model.safetensors")
-
-    (tmp_path / "alone42").mkdir(), (tmp_path / "alone43").mkdir(), (tmp_path / "both").mkdir()
-    _, alone42 = trained("alone42", seed=42)
-    _, alone43 = trained("alone43", seed=43)
-    result, both = trained("both", seed=42, ensemble=2)
-    for name in ("head.weight", "encoder.encoder.layer.1.output.dense.weight"):
-        mean = (alone42[name] + alone43[name]) / 2
-        np.testing.assert_allclose(both[name].numpy(), mean.numpy(), atol=1e-6)
-        assert not np.allclose(alone42[name].numpy(), alone43[name].numpy())  # the seeds made different models
-    assert [member["seed"] for member in result.post_fit["ensemble_members"]] == [42, 43]
-    assert not (tmp_path / "both" / "out" / ".checkpoints").exists()
-    assert result.config.ensemble == 2
-
-
 def test_an_ensemble_cannot_be_resumed_or_empty():
     with pytest.raises(SentscoreError, match="ensemble"):
         TrainConfig(ensemble=0).validate()

@@ -30,6 +30,8 @@ METRIC_DIRECTIONS = {
 DEVICES = ("auto", "cpu", "cuda", "mps")
 POOLINGS = ("cls", "mean")
 HEAD_INITS = ("random", "linear_probe")
+#: How ``ensemble: N`` makes its models one: their probabilities averaged in one model, or their weights.
+ENSEMBLE_AVERAGES = ("probabilities", "weights")
 #: How training reads a text longer than max_length tokens (scoring reads every one in windows).
 TRAIN_LONG_TEXTS = ("truncate", "head_tail", "windows")
 
@@ -173,9 +175,16 @@ class TrainConfig(Settings):
     ensemble: int = field(
         default=1,
         metadata={
-            "help": "Train this many models, with the seeds seed, seed+1, ..., on the same split, and average "
-            "their weights into one model (a model soup across seeds): scored as one model, for N times the "
-            "training time."
+            "help": "Train this many models, with the seeds seed, seed+1, ..., on the same split, and score them "
+            "as one (see ensemble_average), for N times the training time."
+        },
+    )
+    ensemble_average: str = field(
+        default="probabilities",
+        metadata={
+            "help": "How an ensemble's models become one: probabilities (one model that runs every member and "
+            "averages their distributions: N times the scoring time) or weights (their weights averaged into one "
+            "model, a model soup across seeds: one model's scoring time)."
         },
     )
     calibrate: bool = field(
@@ -323,6 +332,10 @@ class TrainConfig(Settings):
             problems.append("'contrastive_learning_rate' must be between 0 and 1 (typical: 2e-5)")
         if self.ensemble < 1:
             problems.append("'ensemble' must be at least 1 (1: one model; 3: three seeds averaged into one)")
+        if self.ensemble_average not in ENSEMBLE_AVERAGES:
+            problems.append(
+                f"'ensemble_average' must be one of {', '.join(ENSEMBLE_AVERAGES)}, got '{self.ensemble_average}'"
+            )
         if self.ensemble > 1 and self.resume:
             problems.append("'resume' does not continue an ensemble yet: train it again without resume")
         if self.train_long_texts not in TRAIN_LONG_TEXTS:

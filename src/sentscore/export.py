@@ -68,7 +68,8 @@ def export_onnx(
     with tempfile.TemporaryDirectory() as tmp, atomic.replacing(target) as optimized:
         raw = Path(tmp) / "raw.onnx"
         _torch_export(model, folder, raw)
-        _optimize(raw, optimized, model.base_model.config)  # the encoder's shape, under any head
+        # the encoder's shape, under any head (an ensemble's members share one)
+        _optimize(raw, optimized, getattr(model, "encoder_config", None) or model.base_model.config)
     folder.record_checksum(target.name)
     sentences = list(check_sentences or PARITY_SENTENCES)
     reference = outputs_of(folder, torch_runner(model), sentences)

@@ -84,6 +84,12 @@ def load_for_training(
 
     objective = objective or Classification(len(scale))
     source = resolve_model_source(name)
+    if _config_json(source).get("model_type") == "sentscore_ensemble":
+        raise SentscoreError(
+            f"{name} is an ensemble of several models, which cannot be fine-tuned as one",
+            hint="Fine-tune from the model it was trained from (its sentscore.json names it), or from a folder "
+            "trained with ensemble: 1.",
+        )
     if not allow_pickle:
         _refuse_pickle_only(source, name)
     # A download keeps its progress bar; reading a local folder needs none.
@@ -301,16 +307,19 @@ def load_report_silenced() -> Iterator[None]:
 
 
 def load_trained(folder: str | Path, **options: Any) -> Any:
-    """The trained PyTorch model in ``folder``, stock or sentscore's own head (``options`` go to
-    ``from_pretrained``)."""
+    """The trained PyTorch model in ``folder``: stock, sentscore's own head or an ensemble of either
+    (``options`` go to ``from_pretrained``)."""
     from transformers import AutoModelForSequenceClassification
 
     try:
         with quiet_transformers():
-            if is_sentscore_folder(_config_json(str(folder))):
-                from .heads import SentscoreModel
+            from .ensembles import ProbabilityEnsemble
+            from .heads import SentscoreModel
 
-                return SentscoreModel.from_pretrained(str(folder), **weight_options(), **options)
+            model_type = _config_json(str(folder)).get("model_type")
+            for own in (SentscoreModel, ProbabilityEnsemble):
+                if model_type == own.config_class.model_type:
+                    return own.from_pretrained(str(folder), **weight_options(), **options)
             return AutoModelForSequenceClassification.from_pretrained(str(folder), **weight_options(), **options)
     except (OSError, ValueError) as exc:
         raise SentscoreError(f"Could not load the model in {folder}: {exc}", hint="Train the model again.") from None

@@ -77,6 +77,11 @@ class Objective:
     def probabilities_at(self, outputs: np.ndarray, temperature: float) -> np.ndarray:
         raise NotImplementedError
 
+    def torch_probabilities(self, outputs: Any) -> Any:
+        """:meth:`probabilities` at temperature 1 on a torch tensor, inside a model's forward pass (an ensemble
+        averages its members' distributions in its graph)."""
+        raise NotImplementedError
+
     def linear_probe(self, features: np.ndarray, labels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """Weights (num_outputs, features) and biases of a linear head fitted to fixed sentence features, so that
         fine-tuning starts from a head that already reads the encoder (linear probing, then fine-tuning)."""
@@ -124,6 +129,9 @@ class Classification(Objective):
     def probabilities_at(self, outputs: np.ndarray, temperature: float) -> np.ndarray:
         return softmax(outputs / temperature)
 
+    def torch_probabilities(self, outputs: Any) -> Any:
+        return outputs.softmax(-1)
+
     def linear_probe(self, features: np.ndarray, labels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         return multinomial_probe(features, labels, self.num_levels)
 
@@ -154,6 +162,13 @@ class Ordinal(Objective):
         ones, zeros = np.ones((len(outputs), 1)), np.zeros((len(outputs), 1))
         upper, lower = np.hstack([ones, above]), np.hstack([above, zeros])
         return np.clip(upper - lower, 0.0, 1.0)
+
+    def torch_probabilities(self, outputs: Any) -> Any:
+        import torch
+
+        above = torch.cumprod(torch.sigmoid(outputs), dim=1)
+        ones, zeros = torch.ones_like(above[:, :1]), torch.zeros_like(above[:, :1])
+        return (torch.cat([ones, above], 1) - torch.cat([above, zeros], 1)).clamp(0.0, 1.0)
 
     def linear_probe(self, features: np.ndarray, labels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """One logistic regression per task, on the examples that task learns from."""
@@ -207,6 +222,16 @@ class Regression(Objective):
         cdf = norm.cdf((edges[None, :] - centre) / (self.default_spread * temperature))
         return np.clip(np.diff(cdf, axis=1), 1e-9, 1.0)
 
+    def torch_probabilities(self, outputs: Any) -> Any:
+        import torch
+
+        half = (self.num_levels - 1) / 2
+        centre = outputs[:, :1] * half + half
+        inner = torch.arange(1, self.num_levels, device=outputs.device, dtype=outputs.dtype) - 0.5
+        cdf = torch.special.ndtr((inner[None, :] - centre) / self.default_spread)
+        ones, zeros = torch.ones_like(cdf[:, :1]), torch.zeros_like(cdf[:, :1])
+        return (torch.cat([cdf, ones], 1) - torch.cat([zeros, cdf], 1)).clamp(1e-9, 1.0)
+
 
 class OrdinalLogLoss(Objective):
     """Cross-entropy plus the ordinal log loss (Castagnos et al. 2022): one logit per level, and every wrong
@@ -234,8 +259,22 @@ class OrdinalLogLoss(Objective):
     def probabilities_at(self, outputs: np.ndarray, temperature: float) -> np.ndarray:
         return softmax(outputs / temperature)
 
+    def torch_probabilities(self, outputs: Any) -> Any:
+        return outputs.softmax(-1)
+
     def linear_probe(self, features: np.ndarray, labels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         return multinomial_probe(features, labels, self.num_levels)
+
+
+class AveragedProbabilities(Classification):
+    """How an ensemble folder is read: its outputs are the log of its members' mean distribution, so softmax
+    gives that mean back, and the temperature calibrates the ensemble as a whole. It is never trained."""
+
+    name = "averaged_probabilities"
+    stock_head = False
+
+    def loss_per_item(self, outputs: Any, labels: Any) -> Any:
+        raise SentscoreError("an ensemble is trained member by member, never through its averaged outputs")
 
 
 #: Inverse regularisation strength of the linear probes (scikit-learn's default).
@@ -278,8 +317,14 @@ def balanced_class_weights(label_ids: Sequence[int], num_levels: int) -> list[fl
     return weights.tolist()
 
 
+#: Objectives a model folder can name beside the trainable ones.
+READ_ONLY_OBJECTIVES: dict[str, type[Objective]] = {AveragedProbabilities.name: AveragedProbabilities}
+
+
 def objective_from_record(name: str, num_levels: int, params: dict[str, Any] | None = None) -> Objective:
     """The objective a model folder names, with its recorded parameters."""
+    if name in READ_ONLY_OBJECTIVES:
+        return READ_ONLY_OBJECTIVES[name](num_levels, **(params or {}))
     if name not in OBJECTIVES:
         raise SentscoreError(
             f"the model was trained with the objective '{name}', which this sentscore does not know",

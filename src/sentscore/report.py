@@ -188,8 +188,17 @@ of that length (`--long-texts truncate`: from its start only).
 
 
 def _pipeline_note(info: ModelInfo) -> str:
-    from .objectives import OBJECTIVES
+    from .objectives import OBJECTIVES, AveragedProbabilities
 
+    if info.objective == AveragedProbabilities.name:
+        first, count = info.config.get("seed"), info.config.get("ensemble")
+        return (
+            f"This model is an ensemble: {count} models, trained alike with the seeds {first} to "
+            f"{first + count - 1}, run together and their probabilities averaged (so it scores at {count} times "
+            "one model's cost). `transformers.pipeline` refuses the folder (its model type is "
+            "`sentscore_ensemble`). Score it with sentscore, or export it to ONNX (one graph) with `sentscore "
+            "export`."
+        )
     if OBJECTIVES[info.objective].stock_head and info.pooling == "cls":
         return (
             '`transformers.pipeline("text-classification", model="path/to/this/folder")` works too and returns '

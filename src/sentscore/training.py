@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,13 +110,19 @@ def train(
         with quiet_transformers():  # the epoch bars stay; those for writing and reading checkpoints go
             train_seconds = prepared_seconds + fit(trainer, config, folder, stop)
             post_fit: dict[str, Any] = {}
+            model, held_out = trainer.model, None
             if config.ensemble > 1:
                 members = EnsembleMembers(
                     config, tokenizer, train_data, validation_data, objective, show_progress, callbacks, prepare
                 )
-                train_seconds += members.train_and_average_into(trainer, stop)
+                if config.ensemble_average == "weights":
+                    members.average_weights_into(trainer, stop)
+                else:
+                    model, objective, held_out = members.average_probabilities(trainer, stop)
+                train_seconds += members.seconds
                 post_fit["ensemble_members"] = members.validation
-            held_out = held_out_predictions(trainer)
+            if held_out is None:
+                held_out = held_out_predictions(trainer)
             for step in post_fit_steps(config.calibrate):
                 post_fit.update(step(held_out, objective))
             evaluation = final_evaluation(held_out, trainer, train_data, validation_data, objective)
@@ -135,7 +141,7 @@ def train(
                 long_texts,
             )
             if result.is_main_process:
-                save(folder, trainer.model, tokenizer, objective, train_data.scale, result)
+                save(folder, model, tokenizer, objective, train_data.scale, result)
     return result
 
 
@@ -428,9 +434,10 @@ def fit(trainer: Any, config: TrainConfig, folder: ModelFolder, stop: threading.
 @dataclass
 class EnsembleMembers:
     """The further models of ``ensemble: N``: each trained like the first with its own seed (head, dropout and
-    data order; the split stays the first one's), then all of them averaged weight by weight into the first
-    trainer's model. Fine-tuned from one pre-trained start, they lie in one basin, so their mean is one model
-    that scores like an ensemble (model soups, Wortsman et al. 2022) at a single model's scoring cost."""
+    data order; the split stays the first one's), then made one with the first: their distributions averaged
+    by one model that runs them all (N times the scoring time), or their weights averaged into the first
+    trainer's model. Fine-tuned from one pre-trained start, they lie in one basin, so their weight mean is one
+    model that scores almost like an ensemble (model soups, Wortsman et al. 2022) at a single model's cost."""
 
     config: TrainConfig
     tokenizer: Any
@@ -442,21 +449,26 @@ class EnsembleMembers:
     prepare: Callable[[Any], Any] | None = None
     #: each model's seed and best validation metric, the first one's included
     validation: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    #: the seconds members 2..N took to train
+    seconds: float = 0.0
 
-    def train_and_average_into(self, trainer: Any, stop: threading.Event | None) -> float:
-        """Train members 2..N and put the mean of all N models' weights into ``trainer``'s model; returns the
-        seconds the members took."""
+    def trained(self, trainer: Any, stop: threading.Event | None) -> Iterator[Any]:
+        """The first model's trainer, then each further member's once it is trained."""
+        self.validation.append(self.validation_record(self.config.seed, trainer))
+        yield trainer
+        for member in range(1, self.config.ensemble):
+            member_trainer, seconds = self.train_member(member, stop)
+            self.seconds += seconds
+            self.validation.append(self.validation_record(self.config.seed + member, member_trainer))
+            yield member_trainer
+
+    def average_weights_into(self, trainer: Any, stop: threading.Event | None) -> None:
+        """Train members 2..N and put the mean of all N models' weights into ``trainer``'s model."""
         from .averaging import SoupOfWeights
 
-        soup = SoupOfWeights.for_model(trainer.model).with_added(trainer.model.state_dict())
-        self.record(self.config.seed, trainer)
-        seconds = 0.0
-        for member in range(1, self.config.ensemble):
-            member_trainer, member_seconds = self.train_member(member, stop)
-            soup = soup.with_added(member_trainer.model.state_dict())
-            self.record(self.config.seed + member, member_trainer)
-            seconds += member_seconds
-            del member_trainer
+        soup = SoupOfWeights.for_model(trainer.model)
+        for each in self.trained(trainer, stop):
+            soup = soup.with_added(each.model.state_dict())
         soup.load_into(trainer.model)
         logger.info(
             "Weights of %d models (seeds %d to %d) averaged into one",
@@ -464,10 +476,25 @@ class EnsembleMembers:
             self.config.seed,
             self.config.seed + soup.count - 1,
         )
-        return seconds
 
-    def record(self, seed: int, trainer: Any) -> None:
-        self.validation.append({"seed": seed, self.config.metric_for_best_model: trainer.state.best_metric})
+    def average_probabilities(self, trainer: Any, stop: threading.Event | None) -> tuple[Any, Objective, HeldOut]:
+        """Train members 2..N; the model that averages all N models' distributions, the objective that reads
+        its outputs, and its outputs on the validation set."""
+        from .ensembles import held_out_of, probability_ensemble
+        from .objectives import AveragedProbabilities
+
+        ensemble = probability_ensemble([each.model for each in self.trained(trainer, stop)], self.objective)
+        logger.info(
+            "%d models (seeds %d to %d) scored as one: their probabilities averaged",
+            self.config.ensemble,
+            self.config.seed,
+            self.config.seed + self.config.ensemble - 1,
+        )
+        held_out = held_out_of(ensemble, self.tokenizer, self.validation_data, self.config.max_length)
+        return ensemble, AveragedProbabilities(self.objective.num_levels), held_out
+
+    def validation_record(self, seed: int, trainer: Any) -> dict[str, Any]:
+        return {"seed": seed, self.config.metric_for_best_model: trainer.state.best_metric}
 
     def train_member(self, member: int, stop: threading.Event | None) -> tuple[Any, float]:
         # its checkpoints in a folder of its own inside the first model's, which goes when training ends
