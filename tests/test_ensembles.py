@@ -17,11 +17,23 @@ SENTENCES = ["the food was great and lovely", "the room was awful and dirty", "t
 
 
 @pytest.mark.parametrize("name", sorted(OBJECTIVES))
-def test_the_torch_probabilities_are_the_numpy_ones(name):
+def test_the_torch_probabilities_are_the_numpy_ones_and_export_to_onnx(name, tmp_path):
+    import onnxruntime
+
     objective = OBJECTIVES[name](5)
     outputs = np.random.default_rng(0).normal(size=(7, objective.num_outputs)).astype(np.float32)
-    in_torch = objective.torch_probabilities(torch.from_numpy(outputs)).numpy()
-    np.testing.assert_allclose(in_torch, objective.probabilities_at(outputs.astype(np.float64), 1.0), atol=1e-5)
+    expected = objective.probabilities_at(outputs.astype(np.float64), 1.0)
+    np.testing.assert_allclose(objective.torch_probabilities(torch.from_numpy(outputs)).numpy(), expected, atol=1e-5)
+
+    class Probabilities(torch.nn.Module):
+        def forward(self, x):
+            return objective.torch_probabilities(x)
+
+    path = tmp_path / "p.onnx"
+    torch.onnx.export(Probabilities(), (torch.from_numpy(outputs),), str(path), opset_version=17, dynamo=False)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    in_onnx = session.run(None, {session.get_inputs()[0].name: outputs})[0]
+    np.testing.assert_allclose(in_onnx, expected, atol=1e-5)
 
 
 @pytest.fixture(scope="module")

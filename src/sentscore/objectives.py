@@ -166,7 +166,8 @@ class Ordinal(Objective):
     def torch_probabilities(self, outputs: Any) -> Any:
         import torch
 
-        above = torch.cumprod(torch.sigmoid(outputs), dim=1)
+        # exp of a sum of log-sigmoids, not cumprod, which ONNX export lacks
+        above = torch.exp(torch.cumsum(torch.nn.functional.logsigmoid(outputs), dim=1))
         ones, zeros = torch.ones_like(above[:, :1]), torch.zeros_like(above[:, :1])
         return (torch.cat([ones, above], 1) - torch.cat([above, zeros], 1)).clamp(0.0, 1.0)
 
@@ -228,7 +229,8 @@ class Regression(Objective):
         half = (self.num_levels - 1) / 2
         centre = outputs[:, :1] * half + half
         inner = torch.arange(1, self.num_levels, device=outputs.device, dtype=outputs.dtype) - 0.5
-        cdf = torch.special.ndtr((inner[None, :] - centre) / self.default_spread)
+        # the normal's CDF through erf, which ONNX export has (ndtr it lacks)
+        cdf = 0.5 * (1 + torch.erf((inner[None, :] - centre) / (self.default_spread * math.sqrt(2))))
         ones, zeros = torch.ones_like(cdf[:, :1]), torch.zeros_like(cdf[:, :1])
         return (torch.cat([cdf, ones], 1) - torch.cat([zeros, cdf], 1)).clamp(1e-9, 1.0)
 
