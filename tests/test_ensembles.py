@@ -50,7 +50,7 @@ def trained(tiny_model_dir, tmp_path_factory):
             train_file=data,
             validation_file=validation,
             output_dir=str(root / name),
-            num_train_epochs=2,
+            num_train_epochs=1,
             learning_rate=1e-3,
             max_length=32,
             pooling="mean",
