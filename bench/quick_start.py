@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .common import ROOT, cpu_name, offline_env, utc_now, write_result
+from .common import PYTHON, ROOT, cpu_name, offline_env, utc_now, write_result
 
-SENTSCORE = ROOT / ".venv" / "bin" / "sentscore"
+SENTSCORE = [PYTHON, "-m", "sentscore"]  # the CLI of the environment the bench runs in
 EXAMPLES = ROOT / "examples"
 #: The demo's sentences (scripts/demo.sh) and two that 280 training sentences do not teach, with the score a
 #: reader gives each.
@@ -48,7 +48,7 @@ def run_quick_start(seed: int, overrides: dict[str, Any], workdir: Path) -> dict
     (workdir / "config.json").write_text(json.dumps(config))
     started = time.perf_counter()
     trained = subprocess.run(
-        [str(SENTSCORE), "train", "--config", "config.json", "-q"],
+        [*SENTSCORE, "train", "--config", "config.json", "-q"],
         cwd=workdir,
         env=offline_env(),
         text=True,
@@ -58,7 +58,7 @@ def run_quick_start(seed: int, overrides: dict[str, Any], workdir: Path) -> dict
     if trained.returncode:
         raise SystemExit(f"training failed (seed {seed}, {overrides}):\n{trained.stderr[-3000:]}")
     predicted = subprocess.run(
-        [str(SENTSCORE), "predict", "models", "--json", *SENTENCES],
+        [*SENTSCORE, "predict", "models", "--json", *SENTENCES],
         cwd=workdir,
         env=offline_env(),
         text=True,

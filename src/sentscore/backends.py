@@ -51,7 +51,12 @@ def load_tokenizer(path: Path, max_length: int, overlap: int = 0) -> Any:
     longer text is in each encoding's ``overflowing`` windows, which share ``overlap`` tokens."""
     from tokenizers import Tokenizer
 
-    tokenizer = Tokenizer.from_file(str(path))
+    return truncating(Tokenizer.from_file(str(path)), max_length, overlap)
+
+
+def truncating(tokenizer: Any, max_length: int, overlap: int = 0) -> Any:
+    """``tokenizer`` (a ``tokenizers.Tokenizer``) set to truncate at ``max_length`` and not pad, as scoring
+    tokenizes; returns it."""
     tokenizer.enable_truncation(max_length=max_length, stride=overlap)
     tokenizer.no_padding()
     return tokenizer

@@ -110,11 +110,10 @@ def held_out_of(ensemble: ProbabilityEnsemble, tokenizer: Any, data: LabelledDat
     Trainer evaluates in an order of its own seed, so theirs cannot be matched up)."""
     from tokenizers import Tokenizer
 
-    from .backends import run_in_batches, torch_runner
+    from .backends import run_in_batches, torch_runner, truncating
 
-    fast = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
-    fast.enable_truncation(max_length=max_length)
-    fast.no_padding()
+    # a copy, so that the training tokenizer's own settings stay as they are
+    fast = truncating(Tokenizer.from_str(tokenizer.backend_tokenizer.to_str()), max_length)
     outputs = run_in_batches(torch_runner(ensemble), fast.encode_batch(list(data.texts)))
     labels = np.asarray(data.label_ids)
     loss = float(-outputs[np.arange(len(labels)), labels].mean())  # outputs are log-probabilities

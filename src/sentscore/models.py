@@ -84,7 +84,9 @@ def load_for_training(
 
     objective = objective or Classification(len(scale))
     source = resolve_model_source(name)
-    if _config_json(source).get("model_type") == "sentscore_ensemble":
+    from .ensembles import MODEL_TYPE as ENSEMBLE_TYPE
+
+    if _config_json(source).get("model_type") == ENSEMBLE_TYPE:
         raise SentscoreError(
             f"{name} is an ensemble of several models, which cannot be fine-tuned as one",
             hint="Fine-tune from the model it was trained from (its sentscore.json names it), or from a folder "
