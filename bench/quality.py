@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -26,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from .base_model import NAME as BASE_MODEL
+from .base_model import base_model_path
 from .common import PYTHON, RESULTS, ROOT, SEMEVAL, SST5, cpu_name, offline_env, utc_now
 
 QUALITY = RESULTS / "quality"
@@ -92,6 +95,9 @@ CONFIGS: dict[str, dict[str, Any] | None] = {
         "head_init": "linear_probe",
         "num_train_epochs": 20,
     },
+    # the defaults on a base-size encoder (bench/base_model.py): what 5x the parameters buys, and costs
+    "mpnet-base, defaults": {"model_name": f"bench:{BASE_MODEL}"},
+    "mpnet-base, defaults, contrastive 20": {"model_name": f"bench:{BASE_MODEL}", "contrastive_pairs": 20},
 }
 #: The configurations run by default on each data set (every one on the full sets; a few on small data).
 DEFAULT_PLAN = {
@@ -127,6 +133,8 @@ def run_sentscore(train_csv: str, dev_csv: str, overrides: dict[str, Any], seed:
     from sentscore import Scorer, TrainConfig, evaluate, train
     from sentscore.data import load_labelled
 
+    if overrides.get("model_name") == f"bench:{BASE_MODEL}":
+        overrides = {**overrides, "model_name": str(base_model_path())}
     config = TrainConfig.from_dict(
         {"train_file": train_csv, "output_dir": str(workdir / "model"), "seed": seed, "num_threads": 1, **overrides}
     )
@@ -134,6 +142,9 @@ def run_sentscore(train_csv: str, dev_csv: str, overrides: dict[str, Any], seed:
     report = evaluate(workdir / "model", dev_csv, worst=0, backend="torch")
     scorer = Scorer.load(workdir / "model", backend="torch")
     dev_texts = load_labelled(dev_csv, scale=scorer.scale).texts
+    started = time.perf_counter()
+    dev_probabilities = scorer.predict_proba(dev_texts)
+    scoring_seconds = time.perf_counter() - started
     validation = {k: v for k, v in result.metrics.items() if k not in ("confusion_matrix", "reliability")}
     return {
         "train_seconds": result.train_seconds,
@@ -144,7 +155,8 @@ def run_sentscore(train_csv: str, dev_csv: str, overrides: dict[str, Any], seed:
         "decodings": report["decodings"],
         "score_sets": report["score_sets"],
         # kept so that ensembles of the seeds can be scored afterwards (bench.quality_report)
-        "dev_probabilities": scorer.predict_proba(dev_texts).round(4).tolist(),
+        "dev_probabilities": dev_probabilities.round(4).tolist(),
+        "dev_scoring_seconds": scoring_seconds,
     }
 
 
@@ -217,6 +229,7 @@ def _run_one(data: str, config: str, seed: int) -> Path:
         "wall_seconds": time.perf_counter() - started,
         "cpu": cpu_name(),
         "threads": 1,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         **figures,
     }
     path = result_file(data, config, seed)

@@ -5,7 +5,8 @@ config, with the training seconds of each run.
     .venv/bin/python -m bench.quick_start [--seeds 42 43 44] [--variants "as shipped" "contrastive step"]
 
 Variants run interleaved seed by seed, so that their training seconds are measured under the same load.
-Writes bench/results/quick_start.json.
+Writes bench/results/quick_start.json, or quick_start_bf16.json where training ran in bf16 (a CPU with native
+bf16 trains in it by default), so that one machine of each kind keeps its own record.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def run_quick_start(seed: int, overrides: dict[str, Any], workdir: Path) -> dict
         check=True,
     )
     rows = [json.loads(line) for line in predicted.stdout.splitlines() if line.strip()]
-    return {"seed": seed, "wall_seconds": seconds, "predictions": rows}
+    trained_with = json.loads((workdir / "models" / "sentscore.json").read_text())["config"]
+    return {"seed": seed, "wall_seconds": seconds, "bf16": bool(trained_with["bf16"]), "predictions": rows}
 
 
 def main() -> None:
@@ -82,7 +84,10 @@ def main() -> None:
             report["runs"].setdefault(name, []).append(run)
             scores = [row["score"] for row in run["predictions"]]
             print(f"{name}, seed {seed}: {run['wall_seconds']:.0f} s, scores {scores}", flush=True)
-    print(write_result("quick_start", report))
+    in_bf16 = {run["bf16"] for runs in report["runs"].values() for run in runs}
+    if len(in_bf16) > 1:
+        raise SystemExit("some runs trained in bf16 and some in fp32: set bf16 in every variant or in none")
+    print(write_result("quick_start_bf16" if in_bf16 == {True} else "quick_start", report))
 
 
 if __name__ == "__main__":
