@@ -98,7 +98,12 @@ CONFIGS: dict[str, dict[str, Any] | None] = {
     # the defaults on a base-size encoder (bench/base_model.py): what 5x the parameters buys, and costs
     "mpnet-base, defaults": {"model_name": f"bench:{BASE_MODEL}"},
     "mpnet-base, defaults, contrastive 20": {"model_name": f"bench:{BASE_MODEL}", "contrastive_pairs": 20},
+    # the bundled model distilled from the base-size one (trained first on the same data, with seed 42), in fp32
+    # on every machine so that it compares with the fp32 runs of the defaults
+    "defaults, teacher mpnet-base": {"teacher": "mpnet-base, defaults", "bf16": False},
 }
+#: The seed of the run whose model a configuration's ``teacher`` names.
+TEACHER_SEED = 42
 #: The configurations run by default on each data set (every one on the full sets; a few on small data).
 DEFAULT_PLAN = {
     "sst5": list(CONFIGS),
@@ -216,7 +221,10 @@ def _run_one(data: str, config: str, seed: int) -> Path:
         if overrides is None:
             figures = run_reference_recipe(train_csv, dev_csv, seed, workdir)
         else:
-            figures = run_sentscore(train_csv, dev_csv, overrides, seed, workdir)
+            settings = dict(overrides)
+            if "teacher" in settings:
+                settings["teacher"] = str(teacher_model(data, settings["teacher"]))
+            figures = run_sentscore(train_csv, dev_csv, settings, seed, workdir)
             kept = MODELS / result_file(data, config, seed).stem
             shutil.rmtree(kept, ignore_errors=True)
             shutil.copytree(workdir / "model", kept)
@@ -236,6 +244,14 @@ def _run_one(data: str, config: str, seed: int) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2, default=_plain))
     return path
+
+
+def teacher_model(data: str, config: str) -> Path:
+    """The kept model of ``config``'s run on ``data`` with :data:`TEACHER_SEED`, which must have run first."""
+    folder = MODELS / result_file(data, config, TEACHER_SEED).stem
+    if not (folder / "sentscore.json").is_file():
+        raise SystemExit(f"no teacher at {folder}: run --data {data} --config '{config}' --seed {TEACHER_SEED} first")
+    return folder
 
 
 def _plain(value: Any) -> Any:

@@ -22,7 +22,7 @@ def grouped(results: list[dict[str, Any]]) -> dict[str, dict[str, list[dict[str,
 
     groups: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for run in results:
-        groups[run["data"]][run["config"]].append(run)
+        groups[run["data"]][label(run)].append(run)
     for configs in groups.values():
         same = configs.pop(SAME_AS_DEFAULTS, [])
         seeds = {run["seed"] for run in configs.get("defaults", [])}
@@ -30,6 +30,13 @@ def grouped(results: list[dict[str, Any]]) -> dict[str, dict[str, list[dict[str,
         if merged:
             configs["defaults"] = sorted(merged, key=lambda run: run["seed"])
     return groups
+
+
+def label(run: dict[str, Any]) -> str:
+    """A run's configuration, marked when it trained in bf16 (a CPU with native bf16 does by default), so that
+    its seeds are never averaged with fp32 runs of the same name."""
+    in_bf16 = (run.get("resolved_config") or {}).get("bf16")
+    return f"{run['config']}, bf16" if in_bf16 else run["config"]
 
 
 def spread(values: list[float]) -> str:
@@ -214,11 +221,11 @@ def _comparison_rows(groups: dict[str, dict[str, list[dict[str, Any]]]]) -> list
     return rows
 
 
-def quick_start_section(result: dict[str, Any]) -> list[str]:
+def quick_start_section(result: dict[str, Any], precision: str) -> list[str]:
     """The README's quick start per variant: each seed's score for every sentence, and the training seconds."""
     sentences = list(result["sentences"])
     lines = [
-        "### The quick start over seeds",
+        f"### The quick start over seeds, trained in {precision}",
         "",
         f"`python -m bench.quick_start` ({result['started']}, on {result['cpu']}): examples/config.json trained "
         "on examples/data with the CLI, as `scripts/demo.sh` does, then the demo's four sentences and two harder "

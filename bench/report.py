@@ -318,8 +318,9 @@ def main() -> None:
             lines += paired_section(paired)
         lines += scoring_section(report)
     lines += quality_section(load_results())
-    if has_result("quick_start"):
-        lines += quick_start_section(read_result("quick_start"))
+    for name, precision in (("quick_start", "fp32"), ("quick_start_bf16", "bf16")):
+        if has_result(name):
+            lines += quick_start_section(read_result(name), precision)
     if has_result("soups"):
         lines += soups_section(read_result("soups"))
     if has_result("quantize"):

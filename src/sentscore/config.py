@@ -187,6 +187,21 @@ class TrainConfig(Settings):
             "model, a model soup across seeds: one model's scoring time)."
         },
     )
+    teacher: str | None = field(
+        default=None,
+        metadata={
+            "help": "A sentscore model folder trained on the same levels (typically a larger, slower model) whose "
+            "probabilities for the training sentences the model learns to match beside the true scores "
+            "(knowledge distillation): a small model that grades more like the large one. None: no teacher."
+        },
+    )
+    teacher_weight: float = field(
+        default=0.5,
+        metadata={
+            "help": "With a teacher, the share of the loss that matches its distribution (0-1); the rest is the "
+            "objective's loss on the true scores."
+        },
+    )
     calibrate: bool = field(
         default=True,
         metadata={
@@ -280,7 +295,7 @@ class TrainConfig(Settings):
         path = Path(path)
         raw = _read_mapping(path)
         base = path.parent
-        for key in ("train_file", "validation_file", "output_dir"):
+        for key in ("train_file", "validation_file", "output_dir", "teacher"):
             if isinstance(raw.get(key), str) and not Path(raw[key]).is_absolute():
                 raw[key] = str(base / raw[key])
         if "train_file" not in raw:
@@ -338,6 +353,8 @@ class TrainConfig(Settings):
             )
         if self.ensemble > 1 and self.resume:
             problems.append("'resume' does not continue an ensemble yet: train it again without resume")
+        if not 0 <= self.teacher_weight <= 1:
+            problems.append("'teacher_weight' must be between 0 and 1 (the share of the loss that matches the teacher)")
         if self.train_long_texts not in TRAIN_LONG_TEXTS:
             problems.append(
                 f"'train_long_texts' must be one of {', '.join(TRAIN_LONG_TEXTS)}, got '{self.train_long_texts}'"

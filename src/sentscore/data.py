@@ -73,6 +73,8 @@ class LabelledData:
     label_ids: list[int]
     scale: ScoreScale
     source: str
+    #: A teacher model's probability distribution over the levels for each text (knowledge distillation).
+    teacher_probs: list[list[float]] | None = None
 
     def __len__(self) -> int:
         return len(self.texts)

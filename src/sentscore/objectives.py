@@ -57,12 +57,16 @@ class Objective:
 
     def loss(self, outputs: Any, labels: Any, num_items_in_batch: Any = None) -> Any:
         """The training loss of a batch (the Trainer's ``compute_loss_func`` signature)."""
+        return self.reduce(self.loss_per_item(head_outputs(outputs).float(), labels), labels, num_items_in_batch)
+
+    def reduce(self, per_item: Any, labels: Any, num_items_in_batch: Any = None) -> Any:
+        """A batch's loss from each example's: weighted by its true level's class weight, then averaged over the
+        labelled items of the batch (or of all the batches accumulated into one step)."""
         import torch
 
-        per_item = self.loss_per_item(head_outputs(outputs).float(), labels)
         if self.class_weights is not None:
             per_item = per_item * torch.tensor(self.class_weights, device=per_item.device)[labels]
-        if num_items_in_batch is not None:  # the number of labelled items across accumulated batches
+        if num_items_in_batch is not None:
             return per_item.sum() / num_items_in_batch
         return per_item.mean()
 

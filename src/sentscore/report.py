@@ -27,6 +27,8 @@ CARD_HYPERPARAMETERS = (
     "layer_lr_decay",
     "ensemble",
     "contrastive_pairs",
+    "teacher",
+    "teacher_weight",
     "weight_decay",
     "warmup_ratio",
     "seed",

@@ -22,6 +22,7 @@ from .backends import SPECIAL_TOKENS, window_overlap
 from .calibration import HeldOut, held_out_predictions, post_fit_steps
 from .config import TrainConfig
 from .data import LabelledData, ScoreScale, load_labelled, split
+from .distillation import DistillationLoss, labels_with_teacher, with_teacher
 from .errors import SentscoreError
 from .headinit import initialise_head_from_probe
 from .metrics import (
@@ -97,6 +98,10 @@ def train(
     folder.check_can_write(config.overwrite)
     with torch_threads(config.num_threads):
         train_data, validation_data = prepare_data(config)
+        started = time.perf_counter()
+        if config.teacher is not None:
+            train_data = with_teacher(train_data, config.teacher)
+        teacher_seconds = time.perf_counter() - started
         config = with_default_objective(with_default_epochs(config, len(train_data)), train_data.scale)
         objective = build_objective(config, train_data)
         model, tokenizer, config = build_model(config, train_data.scale, objective)
@@ -108,7 +113,7 @@ def train(
             config, model, tokenizer, train_data, validation_data, objective, show_progress, callbacks, prepare
         )
         with quiet_transformers():  # the epoch bars stay; those for writing and reading checkpoints go
-            train_seconds = prepared_seconds + fit(trainer, config, folder, stop)
+            train_seconds = teacher_seconds + prepared_seconds + fit(trainer, config, folder, stop)
             post_fit: dict[str, Any] = {}
             model, held_out = trainer.model, None
             if config.ensemble > 1:
@@ -322,7 +327,9 @@ def build_trainer(
         processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=trainer_metrics(train_data.scale, objective),
-        compute_loss_func=objective.loss,
+        compute_loss_func=objective.loss
+        if train_data.teacher_probs is None
+        else DistillationLoss(objective, config.teacher_weight),
         callbacks=callbacks,
     )
     for noisy in (ProgressCallback, PrinterCallback):
@@ -377,7 +384,7 @@ def tokenize(data: LabelledData, tokenizer: Any, max_length: int, long_texts: st
     example per overlapping window, each with the text's score (``windows``)."""
     from datasets import Dataset
 
-    texts, labels = data.texts, data.label_ids
+    texts, labels = data.texts, labels_with_teacher(data)
     if long_texts == "head_tail":
         texts = head_and_tail(tokenizer, texts, max_length)
     windowed = long_texts == "windows"
