@@ -86,6 +86,9 @@ def test_a_student_trained_on_its_teacher_grades_more_like_it(tiny_model_dir, tr
     assert distance_to(trained_tiny_dir, from_teacher, texts) < distance_to(trained_tiny_dir, from_levels, texts)
     recorded = json.loads((from_teacher / "sentscore.json").read_text())["config"]
     assert recorded["teacher"] == str(trained_tiny_dir) and recorded["teacher_weight"] == 1.0
+    card = (from_teacher / "README.md").read_text()
+    assert f"| `teacher` | {trained_tiny_dir} |" in card and "| `teacher_weight` | 1.0 |" in card
+    assert "| `teacher_weight` |" not in (trained_tiny_dir / "README.md").read_text()
 
 
 def test_a_teacher_of_other_levels_is_refused_with_both_sets_named(tiny_model_dir, trained_tiny_dir, tmp_path):

@@ -112,7 +112,11 @@ def model_card(
         for key, name in METRIC_NAMES.items()
         if key in final
     )
-    params = "\n".join(f"| `{key}` | {config.get(key)} |" for key in CARD_HYPERPARAMETERS)
+    params = "\n".join(
+        f"| `{key}` | {config.get(key)} |"
+        for key in CARD_HYPERPARAMETERS
+        if key != "teacher_weight" or config.get("teacher")  # its weight means nothing without a teacher
+    )
     epochs = "\n".join(
         f"| {e['epoch']} | {format_metric(e.get('train_loss'))} | {format_metric(e.get('loss'))} | "
         f"{format_metric(e.get(metrics['primary_metric']))} |"
