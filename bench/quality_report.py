@@ -85,7 +85,55 @@ def quality_section(results: list[dict[str, Any]]) -> list[str]:
                 f"{statistics.fmean(run['train_seconds'] for run in runs):.0f} |"
             )
         rows.append("")
-    return rows + ensemble_rows(groups) + targets_rows(groups)
+    return rows + base_size_rows(groups) + ensemble_rows(groups) + targets_rows(groups)
+
+
+#: The configurations the base-size comparison shows, bundled model first (as labelled by :func:`label`).
+BASE_SIZE_CONFIGS = ("defaults", "mpnet-base, defaults, bf16", "defaults, teacher mpnet-base")
+
+
+def base_size_rows(groups: dict[str, dict[str, list[dict[str, Any]]]]) -> list[str]:
+    """The bundled model against the base-size one and against itself distilled from it: quality, training
+    and scoring time, memory."""
+    rows = []
+    for data, configs in groups.items():
+        if not any(name in configs for name in BASE_SIZE_CONFIGS[1:]):
+            continue
+        for config in (name for name in BASE_SIZE_CONFIGS if name in configs):
+            runs = configs[config]
+            cells = [spread([run["dev"][key] for run in runs]) for key in ("accuracy", "macro_f1", "qwk", "mae")]
+            rows.append(
+                f"| {DATA_NAMES[data].split(' (')[0]} | {config} | {len(runs)} | " + " | ".join(cells) + " | "
+                f"{statistics.fmean(run['train_seconds'] for run in runs):.0f} | {_per_thousand(runs, data)} | "
+                f"{_peak(runs)} |"
+            )
+    if not rows:
+        return []
+    return [
+        "### The base-size model, and the bundled one distilled from it",
+        "",
+        "all-mpnet-base-v2 (MPNet, 12 layers, hidden 768, 110M parameters; `bench/base_model.py`) trained with the "
+        "defaults, and the bundled MiniLM (22M) trained with it as `teacher` (its seed-42 model on the same data; "
+        "the teacher's scoring of the training set counts in the training seconds). Scoring: seconds per 1000 dev "
+        "sentences, one thread, torch backend; memory: the run's peak resident set (with a teacher, both models).",
+        "",
+        "| data | configuration | seeds | accuracy | macro-F1 | QWK | MAE | training s | scoring s / 1000 | peak MB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *rows,
+        "",
+    ]
+
+
+def _per_thousand(runs: list[dict[str, Any]], data: str) -> str:
+    timed = [run for run in runs if "dev_scoring_seconds" in run]
+    if not timed:
+        return "n/a"
+    return f"{statistics.fmean(1000 * run['dev_scoring_seconds'] / run['dev']['n'] for run in timed):.1f}"
+
+
+def _peak(runs: list[dict[str, Any]]) -> str:
+    peaks = [run["peak_rss_mb"] for run in runs if "peak_rss_mb" in run]
+    return f"{statistics.fmean(peaks):.0f}" if peaks else "n/a"
 
 
 def ensemble_rows(groups: dict[str, dict[str, list[dict[str, Any]]]]) -> list[str]:
