@@ -101,6 +101,11 @@ CONFIGS: dict[str, dict[str, Any] | None] = {
     # the bundled model distilled from the base-size one (trained first on the same data, with seed 42), in fp32
     # on every machine so that it compares with the fp32 runs of the defaults
     "defaults, teacher mpnet-base": {"teacher": "mpnet-base, defaults", "bf16": False},
+    "defaults, teacher mpnet-base, weight 0.9": {
+        "teacher": "mpnet-base, defaults",
+        "teacher_weight": 0.9,
+        "bf16": False,
+    },
 }
 #: The seed of the run whose model a configuration's ``teacher`` names.
 TEACHER_SEED = 42
