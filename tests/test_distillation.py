@@ -104,6 +104,18 @@ def test_a_teacher_of_other_levels_is_refused_with_both_sets_named(tiny_model_di
     assert "same levels" in error.value.hint
 
 
+def test_a_missing_teacher_is_named_as_the_teacher(tiny_model_dir, tmp_path):
+    config = TrainConfig(
+        model_name=str(tiny_model_dir),
+        train_file=str(write_csv(tmp_path / "d.csv", synthetic_rows(6))),
+        output_dir=str(tmp_path / "out"),
+        teacher=str(tmp_path / "nowhere"),
+    )
+    with pytest.raises(SentscoreError, match="^teacher: .*nowhere") as error:
+        train(config, show_progress=False)
+    assert "sentscore train wrote" in error.value.hint
+
+
 def test_a_teacher_weight_outside_0_to_1_is_refused():
     with pytest.raises(SentscoreError, match="teacher_weight"):
         TrainConfig(teacher_weight=1.5).validate()

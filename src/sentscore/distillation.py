@@ -26,7 +26,12 @@ def with_teacher(data: LabelledData, teacher: str) -> LabelledData:
     as the teacher scores them); the teacher must score the same levels."""
     from .predict import Scorer
 
-    scorer = Scorer.load(teacher, backend="torch")
+    try:
+        scorer = Scorer.load(teacher, backend="torch")
+    except SentscoreError as exc:
+        raise SentscoreError(
+            f"teacher: {exc.message}", hint="Give teacher a model folder that sentscore train wrote."
+        ) from None
     if tuple(scorer.scale.labels) != tuple(data.scale.labels):
         raise SentscoreError(
             f"the teacher {teacher} scores the levels {', '.join(scorer.scale.labels)}, but {data.source} has "
