@@ -64,7 +64,9 @@ def quality_section(results: list[dict[str, Any]]) -> list[str]:
         "each configuration trained on the set's train.csv (validated on "
         "its own 20% split), then the dev file scored with `sentscore evaluate`. Mean ± standard deviation "
         "over the seeds; ECE is the expected calibration error; the score sets are the 90% conformal sets "
-        "(coverage on dev and mean size in levels); training seconds include the post-fit steps' averaging.",
+        "(coverage on dev and mean size in levels); training seconds include the post-fit steps' averaging. "
+        "A configuration marked bf16 trained in bf16 (the default on a CPU that multiplies bf16 natively; the "
+        "others in fp32), so its seeds are kept apart from the fp32 runs of the same name.",
         "",
     ]
     groups = grouped(results)
@@ -121,7 +123,9 @@ def base_size_rows(groups: dict[str, dict[str, list[dict[str, Any]]]]) -> list[s
         "all-mpnet-base-v2 (MPNet, 12 layers, hidden 768, 110M parameters; `bench/base_model.py`) trained with the "
         "defaults, and the bundled MiniLM (22M) trained with it as `teacher` (its seed-42 model on the same data; "
         "the teacher's scoring of the training set counts in the training seconds). Scoring: seconds per 1000 dev "
-        "sentences, one thread, torch backend; memory: the run's peak resident set (with a teacher, both models).",
+        "sentences, one thread, torch backend; memory: the run's peak resident set (with a teacher, both models). "
+        "Training seconds compare within one machine: the rows named defaults alone ran on a machine without "
+        "bf16 under other loads, every other row on one with it.",
         "",
         "| data | configuration | seeds | accuracy | macro-F1 | QWK | MAE | training s | scoring s / 1000 | peak MB |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
