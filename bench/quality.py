@@ -143,8 +143,6 @@ def run_sentscore(train_csv: str, dev_csv: str, overrides: dict[str, Any], seed:
     from sentscore import Scorer, TrainConfig, evaluate, train
     from sentscore.data import load_labelled
 
-    if overrides.get("model_name") == f"bench:{BASE_MODEL}":
-        overrides = {**overrides, "model_name": str(base_model_path())}
     config = TrainConfig.from_dict(
         {"train_file": train_csv, "output_dir": str(workdir / "model"), "seed": seed, "num_threads": 1, **overrides}
     )
@@ -226,10 +224,7 @@ def _run_one(data: str, config: str, seed: int) -> Path:
         if overrides is None:
             figures = run_reference_recipe(train_csv, dev_csv, seed, workdir)
         else:
-            settings = dict(overrides)
-            if "teacher" in settings:
-                settings["teacher"] = str(teacher_model(data, settings["teacher"]))
-            figures = run_sentscore(train_csv, dev_csv, settings, seed, workdir)
+            figures = run_sentscore(train_csv, dev_csv, with_paths(data, overrides), seed, workdir)
             kept = MODELS / result_file(data, config, seed).stem
             shutil.rmtree(kept, ignore_errors=True)
             shutil.copytree(workdir / "model", kept)
@@ -249,6 +244,17 @@ def _run_one(data: str, config: str, seed: int) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2, default=_plain))
     return path
+
+
+def with_paths(data: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """``overrides`` with the models they name by benchmark name (the base-size model, a teacher run) as the
+    paths of those models on this machine."""
+    settings = dict(overrides)
+    if settings.get("model_name") == f"bench:{BASE_MODEL}":
+        settings["model_name"] = str(base_model_path())
+    if "teacher" in settings:
+        settings["teacher"] = str(teacher_model(data, settings["teacher"]))
+    return settings
 
 
 def teacher_model(data: str, config: str) -> Path:
