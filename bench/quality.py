@@ -56,6 +56,8 @@ CONFIGS: dict[str, dict[str, Any] | None] = {
     "mean, ordinal (CORN)": {"pooling": "mean", "objective": "ordinal"},
     "mean, ordinal_log_loss": {"pooling": "mean", "objective": "ordinal_log_loss"},
     "mean, regression": {"pooling": "mean", "objective": "regression"},
+    # the stock sequence-classification head (CLS pooler), which every stock loader reads, with the objective
+    "cls, ordinal_log_loss": {"pooling": "cls", "objective": "ordinal_log_loss"},
     "mean, classification, linear-probe head": {"pooling": "mean", "head_init": "linear_probe"},
     "mean, classification, greedy soup": {"pooling": "mean", "weight_averaging": "greedy"},
     "mean, classification, 20 epochs": {"pooling": "mean", "num_train_epochs": 20},

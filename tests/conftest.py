@@ -84,3 +84,26 @@ def trained_tiny_dir(tiny_model_dir, tmp_path_factory) -> Path:
 
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+#: The recipe sentscore replaces, as it publishes it (beside the project, never copied into it).
+RECIPE = Path(__file__).resolve().parents[2] / "shared" / "recipe"
+
+
+def run_recipe_predict(model_dir: Path, sentences: list[str], workdir: Path) -> list:
+    """The recipe's predict.py, unchanged, on ``model_dir`` (it reads ``models`` in its working directory), once
+    per sentence; the finished processes."""
+    import subprocess
+    import sys
+
+    if not (RECIPE / "predict.py").is_file():
+        pytest.skip(f"the recipe's predict.py is not at {RECIPE}")
+    link = workdir / "models"
+    if not link.exists():
+        link.symlink_to(model_dir.resolve(), target_is_directory=True)
+    return [
+        subprocess.run(
+            [sys.executable, str(RECIPE / "predict.py"), sentence], cwd=workdir, capture_output=True, text=True
+        )
+        for sentence in sentences
+    ]

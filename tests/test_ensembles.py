@@ -9,6 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from sentscore import Scorer, TrainConfig, train
+from sentscore.modelfolder import own_model_type
 from sentscore.objectives import OBJECTIVES
 
 from .conftest import synthetic_rows, write_csv
@@ -122,8 +123,8 @@ def test_an_ensemble_is_served_and_refused_by_pipeline(trained):
     assert response.status_code == 200, response.text
     served = [list(row["probs"].values()) for row in response.json()["results"]]
     np.testing.assert_allclose(served, scorer.predict_proba(SENTENCES[:2]), atol=1e-5)
-    assert json.loads((folder / "config.json").read_text())["model_type"] == "sentscore_ensemble"
-    with pytest.raises(ValueError, match="sentscore_ensemble"):
+    assert own_model_type(json.loads((folder / "config.json").read_text())) == "sentscore_ensemble"
+    with pytest.raises(ValueError, match="sentscore predict"):
         pipeline("text-classification", model=str(folder))
 
 

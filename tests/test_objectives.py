@@ -13,7 +13,7 @@ from sentscore.errors import SentscoreError
 from sentscore.export import export_onnx
 from sentscore.objectives import OBJECTIVES, Classification, Ordinal, Regression, objective_from_record
 
-from .conftest import synthetic_rows, write_csv
+from .conftest import run_recipe_predict, synthetic_rows, write_csv
 
 SENTENCES = ["the food was great and lovely", "the room was awful and dirty", "an okay average film"]
 
@@ -65,12 +65,22 @@ def test_every_objective_is_served(trained):
         assert all(r["set"][0] <= r["score"] <= r["set"][1] for r in results)  # sets grow from the likeliest
 
 
-def test_a_folder_with_sentscores_own_head_is_refused_by_pipeline(trained):
-    from transformers import pipeline
+def test_a_folder_with_sentscores_own_head_is_refused_loudly_by_every_stock_loader(trained, tmp_path):
+    from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, pipeline
 
     _, model_dir = trained
-    with pytest.raises(ValueError, match="model type `sentscore`"):
-        pipeline("text-classification", model=str(model_dir))
+    for load in (
+        lambda: pipeline("text-classification", model=str(model_dir)),
+        lambda: AutoModelForSequenceClassification.from_pretrained(str(model_dir)),
+        lambda: AutoModel.from_pretrained(str(model_dir)),
+        lambda: AutoConfig.from_pretrained(str(model_dir)),
+    ):
+        with pytest.raises(ValueError, match="sentscore predict") as refused:
+            load()
+        assert "upgrade" not in str(refused.value).lower()
+    (recipe,) = run_recipe_predict(model_dir, ["the food was great"], tmp_path)
+    assert recipe.returncode != 0 and "Score:" not in recipe.stdout
+    assert "sentscore predict" in recipe.stderr.splitlines()[-1]
 
 
 def test_training_goes_on_from_a_folder_with_sentscores_own_head(trained, tmp_path):

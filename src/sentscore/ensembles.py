@@ -3,9 +3,9 @@ log of their mean probability distribution (``ensemble: N`` with ``ensemble_aver
 
 Because it is one model with one output, everything downstream stays as it is: predict and the server run it,
 ``sentscore export`` writes it as one ONNX graph, and the folder's objective (``averaged_probabilities``) reads
-its outputs with softmax and one calibrated temperature. Its ``config.json`` has the model type
-``sentscore_ensemble``, which ``transformers.pipeline`` refuses loudly instead of loading one member as if it
-were the whole.
+its outputs with softmax and one calibrated temperature. Its ``config.json`` is guarded like that of sentscore's
+own head, so that ``transformers.pipeline`` refuses it loudly instead of loading one member as if it were the
+whole.
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from .calibration import HeldOut
 from .data import LabelledData
 from .errors import SentscoreError
+from .modelfolder import ENSEMBLE_MODEL_TYPE
 from .objectives import Objective, objective_from_record
 
-MODEL_TYPE = "sentscore_ensemble"
+MODEL_TYPE = ENSEMBLE_MODEL_TYPE
 #: The smallest probability whose log an ensemble outputs (a level no member gives any mass).
 FLOOR = 1e-12
 

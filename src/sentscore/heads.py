@@ -1,8 +1,9 @@
 """The scoring model for heads the stock classes lack: a pre-trained encoder, a pooling of its token vectors
 (mean or CLS), dropout and one linear layer as wide as the objective asks.
 
-It saves as a plain safetensors folder whose ``config.json`` has the model type ``sentscore``, so
-``transformers.pipeline`` refuses it loudly instead of loading a stock head with random weights.
+It saves as a plain safetensors folder whose ``config.json`` the model folder guards, so that stock loaders
+(``transformers.pipeline``, ``AutoModel*``, ``BertForSequenceClassification``) refuse it loudly instead of
+loading a stock head with random weights (:func:`sentscore.modelfolder.guarding_stock_loaders`).
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, PreTrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from .modelfolder import HEAD_MODEL_TYPE
+
 
 class SentscoreConfig(PreTrainedConfig):
     """The encoder's own config (a dict, with its ``model_type``) and the head's settings."""
 
-    model_type = "sentscore"
+    model_type = HEAD_MODEL_TYPE
     encoder: dict[str, Any] | None = None
     pooling: str = "mean"
     num_outputs: int = 5

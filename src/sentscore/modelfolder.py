@@ -1,7 +1,10 @@
 """The trained-model folder: the contract between train, predict, evaluate, export and serve.
 
-A folder is a plain Hugging Face model folder (it loads in ``transformers.pipeline`` when its head is the stock
-one) plus sentscore's own record of how it was made. :class:`ModelFolder` alone writes and reads it: values
+A folder is a plain Hugging Face model folder (it loads in ``transformers.pipeline``, the
+``AutoModelForSequenceClassification`` classes and ``BertForSequenceClassification`` when its head is the stock
+one) plus sentscore's own record of how it was made. A folder whose head no stock class runs (sentscore's own
+head, an ensemble) makes every stock loader stop with a message that says how to score it (see
+:func:`guarding_stock_loaders`), never load a random head. :class:`ModelFolder` alone writes and reads it: values
 that must live in two files for transformers (the labels in ``config.json``, the truncation length in
 ``tokenizer_config.json``) are written from one :class:`ModelInfo` and checked against it on read.
 """
@@ -43,6 +46,18 @@ MODEL_FILES = (MODEL_CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE, TOKENIZER_CONFIG
 #: Every file `sentscore train` writes.
 TRAIN_OUTPUT_FILES = frozenset(
     MODEL_FILES + (METRICS_FILE, CARD_FILE, CONFUSION_PNG, CURVE_PNG, RELIABILITY_PNG, CONFORMAL_FILE)
+)
+
+#: Model types of the heads only sentscore runs: its own head (mean pooling, CORN, regression) and an ensemble.
+HEAD_MODEL_TYPE = "sentscore"
+ENSEMBLE_MODEL_TYPE = "sentscore_ensemble"
+#: The ``config.json`` key that holds such a folder's own model type (its ``model_type`` is the encoder's).
+OWN_MODEL_TYPE_KEY = "sentscore_model_type"
+#: What a stock loader reads, and stops at, in such a folder's ``config.json``.
+STOCK_LOADER_MESSAGE = (
+    "this folder holds a sentscore model ({what}), which transformers cannot run: score it with "
+    "`sentscore predict FOLDER \"a sentence\"` or sentscore.Scorer.load(FOLDER) (pip install sentscore); "
+    "train with the defaults (pooling cls, a softmax objective) for a folder that transformers loads"
 )
 
 #: Version of the ModelInfo layout; folders written before it existed (sentscore 0.1.0) read as version 1.
@@ -205,7 +220,7 @@ class ModelFolder:
         """The labels and truncation length that transformers reads must be the ones sentscore scores with."""
         problems = []
         model_config = self._read_json(MODEL_CONFIG_FILE) if self.file(MODEL_CONFIG_FILE).is_file() else {}
-        if model_config.get("model_type") != "sentscore":  # the stock head: transformers reads its labels
+        if own_model_type(model_config) is None:  # the stock head: transformers reads its labels
             id2label = model_config.get("id2label")
             if id2label is not None:
                 labels = tuple(str(id2label[key]) for key in sorted(id2label, key=int))
@@ -246,10 +261,13 @@ class ModelFolder:
         """Weights, model config and tokenizer, with the labels and truncation length taken from ``info``, and
         the record with the weights' checksum."""
         self.path.mkdir(parents=True, exist_ok=True)
-        if model.config.model_type != "sentscore":  # the stock head: pipeline() returns the real score labels
+        if model.config.model_type != HEAD_MODEL_TYPE:  # pipeline() returns the real score labels
             model.config.id2label = info.scale.id2label
             model.config.label2id = info.scale.label2id
         model.save_pretrained(str(self.path), safe_serialization=True)
+        if model.config.model_type in (HEAD_MODEL_TYPE, ENSEMBLE_MODEL_TYPE):
+            what = f"pooling {info.pooling}, objective {info.objective}"
+            self._write_json(MODEL_CONFIG_FILE, guarding_stock_loaders(self._read_json(MODEL_CONFIG_FILE), what))
         # Saved so that pipeline() truncates exactly as training did (the recipe used 512 vs 128).
         tokenizer.model_max_length = info.max_length
         tokenizer.save_pretrained(str(self.path))
@@ -301,6 +319,48 @@ class ModelFolder:
 
     def _write_json(self, name: str, record: dict[str, Any]) -> None:
         atomic.write_text(self.file(name), json.dumps(record, indent=2) + "\n")
+
+
+def own_model_type(model_config: dict[str, Any]) -> str | None:
+    """The model type of the head only sentscore runs that a ``config.json`` describes (also as folders written
+    before the guard had it), or None for a stock model."""
+    if OWN_MODEL_TYPE_KEY in model_config:
+        return str(model_config[OWN_MODEL_TYPE_KEY])
+    model_type = model_config.get("model_type")
+    return model_type if model_type in (HEAD_MODEL_TYPE, ENSEMBLE_MODEL_TYPE) else None
+
+
+def guarding_stock_loaders(model_config: dict[str, Any], what: str) -> dict[str, Any]:
+    """``config.json`` of a head only sentscore runs, written so that every stock loader refuses it loudly.
+
+    Its ``model_type`` is the encoder's, so that transformers finds a config class for it (an unknown model type
+    would send the user to upgrade transformers), and its label map has one entry, the message; every config
+    class reads the label map's keys as level ids as it loads, and stops there, quoting the message. The own
+    model type is kept under :data:`OWN_MODEL_TYPE_KEY`; :func:`own_config` reads the file back."""
+    guarded = dict(model_config)
+    guarded[OWN_MODEL_TYPE_KEY] = model_config["model_type"]
+    guarded["model_type"] = encoder_model_type(model_config)
+    guarded["id2label"] = {STOCK_LOADER_MESSAGE.format(what=what): "see sentscore.json for the labels"}
+    guarded.pop("label2id", None)
+    return guarded
+
+
+def own_config(model_config: dict[str, Any]) -> dict[str, Any]:
+    """A ``config.json`` of a head only sentscore runs as its own config class reads it: the guard undone."""
+    record = dict(model_config)
+    if OWN_MODEL_TYPE_KEY in record:
+        record["model_type"] = record.pop(OWN_MODEL_TYPE_KEY)
+        record.pop("id2label", None)
+    return record
+
+
+def encoder_model_type(model_config: dict[str, Any]) -> str:
+    """The model type of the encoder under sentscore's head (or under an ensemble's first member)."""
+    if model_config.get("encoder"):
+        return encoder_model_type(model_config["encoder"])
+    if model_config.get("members"):
+        return encoder_model_type(model_config["members"][0])
+    return str(model_config["model_type"])
 
 
 def sha256(path: Path) -> str:

@@ -84,9 +84,9 @@ def load_for_training(
 
     objective = objective or Classification(len(scale))
     source = resolve_model_source(name)
-    from .ensembles import MODEL_TYPE as ENSEMBLE_TYPE
+    from .modelfolder import ENSEMBLE_MODEL_TYPE, own_model_type
 
-    if _config_json(source).get("model_type") == ENSEMBLE_TYPE:
+    if own_model_type(_config_json(source)) == ENSEMBLE_MODEL_TYPE:
         raise SentscoreError(
             f"{name} is an ensemble of several models, which cannot be fine-tuned as one",
             hint="Fine-tune from the model it was trained from (its sentscore.json names it), or from a folder "
@@ -149,9 +149,7 @@ def _encoder_config(source: str, scale: ScoreScale, dropout: float | None, atten
     from transformers import AutoConfig
 
     if is_sentscore_folder(_config_json(source)):
-        from .heads import SentscoreConfig
-
-        settings = dict(SentscoreConfig.from_pretrained(source).encoder)
+        settings = dict(own_pretrained_config(source).encoder)
         encoder_config = AutoConfig.for_model(settings.pop("model_type"), **settings)
         encoder_config.id2label, encoder_config.label2id = scale.id2label, scale.label2id
     else:
@@ -194,7 +192,7 @@ def _sentscore_model(
     from .heads import SentscoreModel, scoring_model
 
     if is_sentscore_folder(_config_json(source)):
-        trained = SentscoreModel.from_pretrained(source, **options)
+        trained = SentscoreModel.from_pretrained(source, config=own_pretrained_config(source), **options)
         encoder = trained.encoder
         same = trained.config.num_outputs == objective.num_outputs and trained.config.pooling == pooling
         model = scoring_model(encoder, pooling, objective.num_outputs, objective.name)
@@ -317,11 +315,13 @@ def load_trained(folder: str | Path, **options: Any) -> Any:
         with quiet_transformers():
             from .ensembles import ProbabilityEnsemble
             from .heads import SentscoreModel
+            from .modelfolder import own_model_type
 
-            model_type = _config_json(str(folder)).get("model_type")
+            model_type = own_model_type(_config_json(str(folder)))
             for own in (SentscoreModel, ProbabilityEnsemble):
                 if model_type == own.config_class.model_type:
-                    return own.from_pretrained(str(folder), **weight_options(), **options)
+                    config = own_pretrained_config(str(folder))
+                    return own.from_pretrained(str(folder), config=config, **weight_options(), **options)
             return AutoModelForSequenceClassification.from_pretrained(str(folder), **weight_options(), **options)
     except (OSError, ValueError) as exc:
         raise SentscoreError(f"Could not load the model in {folder}: {exc}", hint="Train the model again.") from None
@@ -329,7 +329,21 @@ def load_trained(folder: str | Path, **options: Any) -> Any:
 
 def is_sentscore_folder(model_config: dict[str, Any]) -> bool:
     """Whether a ``config.json`` describes sentscore's own head (:class:`~sentscore.heads.SentscoreModel`)."""
-    return model_config.get("model_type") == "sentscore"
+    from .modelfolder import HEAD_MODEL_TYPE, own_model_type
+
+    return own_model_type(model_config) == HEAD_MODEL_TYPE
+
+
+def own_pretrained_config(source: str) -> Any:
+    """The config of the folder ``source`` whose head only sentscore runs (its own head or an ensemble), read
+    past the guard that stops stock loaders."""
+    from .ensembles import EnsembleConfig
+    from .heads import SentscoreConfig
+    from .modelfolder import own_config
+
+    record = own_config(_config_json(source))
+    config_class = EnsembleConfig if record["model_type"] == EnsembleConfig.model_type else SentscoreConfig
+    return config_class.from_dict(record)
 
 
 def first_line(exc: BaseException) -> str:
