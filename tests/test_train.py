@@ -4,13 +4,14 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
-from sentscore import TrainConfig, train
+from sentscore import Scorer, TrainConfig, train
 from sentscore.errors import SentscoreError
 from sentscore.modelfolder import TRAIN_OUTPUT_FILES
 
-from .conftest import synthetic_rows, write_csv
+from .conftest import run_recipe_predict, synthetic_rows, write_csv
 
 
 def test_output_directory_is_exactly_the_contract(trained_tiny_dir):
@@ -76,12 +77,23 @@ def test_tokenizer_truncates_at_the_training_length(trained_tiny_dir):
     assert tokenizer_config["model_max_length"] == 32
 
 
-def test_pipeline_returns_real_score_labels(trained_tiny_dir):
+def test_pipeline_returns_real_score_labels_and_sentscores_calibrated_probabilities(trained_tiny_dir):
     from transformers import pipeline
 
+    sentences = ["the food was great", "a terrible room " * 40, "an okay film"]
     classify = pipeline("text-classification", model=str(trained_tiny_dir))
-    results = classify(["the food was great", "a terrible room " * 40], truncation=True)
-    assert {r["label"] for r in results} <= {"1", "2", "3", "4", "5"}
+    results = classify(sentences, truncation=True, top_k=None)
+    theirs = np.array([[{r["label"]: r["score"] for r in rows}[label] for label in "12345"] for rows in results])
+    ours = Scorer.load(trained_tiny_dir, backend="torch").predict_proba(sentences)
+    np.testing.assert_allclose(theirs, ours, atol=1e-5)
+
+
+def test_the_recipes_predict_script_prints_sentscores_score(trained_tiny_dir, tmp_path):
+    sentences = ["the food was great and lovely", "the room was awful and dirty", "an okay average film"]
+    printed = run_recipe_predict(trained_tiny_dir, sentences, tmp_path)
+    assert all(p.returncode == 0 for p in printed), printed[0].stderr
+    predictions = Scorer.load(trained_tiny_dir, backend="torch").predict(sentences)
+    assert [p.stdout.strip() for p in printed] == [f"Score: {p.score}" for p in predictions]
 
 
 def test_trained_model_is_never_overwritten_by_accident(trained_tiny_dir, tiny_model_dir, tmp_path):
@@ -466,6 +478,7 @@ def test_bf16_training_records_it_and_reports_the_fp32_models_metrics(tiny_model
         learning_rate=1e-2,
         bf16=True,
         objective="classification",  # whose loss is the plain cross-entropy computed below
+        calibrate=False,  # the recorded loss is the model's as trained; calibration would change the saved one
     )
     result = train(config, show_progress=False)
     saved = json.loads((tmp_path / "out" / "sentscore.json").read_text())

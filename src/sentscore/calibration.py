@@ -56,6 +56,34 @@ def calibrate_temperature(held_out: HeldOut, objective: Objective) -> dict[str, 
     return {"calibration": {**record, "sentences": len(held_out)}}
 
 
+def fold_temperature(model: Any, objective: Objective) -> Objective:
+    """Divide the output layer of ``model`` by the objective's calibrated temperature, in place, so that every
+    loader of the saved weights (transformers' pipeline, an ONNX export) gives the calibrated probabilities;
+    returns the objective the folder then records (temperature 1). Left as it is where the objective's outputs
+    are no linear layer's divided by the temperature (regression's spread, an ensemble's averaged
+    probabilities)."""
+    import torch
+
+    layer = output_layer(model, objective.num_outputs)
+    if objective.temperature == 1.0 or not objective.temperature_in_output_layer or layer is None:
+        return objective
+    with torch.no_grad():
+        layer.weight.div_(objective.temperature)
+        layer.bias.div_(objective.temperature)
+    logger.debug("Temperature %.3f folded into the output layer's weights", objective.temperature)
+    return objective.at_temperature_one()
+
+
+def output_layer(model: Any, num_outputs: int) -> Any:
+    """The linear layer whose outputs are the model's logits: the last linear layer the model registers, when it
+    is as wide as the head's outputs (sentscore's head; the classifier of BERT, DistilBERT, RoBERTa and ELECTRA
+    sequence classifiers), else None."""
+    from torch import nn
+
+    linear = [module for module in model.modules() if isinstance(module, nn.Linear)]
+    return linear[-1] if linear and linear[-1].out_features == num_outputs else None
+
+
 def conformal_calibration(held_out: HeldOut, objective: Objective) -> dict[str, Any]:
     """The validation sentences' conformal scores under the (calibrated) probabilities predict will give."""
     scores = nonconformity(objective.probabilities(held_out.outputs), held_out.label_ids)

@@ -56,7 +56,7 @@ OWN_MODEL_TYPE_KEY = "sentscore_model_type"
 #: What a stock loader reads, and stops at, in such a folder's ``config.json``.
 STOCK_LOADER_MESSAGE = (
     "this folder holds a sentscore model ({what}), which transformers cannot run: score it with "
-    "`sentscore predict FOLDER \"a sentence\"` or sentscore.Scorer.load(FOLDER) (pip install sentscore); "
+    '`sentscore predict FOLDER "a sentence"` or sentscore.Scorer.load(FOLDER) (pip install sentscore); '
     "train with the defaults (pooling cls, a softmax objective) for a folder that transformers loads"
 )
 

@@ -98,8 +98,11 @@ def load_for_training(
     quiet = quiet_transformers() if Path(source).is_dir() else contextlib.nullcontext()
     try:
         with quiet:
-            tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True, trust_remote_code=False)
             encoder_config = _encoder_config(source, scale, dropout, attention_dropout)
+            # given the config, it does not read config.json (guarded in a folder with sentscore's own head)
+            tokenizer = AutoTokenizer.from_pretrained(
+                source, config=encoder_config, use_fast=True, trust_remote_code=False
+            )
             _check_tokenizer_fits(tokenizer, encoder_config, name)
             options = weight_options(allow_pickle)
             with load_report_silenced():

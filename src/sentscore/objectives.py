@@ -33,6 +33,9 @@ class Objective:
     stock_head: ClassVar[bool] = False
     #: Whether the levels must be ordered numbers (an objective that uses the distance between levels).
     needs_order: ClassVar[bool] = True
+    #: Whether the temperature can be folded into the weights of the layer that outputs the head's outputs
+    #: (outputs/T = (W/T)x + b/T): the outputs are that linear layer's, and the temperature divides them.
+    temperature_in_output_layer: ClassVar[bool] = True
 
     def __init__(self, num_levels: int, class_weights: Sequence[float] | None = None, temperature: float = 1.0):
         if class_weights is not None and len(class_weights) != num_levels:
@@ -45,6 +48,12 @@ class Objective:
     def num_outputs(self) -> int:
         """Width of the head's output layer."""
         raise NotImplementedError
+
+    def at_temperature_one(self) -> Objective:
+        """The same objective with the temperature 1, as a folder whose output layer holds the temperature
+        records it."""
+        params = {k: v for k, v in self.params().items() if k != "temperature"}
+        return objective_from_record(self.name, self.num_levels, params)
 
     def params(self) -> dict[str, Any]:
         """Parameters recorded in the model folder; :func:`objective_from_record` rebuilds the objective."""
@@ -199,6 +208,7 @@ class Regression(Objective):
     temperature is the normal's spread in levels."""
 
     name = "regression"
+    temperature_in_output_layer = False  # it is the spread of the normal around the output
     #: The spread in levels before calibration.
     default_spread = 0.5
 
@@ -278,6 +288,7 @@ class AveragedProbabilities(Classification):
 
     name = "averaged_probabilities"
     stock_head = False
+    temperature_in_output_layer = False  # its outputs are the log of its members' mean distribution
 
     def loss_per_item(self, outputs: Any, labels: Any) -> Any:
         raise SentscoreError("an ensemble is trained member by member, never through its averaged outputs")

@@ -201,19 +201,24 @@ def _pipeline_note(info: ModelInfo) -> str:
         return (
             f"This model is an ensemble: {count} models, trained alike with the seeds {first} to "
             f"{first + count - 1}, run together and their probabilities averaged (so it scores at {count} times "
-            "one model's cost). `transformers.pipeline` refuses the folder (its model type is "
-            "`sentscore_ensemble`). Score it with sentscore, or export it to ONNX (one graph) with `sentscore "
-            "export`."
+            "one model's cost). `transformers.pipeline` and the `AutoModel` classes refuse the folder with a message "
+            "that says so. Score it with sentscore, or export it to ONNX (one graph) with `sentscore export`."
         )
     if OBJECTIVES[info.objective].stock_head and info.pooling == "cls":
+        calibrated = (info.calibration or {}).get("in_weights")
         return (
-            '`transformers.pipeline("text-classification", model="path/to/this/folder")` works too and returns '
-            "the real score labels (with the probabilities as trained: sentscore's are calibrated)."
+            '`transformers.pipeline("text-classification", model="path/to/this/folder")` and '
+            "`AutoModelForSequenceClassification` work too and return the real score labels, with "
+            + (
+                "sentscore's calibrated probabilities (the temperature is in the classifier's weights)."
+                if calibrated
+                else "the probabilities as trained (sentscore's are calibrated)."
+            )
         )
     return (
         f"This model reads the sentence by {info.pooling} pooling with a `{info.objective}` head, which the stock "
-        "`transformers` classes do not have: `transformers.pipeline` refuses the folder (its model type is "
-        "`sentscore`). Score it with sentscore, or export it to ONNX with `sentscore export`."
+        "`transformers` classes do not have: `transformers.pipeline` and the `AutoModel` classes refuse the folder "
+        "with a message that says so. Score it with sentscore, or export it to ONNX with `sentscore export`."
     )
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from . import atomic
 from .averaging import average_checkpoints
 from .backends import SPECIAL_TOKENS, window_overlap
-from .calibration import HeldOut, held_out_predictions, post_fit_steps
+from .calibration import HeldOut, fold_temperature, held_out_predictions, post_fit_steps
 from .config import TrainConfig
 from .data import LabelledData, ScoreScale, load_labelled, split
 from .distillation import DistillationLoss, labels_with_teacher, with_teacher
@@ -584,8 +584,14 @@ def warn_if_epochs_are_indistinguishable(
 def save(
     folder: ModelFolder, model: Any, tokenizer: Any, objective: Objective, scale: ScoreScale, result: TrainResult
 ) -> None:
-    """Write the model folder: weights, tokenizer, the record, the metrics, the card and the plots."""
+    """Write the model folder: weights, tokenizer, the record, the metrics, the card and the plots. The
+    calibrated temperature goes into the output layer's weights where it can (``model`` is changed)."""
     config = result.config
+    calibration = result.post_fit.get("calibration")
+    folded = fold_temperature(model, objective)
+    if calibration and folded is not objective:
+        calibration = {**calibration, "in_weights": True}
+    objective = folded
     info = ModelInfo(
         labels=scale.labels,
         max_length=config.max_length,
@@ -603,7 +609,7 @@ def save(
         trained_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         config=config.to_dict(),
         versions=library_versions(),
-        calibration=result.post_fit.get("calibration"),
+        calibration=calibration,
         processes=result.processes,
         global_batch_size=global_batch_size(config, result.processes),
     )
