@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sentscore.conformal import nested_ranges, nonconformity, score_sets, threshold
+from sentscore.conformal import METHODS, describe, nested_masses, nonconformity, score_sets, threshold
 from sentscore.data import ScoreScale
 from sentscore.errors import SentscoreError
 from sentscore.metrics import bootstrap_intervals, compute_metrics, decode, expected_calibration_error
@@ -28,29 +28,45 @@ def test_calibrated_probabilities_have_a_small_calibration_error_and_overconfide
     assert expected_calibration_error(sharpened, labels) > 0.1
 
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("coverage", [0.8, 0.9, 0.95])
-def test_conformal_sets_cover_as_asked_on_new_data(coverage):
+def test_conformal_sets_cover_as_asked_on_new_data(coverage, method):
     calibration_probs, calibration_labels = sample(2000, seed=2)
     test_probs, test_labels = sample(20000, seed=3)
-    mass = threshold(nonconformity(calibration_probs, calibration_labels), coverage)
-    low, high = score_sets(test_probs, mass)
-    covered = np.mean((low <= test_labels) & (test_labels <= high))
+    mass = threshold(nonconformity(calibration_probs, calibration_labels, method), coverage)
+    sets = score_sets(test_probs, mass, method)
+    covered = np.mean(sets[np.arange(len(test_labels)), test_labels])
     assert coverage - 0.015 <= covered <= coverage + 0.025  # as asked, up to sampling noise
-    assert np.all(low <= high)
+    assert np.all(sets[np.arange(len(test_probs)), test_probs.argmax(1)])  # the likeliest level is always in
 
 
-def test_conformal_sets_are_contiguous_ranges_grown_from_the_most_likely_level():
+def test_contiguous_sets_are_ranges_grown_from_the_most_likely_level():
     probs = np.array([[0.1, 0.5, 0.3, 0.05, 0.05]])
-    lows, highs, masses = nested_ranges(probs)
-    assert list(zip(lows[0], highs[0], strict=True)) == [(1, 1), (1, 2), (0, 2), (0, 3), (0, 4)]
+    order, masses = nested_masses(probs, "contiguous")
+    assert order[0].tolist() == [1, 2, 0, 3, 4]
     np.testing.assert_allclose(masses[0], [0.5, 0.8, 0.9, 0.95, 1.0])
-    assert [tuple(x[0] for x in score_sets(probs, m)) for m in (0.4, 0.85, 0.9)] == [(1, 1), (1, 2), (0, 2)]
+    sets = [np.flatnonzero(score_sets(probs, m, "contiguous")[0]).tolist() for m in (0.4, 0.85, 0.9)]
+    assert sets == [[1], [1, 2], [0, 1, 2]]
+
+
+def test_sets_of_the_likeliest_levels_never_leave_out_a_more_likely_level_and_show_a_torn_model_as_a_gap():
+    torn = np.array([[0.45, 0.02, 0.02, 0.02, 0.49]])  # "The worst service I have ever had." read as 1 or 5
+    assert np.flatnonzero(score_sets(torn, 0.95, "likeliest")[0]).tolist() == [0, 4]
+    assert np.flatnonzero(score_sets(torn, 0.95, "contiguous")[0]).tolist() == [1, 2, 3, 4]  # leaves out 1
+    probs, labels = sample(3000, seed=5)
+    sets = score_sets(probs, threshold(nonconformity(probs[:1000], labels[:1000]), 0.9))
+    least_in = np.where(sets, probs, np.inf).min(1)
+    most_out = np.where(sets, -np.inf, probs).max(1)
+    assert np.all(most_out <= least_in)
+    assert describe(score_sets(torn, 0.95)[0], SCALE.labels) == "1 or 5"
+    assert describe(np.array([True, True, False, False, True]), SCALE.labels) == "1-2 or 5"
+    assert describe(np.array([False, True, True, True, False]), SCALE.labels) == "2-4"
+    assert describe(np.array([False, False, True, False, False]), SCALE.labels) == "3"
 
 
 def test_too_few_held_out_sentences_for_a_coverage_give_every_level():
     assert threshold([0.5, 0.6, 0.7], 0.9) == float("inf")
-    low, high = score_sets(np.array([[0.1, 0.5, 0.3, 0.05, 0.05]]), float("inf"))
-    assert (low[0], high[0]) == (0, 4)
+    assert score_sets(np.array([[0.1, 0.5, 0.3, 0.05, 0.05]]), float("inf")).all()
     with pytest.raises(SentscoreError, match="between 0 and 1"):
         threshold([0.5], 1.5)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .conformal import nonconformity
+from .conformal import METHODS, nonconformity
 from .metrics import expected_calibration_error
 from .objectives import Objective
 
@@ -86,8 +86,9 @@ def output_layer(model: Any, num_outputs: int) -> Any:
 
 def conformal_calibration(held_out: HeldOut, objective: Objective) -> dict[str, Any]:
     """The validation sentences' conformal scores under the (calibrated) probabilities predict will give."""
-    scores = nonconformity(objective.probabilities(held_out.outputs), held_out.label_ids)
-    return {"conformal_scores": [round(float(s), 6) for s in scores]}
+    method = METHODS[0]
+    scores = nonconformity(objective.probabilities(held_out.outputs), held_out.label_ids, method)
+    return {"conformal_scores": [round(float(s), 6) for s in scores], "conformal_method": method}
 
 
 def post_fit_steps(calibrate: bool) -> list[PostFitStep]:

@@ -297,9 +297,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(json.dumps({"sentence": sentence, **prediction.to_dict(args.probs), **extra}))
             continue
         line = f"Score: {prediction.score}"
-        if prediction.score_set is not None:
-            low, high = prediction.score_set
-            line += f"  ({args.set:.0%} set: {low}-{high})" if low != high else f"  ({args.set:.0%} set: {low})"
+        if prediction.set_text is not None:
+            line += f"  ({args.set:.0%} set: {prediction.set_text})"
         if len(args.sentences) > 1:
             line += f"\t{sentence}"
         print(line)

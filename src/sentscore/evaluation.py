@@ -72,17 +72,12 @@ def decodings(probs: np.ndarray, label_ids: list[int], scale: ScoreScale) -> dic
 
 
 def score_set_report(scorer: Scorer, probs: np.ndarray, label_ids: list[int], coverage: float) -> dict | None:
-    """How often the conformal sets at ``coverage`` hold the true score here, and how many levels they span."""
+    """How often the conformal sets at ``coverage`` hold the true score here, and how many levels they hold."""
     sets = scorer.score_sets(probs, coverage)
     if sets is None:
         return None
-    low, high = sets
-    true = np.asarray(label_ids)
-    return {
-        "coverage_asked": coverage,
-        "coverage": float(np.mean((low <= true) & (true <= high))),
-        "mean_size": float(np.mean(high - low + 1)),
-    }
+    covered = sets[np.arange(len(label_ids)), np.asarray(label_ids, dtype=int)]
+    return {"coverage_asked": coverage, "coverage": float(covered.mean()), "mean_size": float(sets.sum(1).mean())}
 
 
 def _worst_mistakes(texts, true_ids, probs, scorer: Scorer, count: int) -> list[dict[str, Any]]:

@@ -182,12 +182,24 @@ class ModelFolder:
 
     def conformal_scores(self) -> list[float] | None:
         """The held-out sentences' conformal scores (None for a folder trained before sentscore recorded them)."""
+        record = self._conformal_record()
+        return None if record is None else [float(s) for s in record["scores"]]
+
+    def conformal_method(self) -> str:
+        """How the folder's score sets grow (:data:`sentscore.conformal.METHODS`): the method its conformal
+        scores were computed with; contiguous for a folder written before sentscore recorded it."""
+        from .conformal import METHODS
+
+        method = (self._conformal_record() or {}).get("method")
+        return method if method in METHODS else "contiguous"
+
+    def _conformal_record(self) -> dict[str, Any] | None:
         if not self.file(CONFORMAL_FILE).is_file():
             return None
         record = self._read_json(CONFORMAL_FILE)
         if not isinstance(record.get("scores"), list):
             raise SentscoreError(f"{self.file(CONFORMAL_FILE)} is damaged (no scores)", hint="Train the model again.")
-        return [float(s) for s in record["scores"]]
+        return record
 
     def onnx_file(self, backend: str, name: str | None = None) -> Path | None:
         """The ONNX export to score with: ``name`` if given, else int8 before fp32; None for the torch backend
@@ -294,9 +306,10 @@ class ModelFolder:
             )
         return self.file(name)
 
-    def write_conformal_scores(self, scores: list[float]) -> None:
-        method = "ordinal nested ranges grown from the most likely level (split conformal, Lu et al. 2022)"
-        self._write_json(CONFORMAL_FILE, {"method": method, "held_out": "validation", "scores": scores})
+    def write_conformal_scores(self, scores: list[float], method: str) -> None:
+        """The held-out sentences' conformal scores, computed with the score-set ``method``."""
+        record = {"method": method, "split": "split conformal", "held_out": "validation", "scores": scores}
+        self._write_json(CONFORMAL_FILE, record)
 
     def write_metrics(self, metrics: dict[str, Any]) -> None:
         self._write_json(METRICS_FILE, metrics)

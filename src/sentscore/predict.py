@@ -21,7 +21,7 @@ from .backends import (
     run_in_batches,
     window_overlap,
 )
-from .conformal import check_coverage, score_sets, threshold
+from .conformal import check_coverage, describe, score_sets, threshold
 from .data import RowsToScore, ScoreScale
 from .errors import SentscoreError
 from .explain import WordWeight
@@ -39,13 +39,16 @@ FILE_CHUNK_ROWS = 8192
 class Prediction:
     """One sentence's score. ``score`` is the most likely label (an int for numeric scales), ``confidence``
     its probability, ``expected_score`` the probability-weighted mean Σ k·p(k) (numeric scales only), and
-    ``score_set`` (when asked for) the lowest and highest score of its conformal set."""
+    ``score_set`` (when asked for) the scores of its conformal set, in the scale's order (a set of the
+    likeliest scores may have a gap: 1 and 5, when the model is torn between them), and ``set_text`` that set
+    as a person reads it ("2-4", "1 or 5")."""
 
     score: int | float | str
     confidence: float
     expected_score: float | None
     probs: dict[str, float] = field(default_factory=dict)
-    score_set: tuple[int | float | str, int | float | str] | None = None
+    score_set: tuple[int | float | str, ...] | None = None
+    set_text: str | None = None
 
     def to_dict(self, with_probs: bool = False) -> dict[str, Any]:
         result: dict[str, Any] = {
@@ -54,7 +57,9 @@ class Prediction:
             "expected_score": None if self.expected_score is None else round(self.expected_score, 6),
         }
         if self.score_set is not None:
-            result["set"] = list(self.score_set)
+            result["set"] = [self.score_set[0], self.score_set[-1]]  # its lowest and highest score
+            result["set_levels"] = list(self.score_set)
+            result["set_text"] = self.set_text
         if with_probs:
             result["probs"] = {k: round(v, 6) for k, v in self.probs.items()}
         return result
@@ -187,16 +192,19 @@ class Scorer:
         values = np.asarray(scale.values) if scale.is_numeric else None
         expected = probs @ values if values is not None else [None] * len(probs)
         best = probs.argmax(axis=1)
-        sets = self.labelled_score_sets(probs, set_coverage) if set_coverage is not None else [None] * len(probs)
+        if set_coverage is not None:
+            self.require_score_sets()
+        masks = self.score_sets(probs, set_coverage) if set_coverage is not None else [None] * len(probs)
         return [
             Prediction(
                 score=scale.parse(scale.labels[b]),
                 confidence=float(p[b]),
                 expected_score=None if e is None else float(e),
                 probs={label: float(x) for label, x in zip(scale.labels, p, strict=True)},
-                score_set=score_set,
+                score_set=None if mask is None else tuple(scale.parse(scale.labels[j]) for j in np.flatnonzero(mask)),
+                set_text=None if mask is None else describe(mask, scale.labels),
             )
-            for p, b, e, score_set in zip(probs, best, expected, sets, strict=True)
+            for p, b, e, mask in zip(probs, best, expected, masks, strict=True)
         ]
 
     def explain(self, texts: Sequence[str] | str) -> list[list[WordWeight]]:
@@ -215,19 +223,13 @@ class Scorer:
             return top_label_change(probs, variant_probs)
         return expected_score_change(probs, variant_probs, np.asarray(values))
 
-    def score_sets(self, probs: np.ndarray, coverage: float) -> tuple[np.ndarray, np.ndarray] | None:
-        """The lowest and highest level id of each sentence's conformal set at ``coverage``; None for a model
-        trained without conformal scores."""
+    def score_sets(self, probs: np.ndarray, coverage: float) -> np.ndarray | None:
+        """Each sentence's conformal set at ``coverage`` as a mask over the levels, shape (n, levels), grown
+        as the folder's conformal scores were (:meth:`ModelFolder.conformal_method`); None for a model trained
+        without conformal scores."""
         check_coverage(coverage)
         scores = self._held_out_scores()
-        return score_sets(probs, threshold(scores, coverage)) if scores else None
-
-    def labelled_score_sets(self, probs: np.ndarray, coverage: float) -> list[tuple[Any, Any]]:
-        """Each sentence's conformal set as (lowest score, highest score)."""
-        self.require_score_sets()
-        low, high = self.score_sets(probs, coverage)
-        parse, labels = self.scale.parse, self.scale.labels
-        return [(parse(labels[lo]), parse(labels[hi])) for lo, hi in zip(low, high, strict=True)]
+        return score_sets(probs, threshold(scores, coverage), self.folder.conformal_method()) if scores else None
 
     def require_score_sets(self) -> None:
         """Raise when the model has no conformal scores to make score sets from."""
@@ -256,10 +258,10 @@ class Scorer:
         workers: int = 1,
     ) -> RowsToScore:
         """Score every row of a CSV/TSV/JSONL/text file and write it with ``score``, ``confidence``,
-        ``expected_score`` (and ``prob_<label>``, ``set_low``/``set_high`` columns) added, keeping every input
-        column and the order. The file is read, scored and written ``chunk_rows`` rows at a time, so memory
-        does not grow with its length; a first pass checks it whole before anything is scored. Rows with a
-        blank text are not scored (``blank_rows``: skip leaves their cells empty, drop leaves them out, fail
+        ``expected_score`` (and ``prob_<label>``, ``set_low``/``set_high``/``set_levels`` columns) added,
+        keeping every input column and the order. The file is read, scored and written ``chunk_rows`` rows at a
+        time, so memory does not grow with its length; a first pass checks it whole before anything is scored.
+        Rows with a blank text are not scored (``blank_rows``: skip leaves their cells empty, drop leaves them out, fail
         stops before scoring); the result names them. The output file is written whole or not at all;
         ``safe_for_spreadsheets`` neutralises cells a spreadsheet would run as formulas. ``workers`` > 1 scores
         each chunk in that many processes, each with its own copy of the model and one thread."""
@@ -315,7 +317,8 @@ class Scorer:
         positions: Sequence[int] | None = None,
     ) -> Any:
         """A copy of ``frame`` with ``score``, ``confidence``, ``expected_score`` (and ``prob_<label>``, and
-        the conformal set's ``set_low`` and ``set_high`` at ``set_coverage``); ``probs`` are those of the rows
+        the conformal set's ``set_low``, ``set_high`` and ``set_levels`` (``1|5``) at ``set_coverage``);
+        ``probs`` are those of the rows
         at ``positions`` (default: every row), and the other rows' cells stay empty."""
         predictions = self.predictions_from_probs(probs, set_coverage)
         positions = list(range(len(frame))) if positions is None else list(positions)
@@ -327,7 +330,8 @@ class Scorer:
             columns["expected_score"] = [round(p.expected_score, 6) for p in predictions]
         if set_coverage is not None:
             columns["set_low"] = [p.score_set[0] for p in predictions]
-            columns["set_high"] = [p.score_set[1] for p in predictions]
+            columns["set_high"] = [p.score_set[-1] for p in predictions]
+            columns["set_levels"] = ["|".join(map(str, p.score_set)) for p in predictions]
         if with_probs:
             for j, label in enumerate(self.scale.labels):
                 columns[f"prob_{label}"] = [round(float(x), 6) for x in probs[:, j]]

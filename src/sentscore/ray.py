@@ -41,8 +41,9 @@ def connect() -> Any:
 
 class ScoreBatches:
     """What one Ray actor runs: the model loads once, in ``__init__``, then every batch (a pandas frame) gets
-    ``score``, ``confidence`` and ``expected_score`` columns (and ``prob_<label>``, ``set_low``/``set_high``),
-    exactly as :meth:`sentscore.Scorer.score_file` adds them. Rows with a blank text keep empty score cells."""
+    ``score``, ``confidence`` and ``expected_score`` columns (and ``prob_<label>``, ``set_low``, ``set_high`` and
+    ``set_levels``), exactly as :meth:`sentscore.Scorer.score_file` adds them. Rows with a blank text keep empty
+    score cells."""
 
     def __init__(
         self,

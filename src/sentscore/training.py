@@ -625,7 +625,7 @@ def save(
         staged = ModelFolder(staging)
         staged.write_model(model, tokenizer, info)
         if "conformal_scores" in result.post_fit:
-            staged.write_conformal_scores(result.post_fit["conformal_scores"])
+            staged.write_conformal_scores(result.post_fit["conformal_scores"], result.post_fit["conformal_method"])
         staged.write_metrics(metrics)
         staged.write_report(staged.info(), metrics)
     logger.debug("Saved the model to %s", folder.path)  # the CLI's summary says so; TrainResult has the path

@@ -31,8 +31,8 @@ logger = logging.getLogger(__name__)
 
 
 SET_DESCRIPTION = (
-    "Also return each sentence's score set: the range of scores that holds the true score with this probability "
-    "(e.g. 0.9), calibrated on the model's validation sentences (conformal prediction)."
+    "Also return each sentence's score set: the likeliest scores that together hold the true score with this "
+    "probability (e.g. 0.9), calibrated on the model's validation sentences (conformal prediction)."
 )
 
 
@@ -66,6 +66,10 @@ class SentenceScore(BaseModel):
     confidence: float = Field(..., description="Probability of that score.")
     expected_score: float | None = Field(None, description="Σ k·p(k) (numeric scores only).")
     set: list[int | float | str] | None = Field(None, description="Lowest and highest score of the set, when asked.")
+    set_levels: list[int | float | str] | None = Field(
+        None, description="Every score in the set, when asked; it may have a gap (1 and 5) where the model is torn."
+    )
+    set_text: str | None = Field(None, description='The set as a person reads it: "2-4", "1 or 5".')
     probs: dict[str, float] | None = Field(None, description="Probability of every score, when asked.")
 
 

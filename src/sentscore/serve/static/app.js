@@ -59,7 +59,7 @@ function renderResult(sentence, result, words) {
   item.append(head);
   const meta = document.createElement("div");
   meta.className = "muted";
-  const range = result.set ? (result.set[0] === result.set[1] ? String(result.set[0]) : result.set[0] + "–" + result.set[1]) : null;
+  const range = result.set_text || null;
   meta.textContent = "confidence " + (100 * result.confidence).toFixed(1) + "%" +
     (result.expected_score != null ? " · expected score " + result.expected_score.toFixed(2) : "") +
     (range ? " · 90% set: " + range : "");
