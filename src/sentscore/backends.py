@@ -8,6 +8,7 @@ of batching: sentences sorted by length, so each batch pads only to its own long
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -138,5 +139,29 @@ def onnx_runner(session: Any) -> Runner:
 
     def run(batch: dict[str, np.ndarray]) -> np.ndarray:
         return session.run([output], {name: batch[name] for name in names})[0]
+
+    return run
+
+
+def onnx_scoring(path: Path, threads: int | None = None, one_sentence_at_a_time: bool = False) -> Runner:
+    """A runner over the ONNX graph ``path``. ``one_sentence_at_a_time`` for a graph that quantizes its
+    activations at run time over the whole tensor it is given (dynamic int8): a sentence's outputs would then
+    depend on the other sentences of its batch and on their padding, so each sentence runs alone, unpadded,
+    and ``threads`` sentences run at once (one thread each) instead of one batch on ``threads`` threads."""
+    if not one_sentence_at_a_time:
+        return onnx_runner(onnx_session(path, threads))
+    from concurrent.futures import ThreadPoolExecutor
+
+    run_one = onnx_runner(onnx_session(path, 1))
+    workers = threads or os.cpu_count() or 1
+
+    def run(batch: dict[str, np.ndarray]) -> np.ndarray:
+        lengths = batch["attention_mask"].sum(axis=1)
+        rows = [{name: value[i : i + 1, : lengths[i]] for name, value in batch.items()} for i in range(len(lengths))]
+        if workers == 1 or len(rows) == 1:
+            return np.concatenate([run_one(row) for row in rows])
+        # ONNX Runtime runs a session from several threads at once, and lets go of the GIL while it does
+        with ThreadPoolExecutor(min(workers, len(rows))) as pool:
+            return np.concatenate(list(pool.map(run_one, rows)))
 
     return run

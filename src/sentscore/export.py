@@ -15,7 +15,7 @@ import numpy as np
 from . import atomic
 from .backends import DEFAULT_BATCH_SIZE, INPUT_NAMES, Runner, load_tokenizer, pad, run_in_batches
 from .errors import SentscoreError
-from .modelfolder import ONNX_FILE, ONNX_INT8_FILE, TOKENIZER_FILE, WEIGHTS_FILE, ModelFolder
+from .modelfolder import ONNX_FILE, ONNX_INT8_FILE, ONNX_RUN_ALONE, TOKENIZER_FILE, WEIGHTS_FILE, ModelFolder
 from .objectives import objective_from_record
 
 logger = logging.getLogger(__name__)
@@ -101,9 +101,10 @@ def outputs_of(folder: ModelFolder, run: Runner, sentences: Sequence[str]) -> np
 
 def onnx_outputs(folder: ModelFolder, onnx_path: Path, sentences: Sequence[str]) -> np.ndarray:
     """The outputs of the ONNX graph ``onnx_path`` for ``sentences``, as predict computes them."""
-    from .backends import onnx_runner, onnx_session
+    from .backends import onnx_scoring
 
-    return outputs_of(folder, onnx_runner(onnx_session(onnx_path)), sentences)
+    run = onnx_scoring(onnx_path, one_sentence_at_a_time=onnx_path.name in ONNX_RUN_ALONE)
+    return outputs_of(folder, run, sentences)
 
 
 def _torch_export(model: Any, folder: ModelFolder, path: Path) -> None:
@@ -166,7 +167,9 @@ def head_nodes(graph: Any) -> list[str]:
 def quantize_int8(source: Path, target: Path) -> None:
     """Dynamic int8: weights quantized per output channel, activations at run time, fused attention included.
     The head and pooler stay fp32 because their few weights carry the decision, and so do the FFN output
-    projections, whose inputs (GELU outputs over the 4x wider hidden layer) quantize worst."""
+    projections, whose inputs (GELU outputs over the 4x wider hidden layer) quantize worst. Activations are
+    quantized over the whole tensor a run is given, so the scorer runs this graph one sentence at a time
+    (:data:`sentscore.modelfolder.ONNX_RUN_ALONE`)."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 

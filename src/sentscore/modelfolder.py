@@ -39,6 +39,9 @@ CONFORMAL_FILE = "conformal.json"  # the validation sentences' conformal scores,
 CHECKPOINT_DIR = ".checkpoints"  # the Trainer's per-epoch checkpoints; removed when training ends
 ONNX_FILE = "model.onnx"  # written by `sentscore export`
 ONNX_INT8_FILE = "model.int8.onnx"
+#: Exports whose activations are quantized at run time over the whole input (dynamic int8): they are run one
+#: sentence at a time, so that a sentence's score does not depend on the rest of its batch.
+ONNX_RUN_ALONE = frozenset({ONNX_INT8_FILE})
 
 #: Needed to load the model for prediction.
 MODEL_FILES = (MODEL_CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE, TOKENIZER_CONFIG_FILE, INFO_FILE)

@@ -25,7 +25,7 @@ from .conformal import check_coverage, describe, score_sets, threshold
 from .data import RowsToScore, ScoreScale
 from .errors import SentscoreError
 from .explain import WordWeight
-from .modelfolder import TOKENIZER_FILE, WEIGHTS_FILE, ModelFolder, ModelInfo
+from .modelfolder import ONNX_RUN_ALONE, TOKENIZER_FILE, WEIGHTS_FILE, ModelFolder, ModelInfo
 from .objectives import Objective, objective_from_record
 
 logger = logging.getLogger(__name__)
@@ -134,9 +134,10 @@ class Scorer:
         check_long_texts(long_texts)
         tokenizer = load_tokenizer(folder.file(TOKENIZER_FILE), info.max_length, window_overlap(info.max_length))
         if onnx_path is not None:
-            from .backends import onnx_runner, onnx_session
+            from .backends import onnx_scoring
 
-            run, chosen = onnx_runner(onnx_session(folder.verify(onnx_path.name), num_threads)), "onnx"
+            alone = onnx_path.name in ONNX_RUN_ALONE
+            run, chosen = onnx_scoring(folder.verify(onnx_path.name), num_threads, alone), "onnx"
         else:
             from .backends import torch_runner
             from .models import load_trained
