@@ -3,9 +3,10 @@
 import json
 import shutil
 
+import numpy as np
 import pytest
 
-from .conftest import EXAMPLES
+from .conftest import EXAMPLES, run_recipe_predict
 from .test_cli import run
 
 pytestmark = pytest.mark.slow
@@ -32,19 +33,27 @@ def test_bundled_model_learns_the_example_data(example_model):
     assert final["qwk"] >= 0.6
 
 
-def test_example_model_predicts_and_is_refused_loudly_by_pipeline(example_model):
+def test_example_model_scores_alike_in_sentscore_pipeline_and_the_recipes_predict_script(example_model, tmp_path):
     from transformers import pipeline
 
-    result = run(
-        "predict",
-        example_model,
+    from sentscore import Scorer
+
+    sentences = [
         "Absolutely wonderful, the best meal of my life.",
         "Broken on arrival and the support never answered.",
-    )
+        "An average hotel: clean enough, nothing special.",
+        "The worst customer service I have ever had.",
+    ]
+    result = run("predict", example_model, *sentences)
     assert result.returncode == 0, result.stderr
     scores = [int(line.split()[1]) for line in result.stdout.splitlines()]
     assert scores[0] >= 4 and scores[1] <= 2
-    # The bundled encoder is mean-pooled, so the folder holds sentscore's own head, which the stock classes
-    # lack: pipeline must refuse it rather than load a random classification head.
-    with pytest.raises(ValueError, match="model type `sentscore`"):
-        pipeline("text-classification", model=str(example_model))
+    # The defaults keep the stock head: the recipe's own predict.py prints sentscore's score for every sentence,
+    # and pipeline() returns the real labels with sentscore's calibrated probabilities.
+    printed = run_recipe_predict(example_model, sentences, tmp_path)
+    assert [p.stdout.strip() for p in printed] == [f"Score: {score}" for score in scores]
+    classify = pipeline("text-classification", model=str(example_model))
+    results = classify(sentences, top_k=None)
+    theirs = np.array([[{r["label"]: r["score"] for r in rows}[label] for label in "12345"] for rows in results])
+    ours = Scorer.load(example_model, backend="torch").predict_proba(sentences)
+    np.testing.assert_allclose(theirs, ours, atol=1e-5)

@@ -133,9 +133,10 @@ class TrainConfig(Settings):
         default=None,
         metadata={
             "help": "How the head reads the sentence: cls (the first token) or mean (the mean of the token "
-            "vectors). Default: the checkpoint's own (mean for a sentence-transformers encoder such as the "
-            "default MiniLM, cls otherwise). Classification or ordinal_log_loss from cls keeps the stock head "
-            "that transformers.pipeline loads; any other choice saves sentscore's own head."
+            "vectors). Default: cls (or the checkpoint's own, for a folder sentscore trained with mean). "
+            "Classification or ordinal_log_loss from cls keeps the stock head that transformers.pipeline, the "
+            "AutoModel classes and the recipe's predict.py load; any other choice saves sentscore's own head, "
+            "which they refuse."
         },
     )
     train_long_texts: str = field(

@@ -221,19 +221,11 @@ def _config_json(source: str) -> dict[str, Any]:
 
 
 def default_pooling(name: str) -> str:
-    """The pooling a checkpoint was trained with: mean for a sentence-transformers encoder trained as a mean
-    pooled sentence encoder (its ``1_Pooling/config.json`` says so), the checkpoint's own for a sentscore
-    folder, else CLS."""
-    source = resolve_model_source(name)
-    model_config = _config_json(source)
-    if is_sentscore_folder(model_config):
-        return str(model_config.get("pooling", "mean"))
-    pooling_file = Path(source) / "1_Pooling" / "config.json"
-    try:
-        modes = json.loads(pooling_file.read_text(encoding="utf-8")) if pooling_file.is_file() else {}
-    except (OSError, ValueError):
-        modes = {}
-    return "mean" if modes.get("pooling_mode_mean_tokens") else "cls"
+    """The pooling of a new head: the checkpoint's own for a folder sentscore trained with its own head, else
+    CLS, the stock head's, which every loader of the saved folder reads (transformers' pipeline and
+    AutoModel classes, the recipe's predict.py), sentence-transformers encoders included (docs/decisions.md)."""
+    model_config = _config_json(resolve_model_source(name))
+    return str(model_config.get("pooling", "mean")) if is_sentscore_folder(model_config) else "cls"
 
 
 def _check_tokenizer_fits(tokenizer: Any, model_config: Any, name: str) -> None:
