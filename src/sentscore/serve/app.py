@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import tempfile
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -36,6 +37,11 @@ SET_DESCRIPTION = (
 )
 
 
+#: One character that is white space neither to Python nor to JSON Schema's (ECMA-262) regular expressions, whose
+#: ``\s`` differ (Python's takes in \x1c-\x1f and \x85, ECMA's \ufeff): a sentence without one is blank, alike in
+#: the published schema and in the server's own check.
+VISIBLE = "[^\\t\\n\\v\\f\\r \\x1c-\\x1f\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff]"
+
 #: How many texts an explanation request may make the server score, per sentence a score request may hold.
 EXPLAIN_COST = 4
 
@@ -53,7 +59,7 @@ def score_request_model(settings: ServeSettings) -> type[ScoreRequest]:
     limits = {
         "minItems": 1,
         "maxItems": settings.max_sentences,
-        "items": {"type": "string", "minLength": 1, "maxLength": settings.max_chars, "pattern": "\\S"},
+        "items": {"type": "string", "minLength": 1, "maxLength": settings.max_chars, "pattern": VISIBLE},
     }
     sentences = Field(
         ..., description="Sentences to score, in order.", examples=[["Great food!"]], json_schema_extra=limits
@@ -259,7 +265,7 @@ def _check_sentences(sentences: list[str], settings: ServeSettings, check_count:
             f"{len(sentences)} sentences in one request; the limit is {settings.max_sentences}",
             hint="Split the request.",
         )
-    blank = [i for i, s in enumerate(sentences) if not s.strip()]
+    blank = [i for i, s in enumerate(sentences) if not re.search(VISIBLE, s)]
     if blank:
         raise SentscoreError(f"sentences {blank[:10]} are blank", hint="Remove blank sentences.")
     long = [i for i, s in enumerate(sentences) if len(s) > settings.max_chars]
