@@ -16,27 +16,32 @@ COLUMNS = (("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("qwk", "QWK"), (
 
 
 def grouped(results: list[dict[str, Any]]) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """data set -> configuration -> its runs (one per seed). The runs of the configuration the defaults
-    resolve to are listed under "defaults" (one per seed)."""
-    from .quality import SAME_AS_DEFAULTS
-
+    """data set -> configuration -> its runs (one per seed, a seed run under two names that mean the same counted
+    once)."""
     groups: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for run in results:
-        groups[run["data"]][label(run)].append(run)
+        runs = groups[run["data"]][label(run)]
+        if run["seed"] not in {other["seed"] for other in runs}:
+            runs.append(run)
     for configs in groups.values():
-        same = configs.pop(SAME_AS_DEFAULTS, [])
-        seeds = {run["seed"] for run in configs.get("defaults", [])}
-        merged = configs.get("defaults", []) + [run for run in same if run["seed"] not in seeds]
-        if merged:
-            configs["defaults"] = sorted(merged, key=lambda run: run["seed"])
+        for runs in configs.values():
+            runs.sort(key=lambda run: run["seed"])
     return groups
 
 
 def label(run: dict[str, Any]) -> str:
-    """A run's configuration, marked when it trained in bf16 (a CPU with native bf16 does by default), so that
-    its seeds are never averaged with fp32 runs of the same name."""
+    """A run's configuration as the report shows it: the explicit configuration the defaults resolve to under
+    "defaults"; a run of the defaults made before sentscore 0.3, whose pooling was mean, under "0.2 defaults (mean
+    pooling)", in any configuration named after the defaults; and marked when it trained in bf16 (a CPU with
+    native bf16 does by default), so that its seeds are never averaged with fp32 runs of the same name."""
+    from .quality import DEFAULTS_0_2, SAME_AS_DEFAULTS, SAME_AS_DEFAULTS_0_2
+
+    name = {SAME_AS_DEFAULTS: "defaults", SAME_AS_DEFAULTS_0_2: DEFAULTS_0_2}.get(run["config"], run["config"])
+    pooled = (run.get("resolved_config") or {}).get("pooling")
+    if "defaults" in name.split(", ") and pooled == "mean" and "pooling" not in (run.get("overrides") or {}):
+        name = name.replace("defaults", DEFAULTS_0_2, 1)
     in_bf16 = (run.get("resolved_config") or {}).get("bf16")
-    return f"{run['config']}, bf16" if in_bf16 else run["config"]
+    return f"{name}, bf16" if in_bf16 else name
 
 
 def spread(values: list[float]) -> str:
@@ -77,11 +82,11 @@ def quality_section(results: list[dict[str, Any]]) -> list[str]:
             "| configuration | seeds | " + " | ".join(name for _, name in COLUMNS) + " | 90% sets | training s |",
             "|---|---:|" + "---:|" * (len(COLUMNS) + 2),
         ]
-        first = ("reference recipe", "sentscore 0.1 defaults", "defaults")
+        first = ("reference recipe", "sentscore 0.1 defaults", "defaults", "defaults, bf16")
         for config in sorted(configs, key=lambda name: (first.index(name) if name in first else len(first), name)):
             runs = configs[config]
             cells = [spread([run["dev"][key] for run in runs]) for key, _ in COLUMNS]
-            label = f"**defaults** (= {SAME_AS_DEFAULTS})" if config == "defaults" else config
+            label = f"**{config}** (= {SAME_AS_DEFAULTS})" if config.startswith("defaults") else config
             rows.append(
                 f"| {label} | {len(runs)} | " + " | ".join(cells) + f" | {_sets(runs)} | "
                 f"{statistics.fmean(run['train_seconds'] for run in runs):.0f} |"
@@ -93,11 +98,11 @@ def quality_section(results: list[dict[str, Any]]) -> list[str]:
 #: The base-size model's runs and the distilled ones (as labelled by :func:`label`), shown beside the bundled
 #: model's defaults on each data set that has any of them.
 BASE_SIZE_CONFIGS = (
-    "mpnet-base, defaults, bf16",
-    "defaults, teacher mpnet-base",
-    "defaults, teacher mpnet-base, weight 0.9",
+    "mpnet-base, 0.2 defaults (mean pooling), bf16",
+    "0.2 defaults (mean pooling), teacher mpnet-base",
+    "0.2 defaults (mean pooling), teacher mpnet-base, weight 0.9",
 )
-BUNDLED_CONFIGS = ("defaults", "defaults, bf16")
+BUNDLED_CONFIGS = ("0.2 defaults (mean pooling)", "0.2 defaults (mean pooling), bf16", "defaults, bf16")
 
 
 def base_size_rows(groups: dict[str, dict[str, list[dict[str, Any]]]]) -> list[str]:
@@ -205,9 +210,9 @@ def _sets(runs: list[dict[str, Any]]) -> str:
 def targets_rows(groups: dict[str, dict[str, list[dict[str, Any]]]]) -> list[str]:
     """The quality issue's targets, for the configuration named "defaults"."""
     sst5 = groups.get("sst5", {})
-    if "defaults" not in sst5:
+    ours = defaults_of(sst5)
+    if not ours:
         return []
-    ours = sst5["defaults"]
     rows = ["### Targets (defaults, mean over seeds)", "", "| target | measured | verdict |", "|---|---|---|"]
     checks = [
         ("SST-5 dev accuracy ≥ 0.52", mean_of(ours, "accuracy"), lambda v: v >= 0.52),
@@ -219,6 +224,11 @@ def targets_rows(groups: dict[str, dict[str, list[dict[str, Any]]]]) -> list[str
         rows.append(f"| {label} | {value:.4f} | {'met' if ok(value) else '**not met**'} |")
     rows += _set_rows(ours) + _time_row(sst5) + _small_row(groups) + _comparison_rows(groups)
     return rows + [""]
+
+
+def defaults_of(configs: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The runs of the defaults on one data set: in fp32 where there are any, else in bf16."""
+    return configs.get("defaults") or configs.get("defaults, bf16") or []
 
 
 def _set_rows(runs: list[dict[str, Any]]) -> list[str]:
@@ -237,7 +247,7 @@ def _set_rows(runs: list[dict[str, Any]]) -> list[str]:
 def _time_row(sst5: dict[str, list[dict[str, Any]]]) -> list[str]:
     if "sentscore 0.1 defaults" not in sst5:
         return []
-    ratio = statistics.fmean(r["train_seconds"] for r in sst5["defaults"]) / statistics.fmean(
+    ratio = statistics.fmean(r["train_seconds"] for r in defaults_of(sst5)) / statistics.fmean(
         r["train_seconds"] for r in sst5["sentscore 0.1 defaults"]
     )
     return [
@@ -247,7 +257,7 @@ def _time_row(sst5: dict[str, list[dict[str, Any]]]) -> list[str]:
 
 
 def _small_row(groups: dict[str, dict[str, list[dict[str, Any]]]]) -> list[str]:
-    small = groups.get("sst5_64", {}).get("defaults")
+    small = defaults_of(groups.get("sst5_64", {}))
     if not small:
         return []
     value = mean_of(small, "accuracy")
@@ -262,7 +272,8 @@ def _comparison_rows(groups: dict[str, dict[str, list[dict[str, Any]]]]) -> list
     rows = []
     for data in ("sst5", "semeval_4c"):
         configs = groups.get(data, {})
-        if "defaults" not in configs:
+        ours = defaults_of(configs)
+        if not ours:
             continue
         for other in ("reference recipe", "sentscore 0.1 defaults"):
             if other not in configs:
@@ -270,7 +281,7 @@ def _comparison_rows(groups: dict[str, dict[str, list[dict[str, Any]]]]) -> list
             wins = [
                 key
                 for key in ("accuracy", "macro_f1", "qwk", "mae")
-                if (mean_of(configs["defaults"], key) < mean_of(configs[other], key)) == (key == "mae")
+                if (mean_of(ours, key) < mean_of(configs[other], key)) == (key == "mae")
             ]
             rows.append(
                 f"| {DATA_NAMES[data].split(' (')[0]}: better than the {other} on accuracy, macro-F1, QWK and MAE | "

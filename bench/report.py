@@ -176,6 +176,39 @@ def serve_section(serve: dict[str, Any]) -> list[str]:
     return rows
 
 
+SET_METHODS = {
+    "likeliest": "likeliest levels (default)",
+    "contiguous": "contiguous range (until 0.3)",
+    "lac": "LAC (threshold on each level)",
+}
+
+
+def score_sets_section(result: dict[str, Any]) -> list[str]:
+    """Coverage, size and ordering of the 90% score sets of each method, per configuration and data set."""
+    rows = [
+        "## Score sets (`python -m bench.score_sets`)",
+        "",
+        "The 90% sets of three methods from the dev probabilities of the quality runs: each dev set split into "
+        "halves at random 200 times, the sets calibrated on one half and measured on the other; mean ± std over "
+        'the seeds. "Least/most confident": coverage on the third of the sentences whose likeliest level is '
+        'least/most probable; "leaves out a likelier level": sets missing a level more probable than one they '
+        'hold; "gap": sets that are not one range.',
+        "",
+        "| configuration | data | method | coverage | least confident | most confident | mean size "
+        "| leaves out a likelier level | gap |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    keys = ("coverage", "coverage_least_confident", "coverage_most_confident", "mean_size")
+    for config, record in result.items():
+        for data, methods in record["summary"].items():
+            for method, name in SET_METHODS.items():
+                m = methods[method]
+                cells = [f"{m[key][0]:.3f} ± {m[key][1]:.3f}" for key in keys]
+                shares = [f"{100 * m[key][0]:.2f}%" for key in ("excludes_more_likely", "has_gap")]
+                rows.append(f"| {config} | {data} | {name} | " + " | ".join(cells + shares) + " |")
+    return rows + [""]
+
+
 def quantize_section(result: dict[str, Any]) -> list[str]:
     variants = {name: r for name, r in result.items() if isinstance(r, dict)}
     fp32 = variants["ONNX fp32"]
@@ -295,7 +328,9 @@ def main() -> None:
         ".venv/bin/python -m bench.long_texts           # long texts: windows against truncation",
         ".venv/bin/python -m bench.compile  # torch.compile against eager",
         ".venv/bin/python -m bench.profile  # where a training step's time goes",
-        ".venv/bin/python -m bench.quantize # int8 variants (after bench.run)",
+        ".venv/bin/python -m bench.quantize --model bench/results/quality_models/sst5__cls__ordinal_log_loss__s42"
+        "   # int8 recipes",
+        '.venv/bin/python -m bench.score_sets [--config "0.2 defaults (mean pooling)"]   # score-set methods',
         ".venv/bin/python -m bench.quality all  # model quality: configurations x seeds x data sets",
         ".venv/bin/python -m bench.soups        # the seeds' kept models averaged into one",
         ".venv/bin/python -m bench.report   # this file",
@@ -328,6 +363,8 @@ def main() -> None:
             lines += quick_start_section(read_result(name), precision)
     if has_result("soups"):
         lines += soups_section(read_result("soups"))
+    if has_result("score_sets"):
+        lines += score_sets_section(read_result("score_sets"))
     if has_result("quantize"):
         lines += quantize_section(read_result("quantize"))
     if has_result("profile"):

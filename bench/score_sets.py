@@ -22,7 +22,8 @@ import pandas as pd
 from sentscore.conformal import METHODS, nonconformity, score_sets, threshold
 
 from .common import RESULTS, cpu_name, utc_now
-from .quality import DATASETS, SAME_AS_DEFAULTS, load_results
+from .quality import DATASETS, load_results
+from .quality_report import label
 
 COVERAGE = 0.9
 OUT = RESULTS / "score_sets.json"
@@ -68,9 +69,8 @@ def measure(mask: np.ndarray, probs: np.ndarray, labels: np.ndarray) -> dict[str
 def run(config: str, splits: int) -> dict:
     table = {}
     for result in load_results():
-        names = {config} | ({SAME_AS_DEFAULTS} if config == "defaults" else set())
         if (
-            result["config"] not in names
+            label(result).removesuffix(", bf16") != config
             or result["data"] not in ("sst5", "semeval_4c")
             or "dev_probabilities" not in result
         ):
@@ -115,7 +115,9 @@ def summarise(table: dict) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default="defaults", help="the bench.quality configuration whose runs to read")
+    parser.add_argument(
+        "--config", default="defaults", help="the configuration whose runs to read, as the quality report names it"
+    )
     parser.add_argument("--splits", type=int, default=200)
     args = parser.parse_args()
     table = run(args.config, args.splits)

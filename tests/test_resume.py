@@ -29,8 +29,6 @@ def config(model_dir, data, out, **settings) -> TrainConfig:
         learning_rate=1e-3,
         max_length=16,
         pooling="mean",
-        dropout=0.0,  # dropout masks are the one thing a resumed run does not replay exactly (README)
-        attention_dropout=0.0,
         **settings,
     )
 

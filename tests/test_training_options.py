@@ -1,5 +1,7 @@
 """Weight averaging of the epochs and the linear-probe head, on the tiny model."""
 
+import json
+
 import numpy as np
 import pytest
 from safetensors.torch import load_file
@@ -44,9 +46,14 @@ def test_uniform_averaging_keeps_the_mean_of_every_epochs_weights(tiny_model_dir
     train(small_config(tiny_model_dir, tmp_path, weight_averaging="uniform"), show_progress=False, callbacks=[keep])
     assert len(keep.saved) == 3
     saved = load_file(tmp_path / "out" / "model.safetensors")
-    for name in ("head.weight", "encoder.encoder.layer.1.output.dense.weight"):
+    calibration = json.loads((tmp_path / "out" / "sentscore.json").read_text())["calibration"]
+    assert calibration["in_weights"]  # the output layer holds the temperature, fitted to the averaged model
+    for name, scale in (
+        ("head.weight", calibration["temperature"]),
+        ("encoder.encoder.layer.1.output.dense.weight", 1),
+    ):
         mean = sum(epoch[name] for epoch in keep.saved) / 3
-        np.testing.assert_allclose(saved[name].numpy(), mean.numpy(), atol=1e-6)
+        np.testing.assert_allclose(saved[name].numpy(), mean.numpy() / scale, atol=1e-6)
         assert not np.allclose(saved[name].numpy(), keep.saved[-1][name].numpy())  # not simply the last epoch
 
 

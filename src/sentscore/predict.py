@@ -82,8 +82,10 @@ class Scorer:
         backend: str,
         batch_size: int,
         long_texts: str = "windows",
+        onnx_file: str | None = None,
     ):
         self.long_texts = long_texts
+        self.onnx_file = onnx_file  # the export it scores with (None: PyTorch), which worker processes load too
         self.folder = folder
         self.objective = objective
         self.backend = backend
@@ -145,7 +147,8 @@ class Scorer:
             folder.verify(WEIGHTS_FILE)
             run, chosen = torch_runner(load_trained(folder.path)), "torch"
         logger.debug("Loaded %s with the %s backend", folder.path, onnx_path.name if onnx_path else chosen)
-        return cls(folder, objective, tokenizer, run, chosen, batch_size, long_texts)
+        onnx_file = onnx_path.name if onnx_path is not None else None
+        return cls(folder, objective, tokenizer, run, chosen, batch_size, long_texts, onnx_file)
 
     def predict_proba(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Probabilities, shape (len(texts), number of labels), in input order."""
@@ -305,8 +308,8 @@ class Scorer:
             return
         from .workers import ScoringPool
 
-        backend, levels = self.backend, len(self.scale)
-        with ScoringPool(str(self.model_dir), backend, self.long_texts, self.batch_size, workers, levels) as pool:
+        loading = {"backend": self.backend, "onnx_file": self.onnx_file, "long_texts": self.long_texts}
+        with ScoringPool(str(self.model_dir), loading, self.batch_size, workers, len(self.scale)) as pool:
             yield pool.predict_proba
 
     def add_scores(

@@ -14,15 +14,15 @@ import numpy as np
 _scorer: Any = None  # the worker process's own scorer, loaded once by _load
 
 
-def _load(model_dir: str, backend: str, long_texts: str, batch_size: int) -> None:
+def _load(model_dir: str, loading: dict[str, Any], batch_size: int) -> None:
     global _scorer
     from .predict import Scorer
 
-    if backend == "torch":
+    if loading["backend"] == "torch":
         import torch
 
         torch.set_num_threads(1)  # a worker process is sentscore's own: one thread each, the cores shared out
-    _scorer = Scorer.load(model_dir, backend=backend, batch_size=batch_size, num_threads=1, long_texts=long_texts)
+    _scorer = Scorer.load(model_dir, batch_size=batch_size, num_threads=1, **loading)
 
 
 def _score(texts: list[str]) -> np.ndarray:
@@ -30,18 +30,17 @@ def _score(texts: list[str]) -> np.ndarray:
 
 
 class ScoringPool:
-    """``workers`` processes scoring like ``Scorer.predict_proba``; use it as a context manager. Processes are
+    """``workers`` processes scoring like ``Scorer.predict_proba`` of a scorer loaded with ``loading`` (the
+    backend, ONNX file and long-text handling of ``Scorer.load``); use it as a context manager. Processes are
     spawned, not forked, so that no thread pool of the parent is copied half-way."""
 
-    def __init__(
-        self, model_dir: str, backend: str, long_texts: str, batch_size: int, workers: int, levels: int
-    ) -> None:
+    def __init__(self, model_dir: str, loading: dict[str, Any], batch_size: int, workers: int, levels: int) -> None:
         self.workers, self.levels = workers, levels
         self._pool = ProcessPoolExecutor(
             workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_load,
-            initargs=(model_dir, backend, long_texts, batch_size),
+            initargs=(model_dir, loading, batch_size),
         )
 
     def __enter__(self) -> ScoringPool:

@@ -1,0 +1,140 @@
+"""One sentence, one score: the same sentences scored every way sentscore offers, and by the tools of the
+ecosystem, on one trained (tiny) model with its ONNX exports. Within a backend the score never changes with the
+way a sentence is sent (alone, together, in a file chunk, a request, a worker process); across backends the
+probabilities agree within the tolerance stated per backend. The bundled model's run of the same checks through
+the CLI, pipeline() and the recipe's predict.py is in test_end_to_end.py."""
+
+import json
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sentscore import Scorer
+from sentscore.export import export_onnx
+
+from .conftest import run_recipe_predict, synthetic_rows, write_csv
+from .test_cli import run
+
+#: How far each backend's probabilities may be from PyTorch's scored alone (int8: its scores agree with fp32
+#: on most sentences, not all, so it is held to itself only).
+TOLERANCE = {"torch": 1e-5, "model.onnx": 1e-4}
+SENTENCES = [text for text, _ in synthetic_rows(4, seed=11)] + ["awful", "the staff were lovely " * 6]
+
+
+@pytest.fixture(scope="module")
+def folder(tiny_model_dir, tmp_path_factory):
+    """The tiny model trained until its scores are decided by clear margins (the session's trained_tiny_dir
+    stays near uniform, where float rounding alone could swap two levels), exported to fp32 and int8 ONNX."""
+    from sentscore import TrainConfig, train
+
+    root = tmp_path_factory.mktemp("consistency")
+    config = TrainConfig(
+        model_name=str(tiny_model_dir),
+        train_file=str(write_csv(root / "d.csv", synthetic_rows(12))),
+        output_dir=str(root / "model"),
+        num_train_epochs=20,
+        learning_rate=1e-2,
+        max_length=32,
+        freeze_embeddings=False,  # a random tiny encoder learns only when all of it trains
+        freeze_layers=0,
+    )
+    train(config, show_progress=False)
+    export_onnx(root / "model", quantize="int8")
+    return root / "model"
+
+
+@pytest.fixture(scope="module")
+def reference(folder):
+    """Each sentence scored alone by PyTorch."""
+    scorer = Scorer.load(folder, backend="torch")
+    return np.vstack([scorer.predict_proba([text]) for text in SENTENCES])
+
+
+def ways_of_scoring(folder, backend, tmp_path):
+    """backend -> {way: probabilities of SENTENCES, in order}."""
+    options = {"backend": "torch"} if backend == "torch" else {"backend": "onnx", "onnx_file": backend}
+    scorer = Scorer.load(folder, **options)
+    frame = pd.DataFrame({"sentence": SENTENCES})
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    found = {
+        "together": scorer.predict_proba(SENTENCES),
+        "reversed": scorer.predict_proba(SENTENCES[::-1])[::-1],
+        "in batches of 3": Scorer.load(folder, batch_size=3, **options).predict_proba(SENTENCES),
+    }
+    for name, settings in {
+        "whole file": {},
+        "chunks of 2 rows": {"chunk_rows": 2},
+        "2 workers": {"workers": 2},
+    }.items():
+        out = tmp_path / f"{name}.csv"
+        scorer.score_file(tmp_path / "in.csv", out, with_probs=True, show_progress=False, **settings)
+        found[name] = pd.read_csv(out)[[f"prob_{label}" for label in scorer.scale.labels]].to_numpy()
+    return found
+
+
+@pytest.mark.parametrize("backend", ["torch", "model.onnx", "model.int8.onnx"])
+def test_a_sentence_gets_one_score_however_it_is_sent(folder, reference, backend, tmp_path):
+    alone_scorer = Scorer.load(folder, **({"backend": "torch"} if backend == "torch" else {"onnx_file": backend}))
+    alone = np.vstack([alone_scorer.predict_proba([text]) for text in SENTENCES])
+    for way, probs in ways_of_scoring(folder, backend, tmp_path).items():
+        assert (probs.argmax(1) == alone.argmax(1)).all(), way
+        np.testing.assert_allclose(probs, alone, atol=1e-5, err_msg=way)  # files keep 6 decimals
+    if backend in TOLERANCE:  # and across backends
+        assert (alone.argmax(1) == reference.argmax(1)).all()
+        np.testing.assert_allclose(alone, reference, atol=TOLERANCE[backend])
+
+
+def test_the_server_scores_a_sentence_alike_alone_together_and_under_concurrent_load(folder):
+    from fastapi.testclient import TestClient
+
+    from sentscore.serve.app import ServeSettings, create_app
+
+    for backend in ("torch", "model.int8.onnx"):
+        options = {"backend": "torch"} if backend == "torch" else {"onnx_file": backend}
+        scorer = Scorer.load(folder, **options)
+        settings = ServeSettings(batching=True, max_wait_ms=20)
+        with TestClient(create_app(scorer, settings)) as client:
+
+            def score(texts):
+                response = client.post("/v1/score", json={"sentences": texts, "probs": True})
+                assert response.status_code == 200, response.text
+                return [list(r["probs"].values()) for r in response.json()["results"]]
+
+            together = np.array(score(SENTENCES))
+            answers: dict[int, list[float]] = {}
+
+            def score_alone(i, answers=answers):
+                answers[i] = score([SENTENCES[i]])[0]
+
+            threads = [threading.Thread(target=score_alone, args=(i,)) for i in range(len(SENTENCES))]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        concurrent = np.array([answers[i] for i in range(len(SENTENCES))])
+        alone = np.vstack([scorer.predict_proba([text]) for text in SENTENCES])
+        for probs in (together, concurrent):
+            assert (probs.argmax(1) == alone.argmax(1)).all(), backend
+            np.testing.assert_allclose(probs, alone, atol=1e-5)
+
+
+def test_the_cli_scores_a_sentence_alike_alone_and_together(folder, reference):
+    together = run("predict", folder, *SENTENCES[:3], "--json", "--backend", "torch", "--probs")
+    assert together.returncode == 0, together.stderr
+    alone = [run("predict", folder, text, "--json", "--backend", "torch", "--probs") for text in SENTENCES[:3]]
+    rows = [json.loads(line) for line in together.stdout.splitlines()]
+    assert [r["score"] for r in rows] == [json.loads(a.stdout)["score"] for a in alone]
+    assert [r["score"] for r in rows] == [int(p.argmax()) + 1 for p in reference[:3]]
+
+
+def test_stock_loaders_score_the_folder_as_sentscore_does(folder, reference, tmp_path):
+    from transformers import pipeline
+
+    classify = pipeline("text-classification", model=str(folder))
+    results = classify(SENTENCES, top_k=None, truncation=True)
+    theirs = np.array([[{r["label"]: r["score"] for r in rows}[label] for label in "12345"] for rows in results])
+    np.testing.assert_allclose(theirs, reference, atol=1e-5)
+    printed = run_recipe_predict(folder, SENTENCES, tmp_path)
+    assert [p.stdout.strip() for p in printed] == [f"Score: {int(p.argmax()) + 1}" for p in reference]
