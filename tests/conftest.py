@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,3 +108,13 @@ def run_recipe_predict(model_dir: Path, sentences: list[str], workdir: Path) -> 
         )
         for sentence in sentences
     ]
+
+
+def pipeline_probabilities(model_dir: Path, sentences: list[str]) -> Any:
+    """What ``transformers.pipeline("text-classification")`` gives for each sentence, as an array of the
+    probabilities of the levels 1..5 in order."""
+    import numpy as np
+    from transformers import pipeline
+
+    results = pipeline("text-classification", model=str(model_dir))(sentences, top_k=None, truncation=True)
+    return np.array([[{r["label"]: r["score"] for r in rows}[label] for label in "12345"] for rows in results])

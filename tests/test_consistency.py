@@ -14,7 +14,7 @@ import pytest
 from sentscore import Scorer
 from sentscore.export import export_onnx
 
-from .conftest import run_recipe_predict, synthetic_rows, write_csv
+from .conftest import pipeline_probabilities, run_recipe_predict, synthetic_rows, write_csv
 from .test_cli import run
 
 #: How far each backend's probabilities may be from PyTorch's scored alone (int8: its scores agree with fp32
@@ -130,11 +130,6 @@ def test_the_cli_scores_a_sentence_alike_alone_and_together(folder, reference):
 
 
 def test_stock_loaders_score_the_folder_as_sentscore_does(folder, reference, tmp_path):
-    from transformers import pipeline
-
-    classify = pipeline("text-classification", model=str(folder))
-    results = classify(SENTENCES, top_k=None, truncation=True)
-    theirs = np.array([[{r["label"]: r["score"] for r in rows}[label] for label in "12345"] for rows in results])
-    np.testing.assert_allclose(theirs, reference, atol=1e-5)
+    np.testing.assert_allclose(pipeline_probabilities(folder, SENTENCES), reference, atol=1e-5)
     printed = run_recipe_predict(folder, SENTENCES, tmp_path)
     assert [p.stdout.strip() for p in printed] == [f"Score: {int(p.argmax()) + 1}" for p in reference]

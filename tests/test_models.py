@@ -76,3 +76,22 @@ def test_a_folder_without_tokenizer_files_is_refused(tiny_model_dir, tmp_path):
     with pytest.raises(SentscoreError, match=r"no usable tokenizer: it knows \d+ tokens, the model 30522") as info:
         load_for_training(str(weights_only), SCALE)
     assert "save_pretrained" in info.value.hint
+
+
+def test_the_pooler_of_an_encoder_trained_mean_pooled_starts_as_the_identity(tiny_model_dir, tmp_path):
+    import json
+    import shutil
+
+    import torch
+
+    mean_pooled = tmp_path / "sentence-encoder"
+    shutil.copytree(tiny_model_dir, mean_pooled)
+    (mean_pooled / "1_Pooling").mkdir()
+    (mean_pooled / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_mean_tokens": True}))
+    _, stock = load_for_training(str(tiny_model_dir), SCALE)
+    _, reset = load_for_training(str(mean_pooled), SCALE)
+    width = stock.config.hidden_size
+    assert not torch.equal(stock.bert.pooler.dense.weight, torch.eye(width))  # the checkpoint's own pooler
+    assert torch.equal(reset.bert.pooler.dense.weight, torch.eye(width))
+    assert not reset.bert.pooler.dense.bias.any()
+    assert torch.equal(reset.bert.encoder.layer[0].output.dense.weight, stock.bert.encoder.layer[0].output.dense.weight)

@@ -11,7 +11,7 @@ from sentscore import Scorer, TrainConfig, train
 from sentscore.errors import SentscoreError
 from sentscore.modelfolder import TRAIN_OUTPUT_FILES
 
-from .conftest import run_recipe_predict, synthetic_rows, write_csv
+from .conftest import pipeline_probabilities, run_recipe_predict, synthetic_rows, write_csv
 
 
 def test_output_directory_is_exactly_the_contract(trained_tiny_dir):
@@ -78,14 +78,9 @@ def test_tokenizer_truncates_at_the_training_length(trained_tiny_dir):
 
 
 def test_pipeline_returns_real_score_labels_and_sentscores_calibrated_probabilities(trained_tiny_dir):
-    from transformers import pipeline
-
     sentences = ["the food was great", "a terrible room " * 40, "an okay film"]
-    classify = pipeline("text-classification", model=str(trained_tiny_dir))
-    results = classify(sentences, truncation=True, top_k=None)
-    theirs = np.array([[{r["label"]: r["score"] for r in rows}[label] for label in "12345"] for rows in results])
     ours = Scorer.load(trained_tiny_dir, backend="torch").predict_proba(sentences)
-    np.testing.assert_allclose(theirs, ours, atol=1e-5)
+    np.testing.assert_allclose(pipeline_probabilities(trained_tiny_dir, sentences), ours, atol=1e-5)
 
 
 def test_the_recipes_predict_script_prints_sentscores_score(trained_tiny_dir, tmp_path):

@@ -108,6 +108,8 @@ def load_for_training(
             with load_report_silenced():
                 if objective.stock_head and pooling == "cls":
                     model, loading_info = _stock_model(source, encoder_config, options)
+                    if trained_mean_pooled(source):
+                        reset_pooler_to_identity(model)
                 else:
                     model, loading_info = _sentscore_model(source, encoder_config, objective, pooling, options)
     except (OSError, ValueError) as exc:
@@ -218,6 +220,32 @@ def _config_json(source: str) -> dict[str, Any]:
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     except (OSError, ValueError):
         return {}
+
+
+def trained_mean_pooled(source: str) -> bool:
+    """Whether a checkpoint is a sentence encoder trained on the mean of its token vectors (sentence-transformers
+    says so in ``1_Pooling/config.json``): its pooler, which the stock head reads, was never trained with it."""
+    pooling_file = Path(source) / "1_Pooling" / "config.json"
+    try:
+        modes = json.loads(pooling_file.read_text(encoding="utf-8")) if pooling_file.is_file() else {}
+    except (OSError, ValueError):
+        modes = {}
+    return bool(modes.get("pooling_mode_mean_tokens"))
+
+
+def reset_pooler_to_identity(model: Any) -> None:
+    """Start the stock head's pooler (a dense layer and tanh over the first token's vector) as the identity, so
+    that fine-tuning begins from the vector the encoder gives rather than from a projection it never used; a
+    model without a pooler is left as it is."""
+    import torch
+
+    dense = getattr(getattr(model.base_model, "pooler", None), "dense", None)
+    if dense is None or dense.weight.shape[0] != dense.weight.shape[1]:
+        return
+    with torch.no_grad():
+        dense.weight.copy_(torch.eye(dense.weight.shape[0]))
+        dense.bias.zero_()
+    logger.info("The encoder was trained mean-pooled, so the pooler the stock head reads starts as the identity")
 
 
 def default_pooling(name: str) -> str:
