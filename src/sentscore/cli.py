@@ -542,7 +542,13 @@ def _export_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         "export", parents=[common], help="Export a trained model to ONNX for fast CPU scoring."
     )
     export.add_argument("model_dir", help="Folder written by `sentscore train`; the ONNX files are written into it.")
-    export.add_argument("--quantize", choices=QUANTIZATIONS, help="Also write an int8 model (smaller, faster on CPU).")
+    export.add_argument(
+        "--quantize",
+        choices=QUANTIZATIONS,
+        help="Also write an int8 model, which predict, evaluate and serve then prefer: smaller and faster on CPU, "
+        "but it scores a few sentences in a hundred differently from fp32 and costs some accuracy "
+        "(docs/decisions.md). Without it, the fp32 export scores exactly as PyTorch does.",
+    )
     export.add_argument("--check-file", help="Sentences (any data file) to compare the exports with PyTorch on.")
     export.add_argument("--text-column", default="sentence")
     export.add_argument("--overwrite", action="store_true", help="Replace existing ONNX files.")
