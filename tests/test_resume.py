@@ -92,3 +92,35 @@ def test_ctrl_c_in_the_cli_keeps_a_checkpoint_and_prints_the_command_that_resume
     done = subprocess.run([*command, "--resume", "-q"], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     assert json.loads((out / "sentscore.json").read_text())["config"]["resume"] is True
+
+
+def test_an_interrupted_run_saves_once_at_the_step_it_stops_and_does_not_evaluate_there(tiny_model_dir, tmp_path):
+    data = write_csv(tmp_path / "d.csv", synthetic_rows(8))
+    stop = threading.Event()
+    saves = []
+
+    class CountSaves(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            saves.append(state.global_step)
+
+    with pytest.raises(TrainingInterrupted) as interrupted:
+        train(config(tiny_model_dir, data, tmp_path / "cut"), False, [AskToStopAt(stop, 13), CountSaves()], stop=stop)
+    assert saves == [8, 14]  # the first epoch's end, then the step it stopped at, once
+    state = json.loads((interrupted.value.checkpoint / "trainer_state.json").read_text())
+    assert [e["step"] for e in state["log_history"] if "eval_loss" in e] == [8]  # no evaluation mid-epoch
+
+
+def test_the_order_of_an_epochs_batches_comes_from_the_seed_and_the_epoch_alone():
+    import torch
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    from sentscore.trainer import EpochSeeded
+
+    sampler = EpochSeeded(LengthGroupedSampler(4, lengths=[3, 9, 4, 7, 5, 8, 6, 2] * 4), seed=42)
+    sampler.set_epoch(1)
+    first = list(sampler)
+    torch.manual_seed(0)  # dropout moves the global random state between epochs
+    torch.rand(1000)
+    assert list(sampler) == first
+    sampler.set_epoch(2)
+    assert list(sampler) != first

@@ -92,6 +92,14 @@ class StopWhenAsked(TrainerCallback):
             control.should_training_stop = True
             self.stopped_at = state.global_step
 
+    def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        # The Trainer ends the cut epoch as if it were whole: it would evaluate and save again at the same step,
+        # writing the random state as the evaluation left it (its data loader draws a seed) over the one the
+        # next step needs, and recording a mid-epoch evaluation as the epoch's. A resumed run ends the epoch.
+        if self.stopped_at is not None:
+            control.should_evaluate = False
+            control.should_save = False
+
 
 class ReportToTrial(TrainerCallback):
     """Reports each epoch's validation ``metric`` to an Optuna trial, and sets ``stop`` (the recipe's own stop

@@ -32,6 +32,17 @@ class SentscoreTrainer(Trainer):
         self.head_learning_rate = head_learning_rate
         self.layer_lr_decay = layer_lr_decay
 
+    def _get_train_sampler(self, train_dataset: Any = None) -> Any:
+        # No public hook sets the sampler. transformers' length-grouped sampler draws each epoch's order from the
+        # global random state, which dropout moves, so a run resumed mid-epoch would skip into another order
+        # than the interrupted run had; drawn from the seed and the epoch alone, the order is the same.
+        from transformers.trainer_pt_utils import LengthGroupedSampler
+
+        sampler = super()._get_train_sampler(train_dataset)
+        if isinstance(sampler, LengthGroupedSampler):
+            return EpochSeeded(sampler, self.args.data_seed if self.args.data_seed is not None else self.args.seed)
+        return sampler
+
     def evaluation_loop(self, *args: Any, **kwargs: Any) -> Any:
         # Mixed precision runs the model under autocast; validating the fp32 model, as predict and export
         # score it, makes the epoch kept and the metrics reported those that users get.
@@ -55,6 +66,27 @@ class SentscoreTrainer(Trainer):
                 optimizer.add_param_group({**settings, "params": weights, "lr": lr})
         optimizer.param_groups[:] = [group for group in optimizer.param_groups if group["params"]]
         return optimizer
+
+
+class EpochSeeded:
+    """A length-grouped sampler whose order for each epoch is drawn from ``seed`` + the epoch (accelerate's
+    data loader tells it the epoch through ``set_epoch``), whatever the global random state."""
+
+    def __init__(self, sampler: Any, seed: int) -> None:
+        import torch
+
+        self.sampler, self.seed, self.epoch = sampler, seed, 0
+        self.sampler.generator = torch.Generator()
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        self.sampler.generator.manual_seed(self.seed + self.epoch)
+        return iter(self.sampler)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
 
 
 def learning_rates(model: Any, base: float, head: float | None, decay: float) -> dict[int, float]:
