@@ -64,8 +64,10 @@ def fold_temperature(model: Any, objective: Objective) -> Objective:
     probabilities)."""
     import torch
 
+    if objective.temperature == 1.0 or not objective.temperature_in_output_layer:
+        return objective
     layer = output_layer(model, objective.num_outputs)
-    if objective.temperature == 1.0 or not objective.temperature_in_output_layer or layer is None:
+    if layer is None:
         return objective
     with torch.no_grad():
         layer.weight.div_(objective.temperature)

@@ -6,7 +6,7 @@ in an order the method sets. ``likeliest`` adds the most likely level not yet in
 Romano et al. 2020, without randomisation), so a set never leaves out a level more likely than one it holds;
 where the model is torn between distant levels the set has a gap ("1 or 5"). ``contiguous`` adds the more
 likely neighbour (the ordinal prediction sets of Lu et al. 2022), so a set is a range; it is how folders
-written before sentscore 0.4 made their sets, and they keep it. A held-out sentence's score is the probability
+written before sentscore 0.3 made their sets, and they keep it. A held-out sentence's score is the probability
 mass of the first set that holds its true level; at coverage 1-a the threshold is the ceil((n+1)(1-a))-th
 smallest of the n held-out scores, and a sentence's set is the largest of its sets whose mass stays within the
 threshold (at least the most likely level). A new sentence's set then holds its true level with probability at

@@ -25,7 +25,6 @@ from .errors import SentscoreError
 from .modelfolder import ENSEMBLE_MODEL_TYPE
 from .objectives import Objective, objective_from_record
 
-MODEL_TYPE = ENSEMBLE_MODEL_TYPE
 #: The smallest probability whose log an ensemble outputs (a level no member gives any mass).
 FLOOR = 1e-12
 
@@ -33,7 +32,7 @@ FLOOR = 1e-12
 class EnsembleConfig(PreTrainedConfig):
     """Each member's own config (a dict with its ``model_type``) and the objective that reads its outputs."""
 
-    model_type = MODEL_TYPE
+    model_type = ENSEMBLE_MODEL_TYPE
     members: list[dict[str, Any]] | None = None
     member_objective: str = "classification"
     member_objective_params: dict[str, Any] | None = None

@@ -135,6 +135,7 @@ class ModelFolder:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._info: ModelInfo | None = None
+        self._conformal: dict[str, Any] | None = None  # conformal.json, read once
 
     def __repr__(self) -> str:
         return f"ModelFolder({str(self.path)!r})"
@@ -197,12 +198,16 @@ class ModelFolder:
         return method if method in METHODS else "contiguous"
 
     def _conformal_record(self) -> dict[str, Any] | None:
-        if not self.file(CONFORMAL_FILE).is_file():
-            return None
-        record = self._read_json(CONFORMAL_FILE)
-        if not isinstance(record.get("scores"), list):
-            raise SentscoreError(f"{self.file(CONFORMAL_FILE)} is damaged (no scores)", hint="Train the model again.")
-        return record
+        if self._conformal is None:
+            if not self.file(CONFORMAL_FILE).is_file():
+                return None
+            record = self._read_json(CONFORMAL_FILE)
+            if not isinstance(record.get("scores"), list):
+                raise SentscoreError(
+                    f"{self.file(CONFORMAL_FILE)} is damaged (no scores)", hint="Train the model again."
+                )
+            self._conformal = record
+        return self._conformal
 
     def onnx_file(self, backend: str, name: str | None = None) -> Path | None:
         """The ONNX export to score with: ``name`` if given, else int8 before fp32; None for the torch backend

@@ -153,8 +153,9 @@ def _encoder_config(source: str, scale: ScoreScale, dropout: float | None, atten
     labelled after ``scale``, with the dropout probabilities asked for."""
     from transformers import AutoConfig
 
-    if is_sentscore_folder(_config_json(source)):
-        settings = dict(own_pretrained_config(source).encoder)
+    model_config = _config_json(source)
+    if is_sentscore_folder(model_config):
+        settings = dict(own_pretrained_config(model_config).encoder)
         encoder_config = AutoConfig.for_model(settings.pop("model_type"), **settings)
         encoder_config.id2label, encoder_config.label2id = scale.id2label, scale.label2id
     else:
@@ -196,8 +197,9 @@ def _sentscore_model(
 
     from .heads import SentscoreModel, scoring_model
 
-    if is_sentscore_folder(_config_json(source)):
-        trained = SentscoreModel.from_pretrained(source, config=own_pretrained_config(source), **options)
+    model_config = _config_json(source)
+    if is_sentscore_folder(model_config):
+        trained = SentscoreModel.from_pretrained(source, config=own_pretrained_config(model_config), **options)
         encoder = trained.encoder
         same = trained.config.num_outputs == objective.num_outputs and trained.config.pooling == pooling
         model = scoring_model(encoder, pooling, objective.num_outputs, objective.name)
@@ -340,10 +342,11 @@ def load_trained(folder: str | Path, **options: Any) -> Any:
             from .heads import SentscoreModel
             from .modelfolder import own_model_type
 
-            model_type = own_model_type(_config_json(str(folder)))
+            model_config = _config_json(str(folder))
+            model_type = own_model_type(model_config)
             for own in (SentscoreModel, ProbabilityEnsemble):
                 if model_type == own.config_class.model_type:
-                    config = own_pretrained_config(str(folder))
+                    config = own_pretrained_config(model_config)
                     return own.from_pretrained(str(folder), config=config, **weight_options(), **options)
             return AutoModelForSequenceClassification.from_pretrained(str(folder), **weight_options(), **options)
     except (OSError, ValueError) as exc:
@@ -357,14 +360,14 @@ def is_sentscore_folder(model_config: dict[str, Any]) -> bool:
     return own_model_type(model_config) == HEAD_MODEL_TYPE
 
 
-def own_pretrained_config(source: str) -> Any:
-    """The config of the folder ``source`` whose head only sentscore runs (its own head or an ensemble), read
-    past the guard that stops stock loaders."""
+def own_pretrained_config(model_config: dict[str, Any]) -> Any:
+    """The config of a folder whose head only sentscore runs (its own head or an ensemble), from its
+    ``config.json`` read past the guard that stops stock loaders."""
     from .ensembles import EnsembleConfig
     from .heads import SentscoreConfig
     from .modelfolder import own_config
 
-    record = own_config(_config_json(source))
+    record = own_config(model_config)
     config_class = EnsembleConfig if record["model_type"] == EnsembleConfig.model_type else SentscoreConfig
     return config_class.from_dict(record)
 
