@@ -44,7 +44,7 @@ def training_batches(steps: int) -> tuple[Path, list[Any]]:
     import pandas as pd
     from transformers import AutoTokenizer
 
-    from sentscore.models import bundled_model_path
+    from sentscore.model.base import bundled_model_path
 
     data = sst5_or_examples("train")
     tokenizer = AutoTokenizer.from_pretrained(str(bundled_model_path()))
@@ -63,8 +63,8 @@ def bundled_model_for_training() -> Any:
     """The bundled model as ``sentscore train`` sets it up by default (5-level head, dropout settings, word
     embeddings and the lowest encoder layers frozen), seeded by the default config."""
     from sentscore.data import ScoreScale
-    from sentscore.objectives import Classification
-    from sentscore.training import build_model
+    from sentscore.model.objectives import Classification
+    from sentscore.training.recipe import build_model
 
     scale = ScoreScale(("1", "2", "3", "4", "5"))
     model = build_model(cpu_training_config(), scale, Classification(len(scale)))[0]
@@ -74,7 +74,7 @@ def bundled_model_for_training() -> Any:
 
 def default_bf16() -> bool:
     """Whether ``sentscore train`` would train in mixed precision bf16 on this CPU by default."""
-    from sentscore.runtime import bf16_by_default
+    from sentscore.training.runtime import bf16_by_default
 
     return bf16_by_default("cpu", cpu_training_config())
 
@@ -85,7 +85,7 @@ def training_step(model: Any, fused: bool = False, bf16: bool | None = None) -> 
     objective's loss on its outputs, as sentscore's Trainer computes it."""
     import torch
 
-    from sentscore.runtime import tune_process_for_training
+    from sentscore.training.runtime import tune_process_for_training
 
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5, fused=fused)
     bf16 = default_bf16() if bf16 is None else bf16

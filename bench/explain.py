@@ -26,7 +26,7 @@ RANDOM_DRAWS = 3
 
 
 def deletion_curve(scorer: Any, sentences: list[str], seed: int) -> dict[str, Any]:
-    from sentscore.explain import without, words
+    from sentscore.scoring.explain import without, words
 
     started = time.perf_counter()
     explanations = scorer.explain(sentences)
@@ -68,7 +68,7 @@ def main() -> None:
     import pandas as pd
 
     from sentscore import Scorer
-    from sentscore.explain import words
+    from sentscore.scoring.explain import words
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True)

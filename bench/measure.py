@@ -46,7 +46,7 @@ def training_flops_per_token(model: Any) -> int:
 def five_level_objective() -> Any:
     """The objective both runs train with on a 5-level scale: one logit per level, softmax probabilities
     (sentscore's classification objective; the recipe's cross-entropy head)."""
-    from sentscore.objectives import objective_from_record
+    from sentscore.model.objectives import objective_from_record
 
     return objective_from_record("classification", 5)
 

@@ -60,7 +60,7 @@ def capture_callback() -> Any:
 
 def capture_sentscore(train_csv: str, workdir: Path) -> dict[str, Any]:
     from sentscore import TrainConfig, train
-    from sentscore.runtime import tune_process_for_training
+    from sentscore.training.runtime import tune_process_for_training
 
     capture = capture_callback()
     config = TrainConfig.from_dict({"train_file": train_csv, "output_dir": str(workdir / "sentscore")})

@@ -81,7 +81,7 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from sentscore.runtime import tune_process_for_training
+    from sentscore.training.runtime import tune_process_for_training
 
     bf16 = default_bf16()
     # Before the bf16 probe builds oneDNN's first primitive, as `sentscore train` tunes its process.

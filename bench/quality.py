@@ -61,14 +61,7 @@ CONFIGS: dict[str, dict[str, Any] | None] = {
     "mean, regression": {"pooling": "mean", "objective": "regression"},
     # the stock sequence-classification head (CLS pooler), which every stock loader reads, with the objective
     "cls, ordinal_log_loss": {"pooling": "cls", "objective": "ordinal_log_loss"},
-    "mean, classification, linear-probe head": {"pooling": "mean", "head_init": "linear_probe"},
-    "mean, classification, greedy soup": {"pooling": "mean", "weight_averaging": "greedy"},
     "mean, classification, 20 epochs": {"pooling": "mean", "num_train_epochs": 20},
-    "mean, ordinal_log_loss, uniform soup": {
-        "pooling": "mean",
-        "objective": "ordinal_log_loss",
-        "weight_averaging": "uniform",
-    },
     # long texts simulated: at 16 tokens most SST-5 sentences are cut (bench.long_texts scores its kept model)
     "mean, ordinal_log_loss, max_length 16": {"pooling": "mean", "objective": "ordinal_log_loss", "max_length": 16},
     # ... and trained on each text's head and tail, or on every window of it (train_long_texts)
@@ -84,22 +77,15 @@ CONFIGS: dict[str, dict[str, Any] | None] = {
         "max_length": 16,
         "train_long_texts": "windows",
     },
-    # layer-wise learning-rate decay on top of the defaults
-    "defaults, layer decay 0.8": {"layer_lr_decay": 0.8},
+    # the loss weighted by inverse level frequency (class_weights), for imbalanced levels such as the tweets'
+    "defaults, class weights": {"class_weights": True},
     # SetFit's contrastive step before fine-tuning (20 iterations: 40 pairs per sentence), for small data
     "defaults, contrastive 40": {"contrastive_pairs": 40},
     "defaults, contrastive 20": {"contrastive_pairs": 20},
     "defaults, contrastive 10": {"contrastive_pairs": 10},
-    "defaults, contrastive 20, linear-probe head": {"contrastive_pairs": 20, "head_init": "linear_probe"},
-    # seeds scored as one: their probabilities averaged by one model, or their weights averaged into one
+    # seeds scored as one: their probabilities averaged by one model (the results of options removed in 0.4, such
+    # as weight soups, layer decay and the linear-probe head, stay in results/ and BENCHMARKS.md)
     "defaults, ensemble 2": {"ensemble": 2},
-    "defaults, ensemble 2, weights": {"ensemble": 2, "ensemble_average": "weights"},
-    "defaults, ensemble 3, weights": {"ensemble": 3, "ensemble_average": "weights"},
-    "mean, classification, linear-probe head, 20 epochs": {
-        "pooling": "mean",
-        "head_init": "linear_probe",
-        "num_train_epochs": 20,
-    },
     # the defaults on a base-size encoder (bench/base_model.py): what 5x the parameters buys, and costs
     "mpnet-base, defaults": {"model_name": f"bench:{BASE_MODEL}"},
     "mpnet-base, defaults, contrastive 20": {"model_name": f"bench:{BASE_MODEL}", "contrastive_pairs": 20},

@@ -42,9 +42,9 @@ def quantize_static_qdq(folder: Path, texts: list[str]) -> None:
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
-    from sentscore.backends import load_tokenizer, pad
-    from sentscore.export import ffn_output_nodes, head_nodes
-    from sentscore.modelfolder import ModelFolder
+    from sentscore.model.folder import ModelFolder
+    from sentscore.scoring.backends import load_tokenizer, pad
+    from sentscore.scoring.export import ffn_output_nodes, head_nodes
 
     tokenizer = load_tokenizer(folder / "tokenizer.json", ModelFolder(folder).info().max_length)
     encodings = tokenizer.encode_batch(texts)
@@ -110,7 +110,7 @@ def main() -> None:
     args = parser.parse_args()
     import pandas as pd
 
-    from sentscore.export import export_onnx
+    from sentscore.scoring.export import export_onnx
 
     data = sst5_or_examples("dev")
     frame = pd.read_csv(data)

@@ -37,7 +37,7 @@ def run_reference(
         TrainingArguments,
     )
 
-    from sentscore.models import bundled_model_path
+    from sentscore.model.base import bundled_model_path
 
     started = time.perf_counter()
     model_path = str(bundled_model_path())
@@ -109,7 +109,7 @@ def reference_loop(model_dir: Path):
     import torch
     from transformers import BertTokenizer
 
-    from sentscore.models import load_trained
+    from sentscore.model.loading import load_trained
 
     tokenizer = BertTokenizer.from_pretrained(str(model_dir))
     model = load_trained(model_dir).eval()
@@ -129,7 +129,7 @@ def reference_loop(model_dir: Path):
 REFERENCE_PREDICT = """
 import sys, torch
 from transformers import BertTokenizer
-from sentscore.models import load_trained  # the recipe's BertForSequenceClassification, for either head
+from sentscore.model.loading import load_trained  # the recipe's BertForSequenceClassification, for either head
 model = load_trained(sys.argv[1])
 tokenizer = BertTokenizer.from_pretrained(sys.argv[1])
 inputs = tokenizer(sys.argv[2], return_tensors="pt", truncation=True, padding=True, max_length=512)

@@ -530,11 +530,11 @@ def soups_section(result: dict[str, Any]) -> list[str]:
     import statistics
 
     rows = [
-        "### Weight soups of the seeds' models (`python -m bench.soups`)",
+        "### Weight soups of the seeds' models (`bench.soups`, removed with the option in 0.4)",
         "",
         f"On {result['cpu']}, {result['finished']}: the models bench.quality kept for one configuration's seeds, "
-        "averaged weight by weight into one model (what `ensemble: N` with `ensemble_average: weights` does "
-        "within one training) and scored on "
+        "averaged weight by weight into one model (what `ensemble: N` with `ensemble_average: weights` did "
+        "within one training until 0.4) and scored on "
         "dev, beside the mean of the members. Here the seeds also changed the validation split (and, for 64 per "
         "level, the training sample).",
         "",

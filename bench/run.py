@@ -179,7 +179,7 @@ def cli_runs(model_dir: Path, repeats: int) -> dict[str, Any]:
 
 def export(model_dir: Path, dev_csv: str) -> dict[str, Any]:
     from sentscore.data import read_texts
-    from sentscore.export import export_onnx
+    from sentscore.scoring.export import export_onnx
 
     texts = read_texts(dev_csv)[1]
     result = export_onnx(model_dir, quantize="int8", overwrite=True, check_sentences=texts)

@@ -19,7 +19,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from sentscore.conformal import METHODS, nonconformity, score_sets, threshold
+from sentscore.model.conformal import METHODS, nonconformity, score_sets, threshold
 
 from .common import RESULTS, cpu_name, utc_now
 from .quality import DATASETS, load_results

@@ -133,8 +133,8 @@ def tiny_model(folder: Path) -> str:
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     from sentscore import TrainConfig, train
-    from sentscore.export import export_onnx
-    from sentscore.models import bundled_model_path
+    from sentscore.model.base import bundled_model_path
+    from sentscore.scoring.export import export_onnx
 
     tokenizer = AutoTokenizer.from_pretrained(str(bundled_model_path()))
     config = BertConfig(

@@ -35,9 +35,9 @@ def run_sentscore(train_csv: str, dev_csv: str, overrides: dict[str, Any], workd
 
     from sentscore import TrainConfig, train
     from sentscore.data import load_labelled
-    from sentscore.models import bundled_model_path
-    from sentscore.runtime import tune_process_for_training
-    from sentscore.training import prepare_data
+    from sentscore.model.base import bundled_model_path
+    from sentscore.training.examples import prepare_data
+    from sentscore.training.runtime import tune_process_for_training
 
     config = TrainConfig.from_dict({"train_file": train_csv, "output_dir": str(workdir / "model"), **overrides})
     tokenizer = AutoTokenizer.from_pretrained(str(bundled_model_path()))
@@ -70,13 +70,13 @@ def run_sentscore(train_csv: str, dev_csv: str, overrides: dict[str, Any], workd
 
 def model_as_trained(config: Any, train_data: Any) -> Any:
     """The model as ``train`` set it up for ``config`` (weights frozen as configured), for counting FLOPs."""
-    from sentscore.training import build_model, build_objective
+    from sentscore.training.recipe import build_model, build_objective
 
     return build_model(config, train_data.scale, build_objective(config, train_data))[0]
 
 
 def load_kept(model_dir: Path) -> Any:
-    from sentscore.models import load_trained
+    from sentscore.model.loading import load_trained
 
     return load_trained(model_dir)  # the stock head or sentscore's own
 

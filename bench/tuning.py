@@ -41,7 +41,7 @@ def search(train_csv: str, trials: int, timeout_s: float) -> dict[str, Any]:
     import torch
 
     from sentscore import TrainConfig
-    from sentscore.tuning import tune
+    from sentscore.integrations.tuning import tune
 
     torch.set_num_threads(1)  # like every quality run: one thread, so that the figures compare
     config = TrainConfig.from_dict(

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from sentscore.conformal import METHODS, describe, nested_masses, nonconformity, score_sets, threshold
 from sentscore.data import ScoreScale
 from sentscore.errors import SentscoreError
 from sentscore.metrics import bootstrap_intervals, compute_metrics, decode, expected_calibration_error
+from sentscore.model.conformal import METHODS, describe, nested_masses, nonconformity, score_sets, threshold
 
 SCALE = ScoreScale(("1", "2", "3", "4", "5"))
 

@@ -134,7 +134,7 @@ def test_one_sentence_on_an_exported_model_never_imports_torch(trained_tiny_dir,
     assert result.returncode == 0, result.stderr
     assert (model_dir / "model.onnx").is_file()
     probe = (
-        "import sys; from sentscore.cli import main; code = main(['predict', sys.argv[1], 'the food was great']);"
+        "import sys; from sentscore.cli.main import main; code = main(['predict', sys.argv[1], 'the food was great']);"
         "print('heavy:', sorted(m for m in ('torch', 'transformers') if m in sys.modules)); sys.exit(code)"
     )
     result = subprocess.run([sys.executable, "-c", probe, str(model_dir)], capture_output=True, text=True, timeout=120)
@@ -144,7 +144,7 @@ def test_one_sentence_on_an_exported_model_never_imports_torch(trained_tiny_dir,
 
 
 def test_the_ray_engine_without_ray_says_how_to_install_it(trained_tiny_dir, tmp_path, monkeypatch, capsys):
-    from sentscore.cli import main
+    from sentscore.cli.main import main
 
     monkeypatch.setitem(sys.modules, "ray", None)  # as if the ray extra were not installed
     source = write_csv(tmp_path / "in.csv", synthetic_rows(1))

@@ -62,7 +62,7 @@ def test_every_problem_is_reported_at_once():
         "weight_decay": -0.1,
         "num_threads": 0,
         "freeze_layers": -1,
-        "head_learning_rate": 0,
+        "layer_lr_decay": 0.8,
     }
     with pytest.raises(SentscoreError) as info:
         TrainConfig.from_dict(values)
@@ -77,10 +77,10 @@ def test_every_problem_is_reported_at_once():
         "warmup_ratio",
         "weight_decay",
         "freeze_layers",
-        "head_learning_rate",
     ):
         assert f"'{key}' must" in message
     assert "'num_threads' must be at least 1" in message
+    assert "'layer_lr_decay' was removed in sentscore 0.4" in message
     assert "Valid keys:" in info.value.hint
 
 
@@ -120,10 +120,21 @@ def test_lower_is_better_metrics():
     assert TrainConfig(metric_for_best_model="qwk").greater_is_better is True
 
 
-def test_readme_documents_every_config_key():
+def test_the_config_reference_documents_every_key_and_no_removed_one():
     import dataclasses
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    missing = [f.name for f in dataclasses.fields(TrainConfig) if f"`{f.name}`" not in readme]
-    assert not missing, f"README's config reference lacks {missing}"
+    from sentscore.config import REMOVED_KEYS
+
+    reference = (Path(__file__).resolve().parents[1] / "docs" / "config.md").read_text()
+    table, removed = reference.split("## Removed keys")
+    missing = [f.name for f in dataclasses.fields(TrainConfig) if f"`{f.name}`" not in table]
+    assert not missing, f"docs/config.md lacks {missing}"
+    assert not [key for key in REMOVED_KEYS if f"`{key}`" in table]
+    assert all(f"`{key}`" in removed for key in REMOVED_KEYS)
+
+
+def test_a_key_that_is_not_text_is_an_unknown_key_not_a_crash():
+    # YAML reads `~: 1` and `5: 1` as keys None and 5
+    with pytest.raises(SentscoreError, match="unknown key 'None'"):
+        TrainConfig.from_dict({None: 1})

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from sentscore import Scorer
-from sentscore.export import export_onnx
+from sentscore.scoring.export import export_onnx
 
 from .conftest import pipeline_probabilities, run_recipe_predict, synthetic_rows, write_csv
 from .test_cli import run

@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sentscore import TrainConfig, train
-from sentscore.contrastive import contrastive_step, sentence_pairs
 from sentscore.data import load_labelled
+from sentscore.training.steps.contrastive import contrastive_step, sentence_pairs
 
 from .conftest import synthetic_rows, write_csv
 
@@ -33,7 +33,7 @@ def _level_separation(model, tokenizer, data) -> float:
     """Mean cosine similarity of sentences of one level minus that of sentences of different levels."""
     import torch
 
-    from sentscore.heads import pool
+    from sentscore.model.heads import pool
 
     model.eval()
     with torch.no_grad():
@@ -48,8 +48,8 @@ def _level_separation(model, tokenizer, data) -> float:
 
 
 def test_the_contrastive_step_brings_sentences_of_one_level_together(tiny_model_dir, tmp_path):
-    from sentscore.models import load_for_training
-    from sentscore.objectives import OBJECTIVES
+    from sentscore.model.loading import load_for_training
+    from sentscore.model.objectives import OBJECTIVES
 
     data = load_labelled(str(write_csv(tmp_path / "d.csv", synthetic_rows(6))))
     tokenizer, model = load_for_training(

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from sentscore import Scorer, TrainConfig, train
-from sentscore.distillation import DistillationLoss
 from sentscore.errors import SentscoreError
-from sentscore.objectives import OBJECTIVES
+from sentscore.model.objectives import OBJECTIVES
+from sentscore.training.steps.teacher import DistillationLoss
 
 from .conftest import synthetic_rows, write_csv
 

@@ -6,11 +6,11 @@ import json
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file
 
 from sentscore import Scorer, TrainConfig, train
-from sentscore.modelfolder import own_model_type
-from sentscore.objectives import OBJECTIVES
+from sentscore.errors import SentscoreError
+from sentscore.model.folder import own_model_type
+from sentscore.model.objectives import OBJECTIVES
 
 from .conftest import synthetic_rows, write_csv
 
@@ -64,7 +64,6 @@ def trained(tiny_model_dir, tmp_path_factory):
         "alone42": trained_as("alone42", seed=42),
         "alone43": trained_as("alone43", seed=43),
         "probabilities": trained_as("probabilities", seed=42, ensemble=2),
-        "weights": trained_as("weights", seed=42, ensemble=2, ensemble_average="weights"),
     }
 
 
@@ -82,18 +81,6 @@ def test_an_ensemble_scores_the_mean_of_its_members_distributions(trained):
     assert [member["seed"] for member in result.post_fit["ensemble_members"]] == [42, 43]
     assert not (result.output_dir / ".checkpoints").exists()
     assert "ensemble: 2 models" in (result.output_dir / "README.md").read_text()
-
-
-def test_a_weight_averaged_ensemble_is_the_mean_of_the_models_each_seed_trains_alone(trained):
-    alone42, alone43, both = (
-        load_file(trained[name].output_dir / "model.safetensors") for name in ("alone42", "alone43", "weights")
-    )
-    for name in ("head.weight", "encoder.encoder.layer.1.output.dense.weight"):
-        np.testing.assert_allclose(both[name].numpy(), ((alone42[name] + alone43[name]) / 2).numpy(), atol=1e-6)
-        assert not np.allclose(alone42[name].numpy(), alone43[name].numpy())  # the seeds made different models
-    assert [member["seed"] for member in trained["weights"].post_fit["ensemble_members"]] == [42, 43]
-    assert not (trained["weights"].output_dir / ".checkpoints").exists()
-    assert Scorer.load(trained["weights"].output_dir).info.objective == "ordinal_log_loss"  # one plain model
 
 
 def test_an_ensemble_exports_as_one_onnx_graph_that_scores_as_pytorch(trained, tmp_path):
@@ -141,6 +128,6 @@ def test_an_ensemble_cannot_be_fine_tuned_further(trained, tmp_path):
         train(config, show_progress=False)
 
 
-def test_an_unknown_way_of_averaging_is_refused_with_the_choices():
-    with pytest.raises(Exception, match="'ensemble_average' must be one of probabilities, weights"):
-        TrainConfig(train_file="x.csv", ensemble_average="votes").validate()
+def test_a_config_naming_the_removed_weight_soup_is_refused_with_the_reason():
+    with pytest.raises(SentscoreError, match="'ensemble_average' was removed in sentscore 0.4: the weight soup lost"):
+        TrainConfig.from_dict({"train_file": "x.csv", "ensemble": 2, "ensemble_average": "weights"})

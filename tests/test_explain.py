@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from sentscore import Scorer
-from sentscore.explain import expected_score_change, occlusion_weights, top_label_change
+from sentscore.scoring.explain import expected_score_change, occlusion_weights, top_label_change
 
 LEVELS = np.arange(1, 6, dtype=float)
 
@@ -56,7 +56,7 @@ def test_scorer_explain_matches_scoring_each_variant(trained_tiny_dir):
 
 
 def test_cli_explain_prints_words_and_json_weights(trained_tiny_dir, capsys):
-    from sentscore.cli import main
+    from sentscore.cli.main import main
 
     assert main(["predict", str(trained_tiny_dir), "--explain", "the food was great"]) == 0
     out = capsys.readouterr().out
@@ -67,7 +67,7 @@ def test_cli_explain_prints_words_and_json_weights(trained_tiny_dir, capsys):
 
 
 def test_cli_explain_refuses_a_file(trained_tiny_dir, tmp_path, capsys):
-    from sentscore.cli import main
+    from sentscore.cli.main import main
 
     source = tmp_path / "in.csv"
     source.write_text("sentence\nfine\n")

@@ -3,7 +3,7 @@ import pytest
 
 from sentscore import Scorer
 from sentscore.errors import SentscoreError
-from sentscore.export import export_onnx
+from sentscore.scoring.export import export_onnx
 
 from .conftest import synthetic_rows
 
@@ -30,7 +30,7 @@ def test_onnx_logits_match_pytorch(exported_dir):
 def test_int8_keeps_the_ffn_outputs_and_head_fp32_and_quantizes_the_rest(exported_dir):
     import onnx
 
-    from sentscore.export import ffn_output_nodes
+    from sentscore.scoring.export import ffn_output_nodes
 
     model_dir, _, _ = exported_dir
     fp32 = onnx.load(str(model_dir / "model.onnx")).graph
@@ -60,8 +60,8 @@ def test_int8_agrees_with_fp32_on_nearly_all_sentences(exported_dir):
 
 
 def test_the_export_checks_int8_on_batches_like_those_the_scorer_scores(exported_dir):
-    from sentscore.export import onnx_outputs
-    from sentscore.modelfolder import ModelFolder
+    from sentscore.model.folder import ModelFolder
+    from sentscore.scoring.export import onnx_outputs
 
     model_dir, _, sentences = exported_dir
     texts = [*sentences, "short", "a much longer sentence about the food " * 30]  # more than one batch of 64

@@ -7,7 +7,7 @@ import pytest
 
 from sentscore import Scorer, __version__
 from sentscore.errors import SentscoreError
-from sentscore.modelfolder import ModelFolder, ModelInfo
+from sentscore.model.folder import ModelFolder, ModelInfo
 
 #: sentscore.json as sentscore 0.1.0 wrote it (before the objective, the versions and the format were recorded).
 RELEASE_0_1_INFO = {

@@ -2,7 +2,7 @@ import pytest
 
 from sentscore.data import ScoreScale
 from sentscore.errors import SentscoreError
-from sentscore.models import load_for_training
+from sentscore.model.loading import load_for_training
 
 SCALE = ScoreScale(("1", "2", "3", "4", "5"))
 
@@ -12,11 +12,6 @@ def test_checkpoint_dropout_is_kept_unless_one_is_given(tiny_model_dir):
     assert kept.config.hidden_dropout_prob == kept.config.attention_probs_dropout_prob == 0.1
     _, hidden = load_for_training(str(tiny_model_dir), SCALE, dropout=0.0)
     assert (hidden.config.hidden_dropout_prob, hidden.config.attention_probs_dropout_prob) == (0.0, 0.1)
-    _, attention = load_for_training(str(tiny_model_dir), SCALE, attention_dropout=0.0)
-    assert (attention.config.hidden_dropout_prob, attention.config.attention_probs_dropout_prob) == (0.1, 0.0)
-    _, neither = load_for_training(str(tiny_model_dir), SCALE, dropout=0.0, attention_dropout=0.0)
-    dropouts = [m.p for m in neither.modules() if m.__class__.__name__ == "Dropout"]
-    assert dropouts and set(dropouts) == {0.0}
 
 
 def test_head_is_labelled_after_the_scale(tiny_model_dir):
@@ -30,7 +25,7 @@ def test_only_encoder_weights_missing_from_the_checkpoint_are_warned_about(tiny_
 
     from transformers import AutoTokenizer, BertModel
 
-    with caplog.at_level(logging.DEBUG, logger="sentscore.models"):
+    with caplog.at_level(logging.DEBUG, logger="sentscore.model.loading"):
         load_for_training(str(tiny_model_dir), SCALE)
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert any("classifier.weight" in r.getMessage() for r in caplog.records)
@@ -40,7 +35,7 @@ def test_only_encoder_weights_missing_from_the_checkpoint_are_warned_about(tiny_
     encoder.save_pretrained(no_pooler)
     AutoTokenizer.from_pretrained(str(tiny_model_dir)).save_pretrained(no_pooler)
     caplog.clear()
-    with caplog.at_level(logging.DEBUG, logger="sentscore.models"):
+    with caplog.at_level(logging.DEBUG, logger="sentscore.model.loading"):
         load_for_training(str(no_pooler), SCALE)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "2 encoder weights" in warnings[0] and "bert.pooler.dense.weight" in warnings[0]
@@ -57,13 +52,13 @@ def test_loading_a_local_model_leaves_progress_bars_as_they_were(tiny_model_dir)
 def test_a_trained_model_can_be_fine_tuned_on_another_scale(trained_tiny_dir, caplog):
     import logging
 
-    with caplog.at_level(logging.INFO, logger="sentscore.models"):
+    with caplog.at_level(logging.INFO, logger="sentscore.model.loading"):
         _, model = load_for_training(str(trained_tiny_dir), ScoreScale(("bad", "ok", "good")))
     assert model.num_labels == 3 and model.classifier.out_features == 3
     assert model.config.id2label == {0: "bad", 1: "ok", 2: "good"}
     assert any("did not fit 3 labels" in r.getMessage() for r in caplog.records)
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="sentscore.models"):
+    with caplog.at_level(logging.INFO, logger="sentscore.model.loading"):
         _, same = load_for_training(str(trained_tiny_dir), SCALE)
     assert same.num_labels == 5 and not caplog.records
 

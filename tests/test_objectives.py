@@ -10,8 +10,8 @@ import pytest
 from sentscore import Scorer, TrainConfig, train
 from sentscore.data import ScoreScale
 from sentscore.errors import SentscoreError
-from sentscore.export import export_onnx
-from sentscore.objectives import OBJECTIVES, Classification, Ordinal, Regression, objective_from_record
+from sentscore.model.objectives import OBJECTIVES, Classification, Ordinal, Regression, objective_from_record
+from sentscore.scoring.export import export_onnx
 
 from .conftest import run_recipe_predict, synthetic_rows, write_csv
 

@@ -209,8 +209,8 @@ def test_the_cli_says_which_rows_were_skipped_and_exits_3(trained_tiny_dir, tmp_
 
 
 def test_long_texts_are_scored_from_windows_and_short_ones_as_before(trained_tiny_dir):
-    from sentscore.backends import load_tokenizer, window_overlap
-    from sentscore.modelfolder import TOKENIZER_FILE
+    from sentscore.model.folder import TOKENIZER_FILE
+    from sentscore.scoring.backends import load_tokenizer, window_overlap
 
     loaded = Scorer.load(trained_tiny_dir, backend="torch")  # max_length 32
     tokenizer = load_tokenizer(loaded.folder.file(TOKENIZER_FILE), 32, window_overlap(32))
@@ -239,7 +239,7 @@ def test_long_texts_are_scored_from_windows_and_short_ones_as_before(trained_tin
 def test_windows_are_averaged_by_the_tokens_they_read():
     from types import SimpleNamespace
 
-    from sentscore.predict import combine_windows
+    from sentscore.scoring.scorer import combine_windows
 
     def window(tokens):
         return SimpleNamespace(attention_mask=[1] * (tokens + 2))  # and [CLS], [SEP]

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from sentscore import Scorer, TrainConfig
-from sentscore.cli import main
-from sentscore.modelfolder import TRAIN_OUTPUT_FILES
+from sentscore.cli.main import main
+from sentscore.model.folder import TRAIN_OUTPUT_FILES
 
 from .conftest import synthetic_rows, write_csv
 
@@ -38,7 +38,7 @@ def sentences(n: int) -> list[str]:
 
 
 def test_a_ray_dataset_is_scored_as_the_local_scorer_scores_it(local_ray, trained_tiny_dir):
-    from sentscore.ray import score_dataset
+    from sentscore.integrations.ray import score_dataset
 
     texts = sentences(60) + [" ", "a much longer sentence " * 12]
     frame = pd.DataFrame({"id": range(len(texts)), "sentence": texts})
@@ -59,7 +59,7 @@ def test_a_ray_dataset_is_scored_as_the_local_scorer_scores_it(local_ray, traine
 
 def test_a_missing_text_column_is_named_before_any_actor_starts(local_ray, trained_tiny_dir):
     from sentscore.errors import SentscoreError
-    from sentscore.ray import score_dataset
+    from sentscore.integrations.ray import score_dataset
 
     dataset = ray.data.from_pandas(pd.DataFrame({"text": ["good"], "id": [1]}))
     with pytest.raises(SentscoreError, match=r"no column 'sentence' \(it has: text, id\)"):
@@ -102,7 +102,7 @@ def test_predict_with_the_ray_engine_refuses_mixed_formats_clearly(trained_tiny_
 
 
 def test_ray_train_writes_a_valid_model_folder(local_ray, tiny_model_dir, tmp_path):
-    from sentscore.ray import train_on_ray
+    from sentscore.integrations.ray import train_on_ray
 
     data = write_csv(tmp_path / "d.csv", synthetic_rows(8))
     out = tmp_path / "model"

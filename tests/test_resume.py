@@ -14,7 +14,7 @@ from transformers import TrainerCallback
 
 from sentscore import TrainConfig, train
 from sentscore.errors import SentscoreError
-from sentscore.training import TrainingInterrupted
+from sentscore.training.recipe import TrainingInterrupted
 
 from .conftest import synthetic_rows, write_csv
 
@@ -114,7 +114,7 @@ def test_the_order_of_an_epochs_batches_comes_from_the_seed_and_the_epoch_alone(
     import torch
     from transformers.trainer_pt_utils import LengthGroupedSampler
 
-    from sentscore.trainer import EpochSeeded
+    from sentscore.training.trainer import EpochSeeded
 
     sampler = EpochSeeded(LengthGroupedSampler(4, lengths=[3, 9, 4, 7, 5, 8, 6, 2] * 4), seed=42)
     sampler.set_epoch(1)

@@ -86,7 +86,7 @@ def test_a_truncated_weights_file_is_reported_as_such(folder_copy):
 
 
 def test_a_swapped_onnx_file_is_reported_as_such(folder_copy):
-    from sentscore.export import export_onnx
+    from sentscore.scoring.export import export_onnx
 
     export_onnx(folder_copy, quantize="int8")
     shutil.copy(folder_copy / "model.onnx", folder_copy / "model.int8.onnx")

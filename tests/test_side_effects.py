@@ -42,7 +42,7 @@ def test_train_leaves_threads_backend_and_environment_as_they_were(
     import matplotlib
     import torch
 
-    from sentscore import runtime
+    from sentscore.training import runtime
 
     monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)  # the bf16 path, which tuned the process
     monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", raising=False)
@@ -66,13 +66,14 @@ def test_scoring_and_evaluating_leave_the_thread_count_as_it_was(trained_tiny_di
 
 ALLOCATOR_PROBE = f"""
 import sys
-from sentscore import TrainConfig, runtime, train
+from sentscore import TrainConfig, train
+from sentscore.training import runtime
 runtime.cpu_has_native_bf16 = lambda: True  # the bf16 path, which fixed glibc's mmap threshold
 config = TrainConfig(model_name=sys.argv[1], train_file=sys.argv[2], output_dir=sys.argv[3], num_train_epochs=1,
                      max_length=16, device="cpu")
 train(config, show_progress=False)
 sys.argv[1] = "dynamic"
-{MMAP_PROBE.replace("from sentscore import runtime as training", "")}
+{MMAP_PROBE.replace("from sentscore.training import runtime as training", "")}
 """
 
 

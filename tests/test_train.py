@@ -9,7 +9,7 @@ import pytest
 
 from sentscore import Scorer, TrainConfig, train
 from sentscore.errors import SentscoreError
-from sentscore.modelfolder import TRAIN_OUTPUT_FILES
+from sentscore.model.folder import TRAIN_OUTPUT_FILES
 
 from .conftest import pipeline_probabilities, run_recipe_predict, synthetic_rows, write_csv
 
@@ -60,8 +60,8 @@ def test_model_card_metadata_escapes_what_yaml_would_misread(trained_tiny_dir):
 
     from huggingface_hub import ModelCard
 
-    from sentscore.modelfolder import ModelFolder
-    from sentscore.report import front_matter
+    from sentscore.model.card import front_matter
+    from sentscore.model.folder import ModelFolder
 
     info = dataclasses.replace(
         ModelFolder(trained_tiny_dir).info(), base_model="owner/model", validation_file="data/reviews: 2024 #1.csv"
@@ -233,7 +233,7 @@ def _bert_with_layers(depth: int):
 
 @pytest.mark.parametrize(("depth", "frozen"), [(2, 0), (6, 2), (12, 4)])
 def test_by_default_a_third_of_the_encoder_layers_stay_fixed(depth, frozen):
-    from sentscore.surgery import freeze_lower_layers
+    from sentscore.training.surgery import freeze_lower_layers
 
     model = _bert_with_layers(depth)
     assert freeze_lower_layers(model, None) == frozen
@@ -243,7 +243,7 @@ def test_by_default_a_third_of_the_encoder_layers_stay_fixed(depth, frozen):
 
 
 def test_a_model_whose_layers_cannot_be_found_trains_every_layer_by_default_and_refuses_a_count():
-    from sentscore.surgery import freeze_lower_layers
+    from sentscore.training.surgery import freeze_lower_layers
 
     model = _bert_with_layers(3)
     model.config.num_hidden_layers = 7  # no module list of 7 layers to find
@@ -255,7 +255,7 @@ def test_a_model_whose_layers_cannot_be_found_trains_every_layer_by_default_and_
 
 @pytest.mark.parametrize("train_words", [True, False])
 def test_freezing_layers_leaves_the_word_embeddings_to_freeze_embeddings(train_words):
-    from sentscore.surgery import freeze_lower_layers
+    from sentscore.training.surgery import freeze_lower_layers
 
     model = _bert_with_layers(3)
     model.get_input_embeddings().weight.requires_grad_(train_words)
@@ -268,7 +268,7 @@ def test_freezing_layers_leaves_the_word_embeddings_to_freeze_embeddings(train_w
 def test_fixed_layers_run_without_dropout_and_the_trained_ones_keep_it(train_words):
     from torch import nn
 
-    from sentscore.surgery import freeze_lower_layers
+    from sentscore.training.surgery import freeze_lower_layers
 
     model = _bert_with_layers(3)
     model.get_input_embeddings().weight.requires_grad_(train_words)
@@ -294,7 +294,7 @@ def test_freeze_layers_beyond_the_encoder_depth_is_refused(tiny_model_dir, tmp_p
 
 
 def test_release_freed_memory_runs_where_malloc_trim_exists_and_is_harmless_elsewhere():
-    from sentscore.callbacks import ReleaseFreedMemory
+    from sentscore.training.callbacks import ReleaseFreedMemory
 
     release = ReleaseFreedMemory()
     release.release()  # must not raise on this platform
@@ -302,74 +302,10 @@ def test_release_freed_memory_runs_where_malloc_trim_exists_and_is_harmless_else
     release.release()
 
 
-def _optimizer_groups(head_learning_rate, tmp_path, layer_lr_decay=1.0, model=None):
-    from transformers import TrainingArguments
-
-    from sentscore.trainer import SentscoreTrainer
-
-    model = model or _bert_with_layers(2)
-    args = TrainingArguments(output_dir=str(tmp_path), learning_rate=1e-4, weight_decay=0.01, use_cpu=True)
-    trainer = SentscoreTrainer(
-        model=model, args=args, head_learning_rate=head_learning_rate, layer_lr_decay=layer_lr_decay
-    )
-    trainer.create_optimizer_and_scheduler(num_training_steps=10)
-    names = {id(w): name for name, w in model.named_parameters()}
-    groups = [
-        ({names[id(w)] for w in group["params"]}, group["lr"], group["weight_decay"])
-        for group in trainer.optimizer.param_groups
-    ]
-    return model, groups, trainer.lr_scheduler
-
-
-def test_head_learning_rate_applies_to_the_head_alone_and_keeps_weight_decay(tmp_path):
-    model, groups, scheduler = _optimizer_groups(3e-3, tmp_path)
-    head = {"classifier.weight", "classifier.bias"}
-    trained = {name for name, w in model.named_parameters() if w.requires_grad}
-    assert set().union(*(names for names, _, _ in groups)) == trained  # every weight once, none lost
-    assert sum(len(names) for names, _, _ in groups) == len(trained)
-    by_weight = {name: (lr, decay) for names, lr, decay in groups for name in names}
-    assert by_weight["classifier.weight"] == (3e-3, 0.01)
-    assert by_weight["classifier.bias"] == (3e-3, 0.0)
-    assert by_weight["bert.pooler.dense.weight"] == (1e-4, 0.01)
-    assert {name for name, (lr, _) in by_weight.items() if lr == 3e-3} == head
-    assert sorted(scheduler.base_lrs) == sorted(lr for _, lr, _ in groups)
-
-
-def test_without_head_learning_rate_every_weight_shares_the_learning_rate(tmp_path):
-    _, groups, _ = _optimizer_groups(None, tmp_path)
-    assert len(groups) == 2
-    assert {lr for _, lr, _ in groups} == {1e-4}
-
-
-def test_layer_lr_decay_lowers_each_layer_below_the_one_above(tmp_path):
-    model, groups, scheduler = _optimizer_groups(3e-3, tmp_path, layer_lr_decay=0.5)
-    by_weight = {name: lr for names, lr, _ in groups for name in names}
-    trained = {name for name, w in model.named_parameters() if w.requires_grad}
-    assert set(by_weight) == trained and sum(len(names) for names, _, _ in groups) == len(trained)
-    assert by_weight["classifier.weight"] == 3e-3  # the head keeps its own rate
-    assert by_weight["bert.pooler.dense.weight"] == 1e-4  # above the layers: the top rate
-    assert by_weight["bert.encoder.layer.1.attention.self.query.weight"] == 1e-4
-    assert by_weight["bert.encoder.layer.0.attention.self.query.weight"] == 5e-5
-    assert by_weight["bert.embeddings.LayerNorm.weight"] == 2.5e-5
-    assert sorted(scheduler.base_lrs) == sorted(lr for _, lr, _ in groups)
-
-
-def test_layer_lr_decay_reaches_the_layers_under_sentscores_own_head(tmp_path):
-    from sentscore.heads import scoring_model
-
-    model = scoring_model(_bert_with_layers(3).bert, "mean", 5, "classification")
-    model, groups, _ = _optimizer_groups(None, tmp_path, layer_lr_decay=0.5, model=model)
-    by_weight = {name: lr for names, lr, _ in groups for name in names}
-    assert by_weight["head.weight"] == 1e-4
-    assert by_weight["encoder.encoder.layer.2.output.dense.weight"] == 1e-4
-    assert by_weight["encoder.encoder.layer.0.output.dense.weight"] == 2.5e-5
-    assert by_weight["encoder.embeddings.LayerNorm.weight"] == 1.25e-5
-
-
 def test_default_learning_rate_follows_the_encoder_width(tiny_model_dir, tmp_path):
     from types import SimpleNamespace
 
-    from sentscore.surgery import default_learning_rate
+    from sentscore.training.surgery import default_learning_rate
 
     def width(size):
         return SimpleNamespace(config=SimpleNamespace(hidden_size=size))
@@ -388,7 +324,7 @@ def test_default_learning_rate_follows_the_encoder_width(tiny_model_dir, tmp_pat
 
 
 def test_bf16_by_default_only_on_a_cpu_that_multiplies_bf16_natively(monkeypatch):
-    from sentscore import runtime as training
+    from sentscore.training import runtime as training
 
     config = TrainConfig()
     monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)
@@ -400,7 +336,7 @@ def test_bf16_by_default_only_on_a_cpu_that_multiplies_bf16_natively(monkeypatch
 
 
 def test_bf16_on_cpu_limits_onednns_primitive_cache_unless_already_set(monkeypatch):
-    from sentscore import runtime as training
+    from sentscore.training import runtime as training
 
     monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)
     monkeypatch.setattr(training, "fix_malloc_mmap_threshold", lambda: None)  # not in the test's own process
@@ -413,7 +349,7 @@ def test_bf16_on_cpu_limits_onednns_primitive_cache_unless_already_set(monkeypat
 
 MMAP_PROBE = """
 import ctypes, sys
-from sentscore import runtime as training
+from sentscore.training import runtime as training
 
 class MallInfo2(ctypes.Structure):
     names = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
@@ -445,11 +381,11 @@ def test_a_fixed_mmap_threshold_gives_large_blocks_their_own_mapping_after_large
 
 
 def test_bf16_asked_for_on_a_cpu_without_it_is_warned_about(monkeypatch, caplog):
-    from sentscore import runtime as training
+    from sentscore.training import runtime as training
 
     monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: False)
     monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "1024")  # a user's own setting is kept
-    with caplog.at_level("WARNING", logger="sentscore.runtime"):
+    with caplog.at_level("WARNING", logger="sentscore.training.runtime"):
         assert training.with_resolved_precision(TrainConfig(bf16=True), "cpu").bf16 is True
         assert training.with_resolved_precision(TrainConfig(bf16=False), "cpu").bf16 is False
         assert training.with_resolved_precision(TrainConfig(), "cpu").bf16 is False
@@ -494,7 +430,7 @@ def test_bf16_training_records_it_and_reports_the_fp32_models_metrics(tiny_model
 
 
 def test_the_bf16_default_is_resolved_and_recorded(tiny_model_dir, tmp_path, monkeypatch):
-    from sentscore import runtime as training
+    from sentscore.training import runtime as training
 
     monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: False)
     data = write_csv(tmp_path / "d.csv", synthetic_rows(4))
@@ -512,7 +448,7 @@ def test_the_bf16_default_is_resolved_and_recorded(tiny_model_dir, tmp_path, mon
 
 
 def test_small_training_sets_get_enough_epochs_for_a_few_hundred_steps(tiny_model_dir, tmp_path, monkeypatch):
-    from sentscore import training
+    from sentscore.training import examples as training
 
     assert training.default_epochs(6835, 16) == 3  # SST-5's training split: 428 steps an epoch
     assert training.default_epochs(256, 16) == 19  # 64 sentences per level, less the validation share

@@ -1,14 +1,8 @@
-"""Weight averaging of the epochs and the linear-probe head, on the tiny model."""
+"""Training options on the tiny model: the default objective, long texts, ensembles, removed keys."""
 
-import json
-
-import numpy as np
 import pytest
-from safetensors.torch import load_file
 
 from sentscore import TrainConfig, train
-from sentscore.averaging import SoupOfWeights
-from sentscore.data import load_labelled
 from sentscore.errors import SentscoreError
 
 from .conftest import synthetic_rows, write_csv
@@ -27,79 +21,6 @@ def small_config(model_dir, tmp_path, **settings) -> TrainConfig:
     )
 
 
-def checkpoint_recorder():
-    """A callback keeping a copy of each epoch checkpoint's weights as the Trainer writes it."""
-    from transformers import TrainerCallback
-
-    class Recorder(TrainerCallback):
-        def __init__(self):
-            self.saved = []
-
-        def on_save(self, args, state, control, **kwargs):
-            self.saved.append(load_file(f"{args.output_dir}/checkpoint-{state.global_step}/model.safetensors"))
-
-    return Recorder()
-
-
-def test_uniform_averaging_keeps_the_mean_of_every_epochs_weights(tiny_model_dir, tmp_path):
-    keep = checkpoint_recorder()
-    train(small_config(tiny_model_dir, tmp_path, weight_averaging="uniform"), show_progress=False, callbacks=[keep])
-    assert len(keep.saved) == 3
-    saved = load_file(tmp_path / "out" / "model.safetensors")
-    calibration = json.loads((tmp_path / "out" / "sentscore.json").read_text())["calibration"]
-    assert calibration["in_weights"]  # the output layer holds the temperature, fitted to the averaged model
-    for name, scale in (
-        ("head.weight", calibration["temperature"]),
-        ("encoder.encoder.layer.1.output.dense.weight", 1),
-    ):
-        mean = sum(epoch[name] for epoch in keep.saved) / 3
-        np.testing.assert_allclose(saved[name].numpy(), mean.numpy() / scale, atol=1e-6)
-        assert not np.allclose(saved[name].numpy(), keep.saved[-1][name].numpy())  # not simply the last epoch
-
-
-def test_the_greedy_soup_is_never_worse_on_validation_than_the_best_epoch(tiny_model_dir, tmp_path):
-    result = train(small_config(tiny_model_dir, tmp_path, weight_averaging="greedy"), show_progress=False)
-    assert result.metrics["accuracy"] >= max(e["accuracy"] for e in result.epochs)
-    assert not (tmp_path / "out" / ".checkpoints").exists()
-
-
-def test_a_soup_averages_floating_point_weights_and_leaves_the_rest():
-    import torch
-
-    model = torch.nn.Linear(2, 1)
-    model.register_buffer("steps", torch.tensor([7]))
-    first = {"weight": torch.tensor([[1.0, 2.0]]), "bias": torch.tensor([0.0]), "steps": torch.tensor([1])}
-    second = {"weight": torch.tensor([[3.0, 6.0]]), "bias": torch.tensor([1.0]), "steps": torch.tensor([2])}
-    soup = SoupOfWeights.for_model(model).with_added(first).with_added(second)
-    soup.load_into(model)
-    assert model.weight.tolist() == [[2.0, 4.0]] and model.bias.tolist() == [0.5]
-    assert model.steps.tolist() == [7] and soup.count == 2
-
-
-def test_the_linear_probe_head_starts_where_a_logistic_regression_on_the_features_ends(tiny_model_dir, tmp_path):
-    from sklearn.linear_model import LogisticRegression
-
-    from sentscore.headinit import initialise_head_from_probe, sentence_features
-    from sentscore.models import load_for_training
-    from sentscore.objectives import Classification
-
-    data = load_labelled(write_csv(tmp_path / "d.csv", synthetic_rows(8)))
-    tokenizer, model = load_for_training(str(tiny_model_dir), data.scale, pooling="mean")
-    assert initialise_head_from_probe(model, tokenizer, data, Classification(5), 32)
-    features = sentence_features(model, tokenizer, data.texts, 32)
-    reference = LogisticRegression(max_iter=1000).fit(features, data.label_ids)
-    logits = features @ model.head.weight.detach().numpy().T + model.head.bias.detach().numpy()
-    assert (logits.argmax(axis=1) == reference.predict(features)).all()
-    _, stock = load_for_training(str(tiny_model_dir), data.scale, pooling="cls")
-    assert not initialise_head_from_probe(stock, tokenizer, data, Classification(5), 32)
-
-
-@pytest.mark.parametrize("objective", ["ordinal", "regression"])
-def test_every_objective_has_a_linear_probe(tiny_model_dir, tmp_path, objective):
-    result = train(small_config(tiny_model_dir, tmp_path, objective=objective, head_init="linear_probe"))
-    assert 0 <= result.metrics["accuracy"] <= 1
-
-
 @pytest.mark.parametrize(
     ("labels", "given_order", "expected"),
     [
@@ -110,7 +31,7 @@ def test_every_objective_has_a_linear_probe(tiny_model_dir, tmp_path, objective)
 )
 def test_the_default_objective_follows_whether_the_levels_are_ordered(labels, given_order, expected):
     from sentscore.data import ScoreScale
-    from sentscore.training import with_default_objective
+    from sentscore.training.recipe import with_default_objective
 
     config = TrainConfig(labels=given_order)
     assert config.objective is None
@@ -126,7 +47,7 @@ def test_training_reads_a_long_text_from_its_start_its_start_and_end_or_every_wi
     from transformers import AutoTokenizer
 
     from sentscore.data import LabelledData, ScoreScale
-    from sentscore.training import tokenize
+    from sentscore.training.examples import tokenize
 
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
     data = LabelledData([LONG, "fine"], [4, 2], ScoreScale(("1", "2", "3", "4", "5")), "test")

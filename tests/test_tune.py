@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from sentscore import TrainConfig
-from sentscore.cli import main
-from sentscore.tuning import SEARCH_SPACE, tune
+from sentscore.cli.main import main
+from sentscore.integrations.tuning import SEARCH_SPACE, tune
 
 from .conftest import synthetic_rows, write_csv
 
@@ -77,7 +77,7 @@ def test_a_trial_must_beat_the_config_as_given_by_more_than_the_validation_noise
     import optuna
     from optuna.distributions import FloatDistribution
 
-    from sentscore.tuning import AS_GIVEN, HALF_WIDTH, surely_better_or_as_given
+    from sentscore.integrations.tuning import AS_GIVEN, HALF_WIDTH, surely_better_or_as_given
 
     study = optuna.create_study(direction="maximize")
     given = optuna.trial.create_trial(value=0.42, user_attrs={AS_GIVEN: True, HALF_WIDTH: 0.05})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 __all__ = [
     "ModelFolder",
@@ -27,19 +27,19 @@ if TYPE_CHECKING:  # pragma: no cover
     from .config import TrainConfig
     from .errors import SentscoreError
     from .evaluation import evaluate
-    from .export import export_onnx
-    from .modelfolder import ModelFolder
-    from .predict import Scorer
-    from .training import TrainResult, train
+    from .model.folder import ModelFolder
+    from .scoring.export import export_onnx
+    from .scoring.scorer import Scorer
+    from .training.recipe import TrainResult, train
 
 _LAZY = {
-    "ModelFolder": ("modelfolder", "ModelFolder"),
-    "Scorer": ("predict", "Scorer"),
-    "TrainResult": ("training", "TrainResult"),
-    "export_onnx": ("export", "export_onnx"),
+    "ModelFolder": ("model.folder", "ModelFolder"),
+    "Scorer": ("scoring.scorer", "Scorer"),
+    "TrainResult": ("training.recipe", "TrainResult"),
+    "export_onnx": ("scoring.export", "export_onnx"),
     "TrainConfig": ("config", "TrainConfig"),
     "SentscoreError": ("errors", "SentscoreError"),
-    "train": ("training", "train"),
+    "train": ("training.recipe", "train"),
     "evaluate": ("evaluation", "evaluate"),
 }
 

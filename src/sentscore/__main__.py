@@ -1,3 +1,3 @@
-from sentscore.cli import main
+from sentscore.cli.main import main
 
 raise SystemExit(main())

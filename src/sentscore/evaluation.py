@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from .backends import DEFAULT_BATCH_SIZE
 from .data import ScoreScale, load_labelled
 from .metrics import DECODINGS, bootstrap_intervals, compute_metrics, decode, expected_calibration_error
-from .predict import Scorer
+from .scoring.backends import DEFAULT_BATCH_SIZE
+from .scoring.scorer import Scorer
 
 #: The metrics shown for each decoding, side by side.
 DECODING_METRICS = ("accuracy", "macro_f1", "qwk", "mae")

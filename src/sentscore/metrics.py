@@ -5,8 +5,10 @@ One function, :func:`compute_metrics`, returns a flat dict; ``accuracy`` is the 
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -26,12 +28,28 @@ METRIC_NAMES = {
 }
 
 
+@contextlib.contextmanager
+def environment_kept() -> Iterator[None]:
+    """``os.environ`` as it was before the block: scikit-learn's first import sets two OpenMP variables
+    (``KMP_DUPLICATE_LIB_OK``, ``KMP_INIT_AT_FORK``) for its own process, which a library call must not leave in
+    its caller's."""
+    before = dict(os.environ)
+    try:
+        yield
+    finally:
+        for key in set(os.environ) - set(before):
+            del os.environ[key]
+        os.environ.update(before)
+
+
 def compute_metrics(y_true: Sequence[int], y_pred: Sequence[int], scale: ScoreScale) -> dict[str, Any]:
     """Accuracy and macro-F1 for any labels; with numeric scores also MAE and RMSE in score units,
     quadratic weighted kappa, Spearman correlation and within-one accuracy (|pred - true| <= one level).
     ``confusion_matrix`` rows are true labels, columns predictions, in ``scale`` order."""
     from scipy.stats import spearmanr
-    from sklearn.metrics import accuracy_score, cohen_kappa_score, confusion_matrix, f1_score
+
+    with environment_kept():
+        from sklearn.metrics import accuracy_score, cohen_kappa_score, confusion_matrix, f1_score
 
     true, pred = np.asarray(y_true), np.asarray(y_pred)
     ids = list(range(len(scale)))

@@ -24,10 +24,14 @@ class Settings:
     def from_dict(cls, values: dict[str, Any], source: str = "config") -> Self:
         """Build from a mapping, collecting every unknown key, mistyped value and bad value before raising once."""
         known = {f.name for f in fields(cls)}
-        problems = []
-        unknown = [key for key in values if key not in known]
+        problems = [
+            f"'{key}' was removed in sentscore {version}: {why}; delete it from the config"
+            for key, (version, why) in cls.removed_keys().items()
+            if key in values
+        ]
+        unknown = [key for key in values if key not in known and key not in cls.removed_keys()]
         for key in unknown:
-            close = difflib.get_close_matches(key, known, n=1)
+            close = difflib.get_close_matches(str(key), known, n=1)
             problems.append(f"unknown key '{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
         kwargs = {}
         hints = typing.get_type_hints(cls)
@@ -45,6 +49,11 @@ class Settings:
             hint = "Valid keys: " + ", ".join(sorted(known)) if unknown else "Fix the values listed above."
             raise SentscoreError(f"{source}: " + "; ".join(problems), hint=hint)
         return settings
+
+    @classmethod
+    def removed_keys(cls) -> dict[str, tuple[str, str]]:
+        """Keys that earlier releases took and this one refuses: key -> (the release that removed it, why)."""
+        return {}
 
     def validate(self, source: str = "config") -> None:
         """Raise once, listing every value that types alone cannot rule out."""

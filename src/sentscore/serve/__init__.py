@@ -19,7 +19,7 @@ def serve(
     """Load ``model_dir`` once and serve it with uvicorn on ``settings.host:port`` until SIGINT/SIGTERM."""
     import uvicorn
 
-    from ..predict import Scorer
+    from ..scoring.scorer import Scorer
     from .app import create_app
 
     settings = settings or ServeSettings()

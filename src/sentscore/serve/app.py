@@ -22,7 +22,7 @@ from swagger_ui_bundle import swagger_ui_path
 from .. import __version__
 from ..data import read_texts, write_table
 from ..errors import SentscoreError
-from ..predict import Scorer
+from ..scoring.scorer import Scorer
 from .batcher import DynamicBatcher, Overloaded
 from .settings import ServeSettings, batching_enabled
 
@@ -148,8 +148,15 @@ def create_app(scorer: Scorer, settings: ServeSettings | None = None) -> FastAPI
 
 
 def _add_scoring_routes(app: FastAPI, scorer: Scorer, batcher: DynamicBatcher, settings: ServeSettings) -> None:
-    request_model = score_request_model(settings)
+    request_model = score_request_model(settings)  # the body's schema carries this server's limits
+    _add_score_route(app, scorer, batcher, settings, request_model)
+    _add_explain_route(app, scorer, batcher, settings, request_model)
+    _add_file_route(app, scorer, batcher, settings)
 
+
+def _add_score_route(
+    app: FastAPI, scorer: Scorer, batcher: DynamicBatcher, settings: ServeSettings, request_model: Any
+) -> None:
     async def score(request: ScoreRequest) -> dict[str, Any]:
         """Score sentences; results come back in the order sent."""
         _check_sentences(request.sentences, settings)
@@ -159,13 +166,17 @@ def _add_scoring_routes(app: FastAPI, scorer: Scorer, batcher: DynamicBatcher, s
         predictions = scorer.predictions_from_probs(probs, request.set)
         return {"results": [p.to_dict(with_probs=request.probs) for p in predictions]}
 
-    score.__annotations__["request"] = request_model  # the body's schema carries this server's limits
+    score.__annotations__["request"] = request_model
     app.post("/v1/score", response_model=ScoreResponse, response_model_exclude_none=True)(score)
 
+
+def _add_explain_route(
+    app: FastAPI, scorer: Scorer, batcher: DynamicBatcher, settings: ServeSettings, request_model: Any
+) -> None:
     async def explain(request: ExplainRequest) -> dict[str, Any]:
         """Score sentences and say which words pushed each score up or down: each is scored again without
         each of its words in turn (occlusion), so a sentence of n words costs n + 1 scorings."""
-        from ..explain import occlusion_variants, weights_from
+        from ..scoring.explain import occlusion_variants, weights_from
 
         _check_sentences(request.sentences, settings)
         variants, spans = occlusion_variants(request.sentences)
@@ -190,6 +201,8 @@ def _add_scoring_routes(app: FastAPI, scorer: Scorer, batcher: DynamicBatcher, s
     )
     app.post("/v1/explain", response_model=ExplainResponse, response_model_exclude_none=True)(explain)
 
+
+def _add_file_route(app: FastAPI, scorer: Scorer, batcher: DynamicBatcher, settings: ServeSettings) -> None:
     @app.post(
         "/v1/score-file",
         response_class=Response,

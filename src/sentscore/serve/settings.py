@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..backends import LONG_TEXTS
+from ..scoring.backends import LONG_TEXTS
 from ..settings import Settings
 
 

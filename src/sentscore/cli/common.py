@@ -1,0 +1,26 @@
+"""What the verbs share: exit codes, engines and the scoring backend's flags."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..scoring.backends import BACKENDS, DEFAULT_BATCH_SIZE, LONG_TEXTS
+
+EXIT_USER_ERROR = 2
+EXIT_ROWS_SKIPPED = 3  # a file was scored, but rows with a blank text were not
+EXIT_INTERRUPTED = 130
+ENGINES = ("local", "ray")
+
+
+def add_backend_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--backend", choices=BACKENDS, default="auto", help="auto uses an exported ONNX model when there is one."
+    )
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
+    parser.add_argument(
+        "--long-texts",
+        choices=LONG_TEXTS,
+        default="windows",
+        help="A text longer than the model's max_length tokens: windows (default) scores it from overlapping "
+        "windows and averages them; truncate scores its start only.",
+    )

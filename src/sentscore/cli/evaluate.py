@@ -1,0 +1,83 @@
+"""``sentscore evaluate``: a trained folder's metrics, decodings, score sets and worst mistakes on a labelled
+file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import SentscoreError
+from .common import add_backend_flags
+from .terminal import console, print_decodings, print_metrics_table
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ..evaluation import evaluate
+
+    problems = []
+    if args.worst < 0:
+        problems.append(f"--worst must be 0 or more, got {args.worst}")
+    if args.output and Path(args.output).suffix.lower() != ".json":
+        problems.append(f"--output {args.output}: the report is JSON, so its name must end in .json")
+    if not 0 < args.set < 1:
+        problems.append(f"--set must be between 0 and 1 (the coverage of the score sets), got {args.set}")
+    if problems:  # checked before the model loads and scores the file
+        raise SentscoreError("; ".join(problems), hint="e.g. --worst 25 --output report.json --set 0.9")
+    report = evaluate(
+        args.model_dir,
+        args.data_file,
+        args.text_column,
+        args.score_column,
+        args.worst,
+        args.backend,
+        args.batch_size,
+        set_coverage=args.set,
+        long_texts=args.long_texts,
+    )
+    print_metrics_table(report["metrics"], None, title=f"{args.data_file} ({report['metrics']['n']} sentences)")
+    print_decodings(report["decodings"])
+    long = report["long_texts"]
+    if long["count"]:
+        how = "from overlapping windows" if long["scored"] == "windows" else "from their start"
+        console().print(
+            f"{long['count']} of {report['metrics']['n']} texts are longer than the model's {long['max_length']} "
+            f"tokens; they were scored {how} (--long-texts)."
+        )
+    if report["score_sets"]:
+        sets = report["score_sets"]
+        console().print(
+            f"Score sets at {sets['coverage_asked']:.0%}: they held the true score for {sets['coverage']:.1%} of "
+            f"the sentences, spanning {sets['mean_size']:.2f} scores on average."
+        )
+    if report["worst_mistakes"]:
+        from rich.table import Table
+
+        table = Table(title=f"{len(report['worst_mistakes'])} worst mistakes")
+        for column in ("row", "true", "predicted", "sentence"):
+            table.add_column(column, overflow="fold")
+        for m in report["worst_mistakes"]:
+            table.add_row(str(m["row"]), str(m["true"]), str(m["predicted"]), m["sentence"])
+        console().print(table)
+    if args.output:
+        from .. import atomic
+
+        atomic.write_text(Path(args.output), json.dumps(report, indent=2) + "\n")
+        console().print(f"Wrote {args.output}")
+    return 0
+
+
+def add_evaluate_parser(commands: Any, common: argparse.ArgumentParser) -> None:
+    evaluate = commands.add_parser("evaluate", parents=[common], help="Metrics of a trained model on a labelled file.")
+    evaluate.add_argument("model_dir", help="Folder written by `sentscore train`.")
+    evaluate.add_argument("data_file", help="Labelled CSV, TSV or JSONL.")
+    evaluate.add_argument("--text-column", default="sentence")
+    evaluate.add_argument("--score-column", default="score")
+    evaluate.add_argument("--worst", type=int, default=10, help="How many of the worst mistakes to list.")
+    evaluate.add_argument("--output", help="Also write the metrics and mistakes as JSON here.")
+    evaluate.add_argument(
+        "--set", type=float, default=0.9, metavar="COVERAGE", help="Coverage of the score sets checked (default 0.9)."
+    )
+    add_backend_flags(evaluate)
+    evaluate.set_defaults(handler=cmd_evaluate)

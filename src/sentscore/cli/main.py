@@ -1,0 +1,70 @@
+"""The ``sentscore`` command: parses flags, calls one library function per subcommand (a module each), and
+turns :class:`SentscoreError` into a message and a non-zero exit. Nothing else lives here."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+
+from .. import __version__
+from ..errors import SentscoreError
+from .common import EXIT_INTERRUPTED, EXIT_USER_ERROR
+from .evaluate import add_evaluate_parser
+from .export import add_export_parser, add_serve_parser
+from .predict import add_predict_parser, cmd_predict
+from .terminal import print_error, setup_logging
+from .train import add_train_parser, add_tune_parser
+
+logger = logging.getLogger("sentscore")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # argparse leaves sentences that follow an option (`predict DIR --probs "a" "b"`) unparsed.
+    if extra and args.handler is cmd_predict and not any(e.startswith("-") for e in extra):
+        args.sentences = [*args.sentences, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    setup_logging(args.verbose, args.quiet)
+    try:
+        return int(args.handler(args) or 0)
+    except SentscoreError as error:
+        print_error(error.message, error.hint)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print_error("Interrupted.", None)
+        return EXIT_INTERRUPTED
+    except Exception as error:  # noqa: BLE001 - a bug: say so briefly, traceback only with --debug
+        if args.debug:
+            raise
+        print_error(
+            f"Unexpected error: {type(error).__name__}: {error}",
+            "Run again with --debug for the traceback, and please report it.",
+        )
+        return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sentscore",
+        description="Fine-tune a BERT-family model to score sentences, evaluate it, and score new text.",
+    )
+    parser.add_argument("--version", action="version", version=f"sentscore {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", help="Show debug messages.")
+    common.add_argument("-q", "--quiet", action="store_true", help="Only warnings and errors; no progress bars.")
+    common.add_argument("--debug", action="store_true", help="Show the traceback of unexpected errors.")
+    parser.set_defaults(verbose=False, quiet=False, debug=False, handler=lambda _: parser.print_help())
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for add_command in (
+        add_train_parser,
+        add_tune_parser,
+        add_evaluate_parser,
+        add_predict_parser,
+        add_export_parser,
+        add_serve_parser,
+    ):
+        add_command(commands, common)
+    return parser

@@ -1,0 +1,201 @@
+"""``sentscore predict``: sentences from the command line, or a file (in this process, several, or on Ray)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from ..data import BLANK_ROWS
+from ..errors import SentscoreError
+from .common import ENGINES, EXIT_ROWS_SKIPPED, add_backend_flags
+from .terminal import print_explanation
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from ..scoring.scorer import Scorer
+
+    check_flags(args)
+    if args.engine == "ray":
+        return _score_with_ray(args)
+    if args.input and len(args.input) > 1:
+        raise SentscoreError(
+            f"--input takes one file with the local engine, got {len(args.input)}",
+            hint="Score them one by one, or all at once with --engine ray --output FOLDER.",
+        )
+    scorer = Scorer.load(args.model_dir, backend=args.backend, batch_size=args.batch_size, long_texts=args.long_texts)
+    if args.input:
+        return _score_file(scorer, args)
+    _print_predictions(scorer, args)
+    return 0
+
+
+def check_flags(args: argparse.Namespace) -> None:
+    """Refuse flags that do not go together, before the model loads."""
+    if bool(args.input) == bool(args.sentences):
+        raise SentscoreError(
+            "Give either sentences to score or --input FILE (not both)",
+            hint='sentscore predict MODEL_DIR "a sentence"  or  '
+            "sentscore predict MODEL_DIR --input in.csv --output out.csv",
+        )
+    if args.input and args.explain:
+        raise SentscoreError(
+            "--explain works on sentences given on the command line, not on --input files",
+            hint='Explain a few sentences: sentscore predict MODEL_DIR --explain "a sentence"',
+        )
+    if args.input and not args.output:
+        raise SentscoreError("--input needs --output", hint="Add --output scored.csv (or .tsv/.jsonl).")
+    if args.output and not args.input:
+        raise SentscoreError("--output needs --input", hint="Give the file to score with --input.")
+    blank = [str(n) for n, sentence in enumerate(args.sentences, 1) if not sentence.strip()]
+    if blank:  # often an unset shell variable; checked before the model loads
+        raise SentscoreError(
+            f"sentence{'s' if len(blank) > 1 else ''} {', '.join(blank)} of {len(args.sentences)} "
+            f"{'are' if len(blank) > 1 else 'is'} blank",
+            hint="Give text to score in each one.",
+        )
+    if args.set is not None:
+        from ..model.conformal import check_coverage
+
+        check_coverage(args.set)
+    if args.workers < 1:
+        raise SentscoreError(f"--workers must be at least 1, got {args.workers}")
+
+
+def _print_predictions(scorer: Any, args: argparse.Namespace) -> None:
+    predictions = scorer.predict(args.sentences, set_coverage=args.set)
+    explanations = scorer.explain(args.sentences) if args.explain else [None] * len(predictions)
+    for sentence, prediction, explanation in zip(args.sentences, predictions, explanations, strict=True):
+        if args.json:
+            extra = {} if explanation is None else {"explanation": [w.to_dict() for w in explanation]}
+            print(json.dumps({"sentence": sentence, **prediction.to_dict(args.probs), **extra}))
+            continue
+        line = f"Score: {prediction.score}"
+        if prediction.set_text is not None:
+            line += f"  ({args.set:.0%} set: {prediction.set_text})"
+        if len(args.sentences) > 1:
+            line += f"\t{sentence}"
+        print(line)
+        if args.probs:
+            probs = "  ".join(f"{k}: {v:.3f}" for k, v in prediction.probs.items())
+            expected = "" if prediction.expected_score is None else f"  expected: {prediction.expected_score:.2f}"
+            print(f"  probs  {probs}{expected}")
+        if explanation is not None:
+            print_explanation(explanation)
+
+
+def _score_with_ray(args: argparse.Namespace) -> int:
+    from ..integrations.ray import connect, score_files
+
+    if not args.input:
+        raise SentscoreError("--engine ray scores files", hint="Give --input FILES_OR_FOLDERS --output FOLDER.")
+    local_only = [
+        flag
+        for flag, given in (
+            ("--blank-rows", args.blank_rows != "skip"),
+            ("--safe-for-spreadsheets", args.safe_for_spreadsheets),
+        )
+        if given
+    ]
+    if local_only:
+        raise SentscoreError(
+            f"{' and '.join(local_only)} work with the local engine only",
+            hint="With --engine ray, rows with a blank text keep empty score cells.",
+        )
+    ray = connect()
+    context = ray.data.DataContext.get_current()
+    context.execution_options.preserve_order = True  # this process is the CLI's: the output keeps the input order
+    context.enable_progress_bars = not args.quiet
+    scored = score_files(
+        args.model_dir,
+        args.input,
+        args.output,
+        args.text_column,
+        backend=args.backend,
+        long_texts=args.long_texts,
+        with_probs=args.probs,
+        set_coverage=args.set,
+        actors=args.workers if args.workers > 1 else None,
+    )
+    print(f"Scored {scored.rows} rows into {scored.output_dir} ({scored.file_format} files)", file=sys.stderr)
+    return 0
+
+
+def _score_file(scorer: Any, args: argparse.Namespace) -> int:
+    rows = scorer.score_file(
+        args.input[0],
+        args.output,
+        args.text_column,
+        args.probs,
+        show_progress=not args.quiet,
+        set_coverage=args.set,
+        blank_rows=args.blank_rows,
+        safe_for_spreadsheets=args.safe_for_spreadsheets,
+        workers=args.workers,
+    )
+    print(f"Scored {rows.rows - len(rows.blank)} rows from {args.input[0]} into {args.output}", file=sys.stderr)
+    if rows.blank:
+        fate = "left out" if args.blank_rows == "drop" else "left with empty score cells"
+        print(f"{len(rows.blank)} rows with a blank text were {fate} (exit code {EXIT_ROWS_SKIPPED})", file=sys.stderr)
+        return EXIT_ROWS_SKIPPED
+    return 0
+
+
+def add_predict_parser(commands: Any, common: argparse.ArgumentParser) -> None:
+    predict = commands.add_parser("predict", parents=[common], help="Score sentences or a file.")
+    predict.add_argument("model_dir", help="Folder written by `sentscore train`.")
+    predict.add_argument("sentences", nargs="*", help="Sentences to score.")
+    predict.add_argument(
+        "--input",
+        nargs="+",
+        help="File to score: CSV, TSV, JSONL, or text with one sentence a line. With --engine ray: files or "
+        "folders of CSV, TSV, Parquet or JSONL.",
+    )
+    predict.add_argument(
+        "--output",
+        help="Where to write the scored file (format from its extension); with --engine ray, a new folder.",
+    )
+    predict.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="local",
+        help="local (this process, or --workers processes) or ray (the Ray cluster of RAY_ADDRESS, else a local one).",
+    )
+    predict.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="Processes scoring --input, each with its own model and one thread (local engine; default 1). "
+        "With --engine ray: actors (default: one per CPU of the cluster).",
+    )
+    predict.add_argument("--text-column", default="sentence", help="Column with the text (default: sentence).")
+    predict.add_argument("--probs", action="store_true", help="Add the probability of every score.")
+    predict.add_argument("--json", action="store_true", help="Print one JSON object per sentence.")
+    predict.add_argument(
+        "--set",
+        type=float,
+        metavar="COVERAGE",
+        help="Also give the range of scores that holds the true score with this probability (e.g. 0.9), "
+        "calibrated on the validation sentences (conformal prediction).",
+    )
+    predict.add_argument(
+        "--explain",
+        action="store_true",
+        help="Show which words pushed each score up and which pulled it down (each word left out in turn; "
+        "weights in score units, in --json too).",
+    )
+    predict.add_argument(
+        "--blank-rows",
+        choices=BLANK_ROWS,
+        default="skip",
+        help="Rows of --input whose text is blank: skip (empty score cells; the default), drop (left out) or "
+        f"fail (stop, naming them). Skipped or dropped rows are listed and make the exit code {EXIT_ROWS_SKIPPED}.",
+    )
+    predict.add_argument(
+        "--safe-for-spreadsheets",
+        action="store_true",
+        help="In the output file, start cells a spreadsheet would run as formulas (=, +, -, @) with an apostrophe.",
+    )
+    add_backend_flags(predict)
+    predict.set_defaults(handler=cmd_predict)

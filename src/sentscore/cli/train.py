@@ -1,0 +1,191 @@
+"""``sentscore train`` and ``sentscore tune``: a config (file and flags) in, a trained folder out; Ctrl-C and
+SIGTERM stop after the step with a resumable checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import signal
+import sys
+import threading
+from typing import Any
+
+from ..config import TrainConfig
+from ..errors import SentscoreError
+from .common import ENGINES, EXIT_INTERRUPTED
+from .terminal import console, print_error, print_metrics_table
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..training.recipe import TrainingInterrupted, train
+    from ..training.runtime import tune_process_for_training
+
+    overrides = TrainConfig.given_flags(args)
+    if args.config:
+        config = TrainConfig.from_file(args.config, overrides)
+    else:
+        config = TrainConfig.from_dict(overrides, source="command line")
+    if args.engine == "ray":
+        return _train_with_ray(config, args.workers)
+    tune_process_for_training(config)  # this process is the CLI's to tune; a library call never does
+    stop = stop_on_signals()  # likewise its signal handlers: Ctrl-C and SIGTERM end training with a checkpoint
+    try:
+        result = train(config, show_progress=not args.quiet, stop=stop)
+    except TrainingInterrupted as interrupted:
+        return _explain_interruption(interrupted)
+    if not result.is_main_process:  # under a multi-process launcher, one summary
+        return 0
+    print_metrics_table(
+        result.metrics, result.baseline, title=f"Validation metrics ({result.validation_samples} sentences)"
+    )
+    console().print(
+        f"Trained on {result.train_samples} sentences in {result.train_seconds:.0f} s. "
+        f"Model saved to [bold]{result.output_dir}[/bold]\n"
+        f'Next: sentscore predict {result.output_dir} "Your sentence here"'
+    )
+    return 0
+
+
+def _train_with_ray(config: TrainConfig, workers: int) -> int:
+    from ..integrations.ray import connect, train_on_ray
+
+    if workers < 1:
+        raise SentscoreError(f"--workers must be at least 1, got {workers}")
+    connect()
+    metrics = train_on_ray(config, workers=workers, use_gpu=config.device == "cuda")
+    shown = {k: round(v, 4) for k, v in metrics.items() if k.startswith("eval_") and isinstance(v, float)}
+    console().print(
+        f"Trained with Ray Train on {workers} workers; last epoch: {shown}. "
+        f"Model saved to [bold]{config.output_dir}[/bold]"
+    )
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from ..integrations.tuning import require_optuna, tune
+    from ..training.recipe import TrainingInterrupted, train
+    from ..training.runtime import tune_process_for_training
+
+    optuna = require_optuna()
+    overrides = TrainConfig.given_flags(args)
+    config = (
+        TrainConfig.from_file(args.config, overrides)
+        if args.config
+        else TrainConfig.from_dict(overrides, source="command line")
+    )
+    tune_process_for_training(config)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial comes from sentscore instead
+    logging.getLogger("sentscore.integrations.tuning").setLevel(logging.INFO)
+    stop = stop_on_signals()
+    timeout_s = parse_duration(args.timeout)
+    result = tune(config, args.study_dir, args.trials, timeout_s, args.params, args.sampler_seed, stop)
+    params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.best_params.items())
+    if result.kept_as_given:
+        params = "the config as given (better trials were within the validation set's noise)"
+    params = params or "the config as given (no trial did better)"
+    console().print(
+        f"{result.trials_done} trials finished, {result.trials_pruned} stopped early. Best validation "
+        f"{config.metric_for_best_model}: {result.best_value:.4f} with {params}\n"
+        f"Wrote {result.best_config}, {result.study_dir / 'trials.csv'} and {result.study_dir / 'trials.png'}; "
+        f"running the same command again continues the study."
+    )
+    if not args.train_best:
+        console().print(f"Next: sentscore train --config {result.best_config}")
+        return 0
+    best = TrainConfig.from_file(result.best_config, {"overwrite": config.overwrite})
+    try:
+        trained = train(best, show_progress=not args.quiet, stop=stop)
+    except TrainingInterrupted as interrupted:
+        return _explain_interruption(interrupted)
+    console().print(f"Trained the best configuration into [bold]{trained.output_dir}[/bold]")
+    return 0
+
+
+def parse_duration(text: str | None) -> float | None:
+    """Seconds in "90", "90s", "30m" or "2h"; None stays None."""
+    if text is None:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600}
+    number, unit = (text[:-1], units[text[-1]]) if text and text[-1] in units else (text, 1)
+    try:
+        seconds = float(number) * unit
+    except ValueError:
+        seconds = -1.0
+    if seconds <= 0:
+        raise SentscoreError(f"--timeout {text!r} is not a duration", hint="Write e.g. 90s, 30m or 2h.")
+    return seconds
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by the first Ctrl-C or SIGTERM (training then stops after its step, writing a checkpoint);
+    a second Ctrl-C interrupts at once."""
+    stop = threading.Event()
+
+    def ask_to_stop(signum: int, frame: Any) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+        print("\nStopping after this step and writing a checkpoint (Ctrl-C again to quit now)", file=sys.stderr)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, ask_to_stop)
+    return stop
+
+
+def _explain_interruption(interrupted: Any) -> int:
+    command = " ".join(shlex.quote(a) for a in ["sentscore", *sys.argv[1:]] if a != "--resume")
+    print_error(
+        f"Training was interrupted; its checkpoint {interrupted.checkpoint} is kept.",
+        f"Continue where it stopped with: {command} --resume",
+    )
+    return EXIT_INTERRUPTED
+
+
+def add_train_parser(commands: Any, common: argparse.ArgumentParser) -> None:
+    train = commands.add_parser(
+        "train",
+        parents=[common],
+        help="Fine-tune a model on a labelled file.",
+        description="Fine-tune a model. Every config key can also be given as a flag, which wins over the config file.",
+    )
+    train.add_argument("--config", help="JSON or YAML config (the recipe's config.json works unchanged).")
+    train.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="local",
+        help="local (this process; under torchrun, each of its processes) or ray (Ray Train on the cluster of "
+        "RAY_ADDRESS, else a local one).",
+    )
+    train.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="With --engine ray: training processes (default 2; GPUs with --device cuda).",
+    )
+    TrainConfig.add_flags(train, "training options (config keys)")
+    train.set_defaults(handler=cmd_train)
+
+
+def add_tune_parser(commands: Any, common: argparse.ArgumentParser) -> None:
+    from ..integrations.tuning import SEARCH_SPACE
+
+    tune = commands.add_parser(
+        "tune",
+        parents=[common],
+        help="Search hyperparameters with Optuna and write the best config.",
+        description="Train trials of the config with searched hyperparameters (TPE sampler, hopeless trials "
+        "stopped early), within a number of trials and a time; the study is kept in --study-dir, so running "
+        "the same command again continues it.",
+    )
+    tune.add_argument("--config", help="The config to start from (its values are kept for keys not searched).")
+    tune.add_argument("--study-dir", default="tuning", help="Where the study, best_config.json and the table go.")
+    tune.add_argument("--trials", type=int, default=20, help="Finished trials the study should hold (default 20).")
+    tune.add_argument("--timeout", help="Stop searching after this long (e.g. 30m, 2h); the running trial ends.")
+    tune.add_argument(
+        "--params", nargs="+", choices=list(SEARCH_SPACE), help="Config keys to search (default: all of them)."
+    )
+    tune.add_argument("--sampler-seed", type=int, default=0, help="Seed of the TPE sampler.")
+    tune.add_argument("--train-best", action="store_true", help="Then train the best config into output_dir.")
+    TrainConfig.add_flags(tune, "training options (config keys), kept fixed")
+    tune.set_defaults(handler=cmd_tune)

@@ -1,0 +1,33 @@
+"""Data: reading and checking files, the score scale, the split, and writing scored tables.
+
+Every problem names the file, the rows (as a spreadsheet numbers them) and the fix."""
+
+from .labelled import LabelledData, load_labelled, split
+from .readers import (
+    BLANK_ROWS,
+    RowsToScore,
+    blank_positions,
+    iter_table,
+    read_table,
+    read_texts,
+    scan_rows_to_score,
+)
+from .scale import ScoreScale, discover_scale
+from .writers import table_writer, write_table
+
+__all__ = [
+    "BLANK_ROWS",
+    "LabelledData",
+    "RowsToScore",
+    "ScoreScale",
+    "blank_positions",
+    "discover_scale",
+    "iter_table",
+    "load_labelled",
+    "read_table",
+    "read_texts",
+    "scan_rows_to_score",
+    "split",
+    "table_writer",
+    "write_table",
+]

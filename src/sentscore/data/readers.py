@@ -1,0 +1,247 @@
+"""Reading data files (CSV, TSV, JSONL, plain text) whole or in chunks, with every problem reported with the
+file, the offending rows (1-based, as a spreadsheet shows them, counting the header as row 1) and the fix."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import SentscoreError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+
+TABLE_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+TEXT_SUFFIXES = {".txt", ".text", ""}
+
+MAX_ROWS_LISTED = 8
+
+
+def rows_named(indices: Sequence[int], verb: str = "") -> str:
+    """Row numbers as a spreadsheet shows them (header = row 1), then ``verb`` ("hold", "have") agreeing."""
+    shown = ", ".join(str(i + 2) for i in indices[:MAX_ROWS_LISTED])
+    more = f" and {len(indices) - MAX_ROWS_LISTED} more" if len(indices) > MAX_ROWS_LISTED else ""
+    plural = len(indices) > 1
+    if verb and not plural:
+        verb = {"have": "has"}.get(verb, verb + "s")
+    return f"row{'s' if plural else ''} {shown}{more}" + (f" {verb}" if verb else "")
+
+
+def _csv_separator(path: Path) -> str:
+    """',' unless the header has no comma but a semicolon: spreadsheets in many locales save "CSV" that way."""
+    with path.open(encoding="utf-8-sig", errors="replace") as handle:
+        header = handle.readline()
+    if "," not in header and ";" in header:
+        logger.info("%s: columns separated by ';' (read as such)", path)
+        return ";"
+    return ","
+
+
+def read_table(path: str | Path, text_column: str = "sentence", keep_empty_lines: bool = False) -> pd.DataFrame:
+    """Read CSV, TSV, JSON Lines or plain text (one sentence a line, read into ``text_column``).
+
+    All columns are read as strings so nothing is silently converted (``007`` stays ``007``). An empty line
+    of a CSV or TSV is a row of empty cells with ``keep_empty_lines`` (so that a scored file keeps every row),
+    else it is skipped.
+    """
+    path = Path(path)
+    kind = _table_kind(path)
+    with _parse_errors(path, kind):
+        frame = next(_frames(path, kind, text_column, keep_empty_lines, chunk_rows=None), None)
+    if frame is None or frame.empty:
+        raise SentscoreError(f"{path} has no data rows", hint="Add rows below the header.")
+    return frame
+
+
+def iter_table(path: str | Path, text_column: str = "sentence", chunk_rows: int = 8192) -> Iterator[pd.DataFrame]:
+    """``read_table(path, text_column, keep_empty_lines=True)`` in chunks of at most ``chunk_rows`` rows, so
+    that a file of any size is read in flat memory; the same checks and messages, raised when reached."""
+    path = Path(path)
+    kind = _table_kind(path)
+    any_rows = False
+    with _parse_errors(path, kind):
+        for chunk in _frames(path, kind, text_column, keep_empty_lines=True, chunk_rows=chunk_rows):
+            any_rows = any_rows or not chunk.empty
+            yield chunk.reset_index(drop=True)
+    if not any_rows:
+        raise SentscoreError(f"{path} has no data rows", hint="Add rows below the header.")
+
+
+def _frames(
+    path: Path, kind: str, text_column: str, keep_empty_lines: bool, chunk_rows: int | None
+) -> Iterator[pd.DataFrame]:
+    """The file's rows as frames of at most ``chunk_rows`` rows (None: one frame of them all)."""
+    import pandas as pd
+
+    if kind == "text":
+        yield from _text_chunks(path, text_column, chunk_rows)
+        return
+    if kind == "jsonl":
+        read = pd.read_json(path, lines=True, dtype=False, encoding="utf-8-sig", chunksize=chunk_rows)
+    else:
+        read = pd.read_csv(path, chunksize=chunk_rows, **_csv_options(path, kind, keep_empty_lines))
+    for frame in [read] if chunk_rows is None else read:
+        yield _strings(frame) if kind == "jsonl" else frame
+
+
+def _table_kind(path: Path) -> str:
+    """csv, tsv, jsonl or text, from the suffix, after checking that ``path`` is a non-empty file."""
+    if not path.exists():
+        raise SentscoreError(
+            f"Data file not found: {path}",
+            hint="Check the path (relative paths in a config file are taken from the config file's folder).",
+        )
+    if path.is_dir():
+        raise SentscoreError(f"{path} is a folder, not a data file", hint="Give a .csv, .tsv, .jsonl or .txt file.")
+    suffix = path.suffix.lower()
+    kind = TABLE_SUFFIXES.get(suffix) or ("text" if suffix in TEXT_SUFFIXES else None)
+    if kind is None:
+        raise SentscoreError(
+            f"{path}: unsupported file type '{suffix}'", hint="Use .csv, .tsv, .jsonl or .txt (one sentence a line)."
+        )
+    if path.stat().st_size == 0:
+        raise SentscoreError(f"{path} is empty", hint="Add a header line and at least a few rows.")
+    return kind
+
+
+def _csv_options(path: Path, kind: str, keep_empty_lines: bool) -> dict[str, Any]:
+    return {
+        "sep": "\t" if kind == "tsv" else _csv_separator(path),
+        "dtype": str,
+        "keep_default_na": False,
+        "na_values": [],
+        "skip_blank_lines": not keep_empty_lines,
+        "encoding": "utf-8-sig",  # spreadsheets' "CSV UTF-8" starts with a byte-order mark
+    }
+
+
+def _strings(frame: pd.DataFrame) -> pd.DataFrame:
+    """JSON values as strings (None stays None), like the CSV reader's, so nothing is converted."""
+    frame = frame.astype(object).where(frame.notna(), None)
+    return frame.apply(lambda col: col.map(lambda v: v if v is None else str(v)))
+
+
+def _text_chunks(path: Path, text_column: str, chunk_rows: int | None) -> Iterator[pd.DataFrame]:
+    """The non-blank lines of a text file, ``chunk_rows`` at a time (None: all at once)."""
+    import pandas as pd
+
+    with path.open(encoding="utf-8-sig") as handle:
+        lines = (line.rstrip("\r\n") for line in handle if line.strip())
+        while chunk := list(itertools.islice(lines, chunk_rows)):
+            yield pd.DataFrame({text_column: chunk})
+
+
+@contextlib.contextmanager
+def _parse_errors(path: Path, kind: str) -> Iterator[None]:
+    """Turn the readers' exceptions into messages that name the file, the place and the fix."""
+    import pandas as pd
+
+    try:
+        yield
+    except UnicodeDecodeError:
+        raise SentscoreError(
+            f"{path} is not valid UTF-8 text: {_undecodable_place(path)} cannot be decoded",
+            hint="Re-save the file as UTF-8 (e.g. in a spreadsheet: Save As > CSV UTF-8).",
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise SentscoreError(f"{path} is empty", hint="Add a header line and at least a few rows.") from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise SentscoreError(
+            f"{path} could not be parsed as {kind.upper()}: {str(exc).strip()}",
+            hint="Check quoting and that every row has the same number of fields as the header.",
+        ) from None
+
+
+def _undecodable_place(path: Path) -> str:
+    """Where the first byte that is not UTF-8 is: its row (1-based line, as a spreadsheet counts) and byte."""
+    raw = path.read_bytes()
+    try:
+        raw.decode("utf-8")  # a byte-order mark is valid UTF-8, so the offset counts from the file's start
+    except UnicodeDecodeError as exc:
+        row = raw[: exc.start].count(b"\n") + 1
+        return f"row {row} (byte {exc.start})"
+    return "a byte"
+
+
+def require_columns(frame: pd.DataFrame, columns: Sequence[str], source: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        found = ", ".join(repr(str(c)) for c in frame.columns)
+        names = ", ".join(repr(c) for c in missing)
+        raise SentscoreError(
+            f"{source}: column{'s' if len(missing) > 1 else ''} {names} not found; the columns found are {found}",
+            hint="Rename the columns in the file, or name yours with --text-column / --score-column "
+            "(config keys text_column / score_column).",
+        )
+
+
+def check_texts(texts: pd.Series, source: str, column: str) -> list[str]:
+    blank = blank_positions(texts)
+    if blank:
+        raise blank_texts_error(source, column, blank)
+    return [str(t) for t in texts]
+
+
+def blank_texts_error(source: str, column: str, blank: Sequence[int]) -> SentscoreError:
+    return SentscoreError(f"{source}: blank '{column}' in {rows_named(blank)}", hint="Fill in or delete those rows.")
+
+
+def read_texts(path: str | Path, text_column: str = "sentence") -> tuple[pd.DataFrame, list[str]]:
+    """Read a file to score: the whole table (to write back with scores) and its texts; a blank text is an
+    error naming its rows."""
+    frame = read_table(path, text_column)
+    require_columns(frame, [text_column], str(path))
+    texts = check_texts(frame[text_column], str(path), text_column)
+    return frame, texts
+
+
+#: What file scoring does with rows whose text is blank: leave their score cells empty (skip), stop with an
+#: error naming them (fail), or leave them out of the output (drop).
+BLANK_ROWS = ("skip", "fail", "drop")
+
+
+@dataclass
+class RowsToScore:
+    """What a first pass over a file to score found: its number of rows and the positions (0-based) of the
+    rows whose text is blank, which are not scored."""
+
+    rows: int
+    blank: list[int]
+
+
+def scan_rows_to_score(
+    path: str | Path, text_column: str = "sentence", blank_rows: str = "skip", chunk_rows: int = 8192
+) -> RowsToScore:
+    """Read a file to score once, in chunks, before anything is scored: a malformed row, a missing column or
+    (with ``blank_rows`` "fail") a blank text stops here, with its row named; with "skip" or "drop" a warning
+    names the blank rows (their score cells stay empty, or they are left out)."""
+    if blank_rows not in BLANK_ROWS:
+        raise SentscoreError(f"Unknown blank_rows '{blank_rows}'", hint=f"Use one of {', '.join(BLANK_ROWS)}.")
+    rows, blank = 0, []
+    for chunk in iter_table(path, text_column, chunk_rows):
+        require_columns(chunk, [text_column], str(path))
+        blank += [rows + i for i in blank_positions(chunk[text_column])]
+        rows += len(chunk)
+    if blank and blank_rows == "fail":
+        raise blank_texts_error(str(path), text_column, blank)
+    if blank:
+        fate = "left out of the output" if blank_rows == "drop" else "their score cells are left empty"
+        logger.warning("%s: %s a blank '%s', so not scored (%s)", path, rows_named(blank, "have"), text_column, fate)
+    return RowsToScore(rows, blank)
+
+
+def blank_positions(texts: pd.Series) -> list[int]:
+    """Positions of missing (None, NaN, pandas' NA: what Arrow-backed readers give for an empty cell) or
+    whitespace-only texts."""
+    import pandas as pd
+
+    return [i for i, t in enumerate(texts) if t is None or t is pd.NA or t != t or not str(t).strip()]

@@ -1,0 +1,74 @@
+"""Writing tables (CSV, TSV, JSONL) atomically, optionally safe to open in a spreadsheet."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .. import atomic
+from .readers import TABLE_SUFFIXES
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+#: First characters that make a spreadsheet read a cell as a formula (OWASP's CSV injection list).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` in which every text cell a spreadsheet would run as a formula starts with an
+    apostrophe, which spreadsheets show as text; numbers (such as -2) are left alone."""
+
+    def safe(cell: object) -> object:
+        if isinstance(cell, str) and cell.startswith(FORMULA_STARTS) and not _is_number(cell):
+            return "'" + cell
+        return cell
+
+    import pandas as pd
+
+    def text_like(column: pd.Series) -> bool:
+        return pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column)
+
+    return frame.apply(lambda column: column.map(safe) if text_like(column) else column)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def write_table(frame: pd.DataFrame, path: str | Path, safe_for_spreadsheets: bool = False) -> None:
+    """Write ``frame`` in the format ``path``'s suffix names (CSV otherwise), atomically: the file appears
+    whole or not at all. ``safe_for_spreadsheets`` neutralises cells a spreadsheet would run as formulas."""
+    with table_writer(path, safe_for_spreadsheets) as write:
+        write(frame)
+
+
+@contextlib.contextmanager
+def table_writer(path: str | Path, safe_for_spreadsheets: bool = False) -> Iterator[Callable[[pd.DataFrame], None]]:
+    """A function that appends a frame to the table at ``path`` (format from its suffix, CSV otherwise), written
+    beside it and put in its place only when the block ends without error: the file appears whole or not at all."""
+    path = Path(path)
+    kind = TABLE_SUFFIXES.get(path.suffix.lower(), "csv")
+    header = True
+
+    with atomic.replacing(path) as temporary, temporary.open("w", encoding="utf-8", newline="") as handle:
+
+        def write(frame: pd.DataFrame) -> None:
+            nonlocal header
+            if safe_for_spreadsheets:
+                frame = neutralise_formulas(frame)
+            if kind == "jsonl":
+                text = frame.to_json(orient="records", lines=True, force_ascii=False)
+                handle.write(text if not text or text.endswith("\n") else text + "\n")
+            else:
+                frame.to_csv(handle, sep="\t" if kind == "tsv" else ",", index=False, header=header)
+            header = False
+
+        yield write

@@ -1,0 +1,333 @@
+"""The model card and plots of a trained model, as text and figures (the model folder writes them).
+
+Figures are built with matplotlib's object API, never pyplot, so drawing them changes no process-wide backend.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..data import ScoreScale
+from ..metrics import METRIC_NAMES
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+class CardFacts(Protocol):
+    """What the card says of a trained model: the fields of the folder's ``ModelInfo`` that it reads, as plain
+    values (the folder hands its record in; the card knows nothing of the folder)."""
+
+    labels: tuple[str, ...]
+    max_length: int
+    objective: str
+    pooling: str
+    base_model: str | None
+    text_column: str
+    score_column: str
+    train_file: str | None
+    validation_file: str | None
+    train_samples: int | None
+    validation_samples: int | None
+    train_seconds: float | None
+    trained_at: str | None
+    config: dict[str, Any]
+    calibration: dict[str, Any] | None
+    versions: dict[str, str]
+
+
+CARD_HYPERPARAMETERS = (
+    "objective",
+    "pooling",
+    "calibrate",
+    "max_length",
+    "train_batch_size",
+    "num_train_epochs",
+    "learning_rate",
+    "ensemble",
+    "contrastive_pairs",
+    "teacher",
+    "teacher_weight",
+    "weight_decay",
+    "warmup_ratio",
+    "seed",
+    "metric_for_best_model",
+    "class_weights",
+    "early_stopping_patience",
+    "group_by_length",
+)
+
+
+def format_metric(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def format_interval(intervals: dict[str, list[float]] | None, key: str) -> str:
+    """A metric's 95% interval as "0.452-0.511", or empty when it has none."""
+    bounds = (intervals or {}).get(key)
+    return "" if not bounds else f"{bounds[0]:.3f}-{bounds[1]:.3f}"
+
+
+#: Hub metric ids (the `evaluate` library's names where there is one) of the metrics in the card's model-index.
+HUB_METRICS = {"accuracy": "accuracy", "macro_f1": "f1", "qwk": "quadratic_weighted_kappa", "mae": "mae"}
+
+
+def front_matter(info: CardFacts, metrics: dict[str, Any]) -> str:
+    """The card's YAML metadata, written by huggingface_hub (so that it is escaped as the hub parses it), with
+    a model-index of the validation metrics that the hub shows on the model's page."""
+    from huggingface_hub import EvalResult, ModelCardData
+
+    final = metrics["final"]
+    dataset = Path(info.validation_file or info.train_file or "data").name
+    results = [
+        EvalResult(
+            task_type="text-classification",
+            dataset_type="csv",
+            dataset_name=dataset,
+            dataset_split="validation",
+            metric_type=metric_id,
+            metric_name=METRIC_NAMES[key],
+            metric_value=round(float(final[key]), 4),
+        )
+        for key, metric_id in HUB_METRICS.items()
+        if final.get(key) is not None
+    ]
+    data = ModelCardData(
+        library_name="transformers",
+        pipeline_tag="text-classification",
+        base_model=info.base_model if _is_hub_id(info.base_model) else None,
+        tags=["sentscore", "text-classification", "ordinal-regression"],
+        model_name=f"sentscore-{Path(info.base_model).name}",
+        eval_results=results or None,
+    )
+    return data.to_yaml()
+
+
+def _is_hub_id(name: str) -> bool:
+    """Whether ``name`` reads as a hub repository id ("owner/name" or "name"), not a local path."""
+    return bool(name) and not Path(name).expanduser().exists() and not name.startswith((".", "/", "~"))
+
+
+def _long_text_note(metrics: dict[str, Any]) -> str:
+    long = metrics.get("long_texts")
+    if not long:
+        return ""
+    return (
+        f"\n- {long['train']} training and {long['validation']} validation texts were longer than max_length "
+        f"({long['max_length']} tokens); training read their first {long['max_length']} tokens, and scoring reads "
+        "a long text whole, in overlapping windows."
+    )
+
+
+def model_card(
+    info: CardFacts, metrics: dict[str, Any], confusion_image: str, curve_image: str, reliability_image: str
+) -> str:
+    """The model card (README.md): use, data, validation metrics against the baseline, training, limits."""
+    return _card_use_and_data(info, metrics) + _card_results(
+        info, metrics, confusion_image, curve_image, reliability_image
+    )
+
+
+def _card_use_and_data(info: CardFacts, metrics: dict[str, Any]) -> str:
+    validation = (
+        f"`{info.validation_file}`"
+        if info.validation_file
+        else f"a seeded, stratified {info.config['validation_fraction']:.0%} split of the training file"
+    )
+    labels = ", ".join(f"`{label}`" for label in info.labels)
+    return f"""---
+{front_matter(info, metrics)}
+---
+
+# Sentence scorer fine-tuned from `{info.base_model}`
+
+Trained with sentscore {info.versions.get("sentscore", "unknown")} on
+{info.trained_at}. It scores a sentence on the scale {labels}.
+
+## Use
+
+```bash
+sentscore predict path/to/this/folder "The food was great but the service was slow."
+```
+
+```python
+from sentscore import Scorer
+Scorer.load("path/to/this/folder").predict(["The food was great but the service was slow."])
+```
+
+{_pipeline_note(info)}
+
+## Data
+
+- Training: `{info.train_file}`, {info.train_samples} sentences (text column `{info.text_column}`,
+  score column `{info.score_column}`).
+- Validation: {validation}, {info.validation_samples} sentences.
+- Training took {info.train_seconds:.0f} s.{_long_text_note(metrics)}
+
+"""
+
+
+def _card_results(
+    info: CardFacts, metrics: dict[str, Any], confusion_image: str, curve_image: str, reliability_image: str
+) -> str:
+    config = info.config
+    final, baseline = metrics["final"], metrics["majority_baseline"]
+    rows = "\n".join(
+        f"| {name} | {format_metric(final.get(key))} | {format_interval(final.get('intervals'), key)} | "
+        f"{format_metric(baseline.get(key))} |"
+        for key, name in METRIC_NAMES.items()
+        if key in final
+    )
+    params = "\n".join(
+        f"| `{key}` | {config.get(key)} |"
+        for key in CARD_HYPERPARAMETERS
+        if key != "teacher_weight" or config.get("teacher")  # its weight means nothing without a teacher
+    )
+    epochs = "\n".join(
+        f"| {e['epoch']} | {format_metric(e.get('train_loss'))} | {format_metric(e.get('loss'))} | "
+        f"{format_metric(e.get(metrics['primary_metric']))} |"
+        for e in metrics["epochs"]
+    )
+    return f"""## Validation metrics
+
+The best epoch was chosen by `{metrics["primary_metric"]}`. The baseline always predicts the most common
+training score. The 95% intervals come from resampling the validation sentences (bootstrap): they show how
+much each figure owes to which sentences happened to be held out.
+
+| Metric | Model | 95% interval | Majority baseline |
+|---|---|---|---|
+{rows}
+
+{_calibration_note(info)}
+
+![Reliability diagram]({reliability_image})
+
+![Confusion matrix]({confusion_image})
+
+## Training
+
+| Epoch | Train loss | Validation loss | {metrics["primary_metric"]} |
+|---|---|---|---|
+{epochs}
+
+![Training curve]({curve_image})
+
+| Hyperparameter | Value |
+|---|---|
+{params}
+
+## Limitations
+
+The metrics above come from one validation set of {info.validation_samples} sentences; scores on text
+from another domain will differ. A text longer than {info.max_length} tokens is scored from overlapping windows
+of that length (`--long-texts truncate`: from its start only).
+"""
+
+
+def _pipeline_note(info: CardFacts) -> str:
+    from .objectives import OBJECTIVES, AveragedProbabilities
+
+    if info.objective == AveragedProbabilities.name:
+        first, count = info.config.get("seed"), info.config.get("ensemble")
+        return (
+            f"This model is an ensemble: {count} models, trained alike with the seeds {first} to "
+            f"{first + count - 1}, run together and their probabilities averaged (so it scores at {count} times "
+            "one model's cost). `transformers.pipeline` and the `AutoModel` classes refuse the folder with a message "
+            "that says so. Score it with sentscore, or export it to ONNX (one graph) with `sentscore export`."
+        )
+    if OBJECTIVES[info.objective].stock_head and info.pooling == "cls":
+        calibrated = (info.calibration or {}).get("in_weights")
+        return (
+            '`transformers.pipeline("text-classification", model="path/to/this/folder")` and '
+            "`AutoModelForSequenceClassification` work too and return the real score labels, with "
+            + (
+                "sentscore's calibrated probabilities (the temperature is in the classifier's weights)."
+                if calibrated
+                else "the probabilities as trained (sentscore's are calibrated)."
+            )
+        )
+    return (
+        f"This model reads the sentence by {info.pooling} pooling with a `{info.objective}` head, which the stock "
+        "`transformers` classes do not have: `transformers.pipeline` and the `AutoModel` classes refuse the folder "
+        "with a message that says so. Score it with sentscore, or export it to ONNX with `sentscore export`."
+    )
+
+
+def _calibration_note(info: CardFacts) -> str:
+    calibration = info.calibration
+    if not calibration:
+        return "The probabilities are as trained (not calibrated)."
+    return (
+        f"The probabilities are calibrated by temperature scaling (temperature {calibration['temperature']:.3f}, "
+        f"fitted on the {calibration['sentences']} validation sentences): expected calibration error "
+        f"{calibration['ece_before']:.4f} before, {calibration['ece_after']:.4f} after, on those same sentences. "
+        "`sentscore predict --set 0.9` gives the range of scores that holds the true score for 90% of sentences "
+        "like the validation ones (split conformal prediction)."
+    )
+
+
+def reliability_figure(reliability: dict[str, list[dict[str, float]]]) -> Figure:
+    """The reliability diagram of the validation set: share right against stated probability, as trained and
+    as saved (calibrated); the diagonal is perfect calibration."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.8, 4.5))
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], ":", color="grey", label="perfectly calibrated")
+    styles = {"as_trained": ("o--", "tab:orange", "as trained"), "as_saved": ("s-", "tab:blue", "calibrated")}
+    for key, points in reliability.items():
+        style, colour, label = styles[key]
+        ax.plot([p["confidence"] for p in points], [p["accuracy"] for p in points], style, color=colour, label=label)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("Probability of the predicted score")
+    ax.set_ylabel("Share predicted right")
+    ax.set_title("Reliability (validation)")
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def confusion_matrix_figure(matrix: list[list[int]], scale: ScoreScale) -> Figure:
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    counts = np.asarray(matrix)
+    size = max(4.0, 0.6 * len(scale) + 2)
+    fig = Figure(figsize=(size, size * 0.85))
+    ax = fig.subplots()
+    image = ax.imshow(counts, cmap="Blues")
+    ax.set_xticks(range(len(scale)), scale.labels)
+    ax.set_yticks(range(len(scale)), scale.labels)
+    ax.set_xlabel("Predicted score")
+    ax.set_ylabel("True score")
+    ax.set_title("Confusion matrix (validation)")
+    threshold = counts.max() / 2 if counts.size else 0
+    for (row, col), value in np.ndenumerate(counts):
+        ax.text(col, row, str(value), ha="center", va="center", color="white" if value > threshold else "black")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    return fig
+
+
+def training_curve_figure(epochs: list[dict[str, Any]], primary_metric: str) -> Figure:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.5, 4))
+    loss_ax = fig.subplots()
+    xs = [e["epoch"] for e in epochs]
+    loss_ax.plot(xs, [e.get("train_loss") for e in epochs], "o-", label="train loss", color="tab:blue")
+    loss_ax.plot(xs, [e.get("loss") for e in epochs], "s-", label="validation loss", color="tab:orange")
+    loss_ax.set_xlabel("Epoch")
+    loss_ax.set_ylabel("Loss")
+    metric_ax = loss_ax.twinx()
+    metric_ax.plot(
+        xs, [e.get(primary_metric) for e in epochs], "^-", color="tab:green", label=f"validation {primary_metric}"
+    )
+    metric_ax.set_ylabel(primary_metric)
+    handles = loss_ax.get_legend_handles_labels()[0] + metric_ax.get_legend_handles_labels()[0]
+    loss_ax.legend(handles, [h.get_label() for h in handles], loc="center right")
+    loss_ax.set_title("Training curve")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,395 @@
+"""The trained-model folder: the contract between train, predict, evaluate, export and serve.
+
+A folder is a plain Hugging Face model folder (it loads in ``transformers.pipeline``, the
+``AutoModelForSequenceClassification`` classes and ``BertForSequenceClassification`` when its head is the stock
+one) plus sentscore's own record of how it was made. A folder whose head no stock class runs (sentscore's own
+head, an ensemble) makes every stock loader stop with a message that says how to score it (see
+:func:`guarding_stock_loaders`), never load a random head. :class:`ModelFolder` alone writes and reads it: values
+that must live in two files for transformers (the labels in ``config.json``, the truncation length in
+``tokenizer_config.json``) are written from one :class:`ModelInfo` and checked against it on read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import atomic
+from ..data import ScoreScale
+from ..errors import SentscoreError
+
+logger = logging.getLogger(__name__)
+
+INFO_FILE = "sentscore.json"  # the ModelInfo record
+METRICS_FILE = "metrics.json"  # per-epoch and final validation metrics, majority baseline
+CARD_FILE = "README.md"  # the model card
+CONFUSION_PNG = "confusion_matrix.png"
+CURVE_PNG = "training_curve.png"
+RELIABILITY_PNG = "reliability_diagram.png"
+WEIGHTS_FILE = "model.safetensors"
+MODEL_CONFIG_FILE = "config.json"
+TOKENIZER_FILE = "tokenizer.json"
+TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
+CONFORMAL_FILE = "conformal.json"  # the validation sentences' conformal scores, for score sets
+CHECKPOINT_DIR = ".checkpoints"  # the Trainer's per-epoch checkpoints; removed when training ends
+ONNX_FILE = "model.onnx"  # written by `sentscore export`
+ONNX_INT8_FILE = "model.int8.onnx"
+#: Exports whose activations are quantized at run time over the whole input (dynamic int8): they are run one
+#: sentence at a time, so that a sentence's score does not depend on the rest of its batch.
+ONNX_RUN_ALONE = frozenset({ONNX_INT8_FILE})
+
+#: Needed to load the model for prediction.
+MODEL_FILES = (MODEL_CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE, TOKENIZER_CONFIG_FILE, INFO_FILE)
+
+#: Every file `sentscore train` writes.
+TRAIN_OUTPUT_FILES = frozenset(
+    MODEL_FILES + (METRICS_FILE, CARD_FILE, CONFUSION_PNG, CURVE_PNG, RELIABILITY_PNG, CONFORMAL_FILE)
+)
+
+#: Model types of the heads only sentscore runs: its own head (mean pooling, CORN, regression) and an ensemble.
+HEAD_MODEL_TYPE = "sentscore"
+ENSEMBLE_MODEL_TYPE = "sentscore_ensemble"
+#: The ``config.json`` key that holds such a folder's own model type (its ``model_type`` is the encoder's).
+OWN_MODEL_TYPE_KEY = "sentscore_model_type"
+#: What a stock loader reads, and stops at, in such a folder's ``config.json``.
+STOCK_LOADER_MESSAGE = (
+    "this folder holds a sentscore model ({what}), which transformers cannot run: score it with "
+    '`sentscore predict FOLDER "a sentence"` or sentscore.Scorer.load(FOLDER) (pip install sentscore); '
+    "train with the defaults (pooling cls, a softmax objective) for a folder that transformers loads"
+)
+
+#: Version of the ModelInfo layout; folders written before it existed (sentscore 0.1.0) read as version 1.
+INFO_FORMAT = 2
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What sentscore records about a trained model (``sentscore.json``)."""
+
+    labels: tuple[str, ...]
+    max_length: int
+    objective: str = "classification"
+    objective_params: dict[str, Any] = field(default_factory=dict)
+    pooling: str = "cls"
+    base_model: str | None = None
+    text_column: str = "sentence"
+    score_column: str = "score"
+    train_file: str | None = None
+    validation_file: str | None = None
+    train_samples: int | None = None
+    validation_samples: int | None = None
+    train_seconds: float | None = None
+    trained_at: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)  # the fully resolved training config
+    calibration: dict[str, Any] | None = None  # how the probabilities were calibrated, and the error before/after
+    checksums: dict[str, str] = field(default_factory=dict)  # file name -> SHA-256 of the weights and exports
+    processes: int = 1  # training processes
+    global_batch_size: int | None = None  # sentences per optimizer step, across every process
+    versions: dict[str, str] = field(default_factory=dict)  # sentscore and the libraries that trained it
+    format: int = INFO_FORMAT
+
+    @property
+    def scale(self) -> ScoreScale:
+        return ScoreScale(tuple(self.labels))
+
+    def to_json(self) -> dict[str, Any]:
+        record = dataclasses.asdict(self)
+        record["labels"] = list(self.labels)
+        record["numeric"] = self.scale.is_numeric  # for readers of the file; derived, never read back
+        return record
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any]) -> ModelInfo:
+        """Read a record, including one written by sentscore 0.1.0 (no objective, one version field)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {key: value for key, value in record.items() if key in known}
+        if "versions" not in record and "sentscore_version" in record:
+            values["versions"] = {"sentscore": record["sentscore_version"]}
+        values.setdefault("format", 1)
+        values["labels"] = tuple(str(label) for label in record["labels"])
+        values["max_length"] = int(record["max_length"])
+        return cls(**values)
+
+
+def library_versions() -> dict[str, str]:
+    """sentscore's version and those of the libraries a model's behaviour depends on."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .. import __version__
+
+    versions = {"sentscore": __version__}
+    for package in ("transformers", "torch", "tokenizers"):
+        with contextlib.suppress(PackageNotFoundError):  # all are dependencies; never fail a save over it
+            versions[package] = version(package)
+    return versions
+
+
+class ModelFolder:
+    """A trained-model folder: checks, reads and writes it. Cheap to create; reads lazily."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._info: ModelInfo | None = None
+        self._conformal: dict[str, Any] | None = None  # conformal.json, read once
+
+    def __repr__(self) -> str:
+        return f"ModelFolder({str(self.path)!r})"
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    # ---- reading -----------------------------------------------------------------------------------------
+
+    def is_trained(self) -> bool:
+        return self.file(WEIGHTS_FILE).is_file() or self.file(INFO_FILE).is_file()
+
+    def check(self, need_weights: bool = True) -> ModelFolder:
+        """A clear error for a missing or incomplete folder; returns the folder for chaining."""
+        if not self.path.exists():
+            raise SentscoreError(
+                f"Model directory not found: {self.path}", hint="Train one with `sentscore train`, or check the path."
+            )
+        if not self.path.is_dir():
+            raise SentscoreError(f"{self.path} is not a directory", hint="Give the folder `sentscore train` wrote.")
+        required = MODEL_FILES if need_weights else tuple(f for f in MODEL_FILES if f != WEIGHTS_FILE)
+        missing = [name for name in required if not self.file(name).is_file()]
+        if missing:
+            raise SentscoreError(
+                f"{self.path} is not a complete sentscore model: missing {', '.join(missing)}",
+                hint="Point at a folder written by `sentscore train` (training may have been interrupted: "
+                "train again).",
+            )
+        return self
+
+    def info(self) -> ModelInfo:
+        """The folder's record, checked against the copies transformers reads."""
+        if self._info is None:
+            record = self._read_json(INFO_FILE)
+            try:
+                info = ModelInfo.from_json(record)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise SentscoreError(
+                    f"{self.file(INFO_FILE)} is damaged ({type(exc).__name__}: {exc})", hint="Train the model again."
+                ) from None
+            self._check_agreement(info)
+            self._info = info
+        return self._info
+
+    def metrics(self) -> dict[str, Any]:
+        """The training metrics (``metrics.json``), or an empty dict when the folder has none."""
+        return self._read_json(METRICS_FILE) if self.file(METRICS_FILE).is_file() else {}
+
+    def conformal_scores(self) -> list[float] | None:
+        """The held-out sentences' conformal scores (None for a folder trained before sentscore recorded them)."""
+        record = self._conformal_record()
+        return None if record is None else [float(s) for s in record["scores"]]
+
+    def conformal_method(self) -> str:
+        """How the folder's score sets grow (:data:`sentscore.conformal.METHODS`): the method its conformal
+        scores were computed with; contiguous for a folder written before sentscore recorded it."""
+        from .conformal import METHODS
+
+        method = (self._conformal_record() or {}).get("method")
+        return method if method in METHODS else "contiguous"
+
+    def _conformal_record(self) -> dict[str, Any] | None:
+        if self._conformal is None:
+            if not self.file(CONFORMAL_FILE).is_file():
+                return None
+            record = self._read_json(CONFORMAL_FILE)
+            if not isinstance(record.get("scores"), list):
+                raise SentscoreError(
+                    f"{self.file(CONFORMAL_FILE)} is damaged (no scores)", hint="Train the model again."
+                )
+            self._conformal = record
+        return self._conformal
+
+    def onnx_file(self, backend: str, name: str | None = None) -> Path | None:
+        """The ONNX export to score with: ``name`` if given, else int8 before fp32; None for the torch backend
+        or (backend "auto") when the folder has no export."""
+        if backend == "torch":
+            return None
+        candidates = [name] if name else [ONNX_INT8_FILE, ONNX_FILE]
+        for candidate in candidates:
+            if self.file(candidate).is_file():
+                return self.file(candidate)
+        if backend == "onnx":
+            raise SentscoreError(
+                f"{self.path} has no exported ONNX model ({' or '.join(candidates)})",
+                hint=f"Run `sentscore export {self.path}` first, or use --backend torch.",
+            )
+        return None
+
+    def _read_json(self, name: str) -> dict[str, Any]:
+        try:
+            record = json.loads(self.file(name).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SentscoreError(f"{self.file(name)} is missing", hint="Train the model again.") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise SentscoreError(f"{self.file(name)} is damaged ({exc})", hint="Train the model again.") from None
+        if not isinstance(record, dict):
+            raise SentscoreError(f"{self.file(name)} is damaged (not a JSON object)", hint="Train the model again.")
+        return record
+
+    def _check_agreement(self, info: ModelInfo) -> None:
+        """The labels and truncation length that transformers reads must be the ones sentscore scores with."""
+        problems = []
+        model_config = self._read_json(MODEL_CONFIG_FILE) if self.file(MODEL_CONFIG_FILE).is_file() else {}
+        if own_model_type(model_config) is None:  # the stock head: transformers reads its labels
+            id2label = model_config.get("id2label")
+            if id2label is not None:
+                labels = tuple(str(id2label[key]) for key in sorted(id2label, key=int))
+                if labels != info.labels:
+                    problems.append(f"{MODEL_CONFIG_FILE} has the labels {list(labels)}")
+        if self.file(TOKENIZER_CONFIG_FILE).is_file():
+            length = self._read_json(TOKENIZER_CONFIG_FILE).get("model_max_length")
+            if length is not None and int(length) != info.max_length:
+                problems.append(f"{TOKENIZER_CONFIG_FILE} has model_max_length {length}")
+        if problems:
+            raise SentscoreError(
+                f"{self.path} disagrees with itself: {INFO_FILE} has the labels {list(info.labels)} and max_length "
+                f"{info.max_length}, but " + " and ".join(problems),
+                hint=f"Undo the hand edit (sentscore writes both from one record), or train again; {INFO_FILE} is "
+                "what sentscore scores with.",
+            )
+
+    # ---- writing -----------------------------------------------------------------------------------------
+
+    def latest_checkpoint(self) -> Path | None:
+        """The newest complete resumable checkpoint that training left in the folder, if any."""
+        folder = self.file(CHECKPOINT_DIR)
+        needed = ("trainer_state.json", "optimizer.pt", "scheduler.pt", WEIGHTS_FILE)
+        found = [p for p in folder.glob("checkpoint-*") if all((p / name).is_file() for name in needed)]
+        return max(found, key=lambda p: int(p.name.rsplit("-", 1)[-1]), default=None)
+
+    def check_can_write(self, overwrite: bool) -> None:
+        """Never replace a trained model by accident."""
+        if self.path.exists() and not self.path.is_dir():
+            raise SentscoreError(f"output_dir {self.path} is a file", hint="Choose a folder for output_dir.")
+        if self.is_trained() and not overwrite:
+            raise SentscoreError(
+                f"{self.path} already holds a trained model",
+                hint="Choose another --output-dir, or pass --overwrite to replace it.",
+            )
+
+    def write_model(self, model: Any, tokenizer: Any, info: ModelInfo) -> None:
+        """Weights, model config and tokenizer, with the labels and truncation length taken from ``info``, and
+        the record with the weights' checksum."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        if model.config.model_type != HEAD_MODEL_TYPE:  # pipeline() returns the real score labels
+            model.config.id2label = info.scale.id2label
+            model.config.label2id = info.scale.label2id
+        model.save_pretrained(str(self.path), safe_serialization=True)
+        if model.config.model_type in (HEAD_MODEL_TYPE, ENSEMBLE_MODEL_TYPE):
+            what = f"pooling {info.pooling}, objective {info.objective}"
+            self._write_json(MODEL_CONFIG_FILE, guarding_stock_loaders(self._read_json(MODEL_CONFIG_FILE), what))
+        # Saved so that pipeline() truncates exactly as training did (the recipe used 512 vs 128).
+        tokenizer.model_max_length = info.max_length
+        tokenizer.save_pretrained(str(self.path))
+        self.write_info(dataclasses.replace(info, checksums={WEIGHTS_FILE: sha256(self.file(WEIGHTS_FILE))}))
+
+    def write_info(self, info: ModelInfo) -> None:
+        self._write_json(INFO_FILE, info.to_json())
+        self._info = info
+
+    def record_checksum(self, name: str) -> None:
+        """Record the checksum of the folder's file ``name`` (an export written after training)."""
+        info = self.info()
+        self.write_info(dataclasses.replace(info, checksums={**info.checksums, name: sha256(self.file(name))}))
+
+    def verify(self, name: str) -> Path:
+        """The folder's file ``name``, checked against the checksum recorded when it was written (files of a
+        folder written before sentscore recorded checksums are not checked)."""
+        expected = self.info().checksums.get(name)
+        if expected is not None and sha256(self.file(name)) != expected:
+            raise SentscoreError(
+                f"{self.file(name)} is not the file sentscore wrote: its checksum differs from the one recorded in "
+                f"{INFO_FILE} (the file was truncated, replaced or edited)",
+                hint="Restore the folder from a copy, or train (or export) again.",
+            )
+        return self.file(name)
+
+    def write_conformal_scores(self, scores: list[float], method: str) -> None:
+        """The held-out sentences' conformal scores, computed with the score-set ``method``."""
+        record = {"method": method, "split": "split conformal", "held_out": "validation", "scores": scores}
+        self._write_json(CONFORMAL_FILE, record)
+
+    def write_metrics(self, metrics: dict[str, Any]) -> None:
+        self._write_json(METRICS_FILE, metrics)
+
+    def write_report(self, info: ModelInfo, metrics: dict[str, Any]) -> None:
+        """The model card and the plots of the kept model, of the epochs and of its calibration."""
+        from .card import confusion_matrix_figure, model_card, reliability_figure, training_curve_figure
+
+        final = metrics["final"]
+        figures = {
+            CONFUSION_PNG: confusion_matrix_figure(final["confusion_matrix"], info.scale),
+            CURVE_PNG: training_curve_figure(metrics["epochs"], metrics["primary_metric"]),
+            RELIABILITY_PNG: reliability_figure(final["reliability"]),
+        }
+        for name, figure in figures.items():
+            with atomic.replacing(self.file(name)) as temporary:
+                figure.savefig(temporary, dpi=110, format="png")
+        card = model_card(info, metrics, CONFUSION_PNG, CURVE_PNG, RELIABILITY_PNG)
+        atomic.write_text(self.file(CARD_FILE), card)
+
+    def _write_json(self, name: str, record: dict[str, Any]) -> None:
+        atomic.write_text(self.file(name), json.dumps(record, indent=2) + "\n")
+
+
+def own_model_type(model_config: dict[str, Any]) -> str | None:
+    """The model type of the head only sentscore runs that a ``config.json`` describes (also as folders written
+    before the guard had it), or None for a stock model."""
+    if OWN_MODEL_TYPE_KEY in model_config:
+        return str(model_config[OWN_MODEL_TYPE_KEY])
+    model_type = model_config.get("model_type")
+    return model_type if model_type in (HEAD_MODEL_TYPE, ENSEMBLE_MODEL_TYPE) else None
+
+
+def guarding_stock_loaders(model_config: dict[str, Any], what: str) -> dict[str, Any]:
+    """``config.json`` of a head only sentscore runs, written so that every stock loader refuses it loudly.
+
+    Its ``model_type`` is the encoder's, so that transformers finds a config class for it (an unknown model type
+    would send the user to upgrade transformers), and its label map has one entry, the message; every config
+    class reads the label map's keys as level ids as it loads, and stops there, quoting the message. The own
+    model type is kept under :data:`OWN_MODEL_TYPE_KEY`; :func:`own_config` reads the file back."""
+    guarded = dict(model_config)
+    guarded[OWN_MODEL_TYPE_KEY] = model_config["model_type"]
+    guarded["model_type"] = encoder_model_type(model_config)
+    guarded["id2label"] = {STOCK_LOADER_MESSAGE.format(what=what): "see sentscore.json for the labels"}
+    guarded.pop("label2id", None)
+    return guarded
+
+
+def own_config(model_config: dict[str, Any]) -> dict[str, Any]:
+    """A ``config.json`` of a head only sentscore runs as its own config class reads it: the guard undone."""
+    record = dict(model_config)
+    if OWN_MODEL_TYPE_KEY in record:
+        record["model_type"] = record.pop(OWN_MODEL_TYPE_KEY)
+        record.pop("id2label", None)
+    return record
+
+
+def encoder_model_type(model_config: dict[str, Any]) -> str:
+    """The model type of the encoder under sentscore's head (or under an ensemble's first member)."""
+    if model_config.get("encoder"):
+        return encoder_model_type(model_config["encoder"])
+    if model_config.get("members"):
+        return encoder_model_type(model_config["members"][0])
+    return str(model_config["model_type"])
+
+
+def sha256(path: Path) -> str:
+    """The SHA-256 of a file, read in 1 MiB pieces."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,186 @@
+"""Export a trained model to ONNX (dynamic batch and sequence axes), optionally quantized to int8, with a parity
+check against PyTorch made the way predict scores."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import atomic
+from ..errors import SentscoreError
+from ..model.folder import ONNX_FILE, ONNX_INT8_FILE, ONNX_RUN_ALONE, TOKENIZER_FILE, WEIGHTS_FILE, ModelFolder
+from ..model.objectives import objective_from_record
+from .backends import DEFAULT_BATCH_SIZE, INPUT_NAMES, Runner, load_tokenizer, pad, run_in_batches
+
+logger = logging.getLogger(__name__)
+
+QUANTIZATIONS = ("int8",)
+PARITY_SENTENCES = (
+    "The food was wonderful and the staff were friendly.",
+    "Terrible.",
+    "It is fine, I suppose, though the battery life could be better and the screen is a little dim in sunlight.",
+)
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    max_abs_logit_diff: float
+    int8_path: Path | None = None
+    int8_agreement: float | None = None
+
+
+def export_onnx(
+    model_dir: str | Path,
+    quantize: str | None = None,
+    overwrite: bool = False,
+    check_sentences: Sequence[str] | None = None,
+) -> ExportResult:
+    """Write ``model.onnx`` (and ``model.int8.onnx`` with ``quantize="int8"``) into ``model_dir``.
+
+    The fp32 graph is exported by ``torch.onnx`` and fused by ONNX Runtime's transformer optimizer; its outputs
+    are checked against PyTorch. The int8 model quantizes the weights of the encoder's matrix products per
+    channel and keeps the FFN output projections and the head in fp32; its predictions are compared with
+    fp32's on ``check_sentences`` (or a few built-in ones), scored in the batches predict uses.
+    """
+    folder = ModelFolder(model_dir).check()
+    if quantize not in (None, *QUANTIZATIONS):
+        raise SentscoreError(f"Unknown quantization '{quantize}'", hint="Use --quantize int8, or leave it out.")
+    target = folder.file(ONNX_FILE)
+    targets = [target] + ([folder.file(ONNX_INT8_FILE)] if quantize else [])
+    existing = [p.name for p in targets if p.exists()]
+    if existing and not overwrite:
+        raise SentscoreError(
+            f"{folder.path} already has {', '.join(existing)}", hint="Pass --overwrite to export again."
+        )
+    from ..model.loading import load_trained
+    from .backends import torch_runner
+
+    # Eager attention traces into plain ONNX operators that ONNX Runtime's optimizer knows how to fuse.
+    folder.verify(WEIGHTS_FILE)
+    model = load_trained(folder.path, attn_implementation="eager").eval()
+    with tempfile.TemporaryDirectory() as tmp, atomic.replacing(target) as optimized:
+        raw = Path(tmp) / "raw.onnx"
+        _torch_export(model, folder, raw)
+        # the encoder's shape, under any head (an ensemble's members share one)
+        _optimize(raw, optimized, getattr(model, "encoder_config", None) or model.base_model.config)
+    folder.record_checksum(target.name)
+    sentences = list(check_sentences or PARITY_SENTENCES)
+    reference = outputs_of(folder, torch_runner(model), sentences)
+    fp32 = onnx_outputs(folder, target, sentences)
+    diff = float(np.abs(fp32 - reference).max())
+    # debug, not info: the CLI prints the same as its summary line, and the result carries it for Python callers
+    logger.debug("ONNX fp32 model written to %s (max |output difference| vs PyTorch: %.2e)", target, diff)
+    result = ExportResult(target, diff)
+    if quantize:
+        int8 = folder.file(ONNX_INT8_FILE)
+        with atomic.replacing(int8) as quantized_file:
+            quantize_int8(target, quantized_file)
+        folder.record_checksum(int8.name)
+        info = folder.info()
+        objective = objective_from_record(info.objective, len(info.labels), info.objective_params)
+        quantized = onnx_outputs(folder, int8, sentences)
+        agree = objective.probabilities(quantized).argmax(1) == objective.probabilities(fp32).argmax(1)
+        result.int8_path, result.int8_agreement = int8, float(np.mean(agree))
+        logger.debug("ONNX int8 model written to %s (agrees with fp32 on %.1f%%)", int8, 100 * result.int8_agreement)
+    return result
+
+
+def outputs_of(folder: ModelFolder, run: Runner, sentences: Sequence[str]) -> np.ndarray:
+    """The head's outputs for ``sentences``, tokenized and batched exactly as predict does."""
+    info = folder.info()
+    tokenizer = load_tokenizer(folder.file(TOKENIZER_FILE), info.max_length)
+    return run_in_batches(run, tokenizer.encode_batch(list(sentences)), DEFAULT_BATCH_SIZE)
+
+
+def onnx_outputs(folder: ModelFolder, onnx_path: Path, sentences: Sequence[str]) -> np.ndarray:
+    """The outputs of the ONNX graph ``onnx_path`` for ``sentences``, as predict computes them."""
+    from .backends import onnx_scoring
+
+    run = onnx_scoring(onnx_path, one_sentence_at_a_time=onnx_path.name in ONNX_RUN_ALONE)
+    return outputs_of(folder, run, sentences)
+
+
+def _torch_export(model: Any, folder: ModelFolder, path: Path) -> None:
+    import inspect
+    import warnings
+
+    import torch
+
+    tokenizer = load_tokenizer(folder.file(TOKENIZER_FILE), folder.info().max_length)
+    accepted = set(inspect.signature(model.forward).parameters)
+    names = [n for n in INPUT_NAMES if n in accepted]  # DistilBERT-style models take no token_type_ids
+    sample = {n: torch.from_numpy(v) for n, v in pad(tokenizer.encode_batch(list(PARITY_SENTENCES[:2]))).items()}
+    axes = {name: {0: "batch", 1: "sequence"} for name in names}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about Python control flow are expected here
+        torch.onnx.export(
+            model,
+            (),
+            str(path),
+            kwargs={n: sample[n] for n in names},
+            input_names=names,
+            output_names=["logits"],
+            dynamic_axes={**axes, "logits": {0: "batch"}},
+            opset_version=17,
+            dynamo=False,
+        )
+
+
+def _optimize(source: Path, target: Path, config: Any) -> None:
+    """Fuse attention, LayerNorm and GELU with ONNX Runtime's transformer optimizer (fp32 stays fp32)."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    optimized = optimize_model(
+        str(source), model_type="bert", num_heads=config.num_attention_heads, hidden_size=config.hidden_size
+    )
+    optimized.save_model_to_file(str(target))
+
+
+#: Name fragments of the FFN output projections in exported graphs (BERT, RoBERTa, ELECTRA: ``output/dense``
+#: outside attention; DistilBERT: ``ffn/lin2``).
+FFN_OUTPUT_NAMES = ("/output/dense/", "/ffn/lin2/")
+#: Name fragments of the nodes that make up the head and the pooler.
+HEAD_NAMES = ("classifier", "pooler", "/head/")
+
+
+def ffn_output_nodes(graph: Any) -> list[str]:
+    """Names of the nodes of ``graph`` that compute the encoder layers' FFN output projections."""
+    return [
+        n.name
+        for n in graph.node
+        if any(part in n.name for part in FFN_OUTPUT_NAMES) and "attention" not in n.name.lower()
+    ]
+
+
+def head_nodes(graph: Any) -> list[str]:
+    """Names of the nodes of ``graph`` in the head and the pooler."""
+    return [n.name for n in graph.node if any(part in n.name.lower() for part in HEAD_NAMES)]
+
+
+def quantize_int8(source: Path, target: Path) -> None:
+    """Dynamic int8: weights quantized per output channel, activations at run time, fused attention included.
+    The head and pooler stay fp32 because their few weights carry the decision, and so do the FFN output
+    projections, whose inputs (GELU outputs over the 4x wider hidden layer) quantize worst. Activations are
+    quantized over the whole tensor a run is given, so the scorer runs this graph one sentence at a time
+    (:data:`sentscore.modelfolder.ONNX_RUN_ALONE`)."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    graph = onnx.load(str(source), load_external_data=False).graph
+    quantize_dynamic(
+        str(source),
+        str(target),
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        nodes_to_exclude=[*head_nodes(graph), *ffn_output_nodes(graph)],
+        op_types_to_quantize=["MatMul", "Gemm", "Attention"],
+        # fused nodes (com.microsoft domain) defeat shape inference; their outputs are fp32
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )

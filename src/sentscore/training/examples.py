@@ -1,0 +1,148 @@
+"""From files to the Trainer's examples: the data read and split, the epochs a training set of its size needs,
+and texts tokenized (long ones cut, or read in windows)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from ..config import TrainConfig
+from ..data import LabelledData, load_labelled, split
+from ..errors import SentscoreError
+from ..scoring.backends import SPECIAL_TOKENS, window_overlap
+from .steps.run import Run
+from .steps.teacher import labels_with_teacher
+
+logger = logging.getLogger(__name__)
+
+
+def prepare_data(config: TrainConfig) -> tuple[LabelledData, LabelledData]:
+    """Load the training file and a validation set (a file, or a stratified split), checked together."""
+    data = load_labelled(config.train_file, config.text_column, config.score_column, config.num_labels, config.labels)
+    if config.validation_file:
+        validation = load_labelled(config.validation_file, config.text_column, config.score_column, scale=data.scale)
+    else:
+        data, validation = split(data, config.validation_fraction, config.seed)
+    _warn_missing_levels(data)
+    if not data.scale.is_numeric and config.metric_for_best_model not in ("accuracy", "macro_f1", "loss"):
+        raise SentscoreError(
+            f"metric_for_best_model '{config.metric_for_best_model}' needs numeric scores, but the labels are "
+            f"text ({', '.join(data.scale.labels)})",
+            hint="Use accuracy, macro_f1 or loss, or give numeric scores.",
+        )
+    return data, validation
+
+
+def _warn_missing_levels(data: LabelledData) -> None:
+    present = set(data.label_ids)
+    missing = [label for i, label in enumerate(data.scale.labels) if i not in present]
+    if missing:
+        logger.warning("No training rows have the score(s) %s; the model cannot learn to predict them", missing)
+
+
+#: Optimizer steps a default training makes at least, and the most epochs it takes for them.
+MIN_DEFAULT_STEPS = 300
+
+
+MAX_DEFAULT_EPOCHS = 30
+
+
+def default_epochs(train_sentences: int, batch_size: int) -> int:
+    """3 epochs, or as many as make MIN_DEFAULT_STEPS optimizer steps when the training set is small (at most
+    MAX_DEFAULT_EPOCHS): a few hundred sentences in 3 epochs are a few dozen steps, too few for the head."""
+    steps_per_epoch = max(1, -(-train_sentences // batch_size))
+    return min(MAX_DEFAULT_EPOCHS, max(3, -(-MIN_DEFAULT_STEPS // steps_per_epoch)))
+
+
+def with_default_epochs(config: TrainConfig, train_sentences: int) -> TrainConfig:
+    """``config`` with ``num_train_epochs`` decided by the training set's size when it is not set."""
+    if config.num_train_epochs is not None:
+        return config
+    epochs = default_epochs(train_sentences, config.train_batch_size)
+    if epochs > 3:
+        logger.info("%d epochs: a small training set needs them for %d steps", epochs, MIN_DEFAULT_STEPS)
+    return dataclasses.replace(config, num_train_epochs=epochs)
+
+
+#: What training does with a text longer than max_length, by ``train_long_texts``, in the warning's words.
+LONG_TEXT_READINGS = {
+    "truncate": "cut there for training",
+    "head_tail": "cut to their start and end for training",
+    "windows": "read in windows for training",
+}
+
+
+def count_long_texts(
+    tokenizer: Any, train_data: LabelledData, validation_data: LabelledData, max_length: int, reading: str
+) -> dict[str, int]:
+    """How many training and validation texts are longer than ``max_length`` tokens; a warning when that is
+    more than a twentieth of the training set and training cuts them (``reading`` is ``train_long_texts``)."""
+
+    def longer(texts: list[str]) -> int:  # cut one token later, a text that was cut is one token longer
+        return sum(
+            len(ids) > max_length for ids in tokenizer(texts, truncation=True, max_length=max_length + 1)["input_ids"]
+        )
+
+    counts = {"max_length": max_length, "train": longer(train_data.texts), "validation": longer(validation_data.texts)}
+    if counts["train"] > len(train_data) / 20:
+        logger.warning(
+            "%d of the %d training texts are longer than max_length (%d tokens) and are %s (scoring reads them "
+            "whole, in windows); a larger max_length lets training read them whole too",
+            counts["train"],
+            len(train_data),
+            max_length,
+            LONG_TEXT_READINGS[reading],
+        )
+    return counts
+
+
+def tokenize(data: LabelledData, tokenizer: Any, max_length: int, long_texts: str = "truncate") -> Any:
+    """Tokenize once, up front, with the fast tokenizer; keep lengths for length-grouped batching. A text longer
+    than ``max_length`` is cut to its start (``truncate``), to its start and end (``head_tail``), or becomes one
+    example per overlapping window, each with the text's score (``windows``)."""
+    from datasets import Dataset
+
+    texts, labels = data.texts, labels_with_teacher(data)
+    if long_texts == "head_tail":
+        texts = head_and_tail(tokenizer, texts, max_length)
+    windowed = long_texts == "windows"
+    encoded = tokenizer(
+        texts,
+        truncation=True,
+        max_length=max_length,
+        stride=window_overlap(max_length) if windowed else 0,
+        return_overflowing_tokens=windowed,
+    )
+    columns = {key: encoded[key] for key in encoded if key != "overflow_to_sample_mapping"}
+    if windowed:
+        labels = [labels[text] for text in encoded["overflow_to_sample_mapping"]]
+    columns["labels"] = labels
+    columns["length"] = [len(ids) for ids in encoded["input_ids"]]
+    return Dataset.from_dict(columns)
+
+
+def head_and_tail(tokenizer: Any, texts: list[str], max_length: int) -> list[str]:
+    """Each text longer than ``max_length`` tokens cut to its first quarter and last three quarters of them
+    (the head+tail truncation of Sun et al., 2019: a review's verdict is often at its end). The cut is made
+    in the text, at token offsets, so that any tokenizer re-reads it with its own special tokens."""
+    budget = max(1, max_length - SPECIAL_TOKENS)
+    head = budget // 4
+    offsets = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    cut = []
+    for text, spans in zip(texts, offsets, strict=True):
+        if len(spans) <= budget:
+            cut.append(text)
+            continue
+        tail_start = spans[len(spans) - (budget - head)][0]
+        cut.append((text[: spans[head - 1][1]] + " " if head else "") + text[tail_start:])
+    return cut
+
+
+def tokenized(run: Run) -> tuple[Any, Any]:
+    """``run``'s training and validation examples: the training texts read as ``train_long_texts`` says, the
+    validation texts one example each (with windows, the first), so that the validation metrics count texts."""
+    config = run.config
+    train_set = tokenize(run.train_data, run.tokenizer, config.max_length, config.train_long_texts)
+    validation_reading = "truncate" if config.train_long_texts == "windows" else config.train_long_texts
+    return train_set, tokenize(run.validation_data, run.tokenizer, config.max_length, validation_reading)
