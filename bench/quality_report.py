@@ -86,7 +86,7 @@ def quality_section(results: list[dict[str, Any]]) -> list[str]:
         for config in sorted(configs, key=lambda name: (first.index(name) if name in first else len(first), name)):
             runs = configs[config]
             cells = [spread([run["dev"][key] for run in runs]) for key, _ in COLUMNS]
-            label = f"**{config}** (= {SAME_AS_DEFAULTS})" if config.startswith("defaults") else config
+            label = f"**{config}** (= {SAME_AS_DEFAULTS})" if config in ("defaults", "defaults, bf16") else config
             rows.append(
                 f"| {label} | {len(runs)} | " + " | ".join(cells) + f" | {_sets(runs)} | "
                 f"{statistics.fmean(run['train_seconds'] for run in runs):.0f} |"
