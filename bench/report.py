@@ -10,6 +10,7 @@ from typing import Any
 from .common import ROOT, has_result, read_result
 from .quality import load_results
 from .quality_report import quality_section, quick_start_section
+from .shift import shift_section
 
 FLOP_COUNT = "6 × non-embedding params × real tokens; 2 × for frozen lower layers"
 TARGETS_NOTE = "Targets are those of the speed issue; a ratio is computed from figures taken in the same run."
@@ -357,7 +358,7 @@ def main() -> None:
         if paired:
             lines += paired_section(paired)
         lines += scoring_section(report)
-    lines += quality_section(load_results())
+    lines += quality_section(load_results()) + shift_section(load_results())
     for name, precision in (("quick_start", "fp32"), ("quick_start_bf16", "bf16")):
         if has_result(name):
             lines += quick_start_section(read_result(name), precision)
