@@ -77,6 +77,8 @@ CONFIGS: dict[str, dict[str, Any] | None] = {
         "max_length": 16,
         "train_long_texts": "windows",
     },
+    # the defaults again, with each epoch's validation and dev probabilities kept (RECORD_EVERY_EPOCH)
+    "defaults, every epoch": {},
     # the loss weighted by inverse level frequency (class_weights), for imbalanced levels such as the tweets'
     "defaults, class weights": {"class_weights": True},
     # SetFit's contrastive step before fine-tuning (20 iterations: 40 pairs per sentence), for small data
@@ -101,6 +103,9 @@ CONFIGS: dict[str, dict[str, Any] | None] = {
 #: The seed of the run whose model a configuration's ``teacher`` names.
 TEACHER_SEED = 42
 #: The configurations run by default on each data set (every one on the full sets; a few on small data).
+#: Configurations whose runs keep each epoch's probabilities for the validation split and dev.
+RECORD_EVERY_EPOCH = ("defaults, every epoch",)
+
 DEFAULT_PLAN = {
     "sst5": list(CONFIGS),
     "semeval_4c": list(CONFIGS),
@@ -130,14 +135,21 @@ def training_file(data: str, seed: int, workdir: Path) -> str:
     return str(path)
 
 
-def run_sentscore(train_csv: str, dev_csv: str, overrides: dict[str, Any], seed: int, workdir: Path) -> dict:
+def run_sentscore(
+    train_csv: str, dev_csv: str, overrides: dict[str, Any], seed: int, workdir: Path, every_epoch: bool = False
+) -> dict:
+    """Train, evaluate on dev and keep dev's probabilities; with ``every_epoch``, also each epoch's probabilities
+    for the validation split and dev (bench.kept_epoch compares the rules that choose the epoch to keep)."""
     from sentscore import Scorer, TrainConfig, evaluate, train
     from sentscore.data import load_labelled
+
+    from .epochs import EpochPredictions
 
     config = TrainConfig.from_dict(
         {"train_file": train_csv, "output_dir": str(workdir / "model"), "seed": seed, "num_threads": 1, **overrides}
     )
-    result = train(config, show_progress=False)
+    recorder = EpochPredictions(config, dev_csv) if every_epoch else None
+    result = train(config, show_progress=False, callbacks=[recorder.callback] if recorder else None)
     report = evaluate(workdir / "model", dev_csv, worst=0, backend="torch")
     scorer = Scorer.load(workdir / "model", backend="torch")
     dev_texts = load_labelled(dev_csv, scale=scorer.scale).texts
@@ -156,6 +168,7 @@ def run_sentscore(train_csv: str, dev_csv: str, overrides: dict[str, Any], seed:
         # kept so that ensembles of the seeds can be scored afterwards (bench.quality_report)
         "dev_probabilities": dev_probabilities.round(4).tolist(),
         "dev_scoring_seconds": scoring_seconds,
+        **({"every_epoch": recorder.record()} if recorder else {}),
     }
 
 
@@ -215,7 +228,8 @@ def _run_one(data: str, config: str, seed: int) -> Path:
         if overrides is None:
             figures = run_reference_recipe(train_csv, dev_csv, seed, workdir)
         else:
-            figures = run_sentscore(train_csv, dev_csv, with_paths(data, overrides), seed, workdir)
+            every_epoch = config in RECORD_EVERY_EPOCH
+            figures = run_sentscore(train_csv, dev_csv, with_paths(data, overrides), seed, workdir, every_epoch)
             kept = MODELS / result_file(data, config, seed).stem
             shutil.rmtree(kept, ignore_errors=True)
             shutil.copytree(workdir / "model", kept)
