@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from .common import ROOT, has_result, read_result
+from .kept_epoch import kept_epoch_section
 from .quality import load_results
 from .quality_report import quality_section, quick_start_section
 from .shift import shift_section
@@ -358,7 +359,8 @@ def main() -> None:
         if paired:
             lines += paired_section(paired)
         lines += scoring_section(report)
-    lines += quality_section(load_results()) + shift_section(load_results())
+    results = load_results()
+    lines += quality_section(results) + shift_section(results) + kept_epoch_section(results)
     for name, precision in (("quick_start", "fp32"), ("quick_start_bf16", "bf16")):
         if has_result(name):
             lines += quick_start_section(read_result(name), precision)

@@ -124,8 +124,13 @@ def run_under_targets(
 ) -> dict[str, dict[str, float]]:
     """One run's metrics under every target, with its worst target and its mean over the shifted ones; with
     ``prior`` (the training levels' distribution), from probabilities adapted to each target by EM."""
-    probs = np.asarray(run["dev_probabilities"], dtype=float)
-    p = np.bincount(truth, minlength=5) / len(truth)
+    return under_targets(np.asarray(run["dev_probabilities"], dtype=float), truth, prior)
+
+
+def under_targets(probs: np.ndarray, truth: np.ndarray, prior: np.ndarray | None = None) -> dict[str, dict[str, float]]:
+    """The metrics of ``probs``' argmax under every target, the worst target's and the mean over the shifted ones
+    (with ``prior``, the probabilities adapted to each target by EM first)."""
+    p = np.bincount(truth, minlength=probs.shape[1]) / len(truth)
     found = {}
     for name, make in TARGETS.items():
         weights = importance_weights(truth, make(p))
