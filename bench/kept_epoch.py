@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .quality import load_results
+from .quality import load_results, read_epochs, result_file
 from .quality_report import DATA_NAMES, spread
 from .shift import under_targets, weighted_metrics
 
@@ -69,9 +69,11 @@ def compare(results: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]
     """data -> rule -> the epochs kept (one per seed) and each seed's dev metrics."""
     table: dict[str, dict[str, dict[str, Any]]] = {}
     for run in sorted(results, key=lambda run: run["seed"]):
-        if run["config"] != RECORDED or "every_epoch" not in run:
+        if run["config"] != RECORDED:
             continue
-        record = run["every_epoch"]
+        record = read_epochs(result_file(run["data"], run["config"], run["seed"]))
+        if record is None:
+            continue
         truth = np.asarray(record["labels"]["dev"])
         for rule in RULES:
             index = kept_epoch(record, rule)

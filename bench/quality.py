@@ -247,8 +247,28 @@ def _run_one(data: str, config: str, seed: int) -> Path:
     }
     path = result_file(data, config, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if "every_epoch" in record:  # megabytes of probabilities: compact and compressed, beside the result
+        write_epochs(path, record.pop("every_epoch"))
     path.write_text(json.dumps(record, indent=2, default=_plain))
     return path
+
+
+def epochs_file(result: Path) -> Path:
+    return result.with_suffix(".epochs.json.gz")
+
+
+def write_epochs(result: Path, epochs: dict[str, Any]) -> None:
+    import gzip
+
+    epochs_file(result).write_bytes(gzip.compress(json.dumps(epochs, separators=(",", ":")).encode(), mtime=0))
+
+
+def read_epochs(result: Path) -> dict[str, Any] | None:
+    """The every-epoch record kept beside a result file (``RECORD_EVERY_EPOCH`` runs), or None."""
+    import gzip
+
+    path = epochs_file(result)
+    return json.loads(gzip.decompress(path.read_bytes())) if path.is_file() else None
 
 
 def with_paths(data: str, overrides: dict[str, Any]) -> dict[str, Any]:
