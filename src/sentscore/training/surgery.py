@@ -99,9 +99,3 @@ def encoder_layers(model: Any) -> Any:
         f"cannot find the encoder layers of {type(model).__name__} to freeze",
         hint="Set freeze_layers to 0 for this model.",
     )
-
-
-def head_parameters(model: Any) -> list[Any]:
-    """The weights outside the pre-trained encoder: the head added for fine-tuning."""
-    prefix = f"{model.base_model_prefix}."
-    return [w for name, w in model.named_parameters() if not name.startswith(prefix)]
