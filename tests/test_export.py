@@ -108,3 +108,25 @@ def test_a_sentences_score_does_not_depend_on_its_batch(exported_dir, backend):
         together = scorer.predict_proba([texts[i] for i in shuffled])[np.argsort(shuffled)]
         assert (together.argmax(1) == alone.argmax(1)).all()
         np.testing.assert_allclose(together, alone, atol=BATCH_TOLERANCE[backend], rtol=0)
+
+
+def test_every_file_sentscore_writes_is_readable_like_any_file(exported_dir, tmp_path):
+    """Training's folder, the export and a scored file get the umask's permissions (0644 and 0755 under umask
+    022), not the private 0600/0700 of temporary files, so that a shared folder or a container can read them."""
+    import os
+    import stat
+
+    folder, _, sentences = exported_dir
+    scored = tmp_path / "scored.csv"
+    (tmp_path / "in.txt").write_text("\n".join(sentences[:3]) + "\n")
+    Scorer.load(folder).score_file(tmp_path / "in.txt", scored, show_progress=False)
+    mask = os.umask(0)
+    os.umask(mask)
+    paths = [folder, *folder.rglob("*"), scored]
+    wrong = {
+        str(p): oct(stat.S_IMODE(p.stat().st_mode))
+        for p in paths
+        if stat.S_IMODE(p.stat().st_mode) != (0o777 if p.is_dir() else 0o666) & ~mask
+    }
+    assert {p.suffix for p in paths} >= {".onnx", ".safetensors", ".json", ".md", ".png", ".csv"}
+    assert wrong == {}

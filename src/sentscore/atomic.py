@@ -9,9 +9,10 @@ import ctypes
 import ctypes.util
 import logging
 import os
+import secrets
 import shutil
-import tempfile
-from collections.abc import Iterator
+import stat
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -37,9 +38,7 @@ def replacing(path: Path) -> Iterator[Path]:
     to disk and renamed over ``path`` (atomic on POSIX), else removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    os.close(handle)
-    temporary = Path(name)
+    temporary = _create_beside(path, _new_file)
     try:
         yield temporary
         _flush(temporary)
@@ -56,15 +55,37 @@ def staged_folder(target: Path) -> Iterator[Path]:
     after), else it is removed."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    staging = _create_beside(target, os.mkdir)
     try:
         yield staging
+        folder_mode = stat.S_IMODE(staging.stat().st_mode)  # 0777 less the umask, as os.mkdir made it
         for each in staging.rglob("*"):
+            # Some writers (transformers' weights among them) leave private 0600 files: the folder is
+            # published with the modes of ordinary files and folders.
+            os.chmod(each, folder_mode if each.is_dir() else folder_mode & 0o666)
             if each.is_file():
                 _flush(each)
         publish(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _create_beside(path: Path, create: Callable[[Path], None]) -> Path:
+    """Create a new, uniquely named file or folder beside ``path`` with ``create``. Unlike ``tempfile``'s
+    (mode 0600/0700, private), it gets the permissions of an ordinary file or folder under the process's umask,
+    which it keeps when it is renamed into place."""
+    for _ in range(100):
+        candidate = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
+        try:
+            create(candidate)
+        except FileExistsError:
+            continue
+        return candidate
+    raise FileExistsError(f"no free temporary name beside {path}")
+
+
+def _new_file(path: Path) -> None:
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
 
 
 def publish(staging: Path, target: Path) -> None:
