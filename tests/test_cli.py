@@ -49,6 +49,33 @@ def test_predict_prints_scores_like_the_recipe(trained_tiny_dir):
     assert set(lines[0]["probs"]) == {"1", "2", "3", "4", "5"}
 
 
+def test_predict_prints_one_shape_for_one_sentence_or_many_from_arguments_stdin_or_a_file(
+    trained_tiny_dir, tmp_path, capsys, monkeypatch
+):
+    import io
+
+    import pandas as pd
+
+    from sentscore.cli.main import main
+
+    sentences = ["the food was great", "an awful, dirty room", "fine"]
+
+    def printed(*args: str) -> list[str]:
+        assert main(["predict", str(trained_tiny_dir), "--backend", "torch", *args]) == 0
+        return capsys.readouterr().out.splitlines()
+
+    many = printed(*sentences)
+    scores = [line.split("\t")[0].removeprefix("Score: ") for line in many]
+    assert many == [f"Score: {score}\t{sentence}" for score, sentence in zip(scores, sentences, strict=True)]
+    assert printed(sentences[0]) == many[:1]
+    assert printed("-q", *sentences) == scores
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(sentences[:2]) + "\n\n" + sentences[2] + "\n"))
+    assert printed("-") == many
+    (tmp_path / "in.txt").write_text("\n".join(sentences) + "\n")
+    table = pd.read_csv(io.StringIO("\n".join(printed("--input", str(tmp_path / "in.txt")))))
+    assert table["sentence"].tolist() == sentences and table["score"].astype(str).tolist() == scores
+
+
 def test_predict_file_and_evaluate_json(trained_tiny_dir, labelled_csv, tmp_path):
     out = tmp_path / "scored.jsonl"
     result = run("predict", trained_tiny_dir, "--input", labelled_csv, "--output", out, "-q")
@@ -105,14 +132,22 @@ def test_bad_config_and_missing_model(tmp_path):
 
 
 def test_predict_argument_mistakes(trained_tiny_dir, tmp_path):
-    assert_user_error(run("predict", trained_tiny_dir), "Give either sentences")
-    assert_user_error(run("predict", trained_tiny_dir, "--input", tmp_path / "x.csv"), "--input needs --output")
+    assert_user_error(run("predict", trained_tiny_dir), "Give sentences to score or --input FILE")
+    assert_user_error(run("predict", trained_tiny_dir, "--input", tmp_path / "x.csv"), "Data file not found")
+    old_form = ("--input", tmp_path / "a.csv", tmp_path / "b.csv", "--output", tmp_path / "o.csv")
+    assert_user_error(run("predict", trained_tiny_dir, *old_form), "not both", "repeat --input for another")
+    assert_user_error(
+        run("predict", trained_tiny_dir, "--input", tmp_path / "a.csv", "--output", tmp_path / "o.xlsx"),
+        "cannot write '.xlsx' files; it writes .csv, .tsv",
+        "o.csv",
+    )
+    assert not (tmp_path / "o.xlsx").exists()
     assert_user_error(
         run("predict", trained_tiny_dir, "--input", tmp_path / "x.csv", "--output", tmp_path / "o.csv"),
         "Data file not found",
     )
     assert_user_error(run("predict", trained_tiny_dir, "fine", "  "), "sentence 2 of 2 is blank")
-    two = ("--input", tmp_path / "a.csv", tmp_path / "b.csv", "--output", tmp_path / "o.csv")
+    two = ("--input", tmp_path / "a.csv", "--input", tmp_path / "b.csv", "--output", tmp_path / "o.csv")
     assert_user_error(run("predict", trained_tiny_dir, *two), "--input takes one file with the local engine, got 2")
     one = ("--input", tmp_path / "a.csv", "--output", tmp_path / "o.csv")
     assert_user_error(run("predict", trained_tiny_dir, *one, "--workers", 0), "--workers must be at least 1, got 0")

@@ -98,7 +98,8 @@ def test_score_file_in_chunks_writes_what_one_pass_writes(trained_tiny_dir, tmp_
     frame = pd.DataFrame({"id": [str(i) for i in range(23)], "sentence": texts})
     source = write_table_as(tmp_path / f"in{suffix}", frame)
     scorer = Scorer.load(trained_tiny_dir, backend="torch")
-    whole, chunked = tmp_path / f"whole{suffix}", tmp_path / f"chunked{suffix}"
+    written = ".csv" if suffix == ".txt" else suffix  # a scored table is CSV, TSV or JSONL
+    whole, chunked = tmp_path / f"whole{written}", tmp_path / f"chunked{written}"
     found = scorer.score_file(source, whole, with_probs=True, show_progress=False, blank_rows=blank_rows)
     again = scorer.score_file(
         source, chunked, with_probs=True, show_progress=False, blank_rows=blank_rows, chunk_rows=4

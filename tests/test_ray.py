@@ -95,6 +95,7 @@ def test_predict_with_the_ray_engine_refuses_mixed_formats_clearly(trained_tiny_
         "ray",
         "--input",
         str(tmp_path / "a.csv"),
+        "--input",
         str(tmp_path / "b.txt"),
     ]
     assert main([*args, "--output", str(tmp_path / "out")]) == 2

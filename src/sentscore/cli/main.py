@@ -23,7 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # argparse leaves sentences that follow an option (`predict DIR --probs "a" "b"`) unparsed.
-    if extra and args.handler is cmd_predict and not any(e.startswith("-") for e in extra):
+    if extra and args.handler is cmd_predict and not any(e.startswith("-") and e != "-" for e in extra):
         args.sentences = [*args.sentences, *extra]
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

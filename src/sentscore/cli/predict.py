@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from ..data import BLANK_ROWS
@@ -16,6 +17,8 @@ from .terminal import print_explanation
 def cmd_predict(args: argparse.Namespace) -> int:
     from ..scoring.scorer import Scorer
 
+    if args.sentences == ["-"]:
+        args.sentences = _read_stdin()
     check_flags(args)
     if args.engine == "ray":
         return _score_with_ray(args)
@@ -31,23 +34,45 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_stdin() -> list[str]:
+    """The sentences of ``sentscore predict MODEL -``: standard input, one a line (blank lines skipped)."""
+    if sys.stdin is None or sys.stdin.isatty():
+        raise SentscoreError(
+            "'-' reads sentences from standard input, one a line, but nothing is piped in",
+            hint="cat reviews.txt | sentscore predict MODEL_DIR -",
+        )
+    sentences = [line.rstrip("\r\n") for line in sys.stdin if line.strip()]
+    if not sentences:
+        raise SentscoreError("Standard input has no sentences", hint="Pipe in text with one sentence a line.")
+    return sentences
+
+
 def check_flags(args: argparse.Namespace) -> None:
     """Refuse flags that do not go together, before the model loads."""
-    if bool(args.input) == bool(args.sentences):
+    if not args.input and not args.sentences:
         raise SentscoreError(
-            "Give either sentences to score or --input FILE (not both)",
-            hint='sentscore predict MODEL_DIR "a sentence"  or  '
-            "sentscore predict MODEL_DIR --input in.csv --output out.csv",
+            "Give sentences to score or --input FILE",
+            hint='sentscore predict MODEL_DIR "a sentence"  or  sentscore predict MODEL_DIR --input in.csv',
+        )
+    if args.input and args.sentences:
+        shown = ", ".join(repr(s) for s in args.sentences[:3]) + (", ..." if len(args.sentences) > 3 else "")
+        raise SentscoreError(
+            f"Give either sentences to score or --input FILE, not both (got --input and {shown})",
+            hint="Each --input takes one file: repeat --input for another (with --engine ray).",
         )
     if args.input and args.explain:
         raise SentscoreError(
             "--explain works on sentences given on the command line, not on --input files",
             hint='Explain a few sentences: sentscore predict MODEL_DIR --explain "a sentence"',
         )
-    if args.input and not args.output:
-        raise SentscoreError("--input needs --output", hint="Add --output scored.csv (or .tsv/.jsonl).")
     if args.output and not args.input:
         raise SentscoreError("--output needs --input", hint="Give the file to score with --input.")
+    if args.input and args.output and args.engine == "local":
+        from ..data import table_format
+
+        table_format(args.output)
+    if args.engine == "ray" and args.input and not args.output:
+        raise SentscoreError("--engine ray writes a folder of scored files", hint="Add --output FOLDER.")
     blank = [str(n) for n, sentence in enumerate(args.sentences, 1) if not sentence.strip()]
     if blank:  # often an unset shell variable; checked before the model loads
         raise SentscoreError(
@@ -64,6 +89,8 @@ def check_flags(args: argparse.Namespace) -> None:
 
 
 def _print_predictions(scorer: Any, args: argparse.Namespace) -> None:
+    """One line per sentence, in their order, the same shape for one sentence as for many:
+    ``Score: N<TAB>sentence``; with --quiet the bare score; with --json a JSON object."""
     predictions = scorer.predict(args.sentences, set_coverage=args.set)
     explanations = scorer.explain(args.sentences) if args.explain else [None] * len(predictions)
     for sentence, prediction, explanation in zip(args.sentences, predictions, explanations, strict=True):
@@ -71,12 +98,11 @@ def _print_predictions(scorer: Any, args: argparse.Namespace) -> None:
             extra = {} if explanation is None else {"explanation": [w.to_dict() for w in explanation]}
             print(json.dumps({"sentence": sentence, **prediction.to_dict(args.probs), **extra}))
             continue
-        line = f"Score: {prediction.score}"
-        if prediction.set_text is not None:
-            line += f"  ({args.set:.0%} set: {prediction.set_text})"
-        if len(args.sentences) > 1:
-            line += f"\t{sentence}"
-        print(line)
+        score_set = "" if prediction.set_text is None else f"  ({args.set:.0%} set: {prediction.set_text})"
+        if args.quiet:
+            print(f"{prediction.score}{score_set}")
+        else:
+            print(f"Score: {prediction.score}{score_set}\t{sentence}")
         if args.probs:
             probs = "  ".join(f"{k}: {v:.3f}" for k, v in prediction.probs.items())
             expected = "" if prediction.expected_score is None else f"  expected: {prediction.expected_score:.2f}"
@@ -123,18 +149,20 @@ def _score_with_ray(args: argparse.Namespace) -> int:
 
 
 def _score_file(scorer: Any, args: argparse.Namespace) -> int:
-    rows = scorer.score_file(
-        args.input[0],
-        args.output,
-        args.text_column,
-        args.probs,
-        show_progress=not args.quiet,
-        set_coverage=args.set,
-        blank_rows=args.blank_rows,
-        safe_for_spreadsheets=args.safe_for_spreadsheets,
-        workers=args.workers,
-    )
-    print(f"Scored {rows.rows - len(rows.blank)} rows from {args.input[0]} into {args.output}", file=sys.stderr)
+    """Score ``--input`` into ``--output``, or, without it, print the scored table as CSV."""
+    if args.output:
+        rows = _score_file_into(scorer, args, args.output)
+        print(f"Scored {rows.rows - len(rows.blank)} rows from {args.input[0]} into {args.output}", file=sys.stderr)
+    else:
+        import shutil
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as folder:
+            scored = Path(folder) / "scored.csv"
+            rows = _score_file_into(scorer, args, scored)
+            with scored.open(encoding="utf-8", newline="") as table:
+                shutil.copyfileobj(table, sys.stdout)
+            sys.stdout.flush()
     if rows.blank:
         fate = "left out" if args.blank_rows == "drop" else "left with empty score cells"
         print(f"{len(rows.blank)} rows with a blank text were {fate} (exit code {EXIT_ROWS_SKIPPED})", file=sys.stderr)
@@ -142,19 +170,37 @@ def _score_file(scorer: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def _score_file_into(scorer: Any, args: argparse.Namespace, output: str | Path) -> Any:
+    return scorer.score_file(
+        args.input[0],
+        output,
+        args.text_column,
+        args.probs,
+        show_progress=not args.quiet and args.output is not None,
+        set_coverage=args.set,
+        blank_rows=args.blank_rows,
+        safe_for_spreadsheets=args.safe_for_spreadsheets,
+        workers=args.workers,
+    )
+
+
 def add_predict_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     predict = commands.add_parser("predict", parents=[common], help="Score sentences or a file.")
     predict.add_argument("model_dir", help="Folder written by `sentscore train`.")
-    predict.add_argument("sentences", nargs="*", help="Sentences to score.")
+    predict.add_argument(
+        "sentences", nargs="*", help="Sentences to score; - reads them from standard input, one a line."
+    )
     predict.add_argument(
         "--input",
-        nargs="+",
-        help="File to score: CSV, TSV, JSONL, or text with one sentence a line. With --engine ray: files or "
-        "folders of CSV, TSV, Parquet or JSONL.",
+        action="append",
+        metavar="FILE",
+        help="File to score: CSV, TSV, JSONL, or text with one sentence a line. With --engine ray: a file or "
+        "folder of CSV, TSV, Parquet or JSONL; repeat --input for several.",
     )
     predict.add_argument(
         "--output",
-        help="Where to write the scored file (format from its extension); with --engine ray, a new folder.",
+        help="Where to write the scored file: .csv, .tsv or .jsonl (default: CSV on standard output); with "
+        "--engine ray, a new folder.",
     )
     predict.add_argument(
         "--engine",

@@ -13,7 +13,7 @@ from .readers import (
     scan_rows_to_score,
 )
 from .scale import ScoreScale, discover_scale
-from .writers import table_writer, write_table
+from .writers import table_format, table_writer, write_table
 
 __all__ = [
     "BLANK_ROWS",
@@ -28,6 +28,7 @@ __all__ = [
     "read_texts",
     "scan_rows_to_score",
     "split",
+    "table_format",
     "table_writer",
     "write_table",
 ]

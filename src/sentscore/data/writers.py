@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import atomic
+from ..errors import SentscoreError
 from .readers import TABLE_SUFFIXES
 
 if TYPE_CHECKING:
@@ -43,8 +44,22 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def table_format(path: str | Path) -> str:
+    """The format a scored table at ``path`` is written in, from its suffix: csv, tsv or jsonl. Any other
+    suffix is refused, naming the ones sentscore writes, rather than written as CSV under a misleading name."""
+    path = Path(path)
+    kind = TABLE_SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise SentscoreError(
+            f"{path}: sentscore cannot write '{path.suffix or 'no suffix'}' files; it writes "
+            + ", ".join(TABLE_SUFFIXES),
+            hint=f"Name the output {path.stem}.csv (spreadsheets open CSV), .tsv or .jsonl.",
+        )
+    return kind
+
+
 def write_table(frame: pd.DataFrame, path: str | Path, safe_for_spreadsheets: bool = False) -> None:
-    """Write ``frame`` in the format ``path``'s suffix names (CSV otherwise), atomically: the file appears
+    """Write ``frame`` in the format ``path``'s suffix names (see :func:`table_format`), atomically: the file appears
     whole or not at all. ``safe_for_spreadsheets`` neutralises cells a spreadsheet would run as formulas."""
     with table_writer(path, safe_for_spreadsheets) as write:
         write(frame)
@@ -52,10 +67,10 @@ def write_table(frame: pd.DataFrame, path: str | Path, safe_for_spreadsheets: bo
 
 @contextlib.contextmanager
 def table_writer(path: str | Path, safe_for_spreadsheets: bool = False) -> Iterator[Callable[[pd.DataFrame], None]]:
-    """A function that appends a frame to the table at ``path`` (format from its suffix, CSV otherwise), written
+    """A function that appends a frame to the table at ``path`` (format from its suffix), written
     beside it and put in its place only when the block ends without error: the file appears whole or not at all."""
     path = Path(path)
-    kind = TABLE_SUFFIXES.get(path.suffix.lower(), "csv")
+    kind = table_format(path)
     header = True
 
     with atomic.replacing(path) as temporary, temporary.open("w", encoding="utf-8", newline="") as handle:

@@ -270,9 +270,10 @@ class Scorer:
         stops before scoring); the result names them. The output file is written whole or not at all;
         ``safe_for_spreadsheets`` neutralises cells a spreadsheet would run as formulas. ``workers`` > 1 scores
         each chunk in that many processes, each with its own copy of the model and one thread."""
-        from ..data import iter_table, scan_rows_to_score, table_writer
+        from ..data import iter_table, scan_rows_to_score, table_format, table_writer
 
         input_path, output_path = Path(input_path), Path(output_path)
+        table_format(output_path)  # a format it cannot write is refused before anything is read
         if output_path.resolve() == input_path.resolve():
             raise SentscoreError(
                 f"--output {output_path} is the input file", hint="Write the scores to a new file so the input is kept."
