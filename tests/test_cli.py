@@ -11,8 +11,8 @@ from .conftest import synthetic_rows, write_csv
 from .test_config import RECIPE
 
 
-def run(*args, cwd=None):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+def run(*args, cwd=None, env=None):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "sentscore", *map(str, args)],
         capture_output=True,
@@ -37,6 +37,27 @@ def test_help_lists_commands():
         assert command in result.stdout
     train_help = run("train", "--help").stdout
     assert "--learning-rate" in train_help and "--model-name" in train_help and "--overwrite" in train_help
+
+
+def test_every_flag_of_every_command_says_what_it_does_and_its_default_once(tmp_path):
+    """Help text on every flag, choices listed, no "(default: None)" after prose that gives the real default,
+    and ``train --config FILE --help`` shows the file's values, not the built-in defaults."""
+    import argparse
+
+    from sentscore.cli.main import build_parser, config_for_help
+
+    (tmp_path / "c.json").write_text(json.dumps({"eval_batch_size": 64, "device": "cpu"}))
+    parser = build_parser(config_for_help(["train", "--config", str(tmp_path / "c.json"), "--help"]))
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert set(commands) == {"train", "tune", "evaluate", "predict", "export", "serve"}
+    for name, command in commands.items():
+        for action in command._actions:
+            assert action.help and "(default: None)" not in action.help, (name, action.option_strings)
+    flags = {a.dest: a for a in commands["train"]._actions}
+    assert flags["eval_batch_size"].help.endswith("(c.json: 64)") and flags["device"].help.endswith("(c.json: cpu)")
+    assert flags["train_batch_size"].help.endswith("(default: 16)")
+    assert "--long-texts {windows,truncate}" in commands["serve"].format_help()
+    assert "--objective {classification,ordinal,regression,ordinal_log_loss}" in commands["train"].format_help()
 
 
 def test_predict_prints_scores_like_the_recipe(trained_tiny_dir):
@@ -132,7 +153,9 @@ def test_bad_config_and_missing_model(tmp_path):
 
 
 def test_predict_argument_mistakes(trained_tiny_dir, tmp_path):
-    assert_user_error(run("predict", trained_tiny_dir), "Give sentences to score or --input FILE")
+    missing = run("predict", trained_tiny_dir, env={"COLUMNS": "40"})
+    assert_user_error(missing, "Give sentences to score or --input FILE")
+    assert "sentscore predict MODEL_DIR --input in.csv" in missing.stderr  # not wrapped inside the command
     assert_user_error(run("predict", trained_tiny_dir, "--input", tmp_path / "x.csv"), "Data file not found")
     old_form = ("--input", tmp_path / "a.csv", tmp_path / "b.csv", "--output", tmp_path / "o.csv")
     assert_user_error(run("predict", trained_tiny_dir, *old_form), "not both", "repeat --input for another")

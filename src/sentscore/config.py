@@ -259,16 +259,24 @@ class TrainConfig(Settings):
         any working directory.
         """
         path = Path(path)
-        raw = _read_mapping(path)
+        raw = cls.read_file(path)
         base = path.parent
-        for key in ("train_file", "validation_file", "output_dir", "teacher"):
-            if isinstance(raw.get(key), str) and not Path(raw[key]).is_absolute():
-                raw[key] = str(base / raw[key])
         if "train_file" not in raw:
             raw["train_file"] = str(base / cls.train_file)
         if "output_dir" not in raw:
             raw["output_dir"] = str(base / cls.output_dir)
         return cls.from_dict({**raw, **(overrides or {})}, source=str(path))
+
+    @classmethod
+    def read_file(cls, path: str | Path) -> dict[str, Any]:
+        """The keys a JSON or YAML config file sets, as written (not checked), with its relative paths taken
+        relative to the file's folder."""
+        path = Path(path)
+        raw = _read_mapping(path)
+        for key in ("train_file", "validation_file", "output_dir", "teacher"):
+            if isinstance(raw.get(key), str) and not Path(raw[key]).is_absolute():
+                raw[key] = str(path.parent / raw[key])
+        return raw
 
     def problems(self) -> list[str]:
         """Every value out of its range, as messages naming the key."""
@@ -316,23 +324,17 @@ class TrainConfig(Settings):
             problems.append(f"'labels' has {len(self.labels)} entries but 'num_labels' is {self.num_labels}")
         return [*self.choice_problems(), *problems]
 
-    def choice_problems(self) -> list[str]:
-        """Every key set to a value that is none of its choices."""
+    @classmethod
+    def choices(cls) -> dict[str, tuple[str, ...]]:
         from .model.objectives import OBJECTIVES
 
-        choices = {
+        return {
             "metric_for_best_model": tuple(METRIC_DIRECTIONS),
             "objective": tuple(OBJECTIVES),
             "train_long_texts": TRAIN_LONG_TEXTS,
             "pooling": POOLINGS,
             "device": DEVICES,
         }
-        unset_allowed = ("objective", "pooling")  # chosen by the data and the model when not given
-        return [
-            f"'{key}' must be one of {', '.join(allowed)}, got '{getattr(self, key)}'"
-            for key, allowed in choices.items()
-            if getattr(self, key) not in allowed and not (key in unset_allowed and getattr(self, key) is None)
-        ]
 
     @property
     def greater_is_better(self) -> bool:

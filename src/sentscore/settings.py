@@ -69,25 +69,54 @@ class Settings:
         return dataclasses.asdict(self)
 
     @classmethod
-    def add_flags(cls, parser: argparse.ArgumentParser, title: str) -> None:
-        """One flag per field, documented by the field's own help; a flag not given reads as None."""
+    def choices(cls) -> dict[str, tuple[str, ...]]:
+        """Fields that take one of a few values: field -> the values (checked in ``problems``, listed in help)."""
+        return {}
+
+    @classmethod
+    def named(cls, key: str) -> str:
+        """How problems name a field: as a config key."""
+        return f"'{key}'"
+
+    def choice_problems(self) -> list[str]:
+        """Every field set to a value that is none of its choices (None stands for a default chosen later)."""
+        return [
+            f"{self.named(key)} must be one of {', '.join(allowed)}, got '{getattr(self, key)}'"
+            for key, allowed in self.choices().items()
+            if getattr(self, key) is not None and getattr(self, key) not in allowed
+        ]
+
+    @classmethod
+    def add_flags(cls, parser: argparse.ArgumentParser, title: str, given: Any = None, source: str = "") -> None:
+        """One flag per field, documented by the field's own help and its default (said once: a default that
+        is None is described by the help itself); a flag not given reads as None. ``given`` (settings read from
+        ``source``, a config file) shows the file's value instead of the default for each key the file sets."""
         hints = typing.get_type_hints(cls)
         group = parser.add_argument_group(title)
         for f in fields(cls):
             flag = "--" + f.name.replace("_", "-")
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            help_text = f"{f.metadata.get('help', '')} (default: {default})"
+            help_text = f.metadata.get("help", "") + _shown_value(f, given, source)
             if hints[f.name] in (bool, bool | None):
                 group.add_argument(
                     flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text
                 )
             else:
-                group.add_argument(flag, dest=f.name, default=None, metavar=f.name.upper(), help=help_text)
+                choices = cls.choices().get(f.name)
+                metavar = "{" + ",".join(choices) + "}" if choices else f.name.upper()
+                group.add_argument(flag, dest=f.name, default=None, metavar=metavar, help=help_text)
 
     @classmethod
     def given_flags(cls, args: argparse.Namespace) -> dict[str, Any]:
         """The fields whose flags were given on the command line."""
         return {f.name: getattr(args, f.name) for f in fields(cls) if getattr(args, f.name, None) is not None}
+
+
+def _shown_value(f: dataclasses.Field, given: Any, source: str) -> str:
+    """ " (default: X)", or " (in SOURCE: X)" when ``given`` sets the key; nothing for a default of None."""
+    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+    if given is not None and f.name in given:
+        return f" ({source}: {given[f.name]})"
+    return "" if default is None else f" (default: {default})"
 
 
 def _coerce(value: Any, hint: Any) -> Any:

@@ -14,9 +14,17 @@ ENGINES = ("local", "ray")
 
 def add_backend_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--backend", choices=BACKENDS, default="auto", help="auto uses an exported ONNX model when there is one."
+        "--backend",
+        choices=BACKENDS,
+        default="auto",
+        help="auto (default) uses an exported ONNX model when there is one (int8 first), else PyTorch.",
     )
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULT_BATCH_SIZE,
+        help=f"Sentences per forward pass, sorted by length so that they pad little (default: {DEFAULT_BATCH_SIZE}).",
+    )
     parser.add_argument(
         "--long-texts",
         choices=LONG_TEXTS,

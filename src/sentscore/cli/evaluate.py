@@ -72,9 +72,11 @@ def add_evaluate_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     evaluate = commands.add_parser("evaluate", parents=[common], help="Metrics of a trained model on a labelled file.")
     evaluate.add_argument("model_dir", help="Folder written by `sentscore train`.")
     evaluate.add_argument("data_file", help="Labelled CSV, TSV or JSONL.")
-    evaluate.add_argument("--text-column", default="sentence")
-    evaluate.add_argument("--score-column", default="score")
-    evaluate.add_argument("--worst", type=int, default=10, help="How many of the worst mistakes to list.")
+    evaluate.add_argument("--text-column", default="sentence", help="Column with the text (default: sentence).")
+    evaluate.add_argument(
+        "--score-column", default="score", help="Column with the true score or label (default: score)."
+    )
+    evaluate.add_argument("--worst", type=int, default=10, help="How many of the worst mistakes to list (default: 10).")
     evaluate.add_argument("--output", help="Also write the metrics and mistakes as JSON here.")
     evaluate.add_argument(
         "--set", type=float, default=0.9, metavar="COVERAGE", help="Coverage of the score sets checked (default 0.9)."

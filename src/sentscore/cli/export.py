@@ -49,7 +49,9 @@ def add_export_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         "(docs/decisions.md). Without it, the fp32 export scores exactly as PyTorch does.",
     )
     export.add_argument("--check-file", help="Sentences (any data file) to compare the exports with PyTorch on.")
-    export.add_argument("--text-column", default="sentence")
+    export.add_argument(
+        "--text-column", default="sentence", help="Column of --check-file with the text (default: sentence)."
+    )
     export.add_argument("--overwrite", action="store_true", help="Replace existing ONNX files.")
     export.set_defaults(handler=cmd_export)
 
@@ -57,6 +59,8 @@ def add_export_parser(commands: Any, common: argparse.ArgumentParser) -> None:
 def add_serve_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     serve = commands.add_parser("serve", parents=[common], help="Serve a model over HTTP, with a web page at /.")
     serve.add_argument("model_dir", help="Folder written by `sentscore train` (its ONNX export is used if present).")
-    serve.add_argument("--backend", choices=BACKENDS, default="auto", help="auto uses an ONNX export if present.")
+    serve.add_argument(
+        "--backend", choices=BACKENDS, default="auto", help="auto (default) uses an ONNX export if present."
+    )
     ServeSettings.add_flags(serve, "server options")
     serve.set_defaults(handler=cmd_serve)

@@ -4,10 +4,15 @@ turns :class:`SentscoreError` into a message and a non-zero exit. Nothing else l
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
+import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from .. import __version__
+from ..config import TrainConfig
 from ..errors import SentscoreError
 from .common import EXIT_INTERRUPTED, EXIT_USER_ERROR
 from .evaluate import add_evaluate_parser
@@ -20,7 +25,7 @@ logger = logging.getLogger("sentscore")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(config_for_help(sys.argv[1:] if argv is None else list(argv)))
     args, extra = parser.parse_known_args(argv)
     # argparse leaves sentences that follow an option (`predict DIR --probs "a" "b"`) unparsed.
     if extra and args.handler is cmd_predict and not any(e.startswith("-") and e != "-" for e in extra):
@@ -46,7 +51,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def build_parser() -> argparse.ArgumentParser:
+def config_for_help(argv: list[str]) -> tuple[dict[str, Any] | None, str]:
+    """For ``train --config FILE --help`` (or tune's): the keys FILE sets, so that the help shows its values
+    instead of the built-in defaults; None otherwise, or when the file cannot be read (running the command
+    then says why)."""
+    if not {"-h", "--help"} & set(argv) or "--config" not in argv[:-1]:
+        return None, ""
+    path = argv[argv.index("--config") + 1]
+    try:
+        return TrainConfig.read_file(path), Path(path).name
+    except SentscoreError:
+        return None, ""
+
+
+def build_parser(config_file: tuple[dict[str, Any] | None, str] = (None, "")) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sentscore",
         description="Fine-tune a BERT-family model to score sentences, evaluate it, and score new text.",
@@ -54,13 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sentscore {__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-v", "--verbose", action="store_true", help="Show debug messages.")
-    common.add_argument("-q", "--quiet", action="store_true", help="Only warnings and errors; no progress bars.")
+    common.add_argument("-q", "--quiet", action="store_true", help="Only warnings and errors, no progress bars; predict prints bare scores.")
     common.add_argument("--debug", action="store_true", help="Show the traceback of unexpected errors.")
     parser.set_defaults(verbose=False, quiet=False, debug=False, handler=lambda _: parser.print_help())
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     for add_command in (
-        add_train_parser,
-        add_tune_parser,
+        functools.partial(add_train_parser, config_file=config_file),
+        functools.partial(add_tune_parser, config_file=config_file),
         add_evaluate_parser,
         add_predict_parser,
         add_export_parser,

@@ -202,20 +202,7 @@ def add_predict_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         help="Where to write the scored file: .csv, .tsv or .jsonl (default: CSV on standard output); with "
         "--engine ray, a new folder.",
     )
-    predict.add_argument(
-        "--engine",
-        choices=ENGINES,
-        default="local",
-        help="local (this process, or --workers processes) or ray (the Ray cluster of RAY_ADDRESS, else a local one).",
-    )
-    predict.add_argument(
-        "--workers",
-        type=int,
-        default=1,
-        help="Processes scoring --input, each with its own model and one thread (local engine; default 1). "
-        "With --engine ray: actors (default: one per CPU of the cluster).",
-    )
-    predict.add_argument("--text-column", default="sentence", help="Column with the text (default: sentence).")
+    _add_file_flags(predict)
     predict.add_argument("--probs", action="store_true", help="Add the probability of every score.")
     predict.add_argument("--json", action="store_true", help="Print one JSON object per sentence.")
     predict.add_argument(
@@ -231,6 +218,26 @@ def add_predict_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         help="Show which words pushed each score up and which pulled it down (each word left out in turn; "
         "weights in score units, in --json too).",
     )
+    add_backend_flags(predict)
+    predict.set_defaults(handler=cmd_predict)
+
+
+def _add_file_flags(predict: argparse.ArgumentParser) -> None:
+    """The flags of ``--input`` files: how they are scored and where."""
+    predict.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="local",
+        help="local (this process, or --workers processes) or ray (the Ray cluster of RAY_ADDRESS, else a local one).",
+    )
+    predict.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="Processes scoring --input, each with its own model and one thread (local engine; default 1). "
+        "With --engine ray: actors (default: one per CPU of the cluster).",
+    )
+    predict.add_argument("--text-column", default="sentence", help="Column with the text (default: sentence).")
     predict.add_argument(
         "--blank-rows",
         choices=BLANK_ROWS,
@@ -243,5 +250,3 @@ def add_predict_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="In the output file, start cells a spreadsheet would run as formulas (=, +, -, @) with an apostrophe.",
     )
-    add_backend_flags(predict)
-    predict.set_defaults(handler=cmd_predict)

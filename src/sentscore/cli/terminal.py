@@ -18,9 +18,10 @@ def print_error(message: str, hint: str | None) -> None:
     from rich.markup import escape
 
     errors = console(stderr=True)
-    errors.print(f"[bold red]Error:[/bold red] {escape(message)}")
+    # soft_wrap: the terminal wraps long lines, so that a command in a hint copies as one line.
+    errors.print(f"[bold red]Error:[/bold red] {escape(message)}", soft_wrap=True)
     if hint:
-        errors.print(f"[yellow]Hint:[/yellow] {escape(hint)}")
+        errors.print(f"[yellow]Hint:[/yellow] {escape(hint)}", soft_wrap=True)
 
 
 def print_metrics_table(metrics: dict[str, Any], baseline: dict[str, Any] | None, title: str) -> None:

@@ -142,7 +142,7 @@ def _explain_interruption(interrupted: Any) -> int:
     return EXIT_INTERRUPTED
 
 
-def add_train_parser(commands: Any, common: argparse.ArgumentParser) -> None:
+def add_train_parser(commands: Any, common: argparse.ArgumentParser, config_file: tuple[Any, str] = (None, "")) -> None:
     train = commands.add_parser(
         "train",
         parents=[common],
@@ -163,11 +163,11 @@ def add_train_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         default=2,
         help="With --engine ray: training processes (default 2; GPUs with --device cuda).",
     )
-    TrainConfig.add_flags(train, "training options (config keys)")
+    TrainConfig.add_flags(train, "training options (config keys)", *config_file)
     train.set_defaults(handler=cmd_train)
 
 
-def add_tune_parser(commands: Any, common: argparse.ArgumentParser) -> None:
+def add_tune_parser(commands: Any, common: argparse.ArgumentParser, config_file: tuple[Any, str] = (None, "")) -> None:
     from ..integrations.tuning import SEARCH_SPACE
 
     tune = commands.add_parser(
@@ -187,5 +187,7 @@ def add_tune_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     tune.add_argument("--sampler-seed", type=int, default=0, help="Seed of the TPE sampler.")
     tune.add_argument("--train-best", action="store_true", help="Then train the best config into output_dir.")
-    TrainConfig.add_flags(tune, "training options (config keys), kept fixed")
+    TrainConfig.add_flags(
+        tune, "training options (config keys): fixed for every trial, except those --params searches", *config_file
+    )
     tune.set_defaults(handler=cmd_tune)

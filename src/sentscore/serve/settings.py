@@ -47,6 +47,14 @@ class ServeSettings(Settings):
         default=30.0, metadata={"help": "Seconds a request may wait for its scores before it is answered 503."}
     )
 
+    @classmethod
+    def named(cls, key: str) -> str:
+        return "--" + key.replace("_", "-")
+
+    @classmethod
+    def choices(cls) -> dict[str, tuple[str, ...]]:
+        return {"long_texts": LONG_TEXTS}
+
     def problems(self) -> list[str]:
         positive = (
             "max_batch_size",
@@ -61,9 +69,7 @@ class ServeSettings(Settings):
             problems.append("--max-wait-ms must not be negative")
         if not 0 <= self.port <= 65535:
             problems.append(f"--port must be between 0 and 65535, got {self.port}")
-        if self.long_texts not in LONG_TEXTS:
-            problems.append(f"--long-texts must be windows or truncate, got {self.long_texts!r}")
-        return problems
+        return [*self.choice_problems(), *problems]
 
 
 def batching_enabled(settings: ServeSettings, backend: str) -> bool:
