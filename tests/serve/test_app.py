@@ -66,6 +66,8 @@ def test_model_health_docs_and_page(client):
         ('{"sentences": [1, 2]}', 422, "sentences"),
         ('{"probs": true}', 422, "sentences"),
         ('{"sentences": []}', 422, "'sentences' is empty"),
+        ('{"sentences": ["Great food!"], "probs": 0}', 422, "probs"),
+        ('{"sentences": ["Great food!"], "probs": "yes"}', 422, "probs"),
         ('{"sentences": ["a", "b", "c", "d", "e", "f"]}', 422, "the limit is 5"),
         (json.dumps({"sentences": ["x" * 201]}), 422, "longer than 200 characters"),
         ('{"sentences": ["fine", "   "]}', 422, "blank"),
@@ -197,3 +199,14 @@ def test_explain_endpoint_limits_the_work_of_one_request(client):
     long = " ".join(["word"] * 30)  # 31 texts to score for one sentence; the limit here is 5 x 4
     assert_json_error(client.post("/v1/explain", json={"sentences": [long]}), 422, "Send fewer or shorter")
     assert_json_error(client.post("/v1/explain", json={"sentences": []}), 422, "sentences")
+
+
+def test_an_empty_upload_is_refused_as_the_schema_says_naming_the_upload_not_a_server_path(client):
+    schema = client.get("/openapi.json").json()
+    form = next(
+        iter(schema["components"]["schemas"][name] for name in schema["components"]["schemas"] if "score_file" in name)
+    )
+    assert form["properties"]["file"]["minLength"] == 1
+    response = client.post("/v1/score-file", files={"file": ("reviews.txt", b"", "text/plain")})
+    assert_json_error(response, 422, "reviews.txt is empty")
+    assert "upload" not in response.text and "/tmp" not in response.text

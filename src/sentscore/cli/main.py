@@ -72,7 +72,12 @@ def build_parser(config_file: tuple[dict[str, Any] | None, str] = (None, "")) ->
     parser.add_argument("--version", action="version", version=f"sentscore {__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-v", "--verbose", action="store_true", help="Show debug messages.")
-    common.add_argument("-q", "--quiet", action="store_true", help="Only warnings and errors, no progress bars; predict prints bare scores.")
+    common.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="Only warnings and errors, no progress bars; predict prints bare scores.",
+    )
     common.add_argument("--debug", action="store_true", help="Show the traceback of unexpected errors.")
     parser.set_defaults(verbose=False, quiet=False, debug=False, handler=lambda _: parser.print_help())
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")

@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from swagger_ui_bundle import swagger_ui_path
 
@@ -47,6 +47,9 @@ EXPLAIN_COST = 4
 
 
 class ScoreRequest(BaseModel):
+    # Strict: the schema says boolean and array of strings, so 0 or "yes" is refused rather than read as a bool.
+    model_config = ConfigDict(strict=True)
+
     sentences: list[str] = Field(..., description="Sentences to score, in order.", examples=[["Great food!"]])
     probs: bool = Field(False, description="Also return the probability of every score.")
     set: float | None = Field(None, gt=0, lt=1, description=SET_DESCRIPTION)
@@ -84,6 +87,8 @@ class ScoreResponse(BaseModel):
 
 
 class ExplainRequest(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     sentences: list[str] = Field(..., description="Sentences to explain, in order.", examples=[["Great food!"]])
 
 
@@ -202,6 +207,16 @@ def _add_explain_route(
     app.post("/v1/explain", response_model=ExplainResponse, response_model_exclude_none=True)(explain)
 
 
+def _read_upload(source: Path, name: str, text_column: str) -> tuple[Any, list[str]]:
+    """The upload's rows and texts; its problems name the upload as the client sent it, never the server's
+    temporary path."""
+    try:
+        return read_texts(source, text_column)
+    except SentscoreError as error:
+        hint = None if error.hint is None else error.hint.replace(str(source), name)
+        raise SentscoreError(error.message.replace(str(source), name), hint) from None
+
+
 def _add_file_route(app: FastAPI, scorer: Scorer, batcher: DynamicBatcher, settings: ServeSettings) -> None:
     @app.post(
         "/v1/score-file",
@@ -209,7 +224,7 @@ def _add_file_route(app: FastAPI, scorer: Scorer, batcher: DynamicBatcher, setti
         responses={200: {"content": {"text/csv": {}}, "description": "The file with scores added."}},
     )
     async def score_file(
-        file: UploadFile = File(...),
+        file: UploadFile = File(..., description="The file to score (not empty).", json_schema_extra={"minLength": 1}),
         text_column: str = Form("sentence"),
         probs: bool = Form(False),
         set_coverage: float | None = Form(None, alias="set", gt=0, lt=1, description=SET_DESCRIPTION),
@@ -221,7 +236,7 @@ def _add_file_route(app: FastAPI, scorer: Scorer, batcher: DynamicBatcher, setti
         with tempfile.TemporaryDirectory() as tmp:
             source, target = Path(tmp) / f"upload{suffix}", Path(tmp) / "scored.csv"
             source.write_bytes(content)
-            frame, texts = read_texts(source, text_column)
+            frame, texts = _read_upload(source, file.filename or "the upload", text_column)
             if len(texts) > settings.max_sentences * 50:
                 raise SentscoreError(
                     f"The file has {len(texts)} rows; the limit is {settings.max_sentences * 50}",
