@@ -46,3 +46,16 @@ def test_constant_prediction_has_no_spearman_and_majority_baseline():
     assert baseline["accuracy"] == 0.25
     assert baseline["spearman"] is None
     assert baseline["qwk"] == 0.0
+
+
+def test_the_baseline_predicts_the_majority_for_accuracy_and_the_median_for_distances():
+    scale = ScoreScale(("1", "2", "3", "4", "5"))
+    balanced = [level for level in range(5) for _ in range(12)]
+    baseline = majority_baseline(balanced, balanced, scale)
+    # A tie between all five levels goes to the middle one, not to level 1 (which would give MAE 2.0).
+    assert baseline["predicts"] == {"accuracy": "3", "distance": "3"}
+    assert baseline["accuracy"] == pytest.approx(0.2)
+    assert baseline["mae"] == pytest.approx(1.2) and baseline["within_one"] == pytest.approx(0.6)
+    skewed = majority_baseline([0, 0, 0, 2, 3, 4, 4], [0, 2, 4], scale)
+    assert skewed["predicts"] == {"accuracy": "1", "distance": "3"}
+    assert skewed["accuracy"] == pytest.approx(1 / 3) and skewed["mae"] == pytest.approx(4 / 3)

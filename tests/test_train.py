@@ -35,7 +35,7 @@ def test_labels_metrics_and_resolved_config_are_saved(trained_tiny_dir):
     best = max(e["accuracy"] for e in metrics["epochs"])
     assert metrics["final"]["accuracy"] == pytest.approx(best)
     card = (trained_tiny_dir / "README.md").read_text()
-    assert "Majority baseline" in card and "learning_rate" in card
+    assert "| Baseline |" in card and "the median training score (3)" in card and "learning_rate" in card
 
 
 def test_model_card_metadata_parses_back_with_the_validation_metrics(trained_tiny_dir):

@@ -71,10 +71,26 @@ def compute_metrics(y_true: Sequence[int], y_pred: Sequence[int], scale: ScoreSc
     return result
 
 
+#: The metrics of the distance between scores, for which the baseline predicts the median level.
+DISTANCE_METRICS = ("mae", "rmse", "within_one", "qwk", "spearman")
+
+
 def majority_baseline(y_train: Sequence[int], y_eval: Sequence[int], scale: ScoreScale) -> dict[str, Any]:
-    """What always predicting the most common training label scores on ``y_eval``."""
-    majority = int(np.bincount(np.asarray(y_train), minlength=len(scale)).argmax())
-    return compute_metrics(y_eval, [majority] * len(y_eval), scale)
+    """What a model that ignores the text scores on ``y_eval``: the most common training level for accuracy and
+    macro-F1 (a tie goes to the level nearest the median, not to the lowest), and, with numeric scores, the
+    median training level for the distance metrics (it minimises the mean absolute error). ``predicts`` says
+    which level each part predicted."""
+    train = np.sort(np.asarray(y_train))
+    median = int(train[(len(train) - 1) // 2])
+    counts = np.bincount(train, minlength=len(scale))
+    majority = int(min(np.flatnonzero(counts == counts.max()), key=lambda level: abs(level - median)))
+    result = compute_metrics(y_eval, [majority] * len(y_eval), scale)
+    result["predicts"] = {"accuracy": scale.labels[majority]}
+    if scale.values is not None:
+        by_median = compute_metrics(y_eval, [median] * len(y_eval), scale)
+        result.update({key: by_median[key] for key in DISTANCE_METRICS})
+        result["predicts"]["distance"] = scale.labels[median]
+    return result
 
 
 def _finite(value: float) -> float | None:

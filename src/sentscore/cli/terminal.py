@@ -35,7 +35,9 @@ def print_metrics_table(metrics: dict[str, Any], baseline: dict[str, Any] | None
     table.add_column("model", justify="right")
     table.add_column("95% interval", justify="right")
     if baseline is not None:
-        table.add_column("majority baseline", justify="right")
+        predicts = baseline.get("predicts", {})
+        said = "/".join(str(predicts[k]) for k in ("accuracy", "distance") if k in predicts)
+        table.add_column(f"baseline (always {said})" if said else "baseline", justify="right")
     for key, name in METRIC_NAMES.items():
         if key in metrics:
             row = [name, format_metric(metrics[key]), format_interval(metrics.get("intervals"), key)]

@@ -168,6 +168,18 @@ Scorer.load("path/to/this/folder").predict(["The food was great but the service 
 """
 
 
+def _baseline_words(baseline: dict[str, Any]) -> str:
+    """What the baseline column is: the levels a model that ignores the text would predict."""
+    predicts = baseline.get("predicts", {})
+    if "distance" not in predicts:
+        return "The baseline always predicts the most common training score."
+    return (
+        f"The baseline ignores the text: it always predicts the most common training score "
+        f"({predicts['accuracy']}) for accuracy and macro-F1, and the median training score "
+        f"({predicts['distance']}) for the distance metrics (MAE, RMSE, within one, QWK, Spearman)."
+    )
+
+
 def _card_results(
     info: CardFacts, metrics: dict[str, Any], confusion_image: str, curve_image: str, reliability_image: str
 ) -> str:
@@ -191,11 +203,11 @@ def _card_results(
     )
     return f"""## Validation metrics
 
-The best epoch was chosen by `{metrics["primary_metric"]}`. The baseline always predicts the most common
-training score. The 95% intervals come from resampling the validation sentences (bootstrap): they show how
-much each figure owes to which sentences happened to be held out.
+The best epoch was chosen by `{metrics["primary_metric"]}`. {_baseline_words(baseline)}
+The 95% intervals come from resampling the validation sentences (bootstrap): they show how much
+each figure owes to which sentences happened to be held out.
 
-| Metric | Model | 95% interval | Majority baseline |
+| Metric | Model | 95% interval | Baseline |
 |---|---|---|---|
 {rows}
 

@@ -47,8 +47,7 @@ EXPLAIN_COST = 4
 
 
 class ScoreRequest(BaseModel):
-    # Strict: the schema says boolean and array of strings, so 0 or "yes" is refused rather than read as a bool.
-    model_config = ConfigDict(strict=True)
+    model_config = ConfigDict(strict=True)  # as the schema says: probs 0 or "yes" is refused, not read as a bool
 
     sentences: list[str] = Field(..., description="Sentences to score, in order.", examples=[["Great food!"]])
     probs: bool = Field(False, description="Also return the probability of every score.")
@@ -208,8 +207,7 @@ def _add_explain_route(
 
 
 def _read_upload(source: Path, name: str, text_column: str) -> tuple[Any, list[str]]:
-    """The upload's rows and texts; its problems name the upload as the client sent it, never the server's
-    temporary path."""
+    """The upload's rows and texts; its problems name the upload as sent, never the server's temporary path."""
     try:
         return read_texts(source, text_column)
     except SentscoreError as error:
