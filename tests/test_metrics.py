@@ -59,3 +59,12 @@ def test_the_baseline_predicts_the_majority_for_accuracy_and_the_median_for_dist
     skewed = majority_baseline([0, 0, 0, 2, 3, 4, 4], [0, 2, 4], scale)
     assert skewed["predicts"] == {"accuracy": "1", "distance": "3"}
     assert skewed["accuracy"] == pytest.approx(1 / 3) and skewed["mae"] == pytest.approx(4 / 3)
+
+
+def test_an_interval_that_cannot_be_computed_is_said_in_words():
+    from sentscore.model.card import format_interval
+
+    assert format_interval({"qwk": [0.41, 0.5]}, "qwk") == "0.410-0.500"
+    assert format_interval({"qwk": [float("nan"), float("nan")]}, "qwk") == "none: too few sentences"
+    assert format_interval({"qwk": [None, None]}, "qwk") == "none: too few sentences"
+    assert format_interval(None, "qwk") == ""

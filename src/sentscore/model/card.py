@@ -64,9 +64,14 @@ def format_metric(value: Any) -> str:
 
 
 def format_interval(intervals: dict[str, list[float]] | None, key: str) -> str:
-    """A metric's 95% interval as "0.452-0.511", or empty when it has none."""
+    """A metric's 95% interval as "0.452-0.511"; in words when resampling could not give one (too few
+    sentences, or one level only); empty when none was computed."""
     bounds = (intervals or {}).get(key)
-    return "" if not bounds else f"{bounds[0]:.3f}-{bounds[1]:.3f}"
+    if not bounds:
+        return ""
+    if any(b is None or b != b for b in bounds):  # None or NaN
+        return "none: too few sentences"
+    return f"{bounds[0]:.3f}-{bounds[1]:.3f}"
 
 
 #: Hub metric ids (the `evaluate` library's names where there is one) of the metrics in the card's model-index.
