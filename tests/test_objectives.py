@@ -82,6 +82,10 @@ def test_a_folder_with_sentscores_own_head_is_refused_loudly_by_every_stock_load
     (recipe,) = run_recipe_predict(model_dir, ["the food was great"], tmp_path)
     assert recipe.returncode != 0 and "Score:" not in recipe.stdout
     assert "sentscore predict" in recipe.stderr.splitlines()[-1]
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(model_dir / "README.md").data  # the card names what loads the folder: sentscore
+    assert card.library_name == "sentscore" and card.pipeline_tag is None
 
 
 def test_training_goes_on_from_a_folder_with_sentscores_own_head(trained, tmp_path):

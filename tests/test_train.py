@@ -52,7 +52,8 @@ def test_model_card_metadata_parses_back_with_the_validation_metrics(trained_tin
     }
     assert {r.dataset_split for r in card.data.eval_results} == {"validation"}
     assert card.data.base_model is None  # a local folder is not a hub id the hub could link
-    assert card.data.library_name == "transformers" and "sentscore" in card.data.tags
+    assert card.data.library_name == "transformers" and card.data.pipeline_tag == "text-classification"
+    assert "sentscore" in card.data.tags
 
 
 def test_model_card_metadata_escapes_what_yaml_would_misread(trained_tiny_dir):

@@ -78,9 +78,10 @@ def format_interval(intervals: dict[str, list[float]] | None, key: str) -> str:
 HUB_METRICS = {"accuracy": "accuracy", "macro_f1": "f1", "qwk": "quadratic_weighted_kappa", "mae": "mae"}
 
 
-def front_matter(info: CardFacts, metrics: dict[str, Any]) -> str:
+def front_matter(info: CardFacts, metrics: dict[str, Any], stock_head: bool = True) -> str:
     """The card's YAML metadata, written by huggingface_hub (so that it is escaped as the hub parses it), with
-    a model-index of the validation metrics that the hub shows on the model's page."""
+    a model-index of the validation metrics that the hub shows on the model's page. It names transformers and
+    its text-classification pipeline only for a ``stock_head`` that they load; else sentscore, which does."""
     from huggingface_hub import EvalResult, ModelCardData
 
     final = metrics["final"]
@@ -99,8 +100,8 @@ def front_matter(info: CardFacts, metrics: dict[str, Any]) -> str:
         if final.get(key) is not None
     ]
     data = ModelCardData(
-        library_name="transformers",
-        pipeline_tag="text-classification",
+        library_name="transformers" if stock_head else "sentscore",
+        pipeline_tag="text-classification" if stock_head else None,
         base_model=info.base_model if _is_hub_id(info.base_model) else None,
         tags=["sentscore", "text-classification", "ordinal-regression"],
         model_name=f"sentscore-{Path(info.base_model).name}",
@@ -126,15 +127,22 @@ def _long_text_note(metrics: dict[str, Any]) -> str:
 
 
 def model_card(
-    info: CardFacts, metrics: dict[str, Any], confusion_image: str, curve_image: str, reliability_image: str
+    info: CardFacts,
+    metrics: dict[str, Any],
+    confusion_image: str,
+    curve_image: str,
+    reliability_image: str,
+    stock_head: bool = True,
 ) -> str:
-    """The model card (README.md): use, data, validation metrics against the baseline, training, limits."""
-    return _card_use_and_data(info, metrics) + _card_results(
+    """The model card (README.md): use, data, validation metrics against the baseline, training, limits.
+    ``stock_head``: whether transformers' own classes (and so ``pipeline``) load the folder, which its front
+    matter says."""
+    return _card_use_and_data(info, metrics, stock_head) + _card_results(
         info, metrics, confusion_image, curve_image, reliability_image
     )
 
 
-def _card_use_and_data(info: CardFacts, metrics: dict[str, Any]) -> str:
+def _card_use_and_data(info: CardFacts, metrics: dict[str, Any], stock_head: bool = True) -> str:
     validation = (
         f"`{info.validation_file}`"
         if info.validation_file
@@ -142,7 +150,7 @@ def _card_use_and_data(info: CardFacts, metrics: dict[str, Any]) -> str:
     )
     labels = ", ".join(f"`{label}`" for label in info.labels)
     return f"""---
-{front_matter(info, metrics)}
+{front_matter(info, metrics, stock_head)}
 ---
 
 # Sentence scorer fine-tuned from `{info.base_model}`

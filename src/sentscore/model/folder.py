@@ -335,7 +335,8 @@ class ModelFolder:
         for name, figure in figures.items():
             with atomic.replacing(self.file(name)) as temporary:
                 figure.savefig(temporary, dpi=110, format="png")
-        card = model_card(info, metrics, CONFUSION_PNG, CURVE_PNG, RELIABILITY_PNG)
+        stock_head = own_model_type(self._read_json(MODEL_CONFIG_FILE)) is None
+        card = model_card(info, metrics, CONFUSION_PNG, CURVE_PNG, RELIABILITY_PNG, stock_head)
         atomic.write_text(self.file(CARD_FILE), card)
 
     def _write_json(self, name: str, record: dict[str, Any]) -> None:
