@@ -25,6 +25,10 @@ def test_labels_metrics_and_resolved_config_are_saved(trained_tiny_dir):
     info = json.loads((trained_tiny_dir / "sentscore.json").read_text())
     assert info["max_length"] == 32 and info["labels"] == ["1", "2", "3", "4", "5"]
     assert info["config"]["learning_rate"] == 1e-3
+    # The saved config is resolved: no null stands for a default chosen at training time.
+    resolved = ("num_train_epochs", "objective", "pooling", "bf16", "freeze_layers", "num_threads", "dropout")
+    assert {key: info["config"][key] for key in resolved if info["config"][key] is None} == {}
+    assert info["config"]["freeze_layers"] == 0 and info["config"]["dropout"] == 0.1  # the tiny BERT: 2 layers
     metrics = json.loads((trained_tiny_dir / "metrics.json").read_text())
     assert [e["epoch"] for e in metrics["epochs"]] == [1.0, 2.0]
     assert {"accuracy", "macro_f1", "mae", "rmse", "qwk", "spearman", "within_one", "confusion_matrix"} <= set(

@@ -182,8 +182,19 @@ def build_model(config: TrainConfig, scale: ScoreScale, objective: Objective) ->
         config = dataclasses.replace(config, learning_rate=default_learning_rate(model))
         logger.info("Learning rate %g (the default for a hidden size of %s)", config.learning_rate, hidden_size(model))
     config = with_resolved_precision(config, device)
-    freeze_as_configured(model, config)
-    return model, tokenizer, config
+    return model, tokenizer, with_resolved_model_settings(freeze_as_configured(model, config), model)
+
+
+def with_resolved_model_settings(config: TrainConfig, model: Any) -> TrainConfig:
+    """``config`` with the dropout the model trains with and the threads torch uses, so that the config saved
+    beside the model has no null standing for a default."""
+    import torch
+
+    from ..model.loading import HIDDEN_DROPOUT_KEYS
+
+    found = [getattr(model.config, key) for key in HIDDEN_DROPOUT_KEYS if hasattr(model.config, key)]
+    dropout = config.dropout if config.dropout is not None else next(iter(found), None)
+    return dataclasses.replace(config, dropout=dropout, num_threads=config.num_threads or torch.get_num_threads())
 
 
 def build_trainer(

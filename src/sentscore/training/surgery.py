@@ -3,6 +3,7 @@ and the learning rate an encoder's width calls for."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -27,11 +28,12 @@ def default_learning_rate(model: Any) -> float:
     return 1e-4 if width is not None and width < 768 else 5e-5
 
 
-def freeze_as_configured(model: Any, config: TrainConfig) -> None:
-    """Fix the weights ``config`` says not to train (``freeze_embeddings``, ``freeze_layers``)."""
+def freeze_as_configured(model: Any, config: TrainConfig) -> TrainConfig:
+    """Fix the weights ``config`` says not to train (``freeze_embeddings``, ``freeze_layers``); returns
+    ``config`` with ``freeze_layers`` resolved to the number of layers frozen."""
     if config.freeze_embeddings:
         freeze_word_embeddings(model)
-    freeze_lower_layers(model, config.freeze_layers)
+    return dataclasses.replace(config, freeze_layers=freeze_lower_layers(model, config.freeze_layers))
 
 
 def freeze_word_embeddings(model: Any) -> None:
