@@ -192,8 +192,8 @@ def with_resolved_model_settings(config: TrainConfig, model: Any) -> TrainConfig
 
     from ..model.loading import HIDDEN_DROPOUT_KEYS
 
-    found = [getattr(model.config, key) for key in HIDDEN_DROPOUT_KEYS if hasattr(model.config, key)]
-    dropout = config.dropout if config.dropout is not None else next(iter(found), None)
+    own = next((getattr(model.config, key) for key in HIDDEN_DROPOUT_KEYS if hasattr(model.config, key)), None)
+    dropout = config.dropout if config.dropout is not None else own
     return dataclasses.replace(config, dropout=dropout, num_threads=config.num_threads or torch.get_num_threads())
 
 
