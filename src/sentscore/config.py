@@ -28,6 +28,10 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 POOLINGS = ("cls", "mean")
 #: How training reads a text longer than max_length tokens (scoring reads every one in windows).
 TRAIN_LONG_TEXTS = ("truncate", "head_tail", "windows")
+#: Where a run can be logged: the Trainer's ``report_to`` names (its integrations), "all" (each one installed)
+#: and "none".
+TRACKERS = ("none", "all", "tensorboard", "mlflow", "wandb", "trackio", "comet_ml", "neptune", "clearml", "dvclive")
+TRACKERS += ("azure_ml", "codecarbon", "dagshub", "flyte", "swanlab", "kubeflow")
 
 #: Options that did not earn their place (docs/decisions.md has the measurements): a config naming one is refused
 #: with the reason, not ignored.
@@ -244,6 +248,25 @@ class TrainConfig(Settings):
         },
     )
     overwrite: bool = field(default=False, metadata={"help": "Allow replacing a trained model already in output_dir."})
+    report_to: list[str] = field(
+        default_factory=lambda: ["none"],
+        metadata={
+            "help": "Where to log the run, by the Trainer's names: none, tensorboard, mlflow, wandb, ..., several "
+            "(tensorboard,mlflow) or all (each one installed). sentscore adds the resolved config, the final metrics "
+            "with their intervals, calibration and training time, and to MLflow the card and plots. TensorBoard "
+            "and MLflow come with pip install 'sentscore[tracking]'."
+        },
+    )
+    run_name: str | None = field(
+        default=None,
+        metadata={"help": "The run's name in the trackers. Default: the time and the host, as the Trainer names runs."},
+    )
+    logging_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "Where TensorBoard runs are written. Default: runs/ in output_dir (where the Hub shows them)."
+        },
+    )
 
     @classmethod
     def removed_keys(cls) -> dict[str, tuple[str, str]]:
@@ -273,7 +296,7 @@ class TrainConfig(Settings):
         relative to the file's folder."""
         path = Path(path)
         raw = _read_mapping(path)
-        for key in ("train_file", "validation_file", "output_dir", "teacher"):
+        for key in ("train_file", "validation_file", "output_dir", "teacher", "logging_dir"):
             if isinstance(raw.get(key), str) and not Path(raw[key]).is_absolute():
                 raw[key] = str(path.parent / raw[key])
         return raw
@@ -322,7 +345,17 @@ class TrainConfig(Settings):
             problems.append("'labels' must not repeat a label")
         if self.labels is not None and self.num_labels is not None and len(self.labels) != self.num_labels:
             problems.append(f"'labels' has {len(self.labels)} entries but 'num_labels' is {self.num_labels}")
-        return [*self.choice_problems(), *problems]
+        return [*self.choice_problems(), *problems, *self.tracking_problems()]
+
+    def tracking_problems(self) -> list[str]:
+        unknown = [name for name in self.report_to if name not in TRACKERS]
+        if unknown:
+            return [
+                f"'report_to' names no tracker the Trainer knows: {', '.join(unknown)} (one of {', '.join(TRACKERS)})"
+            ]
+        if len(self.report_to) > 1 and {"none", "all"} & set(self.report_to):
+            return ["'report_to' takes none or all alone, or a list of trackers"]
+        return []
 
     @classmethod
     def choices(cls) -> dict[str, tuple[str, ...]]:

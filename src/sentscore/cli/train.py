@@ -44,7 +44,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"Model saved to [bold]{result.output_dir}[/bold]\n"
         f'Next: sentscore predict {result.output_dir} "Your sentence here"'
     )
+    print_tracking(result.config)
     return 0
+
+
+def print_tracking(config: TrainConfig) -> None:
+    """Where the trackers that sentscore knows how to open show the run."""
+    from ..training.tracking import MLFLOW, TENSORBOARD, trackers
+
+    names = trackers(config)
+    if TENSORBOARD in names:
+        console().print(f"TensorBoard run {config.run_name}: tensorboard --logdir {shlex.quote(config.logging_dir)}")
+    if MLFLOW in names:
+        console().print(f"MLflow run {config.run_name}: mlflow ui (or your MLFLOW_TRACKING_URI's server)")
 
 
 def _train_with_ray(config: TrainConfig, workers: int) -> int:

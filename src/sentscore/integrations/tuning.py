@@ -5,12 +5,13 @@ written as a ready config.json, with a table and a plot of the trials."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,13 +107,14 @@ def tune(
         def time_is_up() -> bool:  # asked to stop, or past the deadline: the running trial ends too
             return (stop is not None and stop.is_set()) or (deadline is not None and time.monotonic() >= deadline)
 
-        study.optimize(
-            _objective(config, searched, study_dir, time_is_up),
-            n_trials=trials - finished,
-            timeout=timeout_s,
-            catch=(),
-            callbacks=[lambda study, trial: study.stop() if time_is_up() else None],
-        )
+        with tracking_parent(config, study_dir):
+            study.optimize(
+                _objective(config, searched, study_dir, time_is_up),
+                n_trials=trials - finished,
+                timeout=timeout_s,
+                catch=(),
+                callbacks=[lambda study, trial: study.stop() if time_is_up() else None],
+            )
         shutil.rmtree(study_dir / "trials", ignore_errors=True)  # each trial removed its own model already
     return _write_outcome(study, config, study_dir)
 
@@ -137,7 +139,8 @@ def _objective(
         chosen = {} if as_given else {name: param.suggest(trial, name) for name, param in searched.items()}
         folder = study_dir / "trials" / str(trial.number)
         trial_config = TrainConfig.from_dict(
-            {**config.to_dict(), **chosen, "output_dir": str(folder), "overwrite": True, "resume": False},
+            {**config.to_dict(), **chosen, **trial_tracking(config, study_dir, trial.number), "output_dir": str(folder)}
+            | {"overwrite": True, "resume": False},
             source=f"trial {trial.number}",
         )
         pruning = ReportToTrial(trial, config.metric_for_best_model, time_is_up)
@@ -154,6 +157,28 @@ def _objective(
         return value
 
     return objective
+
+
+def trial_tracking(config: TrainConfig, study_dir: Path, number: int) -> dict[str, Any]:
+    """A trial's run name (``trial-N`` after the study's run name) and its TensorBoard folder, the study's
+    (``runs/`` in the study folder unless ``logging_dir`` is set), which outlives the trial's model."""
+    name = f"{config.run_name}-trial-{number}" if config.run_name else f"trial-{number}"
+    return {"run_name": name, "logging_dir": config.logging_dir or str(study_dir / "runs")}
+
+
+@contextlib.contextmanager
+def tracking_parent(config: TrainConfig, study_dir: Path) -> Iterator[None]:
+    """With MLflow among the trackers, the study's run, in which each trial's run is nested."""
+    from ..training.tracking import MLFLOW, check_installed, trackers
+
+    check_installed(config)
+    if MLFLOW not in trackers(config):
+        yield
+        return
+    import mlflow
+
+    with mlflow.start_run(run_name=config.run_name or f"tune-{study_dir.name}", nested=mlflow.active_run() is not None):
+        yield
 
 
 def _final_value(result: Any, metric: str) -> float:

@@ -21,7 +21,7 @@ from ..data import LabelledData, ScoreScale
 from ..errors import SentscoreError
 from ..model.folder import CHECKPOINT_DIR, ModelFolder
 from ..model.objectives import OBJECTIVES, Objective, balanced_class_weights
-from . import steps
+from . import steps, tracking
 from .examples import count_long_texts, prepare_data, tokenized, with_default_epochs
 from .results import TrainResult, final_evaluation, global_batch_size, save
 from .steps.run import Run
@@ -60,11 +60,14 @@ def train(
     from .runtime import torch_threads
 
     config.validate()  # a TrainConfig built in Python has not been checked yet
+    tracking.check_installed(config)
+    config = tracking.with_resolved_run(config)
     folder = ModelFolder(config.output_dir)
     # Every process checks (a read), so that under a launcher all of them stop alike instead of some waiting.
     folder.check_can_write(config.overwrite)
     chosen = steps.chosen(config)
-    with torch_threads(config.num_threads):
+    tracker = tracking.Tracker(config)
+    with torch_threads(config.num_threads), tracker.active(stopped=TrainingInterrupted):
         run = Run(config, *prepare_data(config))
         steps.run_all(chosen.on_data, run)
         config = with_default_objective(with_default_epochs(config, len(run.train_data)), run.train_data.scale)
@@ -75,26 +78,27 @@ def train(
         )
         steps.run_all(chosen.before_fit, run)
 
-        def trained(each: Run) -> Any:
-            trainer = build_trainer(each, show_progress, callbacks, prepare)
+        def trained(each: Run, extra: list[Any]) -> Any:
+            trainer = build_trainer(each, show_progress, [*(callbacks or []), *extra], prepare)
             fit(trainer, each.config, ModelFolder(each.config.output_dir), stop)
             return trainer
 
         with quiet_transformers():  # the epoch bars stay; those for writing and reading checkpoints go
             started = time.perf_counter()
-            run.trainer = trained(run)
+            run.trainer = trained(run, tracker.callbacks())
             fit_seconds = time.perf_counter() - started
-            run.train_another = lambda member: trained(another_member(run, member, chosen.before_fit))
+            run.train_another = lambda member: trained(another_member(run, member, chosen.before_fit), [])
             steps.run_all(chosen.after_fit, run)
-            result = finished(run, folder, fit_seconds, long_texts)
+            result = finished(run, folder, fit_seconds, long_texts, tracker)
     return result
 
 
 def another_member(run: Run, member: int, before_fit: list[steps.Step]) -> Run:
     """A further model like ``run``'s with the seed ``seed + member`` (its own head, dropout and data order; the
-    same split), set up to fit: its checkpoints in a folder of its own inside the first one's."""
+    same split), set up to fit: its checkpoints in a folder of its own inside the first one's; the trackers log
+    the first one only."""
     place = Path(run.config.output_dir) / CHECKPOINT_DIR / f"member-{member + 1}"
-    config = dataclasses.replace(run.config, seed=run.config.seed + member, output_dir=str(place))
+    config = dataclasses.replace(run.config, seed=run.config.seed + member, output_dir=str(place), report_to=["none"])
     logger.info("Ensemble member %d of %d (seed %d)", member + 1, run.config.ensemble, config.seed)
     model, _, config = build_model(config, run.train_data.scale, run.objective)
     each = Run(config, run.train_data, run.validation_data, run.objective, model, run.tokenizer)
@@ -102,8 +106,10 @@ def another_member(run: Run, member: int, before_fit: list[steps.Step]) -> Run:
     return each
 
 
-def finished(run: Run, folder: ModelFolder, fit_seconds: float, long_texts: dict[str, int]) -> TrainResult:
-    """The kept model evaluated as saved, and the folder written (by the main process)."""
+def finished(
+    run: Run, folder: ModelFolder, fit_seconds: float, long_texts: dict[str, int], tracker: tracking.Tracker
+) -> TrainResult:
+    """The kept model evaluated as saved, logged to the trackers, and the folder written (by the main process)."""
     evaluation = final_evaluation(run.held_out, run.trainer, run.train_data, run.validation_data, run.objective)
     result = TrainResult(
         folder.path,
@@ -119,8 +125,10 @@ def finished(run: Run, folder: ModelFolder, fit_seconds: float, long_texts: dict
         run.trainer.args.world_size,
         long_texts,
     )
+    tracker.log_result(result)
     if result.is_main_process:
         save(folder, run.model, run.tokenizer, run.objective, run.train_data.scale, result)
+        tracker.log_folder(folder.path)
     return result
 
 

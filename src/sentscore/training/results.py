@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,6 +120,14 @@ def global_batch_size(config: TrainConfig, processes: int) -> int:
     return config.train_batch_size * processes
 
 
+def keep_tensorboard_runs(folder: Path, staging: Path) -> None:
+    """The TensorBoard runs written in the model folder (``runs/``) go on into the folder replacing it."""
+    from .tracking import RUNS_DIR
+
+    if (folder / RUNS_DIR).is_dir():
+        shutil.copytree(folder / RUNS_DIR, staging / RUNS_DIR)
+
+
 def save(
     folder: ModelFolder, model: Any, tokenizer: Any, objective: Objective, scale: ScoreScale, result: TrainResult
 ) -> None:
@@ -166,4 +175,5 @@ def save(
             staged.write_conformal_scores(result.post_fit["conformal_scores"], result.post_fit["conformal_method"])
         staged.write_metrics(metrics)
         staged.write_report(staged.info(), metrics)
+        keep_tensorboard_runs(folder.path, staging)
     logger.debug("Saved the model to %s", folder.path)  # the CLI's summary says so; TrainResult has the path

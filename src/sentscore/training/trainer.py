@@ -83,6 +83,8 @@ def training_arguments(
     """The ``TrainingArguments`` of ``config``: evaluation and a checkpoint every epoch, the best one kept."""
     from transformers import TrainingArguments
 
+    from .tracking import trainer_report_to
+
     steps_per_epoch = max(1, -(-n_train // config.train_batch_size))
     return TrainingArguments(
         output_dir=str(checkpoint_dir),
@@ -112,7 +114,8 @@ def training_arguments(
         torch_compile=config.torch_compile,
         dataloader_num_workers=0,
         dataloader_pin_memory=device == "cuda",
-        report_to="none",
+        report_to=trainer_report_to(config),
+        run_name=config.run_name,
         disable_tqdm=not show_progress,
     )
 
