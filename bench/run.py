@@ -182,7 +182,7 @@ def export(model_dir: Path, dev_csv: str) -> dict[str, Any]:
     from sentscore.scoring.export import export_onnx
 
     texts = read_texts(dev_csv)[1]
-    result = export_onnx(model_dir, quantize="int8", overwrite=True, check_sentences=texts)
+    result = export_onnx(model_dir, quantize="int8", check_sentences=texts)
     return {"max_abs_logit_diff": result.max_abs_logit_diff, "int8_agreement": result.int8_agreement}
 
 

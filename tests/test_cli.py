@@ -209,3 +209,37 @@ def test_the_ray_engine_without_ray_says_how_to_install_it(trained_tiny_dir, tmp
     code = main(["predict", str(trained_tiny_dir), "--engine", "ray", "--input", str(source), "--output", "out"])
     assert code == 2
     assert 'pip install "sentscore[ray]"' in capsys.readouterr().err
+
+
+def test_dry_run_prints_the_config_training_then_records_and_trains_nothing(tiny_model_dir, tmp_path):
+    (tmp_path / "data").mkdir()
+    write_csv(tmp_path / "data" / "dataset.csv", synthetic_rows(6))
+    recipe = {**RECIPE, "model_name": str(tiny_model_dir), "max_length": 16, "run_name": "r"}
+    (tmp_path / "config.json").write_text(json.dumps(recipe))
+    dry = run("train", "--config", "config.json", "--dry-run", cwd=tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    assert not (tmp_path / "models").exists()  # nothing written
+    printed = json.loads(dry.stdout[dry.stdout.index("{") : dry.stdout.index("}\n") + 1])
+    assert None not in (printed[k] for k in ("num_train_epochs", "learning_rate", "objective", "freeze_layers"))
+    out = " ".join(dry.stdout.split())
+    assert "24 training sentences, 6 validation" in out and "20% of" in out
+    assert "3 steps and about" in out and "3 epochs" in out  # 24 sentences in the recipe's batches of 8
+    trained = run("train", "--config", "config.json", "-q", cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    recorded = json.loads((tmp_path / "models" / "sentscore.json").read_text())["config"]
+    assert printed == recorded  # the dry run resolves every default as training does
+
+
+def test_dry_run_times_the_steps_an_epoch_takes(tiny_model_dir, tmp_path):
+    from sentscore import TrainConfig
+    from sentscore.training.plan import dry_run
+
+    data = write_csv(tmp_path / "d.csv", synthetic_rows(10))
+    config = TrainConfig(model_name=str(tiny_model_dir), train_file=str(data), output_dir=str(tmp_path / "m"))
+    plan = dry_run(config)
+    assert plan.train_samples == 40 and plan.validation_samples == 10
+    assert {level: sum(rows) for level, rows in plan.level_counts.items()} == {str(k): 10 for k in range(1, 6)}
+    assert plan.steps_per_epoch == 3 and plan.config.num_train_epochs == 30  # a small set gets more epochs
+    assert plan.seconds_per_epoch > plan.validation_seconds > 0
+    assert plan.seconds == pytest.approx(30 * plan.seconds_per_epoch + plan.validation_seconds)
+    assert not (tmp_path / "m").exists()

@@ -1,8 +1,7 @@
 import numpy as np
 import pytest
 
-from sentscore import Scorer
-from sentscore.errors import SentscoreError
+from sentscore import ModelFolder, Scorer
 from sentscore.scoring.export import export_onnx
 
 from .conftest import synthetic_rows
@@ -72,16 +71,23 @@ def test_the_export_checks_int8_on_batches_like_those_the_scorer_scores(exported
     np.testing.assert_allclose(checked, scored, atol=1e-6)
 
 
-def test_auto_backend_prefers_the_export(exported_dir, trained_tiny_dir):
+def test_auto_backend_prefers_the_export(exported_dir, trained_tiny_dir, tmp_path):
+    import shutil
+
     model_dir, _, _ = exported_dir
     assert Scorer.load(model_dir).backend == "onnx"
-    assert Scorer.load(trained_tiny_dir).backend == "torch"
+    assert Scorer.load(trained_tiny_dir).backend == "onnx"  # training exported it
+    unexported = shutil.copytree(trained_tiny_dir, tmp_path / "m", ignore=shutil.ignore_patterns("*.onnx"))
+    assert Scorer.load(unexported).backend == "torch"
 
 
-def test_export_never_overwrites_silently(exported_dir):
+def test_exporting_again_replaces_the_exports_and_their_checksums(exported_dir):
     model_dir, _, _ = exported_dir
-    with pytest.raises(SentscoreError, match="already has model.onnx"):
-        export_onnx(model_dir)
+    (model_dir / "model.onnx").write_bytes(b"not a graph")  # an export gone bad is made again
+    export_onnx(model_dir)
+    folder = ModelFolder(model_dir)
+    assert folder.verify("model.onnx") == model_dir / "model.onnx"
+    assert Scorer.load(model_dir, backend="onnx", onnx_file="model.onnx").predict(["fine"])
 
 
 #: How far a sentence's probabilities may move with its batch, per backend: the int8 export runs each sentence

@@ -25,9 +25,7 @@ config = TrainConfig(model_name=sys.argv[1], train_file=sys.argv[2], output_dir=
                      max_length=16, overwrite=True, pooling="mean")
 train(config, show_progress=False)
 """
-EXPORT_SCRIPT = (
-    "import sys; from sentscore import export_onnx; export_onnx(sys.argv[1], quantize='int8', overwrite=True)"
-)
+EXPORT_SCRIPT = "import sys; from sentscore import export_onnx; export_onnx(sys.argv[1], quantize='int8')"
 
 
 def run_and_kill(command: list[str], delay: float) -> None:

@@ -3,14 +3,12 @@ documented and validated in one place."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import SentscoreError
 from .model.base import DEFAULT_MODEL
-from .settings import Settings
+from .settings import Settings, read_mapping
 
 #: Metrics that may pick the best epoch, and whether higher is better.
 METRIC_DIRECTIONS = {
@@ -28,6 +26,8 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 POOLINGS = ("cls", "mean")
 #: How training reads a text longer than max_length tokens (scoring reads every one in windows).
 TRAIN_LONG_TEXTS = ("truncate", "head_tail", "windows")
+#: What training exports to ONNX at its end, for scoring without torch.
+ONNX_EXPORTS = ("fp32", "int8", "none")
 #: Where a run can be logged: the Trainer's ``report_to`` names (its integrations), "all" (each one installed)
 #: and "none".
 TRACKERS = ("none", "all", "tensorboard", "mlflow", "wandb", "trackio", "comet_ml", "neptune", "clearml", "dvclive")
@@ -248,6 +248,14 @@ class TrainConfig(Settings):
         },
     )
     overwrite: bool = field(default=False, metadata={"help": "Allow replacing a trained model already in output_dir."})
+    onnx_export: str = field(
+        default="fp32",
+        metadata={
+            "help": "After training, export the model to ONNX so that predict and serve start without torch: fp32 "
+            "(model.onnx, PyTorch's scores), int8 (model.int8.onnx too: smaller and faster, scores may move "
+            "slightly) or none."
+        },
+    )
     report_to: list[str] = field(
         default_factory=lambda: ["none"],
         metadata={
@@ -295,7 +303,7 @@ class TrainConfig(Settings):
         """The keys a JSON or YAML config file sets, as written (not checked), with its relative paths taken
         relative to the file's folder."""
         path = Path(path)
-        raw = _read_mapping(path)
+        raw = read_mapping(path)
         for key in ("train_file", "validation_file", "output_dir", "teacher", "logging_dir"):
             if isinstance(raw.get(key), str) and not Path(raw[key]).is_absolute():
                 raw[key] = str(path.parent / raw[key])
@@ -367,34 +375,9 @@ class TrainConfig(Settings):
             "train_long_texts": TRAIN_LONG_TEXTS,
             "pooling": POOLINGS,
             "device": DEVICES,
+            "onnx_export": ONNX_EXPORTS,
         }
 
     @property
     def greater_is_better(self) -> bool:
         return METRIC_DIRECTIONS[self.metric_for_best_model]
-
-
-def _read_mapping(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise SentscoreError(f"Config file not found: {path}", hint="Check the path given to --config.")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise SentscoreError(
-            f"{path} is not valid UTF-8 text (byte {exc.start} cannot be decoded)",
-            hint="Save the config file as UTF-8.",
-        ) from None
-    try:
-        if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text)
-        else:
-            data = json.loads(text)
-    except (json.JSONDecodeError, ValueError) as exc:  # yaml.YAMLError subclasses Exception only
-        raise SentscoreError(f"{path} is not valid {path.suffix.lstrip('.').upper() or 'JSON'}: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - yaml errors; keep the user-facing message short
-        raise SentscoreError(f"{path} could not be parsed: {exc}") from None
-    if not isinstance(data, dict):
-        raise SentscoreError(f"{path} must hold a mapping of keys to values, like the recipe's config.json")
-    return data

@@ -7,9 +7,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import json
 import types
 import typing
 from dataclasses import fields
+from pathlib import Path
 from typing import Any, Self
 
 from .errors import SentscoreError
@@ -160,3 +162,30 @@ def _describe(hint: Any) -> str:
     base = args[0] if args else hint
     name = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(base)
     return name or "a list of labels"
+
+
+def read_mapping(path: Path) -> dict[str, Any]:
+    """The mapping a JSON or YAML config file holds, or a message naming the file and what is wrong."""
+    if not path.is_file():
+        raise SentscoreError(f"Config file not found: {path}", hint="Check the path given to --config.")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SentscoreError(
+            f"{path} is not valid UTF-8 text (byte {exc.start} cannot be decoded)",
+            hint="Save the config file as UTF-8.",
+        ) from None
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except (json.JSONDecodeError, ValueError) as exc:  # yaml.YAMLError subclasses Exception only
+        raise SentscoreError(f"{path} is not valid {path.suffix.lstrip('.').upper() or 'JSON'}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - yaml errors; keep the user-facing message short
+        raise SentscoreError(f"{path} could not be parsed: {exc}") from None
+    if not isinstance(data, dict):
+        raise SentscoreError(f"{path} must hold a mapping of keys to values, like the recipe's config.json")
+    return data

@@ -18,7 +18,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         from ..data import read_texts
 
         sentences = read_texts(args.check_file, args.text_column)[1]
-    result = export_onnx(args.model_dir, quantize=args.quantize, overwrite=args.overwrite, check_sentences=sentences)
+    result = export_onnx(args.model_dir, quantize=args.quantize, check_sentences=sentences)
     print(f"Wrote {result.path} (max |logit difference| vs PyTorch: {result.max_abs_logit_diff:.1e})")
     if result.int8_path:
         print(
@@ -40,7 +40,10 @@ def add_export_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     export = commands.add_parser(
         "export", parents=[common], help="Export a trained model to ONNX for fast CPU scoring."
     )
-    export.add_argument("model_dir", help="Folder written by `sentscore train`; the ONNX files are written into it.")
+    export.add_argument(
+        "model_dir",
+        help="Folder written by `sentscore train`; the ONNX files are written into it, replacing those there.",
+    )
     export.add_argument(
         "--quantize",
         choices=QUANTIZATIONS,
@@ -52,7 +55,6 @@ def add_export_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     export.add_argument(
         "--text-column", default="sentence", help="Column of --check-file with the text (default: sentence)."
     )
-    export.add_argument("--overwrite", action="store_true", help="Replace existing ONNX files.")
     export.set_defaults(handler=cmd_export)
 
 

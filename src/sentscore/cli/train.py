@@ -28,7 +28,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = TrainConfig.from_dict(overrides, source="command line")
     if args.engine == "ray":
         return _train_with_ray(config, args.workers)
-    tune_process_for_training(config)  # this process is the CLI's to tune; a library call never does
+    tune_process_for_training(config)
+    if args.dry_run:
+        return _dry_run(config)  # this process is the CLI's to tune; a library call never does
     stop = stop_on_signals()  # likewise its signal handlers: Ctrl-C and SIGTERM end training with a checkpoint
     try:
         result = train(config, show_progress=not args.quiet, stop=stop)
@@ -42,10 +44,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     console().print(
         f"Trained on {result.train_samples} sentences in {result.train_seconds:.0f} s. "
         f"Model saved to [bold]{result.output_dir}[/bold]\n"
-        f'Next: sentscore predict {result.output_dir} "Your sentence here"'
+        f'Next: sentscore predict {result.output_dir} "Your sentence here"{_scored_with(result.onnx_export)}'
     )
     print_tracking(result.config)
     return 0
+
+
+def _scored_with(export: dict[str, Any]) -> str:
+    if "files" in export:
+        return f"  (scored with {export['files'][-1]}, exported in {export['seconds']:.0f} s: no torch to start)"
+    return ""
 
 
 def print_tracking(config: TrainConfig) -> None:
@@ -57,6 +65,48 @@ def print_tracking(config: TrainConfig) -> None:
         console().print(f"TensorBoard run {config.run_name}: tensorboard --logdir {shlex.quote(config.logging_dir)}")
     if MLFLOW in names:
         console().print(f"MLflow run {config.run_name}: mlflow ui (or your MLFLOW_TRACKING_URI's server)")
+
+
+def _dry_run(config: TrainConfig) -> int:
+    """The resolved config, the data and the expected time, printed; nothing trained or written."""
+    import json
+
+    from rich.table import Table
+
+    from ..training.plan import dry_run
+
+    plan = dry_run(config)
+    out = console()
+    print("Resolved config (as sentscore.json will record it):")
+    print(json.dumps(plan.config.to_dict(), indent=2))
+    table = Table(title=f"Data: {plan.train_samples} training sentences, {plan.validation_samples} validation")
+    table.add_column("level")
+    table.add_column("training", justify="right")
+    table.add_column("validation", justify="right")
+    for level, (train_rows, validation_rows) in plan.level_counts.items():
+        table.add_row(level, str(train_rows), str(validation_rows))
+    out.print(table)
+    long_texts = plan.long_texts
+    out.print(
+        f"Validation: {plan.validation_from}. Longer than max_length ({long_texts['max_length']} tokens): "
+        f"{long_texts['train']} training and {long_texts['validation']} validation texts."
+    )
+    epochs, members = plan.config.num_train_epochs, plan.config.ensemble
+    each = ("s" if epochs != 1 else "") + (f" for each of {members} models" if members > 1 else "")
+    out.print(
+        f"Expected on {plan.device}: {plan.steps_per_epoch} steps and about {_duration(plan.seconds_per_epoch)} per "
+        f"epoch (timed on a few steps), {epochs:g} epoch{each}: about {_duration(plan.seconds)}. "
+        "Nothing was trained; run the same command without --dry-run to train."
+    )
+    return 0
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _train_with_ray(config: TrainConfig, workers: int) -> int:
@@ -174,6 +224,12 @@ def add_train_parser(commands: Any, common: argparse.ArgumentParser, config_file
         type=int,
         default=2,
         help="With --engine ray: training processes (default 2; GPUs with --device cuda).",
+    )
+    train.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="Read and check the data and config, print the resolved config, the data and the time an epoch "
+        "takes here (a few steps timed), and stop without training.",
     )
     TrainConfig.add_flags(train, "training options (config keys)", *config_file)
     train.set_defaults(handler=cmd_train)

@@ -46,9 +46,9 @@ ONNX_RUN_ALONE = frozenset({ONNX_INT8_FILE})
 #: Needed to load the model for prediction.
 MODEL_FILES = (MODEL_CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE, TOKENIZER_CONFIG_FILE, INFO_FILE)
 
-#: Every file `sentscore train` writes.
+#: Every file `sentscore train` writes (with its default ONNX export).
 TRAIN_OUTPUT_FILES = frozenset(
-    MODEL_FILES + (METRICS_FILE, CARD_FILE, CONFUSION_PNG, CURVE_PNG, RELIABILITY_PNG, CONFORMAL_FILE)
+    MODEL_FILES + (METRICS_FILE, CARD_FILE, CONFUSION_PNG, CURVE_PNG, RELIABILITY_PNG, CONFORMAL_FILE, ONNX_FILE)
 )
 
 #: Model types of the heads only sentscore runs: its own head (mean pooling, CORN, regression) and an ensemble.

@@ -39,10 +39,10 @@ class ExportResult:
 def export_onnx(
     model_dir: str | Path,
     quantize: str | None = None,
-    overwrite: bool = False,
     check_sentences: Sequence[str] | None = None,
 ) -> ExportResult:
-    """Write ``model.onnx`` (and ``model.int8.onnx`` with ``quantize="int8"``) into ``model_dir``.
+    """Write ``model.onnx`` (and ``model.int8.onnx`` with ``quantize="int8"``) into ``model_dir``, replacing
+    the exports there (exports are made from the folder's weights alone, so nothing else is lost).
 
     The fp32 graph is exported by ``torch.onnx`` and fused by ONNX Runtime's transformer optimizer; its outputs
     are checked against PyTorch. The int8 model quantizes the weights of the encoder's matrix products per
@@ -53,12 +53,6 @@ def export_onnx(
     if quantize not in (None, *QUANTIZATIONS):
         raise SentscoreError(f"Unknown quantization '{quantize}'", hint="Use --quantize int8, or leave it out.")
     target = folder.file(ONNX_FILE)
-    targets = [target] + ([folder.file(ONNX_INT8_FILE)] if quantize else [])
-    existing = [p.name for p in targets if p.exists()]
-    if existing and not overwrite:
-        raise SentscoreError(
-            f"{folder.path} already has {', '.join(existing)}", hint="Pass --overwrite to export again."
-        )
     from ..model.loading import load_trained
     from .backends import torch_runner
 

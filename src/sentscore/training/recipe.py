@@ -128,8 +128,26 @@ def finished(
     tracker.log_result(result)
     if result.is_main_process:
         save(folder, run.model, run.tokenizer, run.objective, run.train_data.scale, result)
+        result.onnx_export = export_for_scoring(folder, run.config.onnx_export)
         tracker.log_folder(folder.path)
     return result
+
+
+def export_for_scoring(folder: ModelFolder, export: str) -> dict[str, Any]:
+    """The saved model exported to ONNX as ``export`` says, so that scoring starts without torch; the seconds it
+    took and the files it wrote. A failed export leaves the trained folder as it is, with a warning."""
+    from ..scoring.export import export_onnx
+
+    if export == "none":
+        return {}
+    started = time.perf_counter()
+    try:
+        exported = export_onnx(folder.path, quantize=export if export == "int8" else None)
+    except Exception as error:  # noqa: BLE001 - the trained model is saved: keep it, say what failed
+        logger.warning("The model is saved, but its ONNX export failed (%s); predict uses PyTorch", error)
+        return {"error": str(error)}
+    files = [path.name for path in (exported.path, exported.int8_path) if path is not None]
+    return {"files": files, "seconds": round(time.perf_counter() - started, 2)}
 
 
 # ---- the recipe's own steps ---------------------------------------------------------------------------

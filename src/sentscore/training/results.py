@@ -45,6 +45,7 @@ class TrainResult:
     post_fit: dict[str, Any] = dataclasses.field(default_factory=dict)  # what the post-fit steps recorded
     processes: int = 1  # training processes (a multi-process launcher's world size)
     long_texts: dict[str, int] = dataclasses.field(default_factory=dict)  # texts over max_length, and it
+    onnx_export: dict[str, Any] = dataclasses.field(default_factory=dict)  # the files exported and the seconds
 
 
 @dataclass
