@@ -70,7 +70,7 @@ def trained_tiny_dir(tiny_model_dir, tmp_path_factory) -> Path:
     from sentscore import TrainConfig, train
 
     root = tmp_path_factory.mktemp("trained")
-    data = write_csv(root / "dataset.csv", synthetic_rows())
+    data = write_csv(root / "dataset.csv", synthetic_rows(20))  # 20 validation sentences: enough to calibrate
     config = TrainConfig(
         model_name=str(tiny_model_dir),
         train_file=str(data),

@@ -87,3 +87,26 @@ def test_decodings():
     assert list(decode(probs, SCALE, "argmax")) == [4, 4]
     assert list(decode(probs, SCALE, "expected")) == [2, 2]  # expected scores 3.4 and 2.9: both nearest 3
     assert list(decode(probs, SCALE, "median")) == [4, 1]
+
+
+def test_too_few_validation_sentences_keep_the_probabilities_as_trained_and_say_so():
+    from sentscore.model.card import _calibration_note
+    from sentscore.model.objectives import OBJECTIVES
+    from sentscore.training.steps.calibration import MIN_CALIBRATION_SENTENCES, calibrate_temperature
+    from sentscore.training.steps.run import HeldOut
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 5, 60)
+    outputs = np.eye(5)[labels] * 6.0 + rng.normal(0, 1, (60, 5))  # overconfident: a temperature above 1 fits
+    few = MIN_CALIBRATION_SENTENCES - 1
+    objective = OBJECTIVES["ordinal_log_loss"](5)
+    skipped = calibrate_temperature(HeldOut(outputs[:few], labels[:few], 0.0), objective)["calibration"]
+    assert skipped["method"] == "none" and objective.temperature == 1.0
+    assert skipped["ece_after"] == skipped["ece_before"] and skipped["sentences"] == few
+
+    class Facts:
+        calibration = skipped
+
+    assert f"{few} validation sentences are too few" in _calibration_note(Facts())
+    fitted = calibrate_temperature(HeldOut(outputs, labels, 0.0), objective)["calibration"]
+    assert fitted["method"] == "temperature" and objective.temperature == fitted["temperature"] != 1.0

@@ -203,10 +203,15 @@ def test_explain_endpoint_limits_the_work_of_one_request(client):
 
 def test_an_empty_upload_is_refused_as_the_schema_says_naming_the_upload_not_a_server_path(client):
     schema = client.get("/openapi.json").json()
-    form = next(
-        iter(schema["components"]["schemas"][name] for name in schema["components"]["schemas"] if "score_file" in name)
-    )
-    assert form["properties"]["file"]["minLength"] == 1
+    form = schema["components"]["schemas"]["UploadOptions"]
+    assert form["properties"]["file"]["minLength"] == 1 and form["additionalProperties"] is False
     response = client.post("/v1/score-file", files={"file": ("reviews.txt", b"", "text/plain")})
     assert_json_error(response, 422, "reviews.txt is empty")
     assert "upload" not in response.text and "/tmp" not in response.text
+
+
+def test_an_upload_with_a_form_field_the_api_does_not_know_is_refused(client):
+    files = {"file": ("reviews.txt", b"Great food\n")}
+    refused = client.post("/v1/score-file", files=files, data={"prob": "true"})  # a typo of probs
+    assert refused.status_code == 422 and "prob" in refused.text
+    assert client.post("/v1/score-file", files=files, data={"probs": "true"}).status_code == 200

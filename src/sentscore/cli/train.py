@@ -46,8 +46,24 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"Model saved to [bold]{result.output_dir}[/bold]\n"
         f'Next: sentscore predict {result.output_dir} "Your sentence here"{_scored_with(result.onnx_export)}'
     )
+    print_calibration(result.post_fit.get("calibration"))
     print_tracking(result.config)
     return 0
+
+
+def print_calibration(calibration: dict[str, Any] | None) -> None:
+    """Calibration as a result: the error before and after, on how many sentences, or why it was skipped."""
+    if not calibration:
+        return
+    before, after, n = calibration["ece_before"], calibration["ece_after"], calibration["sentences"]
+    if calibration["method"] == "none":
+        said = f"skipped: {n} validation sentences are too few (at least {calibration['too_few_below']})"
+        console().print(f"Calibration {said}; expected calibration error {before:.3f} as trained.")
+        return
+    console().print(
+        f"Calibration: expected calibration error {before:.3f} -> {after:.3f} on the {n} validation sentences it "
+        f"was fitted on (temperature {calibration['temperature']:.2f})."
+    )
 
 
 def _scored_with(export: dict[str, Any]) -> str:

@@ -283,6 +283,12 @@ def _calibration_note(info: CardFacts) -> str:
     calibration = info.calibration
     if not calibration:
         return "The probabilities are as trained (not calibrated)."
+    if calibration["method"] == "none":
+        return (
+            f"The probabilities are as trained: {calibration['sentences']} validation sentences are too few to "
+            f"calibrate them (at least {calibration['too_few_below']}); expected calibration error "
+            f"{calibration['ece_before']:.4f} on them."
+        )
     return (
         f"The probabilities are calibrated by temperature scaling (temperature {calibration['temperature']:.3f}, "
         f"fitted on the {calibration['sentences']} validation sentences): expected calibration error "

@@ -8,14 +8,14 @@ import tempfile
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi import FastAPI, Form, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from swagger_ui_bundle import swagger_ui_path
 
@@ -24,94 +24,22 @@ from ..data import read_texts, write_table
 from ..errors import SentscoreError
 from ..scoring.scorer import Scorer
 from .batcher import DynamicBatcher, Overloaded
+from .schemas import (
+    EXPLAIN_COST,
+    VISIBLE,
+    ErrorResponse,
+    ExplainRequest,
+    ExplainResponse,
+    ScoreRequest,
+    ScoreResponse,
+    UploadOptions,
+    score_request_model,
+)
 from .settings import ServeSettings, batching_enabled
 
 __all__ = ["ServeSettings", "batching_enabled", "create_app"]
 
 logger = logging.getLogger(__name__)
-
-
-SET_DESCRIPTION = (
-    "Also return each sentence's score set: the likeliest scores that together hold the true score with this "
-    "probability (e.g. 0.9), calibrated on the model's validation sentences (conformal prediction)."
-)
-
-
-#: One character that is white space neither to Python nor to JSON Schema's (ECMA-262) regular expressions, whose
-#: ``\s`` differ (Python's takes in \x1c-\x1f and \x85, ECMA's \ufeff): a sentence without one is blank, alike in
-#: the published schema and in the server's own check.
-VISIBLE = "[^\\t\\n\\v\\f\\r \\x1c-\\x1f\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff]"
-
-#: How many texts an explanation request may make the server score, per sentence a score request may hold.
-EXPLAIN_COST = 4
-
-
-class ScoreRequest(BaseModel):
-    model_config = ConfigDict(strict=True)  # as the schema says: probs 0 or "yes" is refused, not read as a bool
-
-    sentences: list[str] = Field(..., description="Sentences to score, in order.", examples=[["Great food!"]])
-    probs: bool = Field(False, description="Also return the probability of every score.")
-    set: float | None = Field(None, gt=0, lt=1, description=SET_DESCRIPTION)
-
-
-def score_request_model(settings: ServeSettings) -> type[ScoreRequest]:
-    """ScoreRequest with the server's limits in its published schema (at least one sentence, at most
-    ``max_sentences``, none blank, none over ``max_chars``), so that clients and fuzzers see them; the checks
-    themselves stay in ``_check_sentences``, whose messages name the limit that was hit."""
-    limits = {
-        "minItems": 1,
-        "maxItems": settings.max_sentences,
-        "items": {"type": "string", "minLength": 1, "maxLength": settings.max_chars, "pattern": VISIBLE},
-    }
-    sentences = Field(
-        ..., description="Sentences to score, in order.", examples=[["Great food!"]], json_schema_extra=limits
-    )
-    return create_model("ScoreRequest", __base__=ScoreRequest, sentences=(list[str], sentences))
-
-
-class SentenceScore(BaseModel):
-    score: int | float | str = Field(..., description="The most likely score.")
-    confidence: float = Field(..., description="Probability of that score.")
-    expected_score: float | None = Field(None, description="Σ k·p(k) (numeric scores only).")
-    set: list[int | float | str] | None = Field(None, description="Lowest and highest score of the set, when asked.")
-    set_levels: list[int | float | str] | None = Field(
-        None, description="Every score in the set, when asked; it may have a gap (1 and 5) where the model is torn."
-    )
-    set_text: str | None = Field(None, description='The set as a person reads it: "2-4", "1 or 5".')
-    probs: dict[str, float] | None = Field(None, description="Probability of every score, when asked.")
-
-
-class ScoreResponse(BaseModel):
-    results: list[SentenceScore]
-
-
-class ExplainRequest(BaseModel):
-    model_config = ConfigDict(strict=True)
-
-    sentences: list[str] = Field(..., description="Sentences to explain, in order.", examples=[["Great food!"]])
-
-
-class WordWeightModel(BaseModel):
-    word: str
-    start: int = Field(..., description="The word's first character in the sentence.")
-    end: int = Field(..., description="One past its last character.")
-    weight: float = Field(
-        ..., description="Expected score with the word minus without it (positive: it pushed the score up)."
-    )
-
-
-class SentenceExplanation(SentenceScore):
-    words: list[WordWeightModel] = Field(..., description="Each word, in order, with its weight.")
-
-
-class ExplainResponse(BaseModel):
-    results: list[SentenceExplanation]
-
-
-class ErrorResponse(BaseModel):
-    error: str = Field(..., description="What was wrong with the request.")
-    detail: Any = Field(None, description="Per-field problems, for schema errors.")
-    hint: str | None = Field(None, description="How to fix it.")
 
 
 def create_app(scorer: Scorer, settings: ServeSettings | None = None) -> FastAPI:
@@ -221,14 +149,9 @@ def _add_file_route(app: FastAPI, scorer: Scorer, batcher: DynamicBatcher, setti
         response_class=Response,
         responses={200: {"content": {"text/csv": {}}, "description": "The file with scores added."}},
     )
-    async def score_file(
-        file: UploadFile = File(..., description="The file to score (not empty).", json_schema_extra={"minLength": 1}),
-        text_column: str = Form("sentence"),
-        probs: bool = Form(False),
-        set_coverage: float | None = Form(None, alias="set", gt=0, lt=1, description=SET_DESCRIPTION),
-        spreadsheet_safe: bool = Form(False, description="Start cells a spreadsheet would run as formulas with '."),
-    ) -> Response:
+    async def score_file(options: Annotated[UploadOptions, Form()]) -> Response:
         """Score an uploaded CSV, TSV, JSONL or text file; returns it as CSV with scores added."""
+        file, text_column, set_coverage = options.file, options.text_column, options.set
         suffix = Path(file.filename or "upload.csv").suffix.lower() or ".txt"
         content = await file.read()
         with tempfile.TemporaryDirectory() as tmp:
@@ -244,8 +167,8 @@ def _add_file_route(app: FastAPI, scorer: Scorer, batcher: DynamicBatcher, setti
             if set_coverage is not None:
                 scorer.require_score_sets()
             probabilities = await batcher.score(texts)
-            scored = scorer.add_scores(frame, probabilities, probs, set_coverage)
-            write_table(scored, target, safe_for_spreadsheets=spreadsheet_safe)
+            scored = scorer.add_scores(frame, probabilities, options.probs, set_coverage)
+            write_table(scored, target, safe_for_spreadsheets=options.spreadsheet_safe)
             body = target.read_bytes()
         name = Path(file.filename or "scored").stem + "-scored.csv"
         return Response(body, media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'})

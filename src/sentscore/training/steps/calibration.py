@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: Fewer validation sentences than this, and the temperature stays 1: fitted on 10, it made the held-out
+#: calibration worse in about one draw in five, on 20 in one in twelve (docs/decisions.md).
+MIN_CALIBRATION_SENTENCES = 20
+
 
 def held_out_predictions(trainer: Any) -> HeldOut:
     """The kept model scored on the validation set (fp32, as predict scores it)."""
@@ -36,6 +40,15 @@ def calibrate_temperature(held_out: HeldOut, objective: Objective) -> dict[str, 
     and after (after is measured on the same sentences it was fitted on: `sentscore evaluate` on other data
     gives the honest figure)."""
     before = expected_calibration_error(objective.probabilities(held_out.outputs), held_out.label_ids)
+    if len(held_out) < MIN_CALIBRATION_SENTENCES:
+        logger.warning(
+            "Not calibrated: %d validation sentences are too few to fit a temperature (at least %d); the "
+            "probabilities are as trained. A larger validation set calibrates them.",
+            len(held_out),
+            MIN_CALIBRATION_SENTENCES,
+        )
+        record = {"method": "none", "temperature": 1.0, "ece_before": before, "ece_after": before}
+        return {"calibration": {**record, "sentences": len(held_out), "too_few_below": MIN_CALIBRATION_SENTENCES}}
     temperature = objective.fit_temperature(held_out.outputs, held_out.label_ids)
     after = expected_calibration_error(objective.probabilities(held_out.outputs), held_out.label_ids)
     logger.info("Calibrated: temperature %.3f, expected calibration error %.4f -> %.4f", temperature, before, after)
