@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .calibration_size import calibration_size_section
 from .common import ROOT, has_result, read_result
+from .first_hour import first_hour_section
 from .kept_epoch import kept_epoch_section
 from .quality import load_results
 from .quality_report import quality_section, quick_start_section
@@ -368,6 +370,10 @@ def main() -> None:
         lines += soups_section(read_result("soups"))
     if has_result("score_sets"):
         lines += score_sets_section(read_result("score_sets"))
+    if has_result("calibration_size"):
+        lines += calibration_size_section(read_result("calibration_size"))
+    if has_result("first_hour"):
+        lines += first_hour_section(read_result("first_hour"))
     if has_result("quantize"):
         lines += quantize_section(read_result("quantize"))
     if has_result("profile"):

@@ -147,8 +147,11 @@ def test_missing_and_incomplete_model_directories(trained_tiny_dir, tmp_path):
     (partial / "config.json").write_text((trained_tiny_dir / "config.json").read_text())
     with pytest.raises(SentscoreError, match="missing model.safetensors, tokenizer.json"):
         Scorer.load(partial)
+    import shutil
+
+    unexported = shutil.copytree(trained_tiny_dir, tmp_path / "unexported", ignore=shutil.ignore_patterns("*.onnx"))
     with pytest.raises(SentscoreError, match="no exported ONNX model"):
-        Scorer.load(trained_tiny_dir, backend="onnx")
+        Scorer.load(unexported, backend="onnx")
 
 
 def test_evaluate_reports_metrics_and_worst_mistakes(trained_tiny_dir, labelled_csv):
