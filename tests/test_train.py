@@ -34,7 +34,7 @@ def test_labels_metrics_and_resolved_config_are_saved(trained_tiny_dir):
     assert {"accuracy", "macro_f1", "mae", "rmse", "qwk", "spearman", "within_one", "confusion_matrix"} <= set(
         metrics["final"]
     )
-    assert sum(map(sum, metrics["final"]["confusion_matrix"])) == metrics["final"]["n"] == 12
+    assert sum(map(sum, metrics["final"]["confusion_matrix"])) == metrics["final"]["n"] == 20
     # the kept model is the best epoch by accuracy, and final metrics are that model's
     best = max(e["accuracy"] for e in metrics["epochs"])
     assert metrics["final"]["accuracy"] == pytest.approx(best)

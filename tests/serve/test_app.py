@@ -210,8 +210,9 @@ def test_an_empty_upload_is_refused_as_the_schema_says_naming_the_upload_not_a_s
     assert "upload" not in response.text and "/tmp" not in response.text
 
 
-def test_an_upload_with_a_form_field_the_api_does_not_know_is_refused(client):
+def test_a_field_the_api_does_not_know_is_refused_in_a_form_or_a_json_body(client):
     files = {"file": ("reviews.txt", b"Great food\n")}
     refused = client.post("/v1/score-file", files=files, data={"prob": "true"})  # a typo of probs
     assert refused.status_code == 422 and "prob" in refused.text
+    assert_json_error(client.post("/v1/score", json={"sentences": ["Great"], "prob": True}), 422, "prob")
     assert client.post("/v1/score-file", files=files, data={"probs": "true"}).status_code == 200

@@ -26,7 +26,8 @@ EXPLAIN_COST = 4
 
 
 class ScoreRequest(BaseModel):
-    model_config = ConfigDict(strict=True)  # as the schema says: probs 0 or "yes" is refused, not read as a bool
+    # as the schema says: probs 0 or "yes" is refused, not read as a bool, and a key it does not know ("prob")
+    model_config = ConfigDict(strict=True, extra="forbid")
 
     sentences: list[str] = Field(..., description="Sentences to score, in order.", examples=[["Great food!"]])
     probs: bool = Field(False, description="Also return the probability of every score.")
@@ -65,7 +66,7 @@ class ScoreResponse(BaseModel):
 
 
 class ExplainRequest(BaseModel):
-    model_config = ConfigDict(strict=True)
+    model_config = ConfigDict(strict=True, extra="forbid")
 
     sentences: list[str] = Field(..., description="Sentences to explain, in order.", examples=[["Great food!"]])
 
