@@ -8,19 +8,7 @@ import pytest
 from sentscore import TrainConfig, train
 from sentscore.errors import SentscoreError
 
-from .conftest import synthetic_rows, write_csv
-
-
-def tracked_config(model_dir, tmp_path, **settings) -> TrainConfig:
-    return TrainConfig(
-        model_name=str(model_dir),
-        train_file=str(write_csv(tmp_path / "d.csv", synthetic_rows(6))),
-        output_dir=str(tmp_path / "out"),
-        num_train_epochs=2,
-        learning_rate=1e-3,
-        max_length=32,
-        **settings,
-    )
+from .test_training_options import small_config
 
 
 def test_the_trainers_tracker_names_are_the_ones_config_takes():
@@ -42,7 +30,7 @@ def test_report_to_is_checked_with_the_rest_of_the_config():
 
 
 def test_a_tracker_that_is_not_installed_is_refused_before_training(tiny_model_dir, tmp_path):
-    config = tracked_config(tiny_model_dir, tmp_path, report_to=["clearml"])
+    config = small_config(tiny_model_dir, tmp_path, report_to=["clearml"])
     with pytest.raises(SentscoreError, match="clearml.*not installed") as raised:
         train(config, show_progress=False)
     assert "pip install clearml" in raised.value.hint
@@ -52,7 +40,7 @@ def test_a_tracker_that_is_not_installed_is_refused_before_training(tiny_model_d
 def test_tensorboard_gets_the_trainers_logs_and_sentscores_results_in_the_model_folder(tiny_model_dir, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    config = tracked_config(tiny_model_dir, tmp_path, report_to=["tensorboard"], run_name="first")
+    config = small_config(tiny_model_dir, tmp_path, report_to=["tensorboard"], run_name="first")
     result = train(config, show_progress=False)
     run = tmp_path / "out" / "runs" / "first"
     assert run.is_dir()
@@ -83,7 +71,7 @@ def test_mlflow_gets_a_run_with_the_resolved_config_final_metrics_and_the_card(t
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
     try:
-        config = tracked_config(tiny_model_dir, tmp_path, report_to=["mlflow"], run_name="mine")
+        config = small_config(tiny_model_dir, tmp_path, report_to=["mlflow"], run_name="mine")
         result = train(config, show_progress=False)
         client = MlflowClient(uri)
         [run] = client.search_runs(["0"])
@@ -112,7 +100,7 @@ def test_tune_logs_each_trial_as_a_nested_mlflow_run_and_a_tensorboard_run(tiny_
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
     try:
-        config = tracked_config(tiny_model_dir, tmp_path, report_to=["mlflow", "tensorboard"], run_name="search")
+        config = small_config(tiny_model_dir, tmp_path, report_to=["mlflow", "tensorboard"], run_name="search")
         tune(config, tmp_path / "study", trials=2, params=["warmup_ratio"])
         runs = MlflowClient(uri).search_runs(["0"])
     finally:
