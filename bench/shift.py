@@ -187,6 +187,52 @@ def shift_section(results: list[dict[str, Any]]) -> list[str]:
             cells = [spread([seed[m] for seed in targets[part]]) for part in ("worst", "mean shifted") for m in METRICS]
             rows.append(f"| {config} | {len(targets['worst'])} | " + " | ".join(cells) + " |")
         rows.append("")
+    return rows + against_recipe_section(results)
+
+
+#: The configurations compared with the recipe target by target, and the recipe's name in the results.
+AGAINST_RECIPE = ("defaults, bf16", "defaults, class weights, bf16")
+RECIPE = "reference recipe"
+
+
+def against_recipe(configs: dict[str, dict[str, list[dict]]], config: str) -> dict[str, dict[str, tuple]]:
+    """Target -> metric -> (config's mean minus the recipe's, whether it is worse by more than twice the
+    difference's standard error over seeds)."""
+    found: dict[str, dict[str, tuple]] = {}
+    for target in TARGETS:
+        ours, theirs = configs[config][target], configs[RECIPE][target]
+        found[target] = {}
+        for metric in METRICS:
+            a, b = [s[metric] for s in ours], [s[metric] for s in theirs]
+            difference = statistics.fmean(a) - statistics.fmean(b)
+            error = (statistics.variance(a) / len(a) + statistics.variance(b) / len(b)) ** 0.5
+            worse = -difference if HIGHER_IS_BETTER[metric] else difference
+            found[target][metric] = (difference, worse > 2 * error)
+    return found
+
+
+def against_recipe_section(results: list[dict[str, Any]]) -> list[str]:
+    """Per data set and target: each compared configuration's difference from the recipe."""
+    rows = [
+        "#### Target by target, against the recipe",
+        "",
+        "Mean over seeds minus the recipe's (MAE: lower is better, so a positive difference is worse). **Bold**: "
+        "worse than the recipe by more than twice the difference's standard error over seeds.",
+        "",
+    ]
+    for data, configs in shift_table(results).items():
+        compared = [config for config in AGAINST_RECIPE if config in configs and RECIPE in configs]
+        if not compared:
+            continue
+        rows += [
+            f"| {DATA_NAMES.get(data, data)} | target | " + " | ".join(f"Δ {metric}" for metric in METRICS) + " |",
+            "|---|---|" + "---:|" * len(METRICS),
+        ]
+        for config in compared:
+            for target, metrics in against_recipe(configs, config).items():
+                cells = [f"**{d:+.3f}**" if worse else f"{d:+.3f}" for d, worse in metrics.values()]
+                rows.append(f"| {config} | {target} | " + " | ".join(cells) + " |")
+        rows.append("")
     return rows
 
 
