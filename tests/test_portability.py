@@ -2,7 +2,6 @@
 here no C library can be loaded at all, as on Windows, and training, its memory care and the atomic folder swap
 still work."""
 
-import ctypes
 import re
 import signal
 from pathlib import Path
