@@ -23,6 +23,8 @@ METRIC_DIRECTIONS = {
 }
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+#: The ``teacher`` that is the model itself, trained first on the labelled sentences (self-training).
+SELF_TEACHER = "self"
 POOLINGS = ("cls", "mean")
 #: How training reads a text longer than max_length tokens (scoring reads every one in windows).
 TRAIN_LONG_TEXTS = ("truncate", "head_tail", "windows")
@@ -166,14 +168,25 @@ class TrainConfig(Settings):
         metadata={
             "help": "A sentscore model folder trained on the same levels (typically a larger, slower model) whose "
             "probabilities for the training sentences the model learns to match beside the true scores "
-            "(knowledge distillation): a small model that grades more like the large one. None: no teacher."
+            "(knowledge distillation): a small model that grades more like the large one. self: the model itself, "
+            "trained first on the labelled sentences alone (self-training; needs unlabelled_file). None: no teacher."
         },
     )
     teacher_weight: float = field(
         default=0.5,
         metadata={
-            "help": "With a teacher, the share of the loss that matches its distribution (0-1); the rest is the "
-            "objective's loss on the true scores."
+            "help": "With a teacher, the share of a labelled sentence's loss that matches the teacher's "
+            "distribution (0-1); the rest is the objective's loss on the true score. An unlabelled sentence's "
+            "loss is the match alone."
+        },
+    )
+    unlabelled_file: str | None = field(
+        default=None,
+        metadata={
+            "help": "Sentences without scores (CSV, TSV or JSONL with text_column, or plain text, one a line) that "
+            "the teacher scores once and the model then learns from beside the labelled ones; blank and repeated "
+            "rows and sentences of the labelled data are left out. Validation stays on labelled sentences. "
+            "Needs a teacher. None: the labelled sentences only."
         },
     )
     calibrate: bool = field(
@@ -304,8 +317,8 @@ class TrainConfig(Settings):
         relative to the file's folder."""
         path = Path(path)
         raw = read_mapping(path)
-        for key in ("train_file", "validation_file", "output_dir", "teacher", "logging_dir"):
-            if isinstance(raw.get(key), str) and not Path(raw[key]).is_absolute():
+        for key in ("train_file", "validation_file", "unlabelled_file", "output_dir", "teacher", "logging_dir"):
+            if isinstance(raw.get(key), str) and raw[key] != SELF_TEACHER and not Path(raw[key]).is_absolute():
                 raw[key] = str(path.parent / raw[key])
         return raw
 
@@ -339,6 +352,10 @@ class TrainConfig(Settings):
             problems.append("'resume' does not continue an ensemble yet: train it again without resume")
         if not 0 <= self.teacher_weight <= 1:
             problems.append("'teacher_weight' must be between 0 and 1 (the share of the loss that matches the teacher)")
+        if self.unlabelled_file and not self.teacher:
+            problems.append("'unlabelled_file' needs a 'teacher' to score its sentences (a model folder, or self)")
+        if self.teacher == SELF_TEACHER and not self.unlabelled_file:
+            problems.append("'teacher' self learns from unlabelled sentences: give 'unlabelled_file' too")
         if self.dropout is not None and not 0 <= self.dropout < 1:
             problems.append("'dropout' must be at least 0 and below 1")
         if self.checkpoint_minutes < 0:

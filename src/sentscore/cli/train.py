@@ -9,10 +9,13 @@ import shlex
 import signal
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import TrainConfig
 from ..errors import SentscoreError
+
+if TYPE_CHECKING:
+    from ..training.recipe import TrainResult
 from .common import ENGINES, EXIT_INTERRUPTED
 from .terminal import console, print_error, print_metrics_table
 
@@ -42,13 +45,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         result.metrics, result.baseline, title=f"Validation metrics ({result.validation_samples} sentences)"
     )
     console().print(
-        f"Trained on {result.train_samples} sentences in {result.train_seconds:.0f} s. "
+        f"Trained on {result.train_samples} sentences{_and_unlabelled(result)} in {result.train_seconds:.0f} s. "
         f"Model saved to [bold]{result.output_dir}[/bold]\n"
         f'Next: sentscore predict {result.output_dir} "Your sentence here"{_scored_with(result.onnx_export)}'
     )
     print_calibration(result.post_fit.get("calibration"))
     print_tracking(result.config)
     return 0
+
+
+def _and_unlabelled(result: TrainResult) -> str:
+    return f" and {result.unlabelled_samples} unlabelled ones" if result.unlabelled_samples else ""
 
 
 def print_calibration(calibration: dict[str, Any] | None) -> None:
@@ -107,6 +114,13 @@ def _dry_run(config: TrainConfig) -> int:
         f"Validation: {plan.validation_from}. Longer than max_length ({long_texts['max_length']} tokens): "
         f"{long_texts['train']} training and {long_texts['validation']} validation texts."
     )
+    if plan.unlabelled_samples:
+        out.print(
+            f"Unlabelled: {plan.unlabelled_samples} sentences for the teacher to score first (counted in the steps "
+            "below); its scoring"
+            + (" and the labelled-only training" if plan.config.teacher == "self" else "")
+            + " are not in the time."
+        )
     epochs, members = plan.config.num_train_epochs, plan.config.ensemble
     each = ("s" if epochs != 1 else "") + (f" for each of {members} models" if members > 1 else "")
     out.print(

@@ -13,6 +13,7 @@ from .readers import (
     scan_rows_to_score,
 )
 from .scale import ScoreScale, discover_scale
+from .unlabelled import UnlabelledData, load_unlabelled
 from .writers import table_format, table_writer, write_table
 
 __all__ = [
@@ -20,10 +21,12 @@ __all__ = [
     "LabelledData",
     "RowsToScore",
     "ScoreScale",
+    "UnlabelledData",
     "blank_positions",
     "discover_scale",
     "iter_table",
     "load_labelled",
+    "load_unlabelled",
     "read_table",
     "read_texts",
     "scan_rows_to_score",

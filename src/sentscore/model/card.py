@@ -29,6 +29,7 @@ class CardFacts(Protocol):
     train_file: str | None
     validation_file: str | None
     train_samples: int | None
+    unlabelled_samples: int | None
     validation_samples: int | None
     train_seconds: float | None
     trained_at: str | None
@@ -49,6 +50,7 @@ CARD_HYPERPARAMETERS = (
     "contrastive_pairs",
     "teacher",
     "teacher_weight",
+    "unlabelled_file",
     "weight_decay",
     "warmup_ratio",
     "seed",
@@ -174,11 +176,20 @@ Scorer.load("path/to/this/folder").predict(["The food was great but the service 
 ## Data
 
 - Training: `{info.train_file}`, {info.train_samples} sentences (text column `{info.text_column}`,
-  score column `{info.score_column}`).
+  score column `{info.score_column}`).{_unlabelled_note(info)}
 - Validation: {validation}, {info.validation_samples} sentences.
 - Training took {info.train_seconds:.0f} s.{_long_text_note(metrics)}
 
 """
+
+
+def _unlabelled_note(info: CardFacts) -> str:
+    if not info.unlabelled_samples:
+        return ""
+    return (
+        f"\n- Unlabelled: `{Path(info.config.get('unlabelled_file') or '').name}`, {info.unlabelled_samples} "
+        f"sentences without a score, learnt from the teacher's distributions (`{info.config.get('teacher')}`)."
+    )
 
 
 def _baseline_words(baseline: dict[str, Any]) -> str:
@@ -207,7 +218,7 @@ def _card_results(
     params = "\n".join(
         f"| `{key}` | {config.get(key)} |"
         for key in CARD_HYPERPARAMETERS
-        if key != "teacher_weight" or config.get("teacher")  # its weight means nothing without a teacher
+        if key not in ("teacher_weight", "unlabelled_file") or config.get("teacher")  # these need a teacher
     )
     epochs = "\n".join(
         f"| {e['epoch']} | {format_metric(e.get('train_loss'))} | {format_metric(e.get('loss'))} | "

@@ -82,6 +82,7 @@ class ModelInfo:
     train_file: str | None = None
     validation_file: str | None = None
     train_samples: int | None = None
+    unlabelled_samples: int | None = None  # sentences without a score, learnt from a teacher's distributions
     validation_samples: int | None = None
     train_seconds: float | None = None
     trained_at: str | None = None

@@ -73,8 +73,9 @@ class Objective:
         labelled items of the batch (or of all the batches accumulated into one step)."""
         import torch
 
-        if self.class_weights is not None:
-            per_item = per_item * torch.tensor(self.class_weights, device=per_item.device)[labels]
+        if self.class_weights is not None:  # a negative label (no level: distillation) has weight 1
+            weights = torch.tensor([*self.class_weights, 1.0], device=per_item.device)
+            per_item = per_item * weights[torch.where(labels >= 0, labels, len(self.class_weights))]
         if num_items_in_batch is not None:
             return per_item.sum() / num_items_in_batch
         return per_item.mean()

@@ -285,7 +285,7 @@ class Scorer:
         blank, offset = set(found.blank), 0
         with (
             self._file_scoring(workers) as predict_proba,
-            _progress_bar(found.rows - len(blank), show_progress) as advance,
+            progress_bar(found.rows - len(blank), show_progress) as advance,
             table_writer(output_path, safe_for_spreadsheets) as write,
         ):
             for chunk in iter_table(input_path, text_column, chunk_rows):
@@ -371,14 +371,14 @@ def combine_windows(window_probs: np.ndarray, windows: list[list[Any]]) -> np.nd
 
 
 @contextlib.contextmanager
-def _progress_bar(total: int, show: bool) -> Iterator[Callable[[int], None] | None]:
+def progress_bar(total: int, show: bool, title: str = "Scoring") -> Iterator[Callable[[int], None] | None]:
     """A progress bar with the time remaining, advanced by the callback it yields (None when not shown)."""
     if not show:
         yield None
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    columns = (TextColumn("Scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    columns = (TextColumn(title), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, transient=True) as bar:
         task = bar.add_task("score", total=total)
         yield lambda n: bar.advance(task, n)

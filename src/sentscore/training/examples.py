@@ -12,7 +12,7 @@ from ..data import LabelledData, load_labelled, split
 from ..errors import SentscoreError
 from ..scoring.backends import SPECIAL_TOKENS, window_overlap
 from .steps.run import Run
-from .steps.teacher import labels_with_teacher
+from .steps.teacher import labels_with_teacher, unlabelled_rows
 
 logger = logging.getLogger(__name__)
 
@@ -101,9 +101,13 @@ def tokenize(data: LabelledData, tokenizer: Any, max_length: int, long_texts: st
     """Tokenize once, up front, with the fast tokenizer; keep lengths for length-grouped batching. A text longer
     than ``max_length`` is cut to its start (``truncate``), to its start and end (``head_tail``), or becomes one
     example per overlapping window, each with the text's score (``windows``)."""
+    return tokenize_texts(data.texts, labels_with_teacher(data), tokenizer, max_length, long_texts)
+
+
+def tokenize_texts(texts: list[str], labels: list[Any], tokenizer: Any, max_length: int, long_texts: str) -> Any:
+    """:func:`tokenize` of ``texts`` with their label rows."""
     from datasets import Dataset
 
-    texts, labels = data.texts, labels_with_teacher(data)
     if long_texts == "head_tail":
         texts = head_and_tail(tokenizer, texts, max_length)
     windowed = long_texts == "windows"
@@ -140,9 +144,16 @@ def head_and_tail(tokenizer: Any, texts: list[str], max_length: int) -> list[str
 
 
 def tokenized(run: Run) -> tuple[Any, Any]:
-    """``run``'s training and validation examples: the training texts read as ``train_long_texts`` says, the
-    validation texts one example each (with windows, the first), so that the validation metrics count texts."""
+    """``run``'s training and validation examples: the training texts (labelled, then unlabelled) read as
+    ``train_long_texts`` says, the validation texts one example each (with windows, the first), so that the
+    validation metrics count texts."""
+    from datasets import concatenate_datasets
+
     config = run.config
     train_set = tokenize(run.train_data, run.tokenizer, config.max_length, config.train_long_texts)
+    if run.unlabelled is not None:  # after the labelled sentences; the Trainer's sampler mixes them
+        labels = unlabelled_rows(run.unlabelled.teacher_probs)
+        extra = tokenize_texts(run.unlabelled.texts, labels, run.tokenizer, config.max_length, config.train_long_texts)
+        train_set = concatenate_datasets([train_set, extra])
     validation_reading = "truncate" if config.train_long_texts == "windows" else config.train_long_texts
     return train_set, tokenize(run.validation_data, run.tokenizer, config.max_length, validation_reading)

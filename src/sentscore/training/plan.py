@@ -5,16 +5,21 @@ across the data's lengths, so that the time an epoch takes on this machine is me
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import TrainConfig
 from . import tracking
 from .examples import count_long_texts, prepare_data, tokenized, with_default_epochs
 from .recipe import build_model, build_objective, with_default_objective
 from .steps.run import Run
+from .steps.teacher import training_loss
+
+if TYPE_CHECKING:
+    from ..data import LabelledData
 
 #: Batches timed for the estimate, one from each sixth of the batches by length (each run once untimed first).
 TIMED_BATCHES = 6
@@ -34,11 +39,12 @@ class TrainPlan:
     steps_per_epoch: int
     seconds_per_epoch: float  # training steps and validation, measured on a few batches
     validation_seconds: float  # one pass over the validation set
+    unlabelled_samples: int = 0  # sentences without a score the teacher would score (not timed)
 
     @property
     def seconds(self) -> float:
         """Every epoch of every ensemble member, and the kept model's validation pass for calibration (optional
-        steps such as the contrastive one not included)."""
+        steps such as the contrastive one and the teacher's scoring not included)."""
         epochs = self.seconds_per_epoch * float(self.config.num_train_epochs) * self.config.ensemble
         return epochs + self.validation_seconds
 
@@ -53,10 +59,12 @@ def dry_run(config: TrainConfig) -> TrainPlan:
     config = tracking.with_resolved_run(config)
     with torch_threads(config.num_threads):
         train_data, validation = prepare_data(config)
-        config = with_default_objective(with_default_epochs(config, len(train_data)), train_data.scale)
+        unlabelled = as_taught(config, train_data, validation)
+        train_data = unlabelled.train_data
+        config = with_default_objective(with_default_epochs(config, unlabelled.train_sentences), train_data.scale)
         objective = build_objective(config, train_data)
         model, tokenizer, config = build_model(config, train_data.scale, objective)
-        run = Run(config, train_data, validation, objective, model, tokenizer)
+        run = Run(config, train_data, validation, objective, model, tokenizer, unlabelled=unlabelled.unlabelled)
         long_texts = count_long_texts(tokenizer, train_data, validation, config.max_length, config.train_long_texts)
         train_set, eval_set = tokenized(run)
         device = pick_device(config.device)
@@ -74,7 +82,30 @@ def dry_run(config: TrainConfig) -> TrainPlan:
         steps,
         train_seconds + eval_seconds,
         eval_seconds,
+        run.train_sentences - len(train_data),
     )
+
+
+def as_taught(config: TrainConfig, train_data: LabelledData, validation: LabelledData) -> Run:
+    """With a teacher, the data as it would train: the unlabelled sentences read and checked, and every
+    sentence given a uniform distribution in place of the teacher's (the time a step takes does not depend on
+    it); a teacher folder is checked to load and score the same levels."""
+    from ..config import SELF_TEACHER
+    from ..data import load_unlabelled
+    from .steps.teacher import teacher_scorer
+
+    run = Run(config, train_data, validation)
+    if not config.teacher:
+        return run
+    if config.teacher != SELF_TEACHER:
+        teacher_scorer(config.teacher, train_data)
+    uniform = [1 / len(train_data.scale)] * len(train_data.scale)
+    run.train_data = dataclasses.replace(train_data, teacher_probs=[uniform] * len(train_data))
+    if config.unlabelled_file:
+        labelled = [*train_data.texts, *validation.texts]
+        found = load_unlabelled(config.unlabelled_file, config.text_column, labelled)
+        run.unlabelled = dataclasses.replace(found, teacher_probs=[uniform] * len(found))
+    return run
 
 
 def timed_pass(run: Run, examples: Any, batch_size: int, device: str, train: bool) -> tuple[float, int]:
@@ -130,7 +161,7 @@ def training_step(run: Run, device: str) -> Any:
         labels = batch.pop("labels")
         with torch.autocast(device_type=device, dtype=precision, enabled=mixed):
             outputs = model(**batch)
-        run.objective.loss(outputs, labels).backward()
+        training_loss(run)(outputs, labels).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # the Trainer's max_grad_norm
         optimizer.step()
         optimizer.zero_grad()

@@ -25,7 +25,7 @@ from . import steps, tracking
 from .examples import count_long_texts, prepare_data, tokenized, with_default_epochs
 from .results import TrainResult, final_evaluation, global_batch_size, save
 from .steps.run import Run
-from .steps.teacher import DistillationLoss
+from .steps.teacher import training_loss
 
 __all__ = ["TrainResult", "TrainingInterrupted", "train"]
 
@@ -68,9 +68,10 @@ def train(
     chosen = steps.chosen(config)
     tracker = tracking.Tracker(config)
     with torch_threads(config.num_threads), tracker.active(stopped=TrainingInterrupted):
-        run = Run(config, *prepare_data(config))
+        run = Run(config, *prepare_data(config), show_progress=show_progress)
+        run.train_alone = lambda alone: train(alone, show_progress, stop=stop)
         steps.run_all(chosen.on_data, run)
-        config = with_default_objective(with_default_epochs(config, len(run.train_data)), run.train_data.scale)
+        config = with_default_objective(with_default_epochs(config, run.train_sentences), run.train_data.scale)
         run.objective = build_objective(config, run.train_data)
         run.model, run.tokenizer, run.config = build_model(config, run.train_data.scale, run.objective)
         long_texts = count_long_texts(
@@ -80,7 +81,7 @@ def train(
 
         def trained(each: Run, extra: list[Any]) -> Any:
             trainer = build_trainer(each, show_progress, [*(callbacks or []), *extra], prepare)
-            fit(trainer, each.config, ModelFolder(each.config.output_dir), stop)
+            fit(trainer, each.config, ModelFolder(each.config.output_dir), stop, run.resumed_before_fit)
             return trainer
 
         with quiet_transformers():  # the epoch bars stay; those for writing and reading checkpoints go
@@ -102,6 +103,7 @@ def another_member(run: Run, member: int, before_fit: list[steps.Step]) -> Run:
     logger.info("Ensemble member %d of %d (seed %d)", member + 1, run.config.ensemble, config.seed)
     model, _, config = build_model(config, run.train_data.scale, run.objective)
     each = Run(config, run.train_data, run.validation_data, run.objective, model, run.tokenizer)
+    each.unlabelled = run.unlabelled
     steps.run_all(before_fit, each)
     return each
 
@@ -124,6 +126,7 @@ def finished(
         run.recorded,
         run.trainer.args.world_size,
         long_texts,
+        unlabelled_samples=len(run.unlabelled) if run.unlabelled else None,
     )
     tracker.log_result(result)
     if result.is_main_process:
@@ -265,9 +268,7 @@ def build_trainer(
         processing_class=run.tokenizer,
         data_collator=DataCollatorWithPadding(run.tokenizer),
         compute_metrics=trainer_metrics(run.train_data.scale, run.objective),
-        compute_loss_func=run.objective.loss
-        if run.train_data.teacher_probs is None
-        else DistillationLoss(run.objective, config.teacher_weight),
+        compute_loss_func=training_loss(run),
     )
     with_callbacks(trainer, config, show_progress, extra_callbacks)
     return trainer if prepare is None else prepare(trainer)
@@ -291,13 +292,20 @@ def with_callbacks(trainer: Any, config: TrainConfig, show_progress: bool, extra
         trainer.add_callback(callback)
 
 
-def fit(trainer: Any, config: TrainConfig, folder: ModelFolder, stop: threading.Event | None = None) -> float:
+def fit(
+    trainer: Any,
+    config: TrainConfig,
+    folder: ModelFolder,
+    stop: threading.Event | None = None,
+    resumed_before_fit: bool = False,
+) -> float:
     """Train (from the newest checkpoint with ``config.resume``), keeping the best epoch; returns the seconds it
     took. A resumable checkpoint is written every
-    ``checkpoint_minutes``; when ``stop`` is set, one is written and :class:`TrainingInterrupted` raised."""
+    ``checkpoint_minutes``; when ``stop`` is set, one is written and :class:`TrainingInterrupted` raised.
+    ``resumed_before_fit``: the resumed run was interrupted before this model's first checkpoint."""
     from .callbacks import PeriodicCheckpoint, StopWhenAsked
 
-    resume_from = resume_point(config, folder)
+    resume_from = resume_point(config, folder, resumed_before_fit)
     trainer.add_callback(PeriodicCheckpoint(config.checkpoint_minutes))
     asked = StopWhenAsked(stop or threading.Event())
     trainer.add_callback(asked)
@@ -308,9 +316,13 @@ def fit(trainer: Any, config: TrainConfig, folder: ModelFolder, stop: threading.
     return time.perf_counter() - started
 
 
-def resume_point(config: TrainConfig, folder: ModelFolder) -> Path | None:
-    """The checkpoint to continue from: the newest one with ``resume``; an error when there is none."""
+def resume_point(config: TrainConfig, folder: ModelFolder, resumed_before_fit: bool = False) -> Path | None:
+    """The checkpoint to continue from: the newest one with ``resume``; an error when there is none, unless the
+    steps before fitting resumed their own work (the run was interrupted before its first checkpoint)."""
     latest = folder.latest_checkpoint()
+    if config.resume and latest is None and resumed_before_fit:
+        logger.info("Resuming: no checkpoint of the model yet, so it trains from its first step")
+        return None
     if config.resume and latest is None:
         raise SentscoreError(
             f"nothing to resume: {folder.file(CHECKPOINT_DIR)} holds no complete checkpoint",

@@ -46,6 +46,7 @@ class TrainResult:
     processes: int = 1  # training processes (a multi-process launcher's world size)
     long_texts: dict[str, int] = dataclasses.field(default_factory=dict)  # texts over max_length, and it
     onnx_export: dict[str, Any] = dataclasses.field(default_factory=dict)  # the files exported and the seconds
+    unlabelled_samples: int | None = None  # sentences without a score trained on (a teacher's distributions)
 
 
 @dataclass
@@ -152,6 +153,7 @@ def save(
         train_file=os.path.basename(config.train_file),
         validation_file=os.path.basename(config.validation_file) if config.validation_file else None,
         train_samples=result.train_samples,
+        unlabelled_samples=result.unlabelled_samples,
         validation_samples=result.validation_samples,
         train_seconds=round(result.train_seconds, 2),
         trained_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

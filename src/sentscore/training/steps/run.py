@@ -10,7 +10,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from ...config import TrainConfig
-    from ...data import LabelledData
+    from ...data import LabelledData, UnlabelledData
     from ...model.objectives import Objective
 
 
@@ -45,9 +45,18 @@ class Run:
     seconds: float = 0.0
     #: trains a further model like this one with the seed ``seed + k`` and returns its trainer (the recipe's)
     train_another: Callable[[int], Any] | None = None
+    #: sentences without a score that the model learns from its teacher's distributions
+    unlabelled: UnlabelledData | None = None
+    #: trains a model folder from a config, as ``train`` does (the recipe's)
+    train_alone: Callable[[TrainConfig], Any] | None = None
+    #: whether a step reused the work of the interrupted run being resumed (the model may have no checkpoint yet)
+    resumed_before_fit: bool = False
+    show_progress: bool = False
 
-
-Step = Callable[[Run], None]
+    @property
+    def train_sentences(self) -> int:
+        """The sentences trained on: the labelled ones and the unlabelled ones."""
+        return len(self.train_data) + (len(self.unlabelled) if self.unlabelled else 0)
 
 
 #: A step: a function that reads the run and changes it.

@@ -7,11 +7,18 @@ distribution."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ... import atomic
+from ...config import SELF_TEACHER
+from ...data import load_unlabelled
 from ...errors import SentscoreError
+from ...model.folder import CHECKPOINT_DIR, ModelFolder
 from ...model.objectives import head_outputs
 
 if TYPE_CHECKING:
@@ -21,15 +28,81 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: Where a run keeps its teacher's probabilities (in the folder's checkpoints), so that a resumed run does not
+#: score its sentences again, and the model ``teacher: self`` trains first.
+TEACHER_PROBABILITIES = "teacher-probabilities.json"
+SELF_TEACHER_DIR = "teacher"
+
 
 def teach(run: Run) -> None:
-    """The step: the training sentences get the distributions of the config's teacher."""
-    run.train_data = with_teacher(run.train_data, run.config.teacher)
+    """The step: the training sentences, and the unlabelled ones when the config gives a file of them, get the
+    distributions of the config's teacher (with ``self``, the model trained first on the labelled sentences)."""
+    config = run.config
+    if config.unlabelled_file:
+        labelled = [*run.train_data.texts, *run.validation_data.texts]
+        run.unlabelled = load_unlabelled(config.unlabelled_file, config.text_column, labelled)
+    teacher = trained_self_teacher(run) if config.teacher == SELF_TEACHER else config.teacher
+    texts = {"labelled": run.train_data.texts, "unlabelled": run.unlabelled.texts if run.unlabelled else []}
+    probs = teacher_probabilities(run, teacher, texts)
+    run.train_data = dataclasses.replace(run.train_data, teacher_probs=probs["labelled"])
+    if run.unlabelled is not None:
+        run.unlabelled = dataclasses.replace(run.unlabelled, teacher_probs=probs["unlabelled"])
 
 
-def with_teacher(data: LabelledData, teacher: str) -> LabelledData:
-    """``data`` with the probabilities that the model folder ``teacher`` gives each of its texts (calibrated,
-    as the teacher scores them); the teacher must score the same levels."""
+def trained_self_teacher(run: Run) -> str:
+    """The folder of the model trained on the labelled sentences alone, with the run's settings, in the run's
+    checkpoints: reused as it is when resuming a run that had trained it, continued when it was interrupted."""
+    place = Path(run.config.output_dir) / CHECKPOINT_DIR / SELF_TEACHER_DIR
+    resume = run.config.resume and ModelFolder(place).latest_checkpoint() is not None
+    if run.config.resume and (place / "sentscore.json").is_file():
+        logger.info("Resuming: the model trained on the labelled sentences alone is at %s", place)
+        run.resumed_before_fit = True
+        return str(place)
+    if run.train_alone is None:
+        raise SentscoreError("teacher self needs the recipe's training", hint="Train it with sentscore train.")
+    logger.info("Self-training: first the model on the %d labelled sentences alone", len(run.train_data))
+    config = dataclasses.replace(
+        run.config,
+        output_dir=str(place),
+        teacher=None,
+        unlabelled_file=None,
+        ensemble=1,
+        onnx_export="none",
+        report_to=["none"],
+        overwrite=True,
+        resume=resume,
+    )
+    run.train_alone(config)
+    run.resumed_before_fit = run.config.resume
+    return str(place)
+
+
+def teacher_probabilities(run: Run, teacher: str, texts: dict[str, list[str]]) -> dict[str, list[list[float]]]:
+    """The probabilities ``teacher`` gives each list of ``texts``: kept in the run's checkpoints and read back
+    from there when resuming the same run (the same teacher and texts)."""
+    key = _fingerprint(teacher, texts)
+    kept = Path(run.config.output_dir) / CHECKPOINT_DIR / TEACHER_PROBABILITIES
+    if run.config.resume and kept.is_file():
+        record = json.loads(kept.read_text(encoding="utf-8"))
+        if record.get("fingerprint") == key:
+            logger.info("Resuming: the teacher's probabilities come from %s", kept)
+            run.resumed_before_fit = True
+            return record["probabilities"]
+    scorer = teacher_scorer(teacher, run.train_data)
+    started, probabilities = time.perf_counter(), {}
+    for name, some in texts.items():
+        probabilities[name] = _scored(scorer, some, run.show_progress)
+    logger.info(
+        "The teacher scored %s sentences in %.0f s",
+        " and ".join(f"{len(some)} {name}" for name, some in texts.items() if some),
+        time.perf_counter() - started,
+    )
+    atomic.write_text(kept, json.dumps({"teacher": teacher, "fingerprint": key, "probabilities": probabilities}))
+    return probabilities
+
+
+def teacher_scorer(teacher: str, data: LabelledData) -> Any:
+    """The teacher's scorer, which must score the levels of ``data``."""
     from ...scoring.scorer import Scorer
 
     try:
@@ -44,12 +117,29 @@ def with_teacher(data: LabelledData, teacher: str) -> LabelledData:
             f"{', '.join(data.scale.labels)}",
             hint="Use a teacher trained on the same levels (the same kind of data), or leave teacher unset.",
         )
-    started = time.perf_counter()
-    probs = scorer.predict_proba(data.texts)
-    logger.info(
-        "Teacher %s scored the %d training sentences in %.0f s", teacher, len(data), time.perf_counter() - started
-    )
-    return dataclasses.replace(data, teacher_probs=probs.astype(float).round(6).tolist())
+    return scorer
+
+
+def _scored(scorer: Any, texts: list[str], show_progress: bool) -> list[list[float]]:
+    from ...scoring.scorer import progress_bar
+
+    if not texts:
+        return []
+    with progress_bar(len(texts), show_progress, "Teacher scoring") as advance:
+        probs = scorer.predict_proba(texts, progress=advance)
+    return probs.astype(float).round(6).tolist()
+
+
+def _fingerprint(teacher: str, texts: dict[str, list[str]]) -> str:
+    """What the teacher's probabilities depend on: its weights (their files' sizes and times) and the texts."""
+    digest = hashlib.sha256()
+    weights = sorted(Path(teacher).glob("*.safetensors"))
+    digest.update(json.dumps([(w.name, w.stat().st_size, w.stat().st_mtime_ns) for w in weights]).encode())
+    for name, some in texts.items():
+        digest.update(name.encode())
+        for text in some:
+            digest.update(text.encode("utf-8") + b"\0")
+    return digest.hexdigest()
 
 
 def labels_with_teacher(data: LabelledData) -> list[Any]:
@@ -60,24 +150,44 @@ def labels_with_teacher(data: LabelledData) -> list[Any]:
     return [[float(level), *probs] for level, probs in zip(data.label_ids, data.teacher_probs, strict=True)]
 
 
+#: The level id in a label row of a sentence without a score (its loss is the match to the teacher alone).
+UNLABELLED = -1.0
+
+
+def unlabelled_rows(probabilities: list[list[float]]) -> list[list[float]]:
+    """The label rows of unlabelled sentences: no level, the teacher's distribution."""
+    return [[UNLABELLED, *probs] for probs in probabilities]
+
+
+def training_loss(run: Run) -> Any:
+    """The Trainer's loss for ``run``: the objective's, or with a teacher's distributions, :class:`DistillationLoss`."""
+    if run.train_data.teacher_probs is None:
+        return run.objective.loss
+    return DistillationLoss(run.objective, run.config.teacher_weight)
+
+
 class DistillationLoss:
     """The objective's own loss on the true levels, and, with ``weight``, the cross-entropy of the model's
     distribution against the teacher's (every objective reads its outputs as a distribution, so any objective
-    can learn from a teacher). Validation batches carry the true levels alone and get the objective's loss."""
+    can learn from a teacher); a sentence without a level learns from the teacher alone. Validation batches
+    carry the true levels alone and get the objective's loss."""
 
     def __init__(self, objective: Objective, weight: float):
         self.objective = objective
         self.weight = weight
 
     def __call__(self, outputs: Any, labels: Any, num_items_in_batch: Any = None) -> Any:
+        import torch
+
         if labels.dim() == 1:
             return self.objective.loss(outputs, labels, num_items_in_batch)
         levels, teacher = labels[:, 0].long(), labels[:, 1:].float()
+        labelled = levels >= 0
         logits = head_outputs(outputs).float()
-        own = self.objective.loss_per_item(logits, levels)
+        own = self.objective.loss_per_item(logits, levels.clamp(min=0))
         student = self.objective.torch_probabilities(logits).clamp(min=1e-7)
         matched = -(teacher * student.log()).sum(1)
-        per_item = (1 - self.weight) * own + self.weight * matched
+        per_item = torch.where(labelled, (1 - self.weight) * own + self.weight * matched, matched)
         if num_items_in_batch is not None:  # the Trainer counted every entry of the label rows
             num_items_in_batch = num_items_in_batch / labels.shape[1]
         return self.objective.reduce(per_item, levels, num_items_in_batch)
