@@ -36,7 +36,18 @@ QUALITY = RESULTS / "quality"
 MODELS = RESULTS / "quality_models"
 SEEDS = (42, 43, 44)
 #: Data sets: name -> (folder with train.csv and dev.csv, training sentences per level or None for all).
-DATASETS = {"sst5": (SST5, None), "semeval_4c": (SEMEVAL, None), "sst5_64": (SST5, 64)}
+DATASETS = {
+    "sst5": (SST5, None),
+    "semeval_4c": (SEMEVAL, None),
+    "sst5_64": (SST5, 64),
+    "semeval_4c_320": (SEMEVAL, None),
+}
+#: Data sets drawn at random (stratified by level, so in the file's proportions): name -> training sentences.
+#: The tweets' rarest level has 130 rows, so as few labels as sst5_64's are drawn as they come, not per level.
+SAMPLED = {"semeval_4c_320": 320}
+#: The value of ``unlabelled_file`` that stands for the rest of a sampled data set's train.csv, its sentences
+#: only (the few-labels case: what was not drawn is text nobody scored).
+REST = "the rest of train.csv"
 
 #: Configurations compared: name -> TrainConfig overrides (None: the reference recipe, bench/reference.py).
 #: The configuration that "defaults" resolves to for the bundled model (the stock head: cls pooling, the ordered
@@ -99,8 +110,15 @@ CONFIGS: dict[str, dict[str, Any] | None] = {
         "teacher_weight": 0.9,
         "bf16": False,
     },
+    # few labels plus unlabelled text: the base-size model trained on the labels (the same draw) scores the rest of
+    # train.csv, and the bundled model learns from both; or the bundled model teaches itself (self-training)
+    "defaults, teacher mpnet-base, unlabelled rest": {"teacher": "mpnet-base, defaults", "unlabelled_file": REST},
+    "defaults, teacher self, unlabelled rest": {"teacher": "self", "unlabelled_file": REST},
 }
-#: The seed of the run whose model a configuration's ``teacher`` names.
+#: The configurations that learn from unlabelled text.
+FEW_LABELS = ["defaults, teacher mpnet-base, unlabelled rest", "defaults, teacher self, unlabelled rest"]
+#: The seed of the run whose model a configuration's ``teacher`` names on a whole data set (on a sampled one, the
+#: run's own seed: the teacher was trained on the same draw).
 TEACHER_SEED = 42
 #: The configurations run by default on each data set (every one on the full sets; a few on small data).
 #: Configurations whose runs keep each epoch's probabilities for the validation split and dev.
@@ -109,7 +127,8 @@ RECORD_EVERY_EPOCH = ("defaults, every epoch",)
 DEFAULT_PLAN = {
     "sst5": list(CONFIGS),
     "semeval_4c": list(CONFIGS),
-    "sst5_64": ["reference recipe", "sentscore 0.1 defaults", "defaults"],
+    "sst5_64": ["reference recipe", "sentscore 0.1 defaults", "defaults", "mpnet-base, defaults", *FEW_LABELS],
+    "semeval_4c_320": ["defaults", "mpnet-base, defaults", *FEW_LABELS],
 }
 
 
@@ -122,16 +141,37 @@ def result_file(data: str, config: str, seed: int) -> Path:
 
 
 def training_file(data: str, seed: int, workdir: Path) -> str:
-    """The training file of ``data``: the whole train.csv, or a seeded sample of so many sentences per level."""
+    """The training file of ``data``: the whole train.csv, or a seeded sample of so many sentences per level (or
+    so many in all, stratified by level)."""
     folder, per_level = DATASETS[data]
-    if per_level is None:
+    if per_level is None and data not in SAMPLED:
         return str(folder / "train.csv")
+    sample, _ = drawn(data, seed)
+    path = workdir / "train.csv"
+    sample.to_csv(path, index=False)
+    return str(path)
+
+
+def drawn(data: str, seed: int) -> tuple[Any, Any]:
+    """A sampled data set's seeded draw from train.csv, and the rows it left."""
     import pandas as pd
 
+    folder, per_level = DATASETS[data]
     frame = pd.read_csv(folder / "train.csv")
-    sample = frame.groupby("score", group_keys=False).sample(n=per_level, random_state=seed)
-    path = workdir / "train.csv"
-    sample.sample(frac=1.0, random_state=seed).to_csv(path, index=False)
+    if per_level is not None:
+        sample = frame.groupby("score", group_keys=False).sample(n=per_level, random_state=seed)
+    else:
+        share = SAMPLED[data] / len(frame)
+        sample = frame.groupby("score", group_keys=False).sample(frac=share, random_state=seed)
+    return sample.sample(frac=1.0, random_state=seed), frame.drop(sample.index)
+
+
+def rest_file(data: str, seed: int, workdir: Path) -> str:
+    """The sentences of train.csv that ``data``'s draw with ``seed`` left, without their scores, one a line."""
+    _, rest = drawn(data, seed)
+    path = workdir / "unlabelled.txt"
+    texts = [" ".join(str(text).split()) for text in rest["sentence"]]  # one a line
+    path.write_text("".join(f"{text}\n" for text in texts), encoding="utf-8")
     return str(path)
 
 
@@ -162,6 +202,8 @@ def run_sentscore(
         "resolved_config": result.config.to_dict(),
         "validation": validation,
         "calibration": result.post_fit.get("calibration"),
+        "teacher": result.post_fit.get("teacher"),
+        "unlabelled_samples": result.unlabelled_samples,
         "dev": _headline(report["metrics"]),
         "decodings": report["decodings"],
         "score_sets": report["score_sets"],
@@ -229,7 +271,10 @@ def _run_one(data: str, config: str, seed: int) -> Path:
             figures = run_reference_recipe(train_csv, dev_csv, seed, workdir)
         else:
             every_epoch = config in RECORD_EVERY_EPOCH
-            figures = run_sentscore(train_csv, dev_csv, with_paths(data, overrides), seed, workdir, every_epoch)
+            settings = with_paths(data, overrides, seed)
+            if settings.get("unlabelled_file") == REST:
+                settings["unlabelled_file"] = rest_file(data, seed, workdir)
+            figures = run_sentscore(train_csv, dev_csv, settings, seed, workdir, every_epoch)
             kept = MODELS / result_file(data, config, seed).stem
             shutil.rmtree(kept, ignore_errors=True)
             shutil.copytree(workdir / "model", kept)
@@ -271,23 +316,36 @@ def read_epochs(result: Path) -> dict[str, Any] | None:
     return json.loads(gzip.decompress(path.read_bytes())) if path.is_file() else None
 
 
-def with_paths(data: str, overrides: dict[str, Any]) -> dict[str, Any]:
+def with_paths(data: str, overrides: dict[str, Any], seed: int) -> dict[str, Any]:
     """``overrides`` with the models they name by benchmark name (the base-size model, a teacher run) as the
     paths of those models on this machine."""
     settings = dict(overrides)
     if settings.get("model_name") == f"bench:{BASE_MODEL}":
         settings["model_name"] = str(base_model_path())
-    if "teacher" in settings:
-        settings["teacher"] = str(teacher_model(data, settings["teacher"]))
+    if settings.get("teacher", "self") != "self":
+        settings["teacher"] = str(teacher_model(data, settings["teacher"], seed))
     return settings
 
 
-def teacher_model(data: str, config: str) -> Path:
-    """The kept model of ``config``'s run on ``data`` with :data:`TEACHER_SEED`, which must have run first."""
-    folder = MODELS / result_file(data, config, TEACHER_SEED).stem
+def teacher_folder(data: str, config: str, seed: int) -> Path:
+    """Where the kept model of the teacher run of ``config`` on ``data`` for a run with ``seed`` is: the run
+    with :data:`TEACHER_SEED` on a whole data set, with the same seed (the same draw) on a sampled one."""
+    sampled = DATASETS[data][1] is not None or data in SAMPLED
+    return MODELS / result_file(data, config, seed if sampled else TEACHER_SEED).stem
+
+
+def teacher_model(data: str, config: str, seed: int) -> Path:
+    """The kept model of the teacher run (:func:`teacher_folder`), which must have run first."""
+    folder = teacher_folder(data, config, seed)
     if not (folder / "sentscore.json").is_file():
-        raise SystemExit(f"no teacher at {folder}: run --data {data} --config '{config}' --seed {TEACHER_SEED} first")
+        raise SystemExit(f"no teacher at {folder}: run --data {data} --config '{config}' first")
     return folder
+
+
+def waits_for_teacher(data: str, config: str, seed: int) -> bool:
+    """Whether the run's teacher (a run of another configuration) has not written its model yet."""
+    teacher = (CONFIGS[config] or {}).get("teacher", "self")
+    return teacher != "self" and not (teacher_folder(data, teacher, seed) / "sentscore.json").is_file()
 
 
 def _plain(value: Any) -> Any:
@@ -307,8 +365,12 @@ def run_all(plan: dict[str, list[str]], seeds: list[int], workers: int) -> None:
     print(f"[quality] {len(todo)} runs to do", flush=True)
     running: list[tuple[subprocess.Popen, tuple]] = []
     while todo or running:
-        while todo and len(running) < workers:
-            job = todo.pop(0)
+        ready = [job for job in todo if not waits_for_teacher(*job)]
+        if todo and not ready and not running:
+            raise SystemExit(f"[quality] no teacher for {todo}: add its configuration to the plan")
+        while ready and len(running) < workers:
+            job = ready.pop(0)
+            todo.remove(job)
             if result_file(*job).is_file() or running_marker(*job).exists():
                 continue  # done or started by another scheduler meanwhile
             running_marker(*job).touch()

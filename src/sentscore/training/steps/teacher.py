@@ -41,9 +41,15 @@ def teach(run: Run) -> None:
     if config.unlabelled_file:
         labelled = [*run.train_data.texts, *run.validation_data.texts]
         run.unlabelled = load_unlabelled(config.unlabelled_file, config.text_column, labelled)
+    started = time.perf_counter()
     teacher = trained_self_teacher(run) if config.teacher == SELF_TEACHER else config.teacher
+    first = time.perf_counter() - started
     texts = {"labelled": run.train_data.texts, "unlabelled": run.unlabelled.texts if run.unlabelled else []}
     probs = teacher_probabilities(run, teacher, texts)
+    run.recorded["teacher"] = {
+        "first_model_seconds": round(first, 2) if config.teacher == SELF_TEACHER else None,
+        "scoring_seconds": round(time.perf_counter() - started - first, 2),
+    }
     run.train_data = dataclasses.replace(run.train_data, teacher_probs=probs["labelled"])
     if run.unlabelled is not None:
         run.unlabelled = dataclasses.replace(run.unlabelled, teacher_probs=probs["unlabelled"])
