@@ -11,6 +11,7 @@ DATA_NAMES = {
     "sst5": "SST-5 dev (movie sentences, 1101)",
     "semeval_4c": "SemEval-2016 4C dev (tweets, 2000, very imbalanced)",
     "sst5_64": "SST-5 dev after training on 64 sentences per level (320 in all)",
+    "semeval_4c_320": "SemEval-2016 4C dev after training on 320 tweets drawn at random (stratified by level)",
 }
 COLUMNS = (("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("qwk", "QWK"), ("mae", "MAE"), ("ece", "ECE"))
 
@@ -92,7 +93,96 @@ def quality_section(results: list[dict[str, Any]]) -> list[str]:
                 f"{statistics.fmean(run['train_seconds'] for run in runs):.0f} |"
             )
         rows.append("")
-    return rows + base_size_rows(groups) + ensemble_rows(groups) + targets_rows(groups)
+    return rows + base_size_rows(groups) + few_labels_rows(groups) + ensemble_rows(groups) + targets_rows(groups)
+
+
+#: The few-labels comparison: what each row is called, and the configuration (as :func:`label` names it).
+FEW_LABELS_ROWS = (
+    ("the labels alone (defaults)", "defaults, bf16"),
+    ("teacher: all-mpnet-base-v2 on the labels alone", "mpnet-base, 0.2 defaults (mean pooling), bf16"),
+    ("student of that teacher, + unlabelled", "defaults, teacher mpnet-base, unlabelled rest, bf16"),
+    ("self-training, + unlabelled", "defaults, teacher self, unlabelled rest, bf16"),
+)
+
+
+def few_labels_rows(groups: dict[str, dict[str, list[dict[str, Any]]]]) -> list[str]:
+    """Few labels plus unlabelled text: the bundled model on the labels alone, the base-size teacher, and the
+    bundled model taught on the labels plus the rest of train.csv by that teacher or by itself; then the
+    issue's targets."""
+    rows, found = [], {}
+    for data in ("sst5_64", "semeval_4c_320"):
+        for name, config in FEW_LABELS_ROWS:
+            runs = groups.get(data, {}).get(config)
+            if not runs:
+                continue
+            found[data, name] = runs
+            cells = [spread([run["dev"][key] for run in runs]) for key, _ in COLUMNS]
+            teacher = [run["teacher"]["scoring_seconds"] for run in runs if run.get("teacher")]
+            rows.append(
+                f"| {DATA_NAMES[data].split(' after')[0]}, {SAMPLE_WORDS[data]} | {name} | {len(runs)} | "
+                + " | ".join(cells)
+                + f" | {statistics.fmean(run['train_seconds'] for run in runs):.0f} | "
+                + (f"{statistics.fmean(teacher):.0f}" if teacher else "")
+                + " |"
+            )
+    if not rows:
+        return []
+    return [
+        "### Few labels, lots of text (`unlabelled_file`, `teacher`)",
+        "",
+        "A seeded draw of labelled sentences from train.csv (64 per level of SST-5; 320 tweets of SemEval-4C at "
+        "random, stratified by level), the rest of train.csv as `unlabelled_file` (its sentences only). The "
+        "teacher is all-mpnet-base-v2 trained with the defaults on the same draw (same seed); `teacher: self` "
+        "is the bundled model trained first on the draw. Training seconds include the teacher's scoring (and with "
+        "self, the first model's training), one thread per run, two runs at a time on 2 cores; the teacher "
+        "column is its scoring (and first training) alone. The base-size teacher's own training is its row.",
+        "",
+        "| data | configuration | seeds | " + " | ".join(n for _, n in COLUMNS) + " | training s | teacher s |",
+        "|---|---|---:|" + "---:|" * (len(COLUMNS) + 2),
+        *rows,
+        "",
+        *few_labels_targets(found),
+    ]
+
+
+SAMPLE_WORDS = {"sst5_64": "64 per level", "semeval_4c_320": "320 drawn"}
+
+
+def few_labels_targets(found: dict[tuple[str, str], list[dict[str, Any]]]) -> list[str]:
+    """The few-labels issue's targets for the students (means over seeds)."""
+    names = [name for name, _ in FEW_LABELS_ROWS]
+    alone, teacher, students = names[0], names[1], names[2:]
+    rows = []
+    for student in students:
+        ours = found.get(("sst5_64", student))
+        if ours:
+            accuracy, qwk = mean_of(ours, "accuracy"), mean_of(ours, "qwk")
+            rows.append(f"| SST-5, {student}: accuracy ≥ 0.45 | {accuracy:.4f} | {_verdict(accuracy >= 0.45)} |")
+            rows.append(f"| SST-5, {student}: QWK ≥ 0.70 | {qwk:.4f} | {_verdict(qwk >= 0.70)} |")
+            if ("sst5_64", teacher) in found:
+                gap = mean_of(found["sst5_64", teacher], "accuracy") - accuracy
+                rows.append(
+                    f"| SST-5, {student}: within 2 points of the teacher's accuracy | {100 * gap:+.1f} points "
+                    f"below | {_verdict(gap <= 0.02)} |"
+                )
+        ours, base = found.get(("semeval_4c_320", student)), found.get(("semeval_4c_320", alone))
+        if ours and base:
+            wins = [
+                key
+                for key in ("accuracy", "macro_f1", "qwk", "mae")
+                if (mean_of(ours, key) < mean_of(base, key)) == (key == "mae")
+            ]
+            rows.append(
+                f"| SemEval-4C, {student}: better than the labels alone on accuracy, macro-F1, QWK and MAE | "
+                f"better on {', '.join(wins) or 'none'} | {_verdict(len(wins) == 4)} |"
+            )
+    if not rows:
+        return []
+    return ["| target (means over seeds) | measured | verdict |", "|---|---|---|", *rows, ""]
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "**not met**"
 
 
 #: The base-size model's runs and the distilled ones (as labelled by :func:`label`), shown beside the bundled

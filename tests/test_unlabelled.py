@@ -155,9 +155,12 @@ def test_a_student_given_unlabelled_sentences_grades_them_more_like_its_teacher(
 def test_self_training_trains_on_the_labelled_sentences_first_then_a_fresh_model_on_both(tiny_model_dir, tmp_path):
     texts = unlabelled_texts(6, seed=8)
     unlabelled = write_lines(tmp_path / "u.txt", texts)
-    result = train(config(tiny_model_dir, tmp_path, "self", teacher="self", unlabelled_file=str(unlabelled)), False)
+    settings = {"teacher": "self", "unlabelled_file": str(unlabelled), "onnx_export": "int8"}
+    result = train(config(tiny_model_dir, tmp_path, "self", **settings), show_progress=False)
     assert result.unlabelled_samples == new_to(texts) and result.config.teacher == "self"
+    assert result.post_fit["teacher"]["first_model_seconds"] > 0
     folder = tmp_path / "self"
+    assert (folder / "model.int8.onnx").is_file()  # the student exports like any model
     assert not (folder / ".checkpoints").exists()  # the first model lived in the checkpoints, which go
     assert "| `teacher` | self |" in (folder / "README.md").read_text()
 
@@ -243,3 +246,19 @@ def test_resumed_self_training_keeps_the_first_model_and_its_probabilities_even_
     assert "the model trained on the labelled sentences alone is at" in caplog.text  # not trained again
     assert "no checkpoint of the model yet" in caplog.text
     assert result.unlabelled_samples == new_to(texts) and (tmp_path / "cut" / "model.safetensors").is_file()
+
+
+def test_the_cli_dry_run_says_how_many_unlabelled_sentences_and_what_it_did_not_time(tiny_model_dir, tmp_path):
+    from .test_cli import run
+
+    texts = unlabelled_texts(6, seed=12)
+    write_lines(tmp_path / "u.txt", texts)
+    settings = config(tiny_model_dir, tmp_path, "out")
+    args = ["train", "--model-name", settings.model_name, "--train-file", settings.train_file, "--dry-run"]
+    dry = run(*args, "--teacher", "self", "--unlabelled-file", "u.txt", "--max-length", "16", cwd=tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    out = " ".join(dry.stdout.split())
+    assert f"Unlabelled: {new_to(texts)} sentences for the teacher to score first" in out
+    assert "its scoring and the labelled-only training are not in the time" in out
+    refused = run(*args, "--unlabelled-file", "u.txt", cwd=tmp_path)
+    assert refused.returncode == 2 and "'unlabelled_file' needs a 'teacher'" in refused.stderr
