@@ -10,7 +10,7 @@ import torch
 from sentscore import Scorer, TrainConfig, train
 from sentscore.errors import SentscoreError
 from sentscore.model.objectives import OBJECTIVES
-from sentscore.training.steps.teacher import DistillationLoss
+from sentscore.training.steps.distillation import DistillationLoss
 
 from .conftest import synthetic_rows, write_csv
 

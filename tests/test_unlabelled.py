@@ -14,7 +14,7 @@ from sentscore.errors import SentscoreError
 from sentscore.model.objectives import OBJECTIVES
 from sentscore.training.recipe import TrainingInterrupted
 from sentscore.training.steps import teacher as teacher_step
-from sentscore.training.steps.teacher import DistillationLoss
+from sentscore.training.steps.distillation import DistillationLoss
 
 from .conftest import synthetic_rows, write_csv
 from .test_distillation import distance_to

@@ -11,8 +11,8 @@ from ..config import TrainConfig
 from ..data import LabelledData, load_labelled, split
 from ..errors import SentscoreError
 from ..scoring.backends import SPECIAL_TOKENS, window_overlap
+from .steps.distillation import labels_with_teacher, unlabelled_rows
 from .steps.run import Run
-from .steps.teacher import labels_with_teacher, unlabelled_rows
 
 logger = logging.getLogger(__name__)
 

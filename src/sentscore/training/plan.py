@@ -15,8 +15,8 @@ from ..config import TrainConfig
 from . import tracking
 from .examples import count_long_texts, prepare_data, tokenized, with_default_epochs
 from .recipe import build_model, build_objective, with_default_objective
+from .steps.distillation import training_loss
 from .steps.run import Run
-from .steps.teacher import training_loss
 
 if TYPE_CHECKING:
     from ..data import LabelledData

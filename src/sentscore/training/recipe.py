@@ -24,8 +24,8 @@ from ..model.objectives import OBJECTIVES, Objective, balanced_class_weights
 from . import steps, tracking
 from .examples import count_long_texts, prepare_data, tokenized, with_default_epochs
 from .results import TrainResult, final_evaluation, global_batch_size, save
+from .steps.distillation import training_loss
 from .steps.run import Run
-from .steps.teacher import training_loss
 
 __all__ = ["TrainResult", "TrainingInterrupted", "train"]
 
