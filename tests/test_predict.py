@@ -256,3 +256,45 @@ def test_windows_are_averaged_by_the_tokens_they_read():
 def test_an_unknown_long_texts_choice_is_refused(trained_tiny_dir):
     with pytest.raises(SentscoreError, match="Unknown long_texts 'cut'"):
         Scorer.load(trained_tiny_dir, backend="torch", long_texts="cut")
+
+
+# ---- the device the torch backend scores on ------------------------------------------------------------------
+
+
+def test_a_gpu_asked_for_or_found_scores_with_the_torch_backend_and_onnx_stays_on_the_cpu(monkeypatch):
+    from sentscore.model import loading
+    from sentscore.scoring.backends import scoring_backend
+
+    assert scoring_backend("auto", "cpu") == ("auto", "cpu")  # the default: the export when there is one
+    monkeypatch.setattr(loading, "pick_device", lambda requested: "cuda")  # as on a machine with a GPU
+    assert scoring_backend("auto", "cuda") == ("torch", "cuda")
+    assert scoring_backend("auto", "auto") == ("torch", "cuda")
+    assert scoring_backend("onnx", "auto") == ("onnx", "cpu")
+    with pytest.raises(SentscoreError, match="ONNX backend scores on the CPU") as error:
+        scoring_backend("onnx", "cuda")
+    assert "--backend torch --device cuda" in error.value.hint
+    with pytest.raises(SentscoreError, match="Unknown device 'gpu'"):
+        scoring_backend("auto", "gpu")
+
+
+def test_device_auto_on_a_machine_without_a_gpu_scores_on_the_cpu_as_before(trained_tiny_dir):
+    texts = ["the food was great and lovely", "the room was dirty"]
+    auto = Scorer.load(trained_tiny_dir, backend="torch", device="auto")
+    assert auto.device == "cpu"
+    np.testing.assert_array_equal(
+        auto.predict_proba(texts), Scorer.load(trained_tiny_dir, backend="torch").predict_proba(texts)
+    )
+
+
+def test_the_cli_refuses_a_gpu_it_cannot_see_and_workers_on_a_gpu(trained_tiny_dir, tmp_path):
+    import torch
+
+    from .test_cli import assert_user_error, run
+
+    if not torch.cuda.is_available():
+        refused = run("predict", str(trained_tiny_dir), "--device", "cuda", "a sentence")
+        assert_user_error(refused, "no CUDA GPU is visible to torch")
+    source = tmp_path / "in.csv"
+    source.write_text("sentence\na\n")
+    refused = run("predict", str(trained_tiny_dir), "--device", "cuda", "--workers", "2", "--input", str(source))
+    assert_user_error(refused, "--workers and --engine ray score in CPU processes")

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import argparse
 
-from ..scoring.backends import BACKENDS, DEFAULT_BATCH_SIZE, LONG_TEXTS
+from ..scoring.backends import BACKENDS, DEFAULT_BATCH_SIZE, DEVICES, LONG_TEXTS
 
 EXIT_USER_ERROR = 2
 EXIT_ROWS_SKIPPED = 3  # a file was scored, but rows with a blank text were not
 EXIT_INTERRUPTED = 130
 ENGINES = ("local", "ray")
+
+
+def add_device_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--device",
+        choices=DEVICES,
+        default="cpu",
+        help="cpu (default); cuda or mps scores with the PyTorch weights on that GPU, auto on one when there is one "
+        "(an ONNX export scores on the CPU).",
+    )
 
 
 def add_backend_flags(parser: argparse.ArgumentParser) -> None:
@@ -19,6 +29,7 @@ def add_backend_flags(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="auto (default) uses an exported ONNX model when there is one (int8 first), else PyTorch.",
     )
+    add_device_flag(parser)
     parser.add_argument(
         "--batch-size",
         type=int,

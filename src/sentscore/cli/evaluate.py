@@ -35,6 +35,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         args.batch_size,
         set_coverage=args.set,
         long_texts=args.long_texts,
+        device=args.device,
     )
     print_metrics_table(report["metrics"], None, title=f"{args.data_file} ({report['metrics']['n']} sentences)")
     print_decodings(report["decodings"])

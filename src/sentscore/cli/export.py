@@ -8,6 +8,7 @@ from typing import Any
 from ..scoring.backends import BACKENDS
 from ..scoring.export import QUANTIZATIONS
 from ..serve.settings import ServeSettings
+from .common import add_device_flag
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -32,7 +33,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ..serve import serve
 
     settings = ServeSettings.from_dict(ServeSettings.given_flags(args), source="sentscore serve")
-    serve(args.model_dir, settings, backend=args.backend, log_level="warning" if args.quiet else "info")
+    quiet = "warning" if args.quiet else "info"
+    serve(args.model_dir, settings, backend=args.backend, log_level=quiet, device=args.device)
     return 0
 
 
@@ -64,5 +66,6 @@ def add_serve_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--backend", choices=BACKENDS, default="auto", help="auto (default) uses an ONNX export if present."
     )
+    add_device_flag(serve)
     ServeSettings.add_flags(serve, "server options")
     serve.set_defaults(handler=cmd_serve)

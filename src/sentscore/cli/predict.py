@@ -27,7 +27,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             f"--input takes one file with the local engine, got {len(args.input)}",
             hint="Score them one by one, or all at once with --engine ray --output FOLDER.",
         )
-    scorer = Scorer.load(args.model_dir, backend=args.backend, batch_size=args.batch_size, long_texts=args.long_texts)
+    scorer = Scorer.load(args.model_dir, args.backend, args.batch_size, long_texts=args.long_texts, device=args.device)
     if args.input:
         return _score_file(scorer, args)
     _print_predictions(scorer, args)
@@ -86,6 +86,11 @@ def check_flags(args: argparse.Namespace) -> None:
         check_coverage(args.set)
     if args.workers < 1:
         raise SentscoreError(f"--workers must be at least 1, got {args.workers}")
+    if args.device != "cpu" and (args.workers > 1 or args.engine == "ray"):
+        raise SentscoreError(
+            f"--device {args.device} scores in this process; --workers and --engine ray score in CPU processes",
+            hint="On a GPU, leave out --workers and --engine ray: one process feeds it large batches.",
+        )
 
 
 def _print_predictions(scorer: Any, args: argparse.Namespace) -> None:

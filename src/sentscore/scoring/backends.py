@@ -19,6 +19,9 @@ from ..errors import SentscoreError
 
 #: Backend names: "auto" uses an ONNX export when the folder has one (int8 first), else PyTorch.
 BACKENDS = ("auto", "torch", "onnx")
+#: Where the torch backend scores: the CPU (the default), a GPU, or auto (CUDA, then Apple MPS, then the CPU).
+#: ONNX Runtime scores on the CPU.
+DEVICES = ("cpu", "auto", "cuda", "mps")
 #: Sentences per batch when scoring (and in the export's checks, which score as predict does).
 DEFAULT_BATCH_SIZE = 64
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
@@ -30,6 +33,23 @@ Runner = Callable[[dict[str, np.ndarray]], np.ndarray]
 def check_backend(backend: str) -> None:
     if backend not in BACKENDS:
         raise SentscoreError(f"Unknown backend '{backend}'", hint=f"Use one of {', '.join(BACKENDS)}.")
+
+
+def scoring_backend(backend: str, device: str) -> tuple[str, str]:
+    """The backend and the device to score with: a GPU (asked for, or found by "auto") scores with the torch
+    backend; the ONNX backend scores on the CPU alone."""
+    from ..model.loading import pick_device
+
+    check_backend(backend)
+    if device not in DEVICES:
+        raise SentscoreError(f"Unknown device '{device}'", hint=f"Use one of {', '.join(DEVICES)}.")
+    if backend == "onnx" and device not in ("cpu", "auto"):
+        raise SentscoreError(
+            f"the ONNX backend scores on the CPU, not on '{device}'",
+            hint=f"Use --backend torch --device {device} to score on the GPU, or --device cpu.",
+        )
+    resolved = "cpu" if device == "cpu" or backend == "onnx" else pick_device(device)
+    return ("torch" if resolved != "cpu" else backend), resolved
 
 
 def check_long_texts(long_texts: str) -> None:
@@ -100,20 +120,20 @@ def run_in_batches(
     return outputs if outputs is not None else np.zeros((0, 0), dtype=np.float32)
 
 
-def torch_runner(model: Any) -> Runner:
-    """A runner over a loaded PyTorch model, in inference mode, on the CPU, in the model's own precision."""
+def torch_runner(model: Any, device: str = "cpu") -> Runner:
+    """A runner over a loaded PyTorch model, in inference mode, on ``device``, in the model's own precision."""
     import inspect
 
     import torch
 
-    model.eval()
+    model.eval().to(device)
     # DistilBERT-style models take no token_type_ids; BERT does.
     accepted = set(inspect.signature(model.forward).parameters) & set(INPUT_NAMES)
 
     def run(batch: dict[str, np.ndarray]) -> np.ndarray:
         with torch.inference_mode():
-            inputs = {k: torch.from_numpy(v) for k, v in batch.items() if k in accepted}
-            return model(**inputs).logits.float().numpy()
+            inputs = {k: torch.from_numpy(v).to(device) for k, v in batch.items() if k in accepted}
+            return model(**inputs).logits.float().cpu().numpy()
 
     return run
 

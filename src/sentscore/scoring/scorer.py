@@ -21,10 +21,10 @@ from .backends import (
     DEFAULT_BATCH_SIZE,
     SPECIAL_TOKENS,
     Runner,
-    check_backend,
     check_long_texts,
     load_tokenizer,
     run_in_batches,
+    scoring_backend,
     window_overlap,
 )
 from .explain import WordWeight
@@ -84,8 +84,10 @@ class Scorer:
         batch_size: int,
         long_texts: str = "windows",
         onnx_file: str | None = None,
+        device: str = "cpu",
     ):
         self.long_texts = long_texts
+        self.device = device  # where the model scores: "cpu", or a GPU with the torch backend
         self.onnx_file = onnx_file  # the export it scores with (None: PyTorch), which worker processes load too
         self.folder = folder
         self.objective = objective
@@ -120,13 +122,16 @@ class Scorer:
         num_threads: int | None = None,
         onnx_file: str | None = None,
         long_texts: str = "windows",
+        device: str = "cpu",
     ) -> Scorer:
         """Load ``model_dir`` once. ``backend="auto"`` uses an exported ONNX model when there is one (int8
         first), else the PyTorch weights. The window length (max_length) and objective come from the trained
         model. A text longer than max_length tokens is scored, with ``long_texts="windows"``, from overlapping
         windows whose distributions are averaged, or with "truncate" from its first window only.
-        ``num_threads`` sizes the ONNX Runtime session; PyTorch uses the process's own setting."""
-        check_backend(backend)
+        ``num_threads`` sizes the ONNX Runtime session; PyTorch uses the process's own setting. ``device``
+        "cuda" or "mps" scores with the PyTorch weights on that GPU ("auto": on one when there is one); the
+        ONNX exports score on the CPU."""
+        backend, device = scoring_backend(backend, device)
         if batch_size < 1:
             raise SentscoreError("batch_size must be at least 1")
         folder = ModelFolder(model_dir)
@@ -146,10 +151,10 @@ class Scorer:
             from .backends import torch_runner
 
             folder.verify(WEIGHTS_FILE)
-            run, chosen = torch_runner(load_trained(folder.path)), "torch"
+            run, chosen = torch_runner(load_trained(folder.path), device), "torch"
         logger.debug("Loaded %s with the %s backend", folder.path, onnx_path.name if onnx_path else chosen)
         onnx_file = onnx_path.name if onnx_path is not None else None
-        return cls(folder, objective, tokenizer, run, chosen, batch_size, long_texts, onnx_file)
+        return cls(folder, objective, tokenizer, run, chosen, batch_size, long_texts, onnx_file, device)
 
     def predict_proba(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Probabilities, shape (len(texts), number of labels), in input order."""

@@ -14,9 +14,14 @@ logger = logging.getLogger(__name__)
 
 
 def serve(
-    model_dir: str | Path, settings: ServeSettings | None = None, backend: str = "auto", log_level: str = "info"
+    model_dir: str | Path,
+    settings: ServeSettings | None = None,
+    backend: str = "auto",
+    log_level: str = "info",
+    device: str = "cpu",
 ) -> None:
-    """Load ``model_dir`` once and serve it with uvicorn on ``settings.host:port`` until SIGINT/SIGTERM."""
+    """Load ``model_dir`` once and serve it with uvicorn on ``settings.host:port`` until SIGINT/SIGTERM; ``device``
+    as :meth:`Scorer.load` takes it."""
     import uvicorn
 
     from ..scoring.scorer import Scorer
@@ -26,12 +31,15 @@ def serve(
     settings.validate("sentscore serve")
     host, port = settings.host, settings.port
     check_can_listen(host, port)  # before the model loads, and instead of uvicorn's bare log line
-    scorer = Scorer.load(model_dir, backend=backend, batch_size=settings.max_batch_size, long_texts=settings.long_texts)
+    scorer = Scorer.load(
+        model_dir, backend=backend, batch_size=settings.max_batch_size, long_texts=settings.long_texts, device=device
+    )
     app = create_app(scorer, settings)
     logger.info(
-        "Serving %s (%s backend, dynamic batching %s) on http://%s:%d  (API docs: /docs)",
+        "Serving %s (%s backend on %s, dynamic batching %s) on http://%s:%d  (API docs: /docs)",
         model_dir,
         scorer.backend,
+        scorer.device,
         "on" if batching_enabled(settings, scorer.backend) else "off",
         host,
         port,
