@@ -44,6 +44,7 @@ def test_score_with_probs(client):
 def test_model_health_docs_and_page(client):
     model = client.get("/v1/model").json()
     assert model["labels"] == [1, 2, 3, 4, 5] and model["max_length"] == 32 and model["backend"] == "torch"
+    assert model["device"] == "cpu"
     assert "accuracy" in model["metrics"]
     assert model["batching"] is True  # unset: on for the torch backend
     assert client.get("/health").json() == {"status": "ok"}

@@ -177,7 +177,7 @@ def _add_file_route(app: FastAPI, scorer: Scorer, batcher: DynamicBatcher, setti
 def _add_info_routes(app: FastAPI, model_info: dict[str, Any]) -> None:
     @app.get("/v1/model")
     async def model() -> dict[str, Any]:
-        """Labels, base model, max_length, objective, backend, the training metrics and calibration."""
+        """Labels, base model, max_length, objective, backend and device, the training metrics and calibration."""
         return model_info
 
     @app.get("/health")
