@@ -102,6 +102,7 @@ FEW_LABELS_ROWS = (
     ("teacher: all-mpnet-base-v2 on the labels alone", "mpnet-base, 0.2 defaults (mean pooling), bf16"),
     ("student of that teacher, + unlabelled", "defaults, teacher mpnet-base, unlabelled rest, bf16"),
     ("self-training, + unlabelled", "defaults, teacher self, unlabelled rest, bf16"),
+    ("student, + unlabelled, kept by loss", "defaults, teacher mpnet-base, unlabelled rest, kept by loss, bf16"),
     ("student, + unlabelled, 6 epochs", "defaults, teacher mpnet-base, unlabelled rest, 6 epochs, bf16"),
 )
 
