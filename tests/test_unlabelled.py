@@ -1,5 +1,5 @@
 """Learning from unlabelled sentences: the file read like a file to score, the loss over labelled and unlabelled
-examples, a tiny teacher -> student run end to end, self-training, the dry run, refusals and resume."""
+examples, a tiny teacher -> student run end to end, the dry run, refusals and resume."""
 
 import json
 import threading
@@ -72,15 +72,15 @@ def test_an_unreadable_unlabelled_file_is_refused_naming_the_key_the_file_and_th
         load_unlabelled(only_known, labelled=["known"])
 
 
-def test_the_config_needs_a_teacher_for_unlabelled_sentences_and_unlabelled_sentences_for_self(tmp_path):
+def test_the_config_needs_a_teacher_for_unlabelled_sentences_and_refuses_self_training(tmp_path):
     problems = TrainConfig(unlabelled_file="u.txt").problems()
     assert any("'unlabelled_file' needs a 'teacher'" in p for p in problems)
-    problems = TrainConfig(teacher="self").problems()
-    assert any("give 'unlabelled_file'" in p for p in problems)
-    assert not TrainConfig(teacher="self", unlabelled_file="u.txt").problems()
-    (tmp_path / "c.json").write_text(json.dumps({"teacher": "self", "unlabelled_file": "u.txt"}))
+    problems = TrainConfig(teacher="self", unlabelled_file="u.txt").problems()
+    assert any("self-training) is not offered: it gained nothing" in p for p in problems)
+    assert not TrainConfig(teacher="t", unlabelled_file="u.txt").problems()
+    (tmp_path / "c.json").write_text(json.dumps({"teacher": "t", "unlabelled_file": "u.txt"}))
     read = TrainConfig.read_file(tmp_path / "c.json")
-    assert read["teacher"] == "self" and read["unlabelled_file"] == str(tmp_path / "u.txt")
+    assert read["teacher"] == str(tmp_path / "t") and read["unlabelled_file"] == str(tmp_path / "u.txt")
 
 
 # ---- the loss ----------------------------------------------------------------------------------------------------
@@ -136,10 +136,8 @@ def test_a_student_given_unlabelled_sentences_grades_them_more_like_its_teacher(
     texts = unlabelled_texts(12, seed=7)
     unlabelled = write_lines(tmp_path / "u.txt", texts)
     teacher = str(trained_tiny_dir)
-    with_text = train(
-        config(tiny_model_dir, tmp_path, "with", teacher=teacher, teacher_weight=1.0, unlabelled_file=str(unlabelled)),
-        show_progress=False,
-    )
+    settings = {"teacher": teacher, "teacher_weight": 1.0, "unlabelled_file": str(unlabelled), "onnx_export": "int8"}
+    with_text = train(config(tiny_model_dir, tmp_path, "with", **settings), show_progress=False)
     without = train(config(tiny_model_dir, tmp_path, "without", teacher=teacher, teacher_weight=1.0), False)
     kept = new_to(texts)  # the labelled file's sentences are left out
     assert with_text.unlabelled_samples == kept and without.unlabelled_samples is None
@@ -150,19 +148,8 @@ def test_a_student_given_unlabelled_sentences_grades_them_more_like_its_teacher(
     assert f"- Unlabelled: `u.txt`, {kept} sentences without a score" in card
     assert with_text.train_samples == without.train_samples  # labelled sentences; validation stays labelled
     assert with_text.validation_samples == without.validation_samples
-
-
-def test_self_training_trains_on_the_labelled_sentences_first_then_a_fresh_model_on_both(tiny_model_dir, tmp_path):
-    texts = unlabelled_texts(6, seed=8)
-    unlabelled = write_lines(tmp_path / "u.txt", texts)
-    settings = {"teacher": "self", "unlabelled_file": str(unlabelled), "onnx_export": "int8"}
-    result = train(config(tiny_model_dir, tmp_path, "self", **settings), show_progress=False)
-    assert result.unlabelled_samples == new_to(texts) and result.config.teacher == "self"
-    assert result.post_fit["teacher"]["first_model_seconds"] > 0
-    folder = tmp_path / "self"
-    assert (folder / "model.int8.onnx").is_file()  # the student exports like any model
-    assert not (folder / ".checkpoints").exists()  # the first model lived in the checkpoints, which go
-    assert "| `teacher` | self |" in (folder / "README.md").read_text()
+    assert with_text.post_fit["teacher"]["scoring_seconds"] > 0
+    assert (tmp_path / "with" / "model.int8.onnx").is_file()  # the student exports like any model
 
 
 def test_the_dry_run_counts_unlabelled_sentences_in_the_steps_and_the_default_epochs(
@@ -225,40 +212,40 @@ def test_a_resumed_distillation_reuses_the_teachers_probabilities_and_ends_as_an
     assert all(whole[name].equal(resumed[name]) for name in whole)
 
 
-def test_resumed_self_training_keeps_the_first_model_and_its_probabilities_even_before_a_student_checkpoint(
-    tiny_model_dir, tmp_path, monkeypatch, caplog
+def test_a_run_resumed_before_its_first_checkpoint_starts_the_model_over_with_the_teachers_probabilities(
+    tiny_model_dir, trained_tiny_dir, tmp_path, monkeypatch, caplog
 ):
     import shutil
 
-    texts = unlabelled_texts(6, seed=11)
-    unlabelled = write_lines(tmp_path / "u.txt", texts)
-    settings = {"teacher": "self", "unlabelled_file": str(unlabelled)}
+    unlabelled = write_lines(tmp_path / "u.txt", unlabelled_texts(6, seed=11))
+    settings = {"teacher": str(trained_tiny_dir), "unlabelled_file": str(unlabelled)}
     stop = threading.Event()
     with pytest.raises(TrainingInterrupted):
         train(config(tiny_model_dir, tmp_path, "cut", **settings), False, [AskToStopAt(stop, 2)], stop=stop)
     checkpoints = tmp_path / "cut" / ".checkpoints"
-    assert (checkpoints / teacher_step.SELF_TEACHER_DIR / "model.safetensors").is_file()
-    for student in checkpoints.glob("checkpoint-*"):  # as if stopped before the student's first checkpoint
+    for student in checkpoints.glob("checkpoint-*"):  # as if stopped after the teacher scored, before a checkpoint
         shutil.rmtree(student)
     monkeypatch.setattr(teacher_step, "teacher_scorer", lambda *args: pytest.fail("the teacher scored again"))
     with caplog.at_level("INFO", logger="sentscore"):
         result = train(config(tiny_model_dir, tmp_path, "cut", resume=True, **settings), show_progress=False)
-    assert "the model trained on the labelled sentences alone is at" in caplog.text  # not trained again
+    assert "the teacher's probabilities come from" in caplog.text
     assert "no checkpoint of the model yet" in caplog.text
-    assert result.unlabelled_samples == new_to(texts) and (tmp_path / "cut" / "model.safetensors").is_file()
+    assert result.unlabelled_samples and (tmp_path / "cut" / "model.safetensors").is_file()
 
 
-def test_the_cli_dry_run_says_how_many_unlabelled_sentences_and_what_it_did_not_time(tiny_model_dir, tmp_path):
+def test_the_cli_dry_run_says_how_many_unlabelled_sentences_and_what_it_did_not_time(
+    tiny_model_dir, trained_tiny_dir, tmp_path
+):
     from .test_cli import run
 
     texts = unlabelled_texts(6, seed=12)
     write_lines(tmp_path / "u.txt", texts)
     settings = config(tiny_model_dir, tmp_path, "out")
     args = ["train", "--model-name", settings.model_name, "--train-file", settings.train_file, "--dry-run"]
-    dry = run(*args, "--teacher", "self", "--unlabelled-file", "u.txt", "--max-length", "16", cwd=tmp_path)
+    dry = run(*args, "--teacher", trained_tiny_dir, "--unlabelled-file", "u.txt", "--max-length", "16", cwd=tmp_path)
     assert dry.returncode == 0, dry.stderr
     out = " ".join(dry.stdout.split())
     assert f"Unlabelled: {new_to(texts)} sentences for the teacher to score first" in out
-    assert "its scoring and the labelled-only training are not in the time" in out
+    assert "its scoring is not in the time" in out
     refused = run(*args, "--unlabelled-file", "u.txt", cwd=tmp_path)
     assert refused.returncode == 2 and "'unlabelled_file' needs a 'teacher'" in refused.stderr

@@ -117,9 +117,7 @@ def _dry_run(config: TrainConfig) -> int:
     if plan.unlabelled_samples:
         out.print(
             f"Unlabelled: {plan.unlabelled_samples} sentences for the teacher to score first (counted in the steps "
-            "below); its scoring"
-            + (" and the labelled-only training" if plan.config.teacher == "self" else "")
-            + " are not in the time."
+            "below); its scoring is not in the time."
         )
     epochs, members = plan.config.num_train_epochs, plan.config.ensemble
     each = ("s" if epochs != 1 else "") + (f" for each of {members} models" if members > 1 else "")

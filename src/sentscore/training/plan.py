@@ -90,15 +90,13 @@ def as_taught(config: TrainConfig, train_data: LabelledData, validation: Labelle
     """With a teacher, the data as it would train: the unlabelled sentences read and checked, and every
     sentence given a uniform distribution in place of the teacher's (the time a step takes does not depend on
     it); a teacher folder is checked to load and score the same levels."""
-    from ..config import SELF_TEACHER
     from ..data import load_unlabelled
     from .steps.teacher import teacher_scorer
 
     run = Run(config, train_data, validation)
     if not config.teacher:
         return run
-    if config.teacher != SELF_TEACHER:
-        teacher_scorer(config.teacher, train_data)
+    teacher_scorer(config.teacher, train_data)
     uniform = [1 / len(train_data.scale)] * len(train_data.scale)
     run.train_data = dataclasses.replace(train_data, teacher_probs=[uniform] * len(train_data))
     if config.unlabelled_file:

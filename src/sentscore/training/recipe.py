@@ -69,7 +69,6 @@ def train(
     tracker = tracking.Tracker(config)
     with torch_threads(config.num_threads), tracker.active(stopped=TrainingInterrupted):
         run = Run(config, *prepare_data(config), show_progress=show_progress)
-        run.train_alone = lambda alone: train(alone, show_progress, stop=stop)
         steps.run_all(chosen.on_data, run)
         config = with_default_objective(with_default_epochs(config, run.train_sentences), run.train_data.scale)
         run.objective = build_objective(config, run.train_data)

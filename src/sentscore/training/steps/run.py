@@ -47,8 +47,6 @@ class Run:
     train_another: Callable[[int], Any] | None = None
     #: sentences without a score that the model learns from its teacher's distributions
     unlabelled: UnlabelledData | None = None
-    #: trains a model folder from a config, as ``train`` does (the recipe's)
-    train_alone: Callable[[TrainConfig], Any] | None = None
     #: whether a step reused the work of the interrupted run being resumed (the model may have no checkpoint yet)
     resumed_before_fit: bool = False
     show_progress: bool = False

@@ -1,7 +1,6 @@
 """Knowledge distillation's step: a teacher model's probabilities for the training sentences, and for sentences
 nobody scored (``unlabelled_file``), become targets, so that a small, fast model learns the graded judgement of
 a larger one (how much of each level it sees in a sentence), and learns it from more text than was labelled.
-The teacher is a model folder, or the model itself trained first on the labelled sentences (self-training).
 The targets and the loss: ``distillation.py``."""
 
 from __future__ import annotations
@@ -15,10 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ... import atomic
-from ...config import SELF_TEACHER
 from ...data import load_unlabelled
 from ...errors import SentscoreError
-from ...model.folder import CHECKPOINT_DIR, ModelFolder
+from ...model.folder import CHECKPOINT_DIR
 
 if TYPE_CHECKING:
     from ...data import LabelledData
@@ -27,66 +25,24 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 #: Where a run keeps its teacher's probabilities (in the folder's checkpoints), so that a resumed run does not
-#: score its sentences again, and the model ``teacher: self`` trains first.
+#: score its sentences again.
 TEACHER_PROBABILITIES = "teacher-probabilities.json"
-SELF_TEACHER_DIR = "teacher"
 
 
 def teach(run: Run) -> None:
     """The step: the training sentences, and the unlabelled ones when the config gives a file of them, get the
-    distributions of the config's teacher (with ``self``, the model trained first on the labelled sentences)."""
+    distributions of the config's teacher."""
     config = run.config
     if config.unlabelled_file:
         labelled = [*run.train_data.texts, *run.validation_data.texts]
         run.unlabelled = load_unlabelled(config.unlabelled_file, config.text_column, labelled)
     started = time.perf_counter()
-    teacher = trained_self_teacher(run) if config.teacher == SELF_TEACHER else config.teacher
-    first = time.perf_counter() - started
     texts = {"labelled": run.train_data.texts, "unlabelled": run.unlabelled.texts if run.unlabelled else []}
-    probs = teacher_probabilities(run, teacher, texts)
-    run.recorded["teacher"] = {
-        "first_model_seconds": round(first, 2) if config.teacher == SELF_TEACHER else None,
-        "scoring_seconds": round(time.perf_counter() - started - first, 2),
-    }
+    probs = teacher_probabilities(run, config.teacher, texts)
+    run.recorded["teacher"] = {"scoring_seconds": round(time.perf_counter() - started, 2)}
     run.train_data = dataclasses.replace(run.train_data, teacher_probs=probs["labelled"])
     if run.unlabelled is not None:
         run.unlabelled = dataclasses.replace(run.unlabelled, teacher_probs=probs["unlabelled"])
-
-
-def trained_self_teacher(run: Run) -> str:
-    """The folder of the model trained on the labelled sentences alone, with the run's settings, in the run's
-    checkpoints: reused as it is when resuming a run that had trained it, continued when it was interrupted."""
-    place = Path(run.config.output_dir) / CHECKPOINT_DIR / SELF_TEACHER_DIR
-    resume = run.config.resume and ModelFolder(place).latest_checkpoint() is not None
-    if run.config.resume and (place / "sentscore.json").is_file():
-        logger.info("Resuming: the model trained on the labelled sentences alone is at %s", place)
-        run.resumed_before_fit = True
-        return str(place)
-    if run.train_alone is None:
-        raise SentscoreError("teacher self needs the recipe's training", hint="Train it with sentscore train.")
-    logger.info("Self-training: first the model on the %d labelled sentences alone", len(run.train_data))
-    config = dataclasses.replace(
-        run.config,
-        output_dir=str(place),
-        teacher=None,
-        unlabelled_file=None,
-        ensemble=1,
-        onnx_export="none",
-        report_to=["none"],
-        overwrite=True,
-        resume=resume,
-    )
-    run.train_alone(config)
-    _wait_for_every_process()  # under a launcher the main process writes the folder the others then read
-    run.resumed_before_fit = run.config.resume
-    return str(place)
-
-
-def _wait_for_every_process() -> None:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
 
 
 def teacher_probabilities(run: Run, teacher: str, texts: dict[str, list[str]]) -> dict[str, list[list[float]]]:
