@@ -99,7 +99,7 @@ def quality_section(results: list[dict[str, Any]]) -> list[str]:
 #: The few-labels comparison: what each row is called, and the configuration (as :func:`label` names it).
 FEW_LABELS_ROWS = (
     ("the labels alone (defaults)", "defaults, bf16"),
-    ("teacher: all-mpnet-base-v2 on the labels alone", "mpnet-base, 0.2 defaults (mean pooling), bf16"),
+    ("teacher: all-mpnet-base-v2 on the labels alone", "mpnet-base, defaults, bf16"),
     ("student of that teacher, + unlabelled", "defaults, teacher mpnet-base, unlabelled rest, bf16"),
     ("self-training, + unlabelled (removed)", "defaults, teacher self, unlabelled rest, bf16"),
     ("student, + unlabelled, kept by loss", "defaults, teacher mpnet-base, unlabelled rest, kept by loss, bf16"),
