@@ -165,7 +165,7 @@ def few_labels_targets(found: dict[tuple[str, str], list[dict[str, Any]]]) -> li
             if ("sst5_64", teacher) in found:
                 gap = mean_of(found["sst5_64", teacher], "accuracy") - accuracy
                 rows.append(
-                    f"| SST-5, {student}: within 2 points of the teacher's accuracy | {100 * gap:+.1f} points "
+                    f"| SST-5, {student}: within 2 points of the teacher's accuracy | {100 * gap:.1f} points "
                     f"below | {_verdict(gap <= 0.02)} |"
                 )
         ours, base = found.get(("semeval_4c_320", student)), found.get(("semeval_4c_320", alone))
