@@ -197,7 +197,7 @@ def serve_speed(model: Path, texts: list[str], device: str, seconds: float) -> d
     """`sentscore serve --device` with batching: requests per second at 1 and 32 concurrent clients."""
     import httpx
 
-    from .serve import free_port, python_load
+    from .serve import answering, free_port, python_load
 
     port = free_port()
     command = [sys.executable, "-m", "sentscore", "serve", str(model), "--port", str(port), "-q"]
@@ -205,15 +205,7 @@ def serve_speed(model: Path, texts: list[str], device: str, seconds: float) -> d
         [*command, "--backend", "torch", "--device", device, "--batching"], stderr=subprocess.PIPE, env=os.environ
     )
     try:
-        deadline = time.time() + 180
-        while time.time() < deadline:
-            if server.poll() is not None:
-                raise RuntimeError(f"server exited: {server.stderr.read().decode()[-2000:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
+        answering(server, port, seconds=180)
         info = httpx.get(f"http://127.0.0.1:{port}/v1/model", timeout=10).json()
         levels = [asyncio.run(python_load(port, clients, texts, seconds)) for clients in (1, 32)]
     finally:

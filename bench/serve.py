@@ -64,9 +64,14 @@ def start_server(
     if batching is not None:
         command.append("--batching" if batching else "--no-batching")
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=offline_env())
+    return answering(process, port)
+
+
+def answering(process: subprocess.Popen, port: int, seconds: float = 120) -> subprocess.Popen:
+    """``process``, a server started on ``port`` with its stderr piped, once it answers /health."""
     import httpx
 
-    deadline = time.time() + 120
+    deadline = time.time() + seconds
     while time.time() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited: {process.stderr.read().decode()[-2000:]}")
@@ -76,7 +81,7 @@ def start_server(
         except httpx.HTTPError:
             time.sleep(0.3)
     process.kill()
-    raise RuntimeError("server did not start within 120 s")
+    raise RuntimeError(f"server did not start within {seconds:.0f} s")
 
 
 async def python_load(port: int, clients: int, sentences: list[str], seconds: float) -> dict[str, Any]:

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import TrainConfig
 from ..errors import SentscoreError
+from .common import ENGINES, EXIT_INTERRUPTED
+from .terminal import console, print_error, print_metrics_table
 
 if TYPE_CHECKING:
     from ..training.recipe import TrainResult
-from .common import ENGINES, EXIT_INTERRUPTED
-from .terminal import console, print_error, print_metrics_table
 
 
 def cmd_train(args: argparse.Namespace) -> int:

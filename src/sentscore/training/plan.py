@@ -9,7 +9,7 @@ import dataclasses
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..config import TrainConfig
 from . import tracking
@@ -17,9 +17,6 @@ from .examples import count_long_texts, prepare_data, tokenized, with_default_ep
 from .recipe import build_model, build_objective, with_default_objective
 from .steps.distillation import training_loss
 from .steps.run import Run
-
-if TYPE_CHECKING:
-    from ..data import LabelledData
 
 #: Batches timed for the estimate, one from each sixth of the batches by length (each run once untimed first).
 TIMED_BATCHES = 6
@@ -58,13 +55,12 @@ def dry_run(config: TrainConfig) -> TrainPlan:
     tracking.check_installed(config)
     config = tracking.with_resolved_run(config)
     with torch_threads(config.num_threads):
-        train_data, validation = prepare_data(config)
-        unlabelled = as_taught(config, train_data, validation)
-        train_data = unlabelled.train_data
-        config = with_default_objective(with_default_epochs(config, unlabelled.train_sentences), train_data.scale)
-        objective = build_objective(config, train_data)
-        model, tokenizer, config = build_model(config, train_data.scale, objective)
-        run = Run(config, train_data, validation, objective, model, tokenizer, unlabelled=unlabelled.unlabelled)
+        run = as_taught(Run(config, *prepare_data(config)))
+        train_data, validation = run.train_data, run.validation_data
+        config = with_default_objective(with_default_epochs(config, run.train_sentences), train_data.scale)
+        run.objective = build_objective(config, train_data)
+        run.model, run.tokenizer, run.config = build_model(config, train_data.scale, run.objective)
+        config, tokenizer = run.config, run.tokenizer
         long_texts = count_long_texts(tokenizer, train_data, validation, config.max_length, config.train_long_texts)
         train_set, eval_set = tokenized(run)
         device = pick_device(config.device)
@@ -86,22 +82,20 @@ def dry_run(config: TrainConfig) -> TrainPlan:
     )
 
 
-def as_taught(config: TrainConfig, train_data: LabelledData, validation: LabelledData) -> Run:
-    """With a teacher, the data as it would train: the unlabelled sentences read and checked, and every
+def as_taught(run: Run) -> Run:
+    """``run`` with a teacher's data as it would train: the unlabelled sentences read and checked, and every
     sentence given a uniform distribution in place of the teacher's (the time a step takes does not depend on
-    it); a teacher folder is checked to load and score the same levels."""
-    from ..data import load_unlabelled
-    from .steps.teacher import teacher_scorer
+    it); the teacher folder is checked to load and score the same levels."""
+    from .steps.teacher import read_unlabelled, teacher_scorer
 
-    run = Run(config, train_data, validation)
-    if not config.teacher:
+    if not run.config.teacher:
         return run
-    teacher_scorer(config.teacher, train_data)
+    train_data = run.train_data
+    teacher_scorer(run.config.teacher, train_data)
     uniform = [1 / len(train_data.scale)] * len(train_data.scale)
     run.train_data = dataclasses.replace(train_data, teacher_probs=[uniform] * len(train_data))
-    if config.unlabelled_file:
-        labelled = [*train_data.texts, *validation.texts]
-        found = load_unlabelled(config.unlabelled_file, config.text_column, labelled)
+    found = read_unlabelled(run)
+    if found is not None:
         run.unlabelled = dataclasses.replace(found, teacher_probs=[uniform] * len(found))
     return run
 

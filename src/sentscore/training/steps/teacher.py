@@ -19,7 +19,7 @@ from ...errors import SentscoreError
 from ...model.folder import CHECKPOINT_DIR
 
 if TYPE_CHECKING:
-    from ...data import LabelledData
+    from ...data import LabelledData, UnlabelledData
     from .run import Run
 
 logger = logging.getLogger(__name__)
@@ -32,17 +32,22 @@ TEACHER_PROBABILITIES = "teacher-probabilities.json"
 def teach(run: Run) -> None:
     """The step: the training sentences, and the unlabelled ones when the config gives a file of them, get the
     distributions of the config's teacher."""
-    config = run.config
-    if config.unlabelled_file:
-        labelled = [*run.train_data.texts, *run.validation_data.texts]
-        run.unlabelled = load_unlabelled(config.unlabelled_file, config.text_column, labelled)
+    run.unlabelled = read_unlabelled(run)
     started = time.perf_counter()
     texts = {"labelled": run.train_data.texts, "unlabelled": run.unlabelled.texts if run.unlabelled else []}
-    probs = teacher_probabilities(run, config.teacher, texts)
+    probs = teacher_probabilities(run, run.config.teacher, texts)
     run.recorded["teacher"] = {"scoring_seconds": round(time.perf_counter() - started, 2)}
     run.train_data = dataclasses.replace(run.train_data, teacher_probs=probs["labelled"])
     if run.unlabelled is not None:
         run.unlabelled = dataclasses.replace(run.unlabelled, teacher_probs=probs["unlabelled"])
+
+
+def read_unlabelled(run: Run) -> UnlabelledData | None:
+    """The config's unlabelled sentences less those of the run's labelled data (None when it names no file)."""
+    if not run.config.unlabelled_file:
+        return None
+    labelled = [*run.train_data.texts, *run.validation_data.texts]
+    return load_unlabelled(run.config.unlabelled_file, run.config.text_column, labelled)
 
 
 def teacher_probabilities(run: Run, teacher: str, texts: dict[str, list[str]]) -> dict[str, list[list[float]]]:
