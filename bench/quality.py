@@ -16,6 +16,7 @@ parallel workers take the same time as alone on a quiet machine.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import shutil
@@ -27,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from . import teacher_memo
 from .base_model import NAME as BASE_MODEL
 from .base_model import base_model_path
 from .common import PYTHON, RESULTS, ROOT, SEMEVAL, SST5, cpu_name, offline_env, utc_now
@@ -48,6 +50,9 @@ SAMPLED = {"semeval_4c_320": 320}
 #: The value of ``unlabelled_file`` that stands for the rest of a sampled data set's train.csv, its sentences
 #: only (the few-labels case: what was not drawn is text nobody scored).
 REST = "the rest of train.csv"
+#: The value of ``unlabelled_file`` that stands for the sentences of SemEval-4C's train.csv (tweets: text from
+#: another domain than SST-5's film reviews).
+TWEETS = "SemEval-4C train.csv's tweets"
 
 #: Configurations compared: name -> TrainConfig overrides (None: the reference recipe, bench/reference.py).
 #: The configuration that "defaults" resolves to for the bundled model (the stock head: cls pooling, the ordered
@@ -126,6 +131,34 @@ CONFIGS: dict[str, dict[str, Any] | None] = {
         "unlabelled_file": REST,
         "num_train_epochs": 6,
     },
+    # how the teacher's distributions are weighed (bench/teacher_memo.py): its most probable level alone (hard
+    # pseudo-labels), sharpened, softened, or only the unlabelled sentences it is confident about
+    "defaults, teacher mpnet-base, unlabelled rest, hard labels": {
+        "teacher": "mpnet-base, defaults",
+        "unlabelled_file": REST,
+        teacher_memo.TEMPERATURE: 0,
+    },
+    "defaults, teacher mpnet-base, unlabelled rest, temperature 0.5": {
+        "teacher": "mpnet-base, defaults",
+        "unlabelled_file": REST,
+        teacher_memo.TEMPERATURE: 0.5,
+    },
+    "defaults, teacher mpnet-base, unlabelled rest, temperature 2": {
+        "teacher": "mpnet-base, defaults",
+        "unlabelled_file": REST,
+        teacher_memo.TEMPERATURE: 2,
+    },
+    "defaults, teacher mpnet-base, unlabelled rest, confident 0.5": {
+        "teacher": "mpnet-base, defaults",
+        "unlabelled_file": REST,
+        teacher_memo.CONFIDENT: 0.5,
+    },
+    # all of SST-5's labels, and tweets as unlabelled text from another domain (fp32, as the teacher run above)
+    "defaults, teacher mpnet-base, unlabelled tweets": {
+        "teacher": "mpnet-base, defaults",
+        "unlabelled_file": TWEETS,
+        "bf16": False,
+    },
 }
 #: The configurations that learn from unlabelled text.
 FEW_LABELS = ["defaults, teacher mpnet-base, unlabelled rest"]
@@ -178,13 +211,25 @@ def drawn(data: str, seed: int) -> tuple[Any, Any]:
     return sample.sample(frac=1.0, random_state=seed), frame.drop(sample.index)
 
 
-def rest_file(data: str, seed: int, workdir: Path) -> str:
-    """The sentences of train.csv that ``data``'s draw with ``seed`` left, without their scores, one a line."""
-    _, rest = drawn(data, seed)
+def unlabelled_texts(data: str, seed: int, which: str) -> list[str]:
+    """The sentences that ``which`` (:data:`REST` or :data:`TWEETS`) stands for, one line each."""
+    import pandas as pd
+
+    rows = drawn(data, seed)[1] if which == REST else pd.read_csv(SEMEVAL / "train.csv")
+    return [" ".join(str(text).split()) for text in rows["sentence"]]
+
+
+def unlabelled_file(texts: list[str], workdir: Path) -> str:
+    """``texts`` without scores, one a line."""
     path = workdir / "unlabelled.txt"
-    texts = [" ".join(str(text).split()) for text in rest["sentence"]]  # one a line
     path.write_text("".join(f"{text}\n" for text in texts), encoding="utf-8")
     return str(path)
+
+
+def confident(texts: list[str], teacher: Path, threshold: float) -> list[str]:
+    """The ``texts`` whose most probable level ``teacher`` gives at least ``threshold`` probability."""
+    probs = teacher_memo.teacher_probabilities(teacher, texts)
+    return [text for text, top in zip(texts, probs.max(1), strict=True) if top >= threshold]
 
 
 def run_sentscore(
@@ -284,9 +329,14 @@ def _run_one(data: str, config: str, seed: int) -> Path:
         else:
             every_epoch = config in RECORD_EVERY_EPOCH
             settings = with_paths(data, overrides, seed)
-            if settings.get("unlabelled_file") == REST:
-                settings["unlabelled_file"] = rest_file(data, seed, workdir)
-            figures = run_sentscore(train_csv, dev_csv, settings, seed, workdir, every_epoch)
+            knobs = {knob: settings.pop(knob) for knob in teacher_memo.KNOBS if knob in settings}
+            if settings.get("unlabelled_file") in (REST, TWEETS):
+                texts = unlabelled_texts(data, seed, settings["unlabelled_file"])
+                if teacher_memo.CONFIDENT in knobs:
+                    texts = confident(texts, Path(settings["teacher"]), knobs[teacher_memo.CONFIDENT])
+                settings["unlabelled_file"] = unlabelled_file(texts, workdir)
+            with memoised_teacher(settings, knobs):
+                figures = run_sentscore(train_csv, dev_csv, settings, seed, workdir, every_epoch)
             kept = MODELS / result_file(data, config, seed).stem
             shutil.rmtree(kept, ignore_errors=True)
             shutil.copytree(workdir / "model", kept)
@@ -358,6 +408,15 @@ def waits_for_teacher(data: str, config: str, seed: int) -> bool:
     """Whether the run's teacher (a run of another configuration) has not written its model yet."""
     teacher = (CONFIGS[config] or {}).get("teacher")
     return teacher is not None and not (teacher_folder(data, teacher, seed) / "sentscore.json").is_file()
+
+
+def memoised_teacher(settings: dict[str, Any], knobs: dict[str, Any]) -> Any:
+    """The teacher of a distillation run answering from its memo (bench/teacher_memo.py), so that the teacher's
+    scoring time of such a run is that of the sentences no earlier run scored: the teacher step's time is read
+    off the run that filled the memo, or off runs before the memo (0.4)."""
+    if "teacher" not in settings:
+        return contextlib.nullcontext()
+    return teacher_memo.teaching(Path(settings["teacher"]), knobs.get(teacher_memo.TEMPERATURE))
 
 
 def _plain(value: Any) -> Any:
