@@ -53,6 +53,8 @@ REST = "the rest of train.csv"
 #: The value of ``unlabelled_file`` that stands for the sentences of SemEval-4C's train.csv (tweets: text from
 #: another domain than SST-5's film reviews).
 TWEETS = "SemEval-4C train.csv's tweets"
+#: The bundled model taught by the base-size one over the labels and the rest of train.csv (the few-labels case).
+STUDENT_OF_REST = {"teacher": "mpnet-base, defaults", "unlabelled_file": REST}
 
 #: Configurations compared: name -> TrainConfig overrides (None: the reference recipe, bench/reference.py).
 #: The configuration that "defaults" resolves to for the bundled model (the stock head: cls pooling, the ordered
@@ -118,41 +120,20 @@ CONFIGS: dict[str, dict[str, Any] | None] = {
     # few labels plus unlabelled text: the base-size model trained on the labels (the same draw) scores the rest of
     # train.csv, and the bundled model learns from both (self-training, the bundled model as its own teacher, was
     # measured as "defaults, teacher self, unlabelled rest" and removed in 0.4: its results stay in results/)
-    "defaults, teacher mpnet-base, unlabelled rest": {"teacher": "mpnet-base, defaults", "unlabelled_file": REST},
+    "defaults, teacher mpnet-base, unlabelled rest": STUDENT_OF_REST,
     # the epoch kept by validation loss: on a few dozen validation sentences accuracy ties and keeps the first
-    "defaults, teacher mpnet-base, unlabelled rest, kept by loss": {
-        "teacher": "mpnet-base, defaults",
-        "unlabelled_file": REST,
-        "metric_for_best_model": "loss",
-    },
+    "defaults, teacher mpnet-base, unlabelled rest, kept by loss": {**STUDENT_OF_REST, "metric_for_best_model": "loss"},
     # the student trained longer over the larger set (by default 3 epochs: it has thousands of sentences)
-    "defaults, teacher mpnet-base, unlabelled rest, 6 epochs": {
-        "teacher": "mpnet-base, defaults",
-        "unlabelled_file": REST,
-        "num_train_epochs": 6,
-    },
+    "defaults, teacher mpnet-base, unlabelled rest, 6 epochs": {**STUDENT_OF_REST, "num_train_epochs": 6},
     # how the teacher's distributions are weighed (bench/teacher_memo.py): its most probable level alone (hard
     # pseudo-labels), sharpened, softened, or only the unlabelled sentences it is confident about
-    "defaults, teacher mpnet-base, unlabelled rest, hard labels": {
-        "teacher": "mpnet-base, defaults",
-        "unlabelled_file": REST,
-        teacher_memo.TEMPERATURE: 0,
-    },
+    "defaults, teacher mpnet-base, unlabelled rest, hard labels": {**STUDENT_OF_REST, teacher_memo.TEMPERATURE: 0},
     "defaults, teacher mpnet-base, unlabelled rest, temperature 0.5": {
-        "teacher": "mpnet-base, defaults",
-        "unlabelled_file": REST,
+        **STUDENT_OF_REST,
         teacher_memo.TEMPERATURE: 0.5,
     },
-    "defaults, teacher mpnet-base, unlabelled rest, temperature 2": {
-        "teacher": "mpnet-base, defaults",
-        "unlabelled_file": REST,
-        teacher_memo.TEMPERATURE: 2,
-    },
-    "defaults, teacher mpnet-base, unlabelled rest, confident 0.5": {
-        "teacher": "mpnet-base, defaults",
-        "unlabelled_file": REST,
-        teacher_memo.CONFIDENT: 0.5,
-    },
+    "defaults, teacher mpnet-base, unlabelled rest, temperature 2": {**STUDENT_OF_REST, teacher_memo.TEMPERATURE: 2},
+    "defaults, teacher mpnet-base, unlabelled rest, confident 0.5": {**STUDENT_OF_REST, teacher_memo.CONFIDENT: 0.5},
     # all of SST-5's labels, and tweets as unlabelled text from another domain (fp32, as the teacher run above)
     "defaults, teacher mpnet-base, unlabelled tweets": {
         "teacher": "mpnet-base, defaults",

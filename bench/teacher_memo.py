@@ -66,7 +66,7 @@ def teacher_probabilities(teacher: Path, texts: list[str]) -> np.ndarray:
 def teaching(teacher: Path, temperature: float | None = None) -> Iterator[None]:
     """Within it, the scorer of ``teacher`` answers from the memo (and adds what it scores to it), reshaped by
     ``temperature``; every other scorer scores as always."""
-    from sentscore.scoring.scorer import Scorer
+    from sentscore import Scorer
 
     original = Scorer.predict_proba
     path, teacher = memo_file(teacher), teacher.resolve()
