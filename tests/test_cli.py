@@ -169,7 +169,7 @@ def test_predict_argument_mistakes(trained_tiny_dir, tmp_path):
         run("predict", trained_tiny_dir, "--input", tmp_path / "x.csv", "--output", tmp_path / "o.csv"),
         "Data file not found",
     )
-    assert_user_error(run("predict", trained_tiny_dir, "fine", "  "), "sentence 2 of 2 is blank")
+    assert_user_error(run("predict", trained_tiny_dir, "fine", "  ", "--blank-rows", "fail"), "sentence 2 is blank")
     two = ("--input", tmp_path / "a.csv", "--input", tmp_path / "b.csv", "--output", tmp_path / "o.csv")
     assert_user_error(run("predict", trained_tiny_dir, *two), "--input takes one file with the local engine, got 2")
     one = ("--input", tmp_path / "a.csv", "--output", tmp_path / "o.csv")

@@ -27,9 +27,10 @@ logger = logging.getLogger("sentscore")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(config_for_help(sys.argv[1:] if argv is None else list(argv)))
     args, extra = parser.parse_known_args(argv)
-    # argparse leaves sentences that follow an option (`predict DIR --probs "a" "b"`) unparsed.
-    if extra and args.handler is cmd_predict and not any(e.startswith("-") and e != "-" for e in extra):
-        args.sentences = [*args.sentences, *extra]
+    # argparse leaves sentences that follow an option (`predict DIR --probs "a" "b"`, or `-q -- "-5 stars"`) unparsed.
+    options, after = (extra[: extra.index("--")], extra[extra.index("--") + 1 :]) if "--" in extra else (extra, [])
+    if extra and args.handler is cmd_predict and not any(e.startswith("-") and e != "-" for e in options):
+        args.sentences = [*args.sentences, *options, *after]
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     setup_logging(args.verbose, args.quiet)

@@ -17,7 +17,8 @@ from .terminal import print_explanation
 def cmd_predict(args: argparse.Namespace) -> int:
     from ..scoring.scorer import Scorer
 
-    if args.sentences == ["-"]:
+    args.from_stdin = args.sentences == ["-"]
+    if args.from_stdin:
         args.sentences = _read_stdin()
     check_flags(args)
     if args.engine == "ray":
@@ -30,21 +31,34 @@ def cmd_predict(args: argparse.Namespace) -> int:
     scorer = Scorer.load(args.model_dir, args.backend, args.batch_size, long_texts=args.long_texts, device=args.device)
     if args.input:
         return _score_file(scorer, args)
-    _print_predictions(scorer, args)
-    return 0
+    return _print_predictions(scorer, args)
 
 
 def _read_stdin() -> list[str]:
-    """The sentences of ``sentscore predict MODEL -``: standard input, one a line (blank lines skipped)."""
+    """The sentences of ``sentscore predict MODEL -``: standard input, one a line; a blank line is a blank
+    sentence (answered as --blank-rows says), so that the answers stay line for line with the input."""
     if sys.stdin is None or sys.stdin.isatty():
         raise SentscoreError(
             "'-' reads sentences from standard input, one a line, but nothing is piped in",
             hint="cat reviews.txt | sentscore predict MODEL_DIR -",
         )
-    sentences = [line.rstrip("\r\n") for line in sys.stdin if line.strip()]
+    sentences = [line.rstrip("\r\n") for line in sys.stdin]
     if not sentences:
-        raise SentscoreError("Standard input has no sentences", hint="Pipe in text with one sentence a line.")
+        raise SentscoreError("Standard input is empty", hint="Pipe in text with one sentence a line.")
     return sentences
+
+
+def _given_sentences(args: argparse.Namespace) -> Any:
+    """The sentences given as arguments or on standard input, checked: blank ones per --blank-rows."""
+    from ..data.inputs import sentences_in
+
+    where = "line" if args.from_stdin else "sentence"
+    hint = (
+        "Fill in or delete the blank lines, or leave out --blank-rows fail (a blank one then gets an empty answer)."
+        if args.from_stdin
+        else "Give text to score in each one (an empty argument is often an unset shell variable)."
+    )
+    return sentences_in(args.sentences, args.blank_rows, where, blank_hint=hint)
 
 
 def check_flags(args: argparse.Namespace) -> None:
@@ -73,13 +87,8 @@ def check_flags(args: argparse.Namespace) -> None:
         table_format(args.output)
     if args.engine == "ray" and args.input and not args.output:
         raise SentscoreError("--engine ray writes a folder of scored files", hint="Add --output FOLDER.")
-    blank = [str(n) for n, sentence in enumerate(args.sentences, 1) if not sentence.strip()]
-    if blank:  # often an unset shell variable; checked before the model loads
-        raise SentscoreError(
-            f"sentence{'s' if len(blank) > 1 else ''} {', '.join(blank)} of {len(args.sentences)} "
-            f"{'are' if len(blank) > 1 else 'is'} blank",
-            hint="Give text to score in each one.",
-        )
+    if args.sentences:
+        _given_sentences(args)  # --blank-rows fail stops here, before the model loads
     if args.set is not None:
         from ..model.conformal import check_coverage
 
@@ -93,15 +102,26 @@ def check_flags(args: argparse.Namespace) -> None:
         )
 
 
-def _print_predictions(scorer: Any, args: argparse.Namespace) -> None:
+def _print_predictions(scorer: Any, args: argparse.Namespace) -> int:
     """One line per sentence, in their order, the same shape for one sentence as for many:
-    ``Score: N<TAB>sentence``; with --quiet the bare score; with --json a JSON object."""
-    predictions = scorer.predict(args.sentences, set_coverage=args.set)
-    explanations = scorer.explain(args.sentences) if args.explain else [None] * len(predictions)
-    for sentence, prediction, explanation in zip(args.sentences, predictions, explanations, strict=True):
+    ``Score: N<TAB>sentence``; with --quiet the bare score; with --json a JSON object. A blank sentence gets
+    ``Score: -`` (an empty line with --quiet, ``"score": null`` in JSON), or none with --blank-rows drop, and
+    the exit code says that some were not scored."""
+    given = _given_sentences(args)
+    predictions = scorer.predict(given.texts, set_coverage=args.set, blank_rows="skip")
+    explanations = scorer.explain(given.texts, blank_rows="skip") if args.explain else [None] * len(predictions)
+    dropped = set(given.blank) if args.blank_rows == "drop" else set()
+    for index, (sentence, prediction, explanation) in enumerate(
+        zip(args.sentences, predictions, explanations, strict=True)
+    ):
+        if index in dropped:
+            continue
         if args.json:
             extra = {} if explanation is None else {"explanation": [w.to_dict() for w in explanation]}
             print(json.dumps({"sentence": sentence, **prediction.to_dict(args.probs), **extra}))
+            continue
+        if prediction.blank:
+            print("" if args.quiet else f"Score: -\t{sentence}")
             continue
         score_set = "" if prediction.set_text is None else f"  ({args.set:.0%} set: {prediction.set_text})"
         if args.quiet:
@@ -114,6 +134,18 @@ def _print_predictions(scorer: Any, args: argparse.Namespace) -> None:
             print(f"  probs  {probs}{expected}")
         if explanation is not None:
             print_explanation(explanation)
+    if given.blank:
+        from ..data.inputs import positions_named
+
+        where = "line" if args.from_stdin else "sentence"
+        fate = "left out" if args.blank_rows == "drop" else "not scored"
+        print(
+            f"{positions_named(given.blank, where)} of {len(given.texts)} {'is' if len(given.blank) == 1 else 'are'} "
+            f"blank: {fate} (exit code {EXIT_ROWS_SKIPPED}; --blank-rows fail refuses them)",
+            file=sys.stderr,
+        )
+        return EXIT_ROWS_SKIPPED
+    return 0
 
 
 def _score_with_ray(args: argparse.Namespace) -> int:
@@ -157,7 +189,10 @@ def _score_file(scorer: Any, args: argparse.Namespace) -> int:
     """Score ``--input`` into ``--output``, or, without it, print the scored table as CSV."""
     if args.output:
         rows = _score_file_into(scorer, args, args.output)
-        print(f"Scored {rows.rows - len(rows.blank)} rows from {args.input[0]} into {args.output}", file=sys.stderr)
+        scored = rows.rows - len(rows.blank)
+        print(
+            f"Scored {scored} row{'' if scored == 1 else 's'} from {args.input[0]} into {args.output}", file=sys.stderr
+        )
     else:
         import shutil
         import tempfile
@@ -170,7 +205,11 @@ def _score_file(scorer: Any, args: argparse.Namespace) -> int:
             sys.stdout.flush()
     if rows.blank:
         fate = "left out" if args.blank_rows == "drop" else "left with empty score cells"
-        print(f"{len(rows.blank)} rows with a blank text were {fate} (exit code {EXIT_ROWS_SKIPPED})", file=sys.stderr)
+        count = f"{len(rows.blank)} row{'s' if len(rows.blank) > 1 else ''} with a blank text"
+        print(
+            f"{count} {'were' if len(rows.blank) > 1 else 'was'} {fate} (exit code {EXIT_ROWS_SKIPPED})",
+            file=sys.stderr,
+        )
         return EXIT_ROWS_SKIPPED
     return 0
 
@@ -247,8 +286,9 @@ def _add_file_flags(predict: argparse.ArgumentParser) -> None:
         "--blank-rows",
         choices=BLANK_ROWS,
         default="skip",
-        help="Rows of --input whose text is blank: skip (empty score cells; the default), drop (left out) or "
-        f"fail (stop, naming them). Skipped or dropped rows are listed and make the exit code {EXIT_ROWS_SKIPPED}.",
+        help="Blank texts (an empty cell or line, an empty argument): skip (an empty answer in their place: empty "
+        "score cells, 'Score: -'; the default), drop (left out) or fail (stop, naming them). Skipped or dropped "
+        f"ones are listed and make the exit code {EXIT_ROWS_SKIPPED}.",
     )
     predict.add_argument(
         "--safe-for-spreadsheets",

@@ -2,9 +2,9 @@
 
 Every problem names the file, the rows (as a spreadsheet numbers them) and the fix."""
 
+from .inputs import BLANK_ROWS, SentencesIn, sentences_in
 from .labelled import LabelledData, load_labelled, split
 from .readers import (
-    BLANK_ROWS,
     RowsToScore,
     blank_positions,
     iter_table,
@@ -21,6 +21,7 @@ __all__ = [
     "LabelledData",
     "RowsToScore",
     "ScoreScale",
+    "SentencesIn",
     "UnlabelledData",
     "blank_positions",
     "discover_scale",
@@ -30,6 +31,7 @@ __all__ = [
     "read_table",
     "read_texts",
     "scan_rows_to_score",
+    "sentences_in",
     "split",
     "table_format",
     "table_writer",

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SentscoreError
+from .inputs import check_blank_rows, is_blank
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,14 +27,21 @@ TEXT_SUFFIXES = {".txt", ".text", ""}
 MAX_ROWS_LISTED = 8
 
 
-def rows_named(indices: Sequence[int], verb: str = "") -> str:
-    """Row numbers as a spreadsheet shows them (header = row 1), then ``verb`` ("hold", "have") agreeing."""
-    shown = ", ".join(str(i + 2) for i in indices[:MAX_ROWS_LISTED])
+def rows_named(indices: Sequence[int], verb: str = "", header: bool = True) -> str:
+    """Row numbers as a spreadsheet shows them (header = row 1), then ``verb`` ("hold", "have") agreeing; for a
+    file without a header (plain text, one sentence a line), line numbers."""
+    first = 2 if header else 1
+    shown = ", ".join(str(i + first) for i in indices[:MAX_ROWS_LISTED])
     more = f" and {len(indices) - MAX_ROWS_LISTED} more" if len(indices) > MAX_ROWS_LISTED else ""
     plural = len(indices) > 1
     if verb and not plural:
-        verb = {"have": "has"}.get(verb, verb + "s")
-    return f"row{'s' if plural else ''} {shown}{more}" + (f" {verb}" if verb else "")
+        verb = {"have": "has", "are": "is"}.get(verb, verb + "s")
+    return f"{'row' if header else 'line'}{'s' if plural else ''} {shown}{more}" + (f" {verb}" if verb else "")
+
+
+def is_text_file(path: str | Path) -> bool:
+    """A file read as plain text, one sentence a line, without a header."""
+    return Path(path).suffix.lower() in TEXT_SUFFIXES
 
 
 def _csv_separator(path: Path) -> str:
@@ -83,7 +91,7 @@ def _frames(
     import pandas as pd
 
     if kind == "text":
-        yield from _text_chunks(path, text_column, chunk_rows)
+        yield from _text_chunks(path, text_column, chunk_rows, keep_empty_lines)
         return
     if kind == "jsonl":
         read = pd.read_json(path, lines=True, dtype=False, encoding="utf-8-sig", chunksize=chunk_rows)
@@ -130,12 +138,15 @@ def _strings(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.apply(lambda col: col.map(lambda v: v if v is None else str(v)))
 
 
-def _text_chunks(path: Path, text_column: str, chunk_rows: int | None) -> Iterator[pd.DataFrame]:
-    """The non-blank lines of a text file, ``chunk_rows`` at a time (None: all at once)."""
+def _text_chunks(
+    path: Path, text_column: str, chunk_rows: int | None, keep_empty_lines: bool
+) -> Iterator[pd.DataFrame]:
+    """The lines of a text file, ``chunk_rows`` at a time (None: all at once); blank lines are rows with a
+    blank text with ``keep_empty_lines`` (so that a scored file keeps a line for every line), else skipped."""
     import pandas as pd
 
     with path.open(encoding="utf-8-sig") as handle:
-        lines = (line.rstrip("\r\n") for line in handle if line.strip())
+        lines = (line.rstrip("\r\n") for line in handle if keep_empty_lines or line.strip())
         while chunk := list(itertools.islice(lines, chunk_rows)):
             yield pd.DataFrame({text_column: chunk})
 
@@ -192,21 +203,20 @@ def check_texts(texts: pd.Series, source: str, column: str) -> list[str]:
 
 
 def blank_texts_error(source: str, column: str, blank: Sequence[int]) -> SentscoreError:
+    if is_text_file(source):
+        return SentscoreError(
+            f"{source}: {rows_named(blank, 'are', header=False)} blank", hint="Fill in or delete them."
+        )
     return SentscoreError(f"{source}: blank '{column}' in {rows_named(blank)}", hint="Fill in or delete those rows.")
 
 
 def read_texts(path: str | Path, text_column: str = "sentence") -> tuple[pd.DataFrame, list[str]]:
-    """Read a file to score: the whole table (to write back with scores) and its texts; a blank text is an
-    error naming its rows."""
-    frame = read_table(path, text_column)
+    """Read a file to score: the whole table (to write back with scores) and its texts; a blank text (an empty
+    line too) is an error naming its rows."""
+    frame = read_table(path, text_column, keep_empty_lines=True)
     require_columns(frame, [text_column], str(path))
     texts = check_texts(frame[text_column], str(path), text_column)
     return frame, texts
-
-
-#: What file scoring does with rows whose text is blank: leave their score cells empty (skip), stop with an
-#: error naming them (fail), or leave them out of the output (drop).
-BLANK_ROWS = ("skip", "fail", "drop")
 
 
 @dataclass
@@ -224,8 +234,7 @@ def scan_rows_to_score(
     """Read a file to score once, in chunks, before anything is scored: a malformed row, a missing column or
     (with ``blank_rows`` "fail") a blank text stops here, with its row named; with "skip" or "drop" a warning
     names the blank rows (their score cells stay empty, or they are left out)."""
-    if blank_rows not in BLANK_ROWS:
-        raise SentscoreError(f"Unknown blank_rows '{blank_rows}'", hint=f"Use one of {', '.join(BLANK_ROWS)}.")
+    check_blank_rows(blank_rows)
     rows, blank = 0, []
     for chunk in iter_table(path, text_column, chunk_rows):
         require_columns(chunk, [text_column], str(path))
@@ -235,13 +244,15 @@ def scan_rows_to_score(
         raise blank_texts_error(str(path), text_column, blank)
     if blank:
         fate = "left out of the output" if blank_rows == "drop" else "their score cells are left empty"
-        logger.warning("%s: %s a blank '%s', so not scored (%s)", path, rows_named(blank, "have"), text_column, fate)
+        if is_text_file(path):
+            logger.warning("%s: %s blank, so not scored (%s)", path, rows_named(blank, "are", header=False), fate)
+        else:
+            named = rows_named(blank, "have")
+            logger.warning("%s: %s a blank '%s', so not scored (%s)", path, named, text_column, fate)
     return RowsToScore(rows, blank)
 
 
 def blank_positions(texts: pd.Series) -> list[int]:
     """Positions of missing (None, NaN, pandas' NA: what Arrow-backed readers give for an empty cell) or
     whitespace-only texts."""
-    import pandas as pd
-
-    return [i for i, t in enumerate(texts) if t is None or t is pd.NA or t != t or not str(t).strip()]
+    return [i for i, t in enumerate(texts) if is_blank(t) or not str(t).strip()]

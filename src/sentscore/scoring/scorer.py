@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..data import RowsToScore, ScoreScale
+from ..data.inputs import sentences_in
 from ..errors import SentscoreError
 from ..model.conformal import check_coverage, describe, score_sets, threshold
 from ..model.folder import ONNX_RUN_ALONE, TOKENIZER_FILE, WEIGHTS_FILE, ModelFolder, ModelInfo
@@ -42,16 +43,24 @@ class Prediction:
     its probability, ``expected_score`` the probability-weighted mean Σ k·p(k) (numeric scales only), and
     ``score_set`` (when asked for) the scores of its conformal set, in the scale's order (a set of the
     likeliest scores may have a gap: 1 and 5, when the model is torn between them), and ``set_text`` that set
-    as a person reads it ("2-4", "1 or 5")."""
+    as a person reads it ("2-4", "1 or 5"). A blank or missing sentence scored with ``blank_rows="skip"`` has
+    every field None and ``blank`` true."""
 
-    score: int | float | str
-    confidence: float
+    score: int | float | str | None
+    confidence: float | None
     expected_score: float | None
     probs: dict[str, float] = field(default_factory=dict)
     score_set: tuple[int | float | str, ...] | None = None
     set_text: str | None = None
 
+    @property
+    def blank(self) -> bool:
+        """The sentence was blank or missing, so it has no score (``blank_rows="skip"``)."""
+        return self.score is None
+
     def to_dict(self, with_probs: bool = False) -> dict[str, Any]:
+        if self.blank:
+            return {"score": None, "confidence": None, "expected_score": None, "blank": True}
         result: dict[str, Any] = {
             "score": self.score,
             "confidence": round(self.confidence, 6),
@@ -156,18 +165,29 @@ class Scorer:
         onnx_file = onnx_path.name if onnx_path is not None else None
         return cls(folder, objective, tokenizer, run, chosen, batch_size, long_texts, onnx_file, device)
 
-    def predict_proba(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
-        """Probabilities, shape (len(texts), number of labels), in input order."""
-        texts = [str(t) for t in texts]
+    def predict_proba(
+        self,
+        texts: Sequence[str] | str,
+        progress: Callable[[int], None] | None = None,
+        blank_rows: str = "fail",
+    ) -> np.ndarray:
+        """Probabilities, shape (len(texts), number of labels), in input order; a single string is one
+        sentence. ``texts`` may be a list, a tuple, a pandas Series or a numpy array of strings. A blank or
+        missing one (None, NaN) has nothing to score: with ``blank_rows`` "fail" (the default) it is refused,
+        naming its position; with "skip" its row is NaN; with "drop" it has no row. A value that is not text
+        is refused."""
+        given = sentences_in(texts, blank_rows)
+        probs = self._probabilities(given.to_score, progress)
+        if blank_rows == "drop" or not given.blank:
+            return probs
+        full = np.full((len(given.texts), len(self.scale)), np.nan, dtype=np.float32)
+        full[given.positions] = probs
+        return full
+
+    def _probabilities(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """The probabilities of texts that are all non-blank strings."""
         if not texts:
             return np.zeros((0, len(self.scale)), dtype=np.float32)
-        blank = [i for i, text in enumerate(texts) if not text.strip()]
-        if blank:  # the model would still answer, with a score that means nothing
-            raise SentscoreError(
-                f"texts{blank[:10]} {'are' if len(blank) > 1 else 'is'} blank"
-                + (f" ({len(blank)} in all)" if len(blank) > 10 else ""),
-                hint="Drop blank sentences before scoring; a blank sentence has nothing to score.",
-            )
         encodings = self._tokenizer.encode_batch(texts)
         read_whole = self.long_texts == "windows"
         windows = [[encoding, *encoding.overflowing] if read_whole else [encoding] for encoding in encodings]
@@ -187,18 +207,24 @@ class Scorer:
         """How many of ``texts`` are longer than the model's max_length tokens."""
         return sum(bool(encoding.overflowing) for encoding in self._tokenizer.encode_batch([str(t) for t in texts]))
 
-    def predict(self, texts: Sequence[str] | str, set_coverage: float | None = None) -> list[Prediction]:
-        """Score each sentence; a single string is treated as one sentence. ``set_coverage`` (e.g. 0.9) adds
-        each sentence's conformal score set."""
-        if isinstance(texts, str):
-            texts = [texts]
+    def predict(
+        self, texts: Sequence[str] | str, set_coverage: float | None = None, blank_rows: str = "fail"
+    ) -> list[Prediction]:
+        """Score each sentence, one :class:`Prediction` per sentence in order; a single string is treated as
+        one sentence. ``set_coverage`` (e.g. 0.9) adds each sentence's conformal score set. Blank or missing
+        sentences as :meth:`predict_proba` treats them (with "skip", a Prediction whose ``blank`` is true)."""
+        given = sentences_in(texts, blank_rows)  # checked before the score sets are read
         if set_coverage is not None:
             check_coverage(set_coverage)
             self.require_score_sets()  # before scoring, not after
-        return self.predictions_from_probs(self.predict_proba(texts), set_coverage)
+        return self.predictions_from_probs(self.predict_proba(given.texts, blank_rows=blank_rows), set_coverage)
 
     def predictions_from_probs(self, probs: np.ndarray, set_coverage: float | None = None) -> list[Prediction]:
+        """A :class:`Prediction` per row of ``probs``; a NaN row (a blank sentence skipped) gives a blank one."""
         scale = self.scale
+        blank = np.isnan(probs).any(axis=1)
+        if blank.any():  # the other rows' answers are computed as if the blank ones were not there
+            probs = np.where(blank[:, None], 1.0 / probs.shape[1], probs)
         values = np.asarray(scale.values) if scale.is_numeric else None
         expected = probs @ values if values is not None else [None] * len(probs)
         best = probs.argmax(axis=1)
@@ -206,7 +232,9 @@ class Scorer:
             self.require_score_sets()
         masks = self.score_sets(probs, set_coverage) if set_coverage is not None else [None] * len(probs)
         return [
-            Prediction(
+            Prediction(None, None, None)
+            if is_blank
+            else Prediction(
                 score=scale.parse(scale.labels[b]),
                 confidence=float(p[b]),
                 expected_score=None if e is None else float(e),
@@ -214,14 +242,20 @@ class Scorer:
                 score_set=None if mask is None else tuple(scale.parse(scale.labels[j]) for j in np.flatnonzero(mask)),
                 set_text=None if mask is None else describe(mask, scale.labels),
             )
-            for p, b, e, mask in zip(probs, best, expected, masks, strict=True)
+            for p, b, e, mask, is_blank in zip(probs, best, expected, masks, blank, strict=True)
         ]
 
-    def explain(self, texts: Sequence[str] | str) -> list[list[WordWeight]]:
-        """Each sentence's words with how much each moved its score (occlusion: scored again without it)."""
+    def explain(self, texts: Sequence[str] | str, blank_rows: str = "fail") -> list[list[WordWeight] | None]:
+        """Each sentence's words with how much each moved its score (occlusion: scored again without it). Blank
+        or missing sentences as :meth:`predict_proba` treats them (with "skip", None in their place)."""
         from .explain import occlusion_weights
 
-        return occlusion_weights([texts] if isinstance(texts, str) else list(texts), self.predict_proba, self.weigh)
+        given = sentences_in(texts, blank_rows)
+        explained = iter(occlusion_weights(given.to_score, self._probabilities, self.weigh))
+        if blank_rows == "drop":
+            return list(explained)
+        blank = set(given.blank)
+        return [None if i in blank else next(explained) for i in range(len(given.texts))]
 
     def weigh(self, probs: np.ndarray, variant_probs: np.ndarray) -> np.ndarray:
         """Word weights from a sentence's probabilities and those of its variants without each word: the change

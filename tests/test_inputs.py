@@ -1,0 +1,222 @@
+"""Every input accounted for: on every entry point, each sentence given gets exactly one answer, in order, or a
+refusal naming it; a blank or missing one is never scored."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sentscore import Scorer
+from sentscore.cli.main import main
+from sentscore.errors import SentscoreError
+
+from .test_cli import run
+
+POOL = ["Great food.", "Awful service.", "Ok I guess.", "the staff were rude", "a lovely, quiet room"]
+BLANKS = ["", " ", "\t"]
+MISSING = [None, float("nan"), pd.NA, np.nan]
+
+
+@pytest.fixture(scope="module")
+def scorer(trained_tiny_dir):
+    return Scorer.load(trained_tiny_dir)  # the backend the CLI and the server pick: the ONNX export
+
+
+@pytest.fixture(scope="module")
+def alone(scorer):
+    """Each pool sentence's score, scored on its own."""
+    return {sentence: scorer.predict([sentence])[0].score for sentence in POOL}
+
+
+def blank(value) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)) or not value.strip()
+
+
+mixed = st.lists(st.sampled_from(POOL) | st.sampled_from(BLANKS) | st.sampled_from(MISSING), min_size=1, max_size=8)
+PROPERTY = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def in_process(argv: list[str], stdin: str | None = None) -> tuple[int, list[str], str]:
+    """``sentscore ARGV`` run in this process: its exit code, its standard output's lines and its standard error."""
+    out, err = io.StringIO(), io.StringIO()
+    saved = sys.stdin
+    sys.stdin = io.StringIO(stdin) if stdin is not None else saved
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(argv)
+    finally:
+        sys.stdin = saved
+    return code, out.getvalue().splitlines(), err.getvalue()
+
+
+# --- 1. Blank lines of plain text and standard input keep their place -------------------------------------
+
+
+def test_blank_lines_of_standard_input_get_an_empty_answer_in_their_place(trained_tiny_dir, alone):
+    piped = "Great food.\n\nAwful service.\n\nOk I guess.\n"
+    result = subprocess_predict(trained_tiny_dir, piped, "-q")
+    assert result.returncode == 3, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines == [str(alone["Great food."]), "", str(alone["Awful service."]), "", str(alone["Ok I guess."])]
+    assert "lines 2, 4 of 5 are blank: not scored" in result.stderr
+    shown = subprocess_predict(trained_tiny_dir, piped).stdout.splitlines()
+    assert shown[1] == "Score: -\t" and shown[2].startswith("Score: ") and len(shown) == 5
+    refused = subprocess_predict(trained_tiny_dir, piped, "--blank-rows", "fail")
+    assert refused.returncode == 2 and "lines 2, 4 are blank (2 of 5)" in refused.stderr and not refused.stdout
+    dropped = subprocess_predict(trained_tiny_dir, piped, "-q", "--blank-rows", "drop")
+    assert dropped.returncode == 3 and len(dropped.stdout.splitlines()) == 3
+
+
+def subprocess_predict(model_dir, stdin: str, *flags):
+    import os
+    import subprocess
+
+    return subprocess.run(
+        [sys.executable, "-m", "sentscore", "predict", str(model_dir), "-", *flags],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=300,
+    )
+
+
+def test_a_text_file_with_blank_lines_is_scored_line_for_line(trained_tiny_dir, tmp_path, alone):
+    gaps = tmp_path / "gaps.txt"
+    gaps.write_text("Great food.\n\nAwful service.\n\nOk I guess.\n")
+    result = run("predict", trained_tiny_dir, "--input", gaps, "--output", tmp_path / "out.csv", "-q")
+    assert result.returncode == 3, result.stderr
+    assert "lines 2, 4 are blank" in " ".join(result.stderr.split())
+    written = pd.read_csv(tmp_path / "out.csv", keep_default_na=False, dtype=str)
+    assert len(written) == 5 and written["sentence"].tolist()[1::2] == ["", ""]
+    scores = [str(alone["Great food."]), "", str(alone["Awful service."]), "", str(alone["Ok I guess."])]
+    assert written["score"].tolist() == scores
+
+
+def test_a_blank_command_line_sentence_gets_an_empty_answer_and_exit_3(trained_tiny_dir, alone):
+    code, lines, err = in_process(["predict", str(trained_tiny_dir), "Great food.", "  ", "--json"])
+    assert code == 3 and "sentence 2 of 2 is blank" in err
+    assert '"score": null' in lines[1] and '"blank": true' in lines[1]
+    code, _, err = in_process(["predict", str(trained_tiny_dir), "Great food.", "", "--blank-rows", "fail"])
+    assert code == 2 and "sentence 2 is blank" in err and "unset shell variable" in err
+
+
+# --- 2. Missing values in Python are blank rows, not the strings "None" and "nan" -------------------------
+
+
+def test_missing_values_are_refused_by_default_and_never_scored(scorer):
+    with pytest.raises(SentscoreError, match=r"texts\[1, 2\] are blank \(2 of 3\)"):
+        scorer.predict(["Great food.", None, float("nan")])
+    with pytest.raises(SentscoreError, match=r"texts\[0\] is blank"):
+        scorer.explain([None])  # was a raw TypeError
+    with pytest.raises(SentscoreError, match=r"texts\[0\] is blank"):
+        scorer.predict([""])
+    predictions = scorer.predict(["Great food.", None, float("nan")], blank_rows="skip")
+    assert [p.blank for p in predictions] == [False, True, True]
+    assert predictions[1].to_dict() == {"score": None, "confidence": None, "expected_score": None, "blank": True}
+    assert scorer.explain([None, "Great food."], blank_rows="skip")[0] is None
+    assert len(scorer.predict(["Great food.", None], blank_rows="drop")) == 1
+
+
+def test_values_that_are_not_text_are_refused_naming_their_place(scorer):
+    with pytest.raises(SentscoreError, match=r"texts\[1\] is not text \(float 3.5\)"):
+        scorer.predict(["Great food.", 3.5])
+    with pytest.raises(SentscoreError, match=r"texts\[0, 2\] are not text \(int 7 first\)"):
+        scorer.predict_proba([7, "fine", b"bytes"])
+    with pytest.raises(SentscoreError, match="must be a string or a list of strings, got int"):
+        scorer.predict(5)
+
+
+def test_a_single_string_is_one_sentence_everywhere(scorer):
+    assert scorer.predict_proba("Great food.").shape == (1, 5)  # was one row per character
+    assert len(scorer.explain("Great food.")) == 1 and len(scorer.predict("Great food.")) == 1
+
+
+# --- The property: count and order on every entry point ---------------------------------------------------
+
+
+@PROPERTY
+@given(values=mixed, container=st.sampled_from(["list", "tuple", "series", "array"]))
+def test_python_gives_one_answer_per_value_in_order(scorer, alone, values, container):
+    given_as = {
+        "list": list,
+        "tuple": tuple,
+        "series": lambda v: pd.Series(v, dtype=object),
+        "array": lambda v: np.array(v, dtype=object),
+    }[container](values)
+    predictions = scorer.predict(given_as, blank_rows="skip")
+    assert len(predictions) == len(values)
+    for value, prediction in zip(values, predictions, strict=True):
+        assert prediction.blank == blank(value)
+        assert prediction.blank or prediction.score == alone[value]
+    probs = scorer.predict_proba(given_as, blank_rows="skip")
+    assert np.isnan(probs).any(axis=1).tolist() == [blank(v) for v in values]
+    kept = scorer.predict_proba(given_as, blank_rows="drop")
+    assert len(kept) == sum(not blank(v) for v in values)
+    if any(blank(v) for v in values):
+        with pytest.raises(SentscoreError, match="blank"):
+            scorer.predict(given_as)
+
+
+def as_text(value) -> str:
+    """What a value becomes on the command line or in a file: a missing one is empty."""
+    return "" if value is None or value is pd.NA or isinstance(value, float) else value
+
+
+@PROPERTY
+@given(values=mixed, how=st.sampled_from(["arguments", "stdin"]))
+def test_the_command_line_gives_one_line_per_sentence_in_order(trained_tiny_dir, alone, values, how):
+    texts = [as_text(v) for v in values]
+    if how == "stdin":
+        code, lines, _ = in_process(["predict", str(trained_tiny_dir), "-", "-q"], "\n".join(texts) + "\n")
+    else:
+        code, lines, _ = in_process(["predict", str(trained_tiny_dir), "-q", "--", *texts])
+    assert code == (3 if any(blank(t) for t in texts) else 0)
+    assert lines == ["" if blank(t) else str(alone[t]) for t in texts]
+
+
+@PROPERTY
+@given(values=mixed, suffix=st.sampled_from([".txt", ".csv", ".jsonl"]))
+def test_a_file_gives_one_row_per_row_in_order(scorer, alone, tmp_path, values, suffix):
+    source, out = tmp_path / f"in{suffix}", tmp_path / "out.csv"
+    texts = [as_text(v) for v in values]
+    if suffix == ".txt":
+        source.write_text("".join(t + "\n" for t in texts))
+    elif suffix == ".csv":
+        pd.DataFrame({"sentence": texts}).to_csv(source, index=False)
+    else:
+        pd.DataFrame({"sentence": values}).to_json(source, orient="records", lines=True)  # None/NaN as null
+    found = scorer.score_file(source, out, show_progress=False)
+    assert found.rows == len(values) and found.blank == [i for i, t in enumerate(texts) if blank(t)]
+    scores = pd.read_csv(out, dtype=str, keep_default_na=False)["score"].tolist()
+    assert scores == ["" if blank(t) else str(alone[t]) for t in texts]
+
+
+@pytest.fixture(scope="module")
+def client(scorer):
+    from sentscore.serve.app import ServeSettings, create_app
+
+    with TestClient(create_app(scorer, ServeSettings(max_wait_ms=1)), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@PROPERTY
+@given(values=mixed)
+def test_the_http_api_answers_each_sentence_in_order_or_names_the_blank_ones(client, alone, values):
+    texts = [as_text(v) for v in values]
+    response = client.post("/v1/score", json={"sentences": texts})
+    if any(blank(t) for t in texts):
+        assert response.status_code == 422
+        named = [i for i, t in enumerate(texts) if blank(t)][:10]
+        assert str(named) in response.text
+    else:
+        assert [r["score"] for r in response.json()["results"]] == [alone[t] for t in texts]
