@@ -52,3 +52,12 @@ def test_example_model_scores_alike_in_sentscore_pipeline_and_the_recipes_predic
     assert [p.stdout.strip() for p in printed] == [f"Score: {score}" for score in scores]
     ours = Scorer.load(example_model, backend="torch").predict_proba(sentences)
     np.testing.assert_allclose(pipeline_probabilities(example_model, sentences), ours, atol=1e-5)
+
+
+def test_the_readmes_evaluate_line_runs_on_the_shipped_test_file_and_it_is_held_out(example_model):
+    workdir = example_model.parent
+    result = run("evaluate", "models", "data/test.csv", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert "NOT held out" not in result.stdout and "Scored with model.onnx" in " ".join(result.stdout.split())
+    trained_on = run("evaluate", "models", "data/dataset.csv", "--worst", "0", cwd=workdir)
+    assert "280 were trained on and 70 were used for validation" in " ".join(trained_on.stdout.split())

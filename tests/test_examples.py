@@ -33,3 +33,14 @@ def test_example_config_uses_the_recipe_keys_and_the_offline_model():
     config = TrainConfig.from_file(EXAMPLES / "config.json")
     assert config.train_file == str(EXAMPLES / "data" / "dataset.csv")
     assert config.model_name == "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def test_example_test_file_is_held_out_and_balanced():
+    """examples/data/test.csv, for the README's `sentscore evaluate models data/test.csv`: labelled like the
+    training file, every level, and no sentence of the training file."""
+    test = load_labelled(EXAMPLES / "data" / "test.csv", num_labels=5)
+    train = load_labelled(EXAMPLES / "data" / "dataset.csv", num_labels=5)
+    assert len(test) >= 50 and sorted(Counter(test.label_ids).values()) == [len(test) // 5] * 5
+    from sentscore.data.seen import fingerprint, seen_positions
+
+    assert seen_positions(test.texts, fingerprint(train.texts)) == []

@@ -97,6 +97,13 @@ class TrainConfig(Settings):
     validation_fraction: float = field(
         default=0.2, metadata={"help": "Share of train_file held out for evaluation when no validation_file."}
     )
+    test_file: str | None = field(
+        default=None,
+        metadata={
+            "help": "Optional labelled file never used to train or to choose the epoch: scored once by the kept "
+            "model, as predict scores it, and reported apart from validation (card, metrics.json, summary)."
+        },
+    )
     text_column: str = field(default="sentence", metadata={"help": "Column holding the text."})
     score_column: str = field(default="score", metadata={"help": "Column holding the score or label."})
     labels: list[str] | None = field(
@@ -314,7 +321,15 @@ class TrainConfig(Settings):
         relative to the file's folder."""
         path = Path(path)
         raw = read_mapping(path)
-        for key in ("train_file", "validation_file", "unlabelled_file", "output_dir", "teacher", "logging_dir"):
+        for key in (
+            "train_file",
+            "validation_file",
+            "test_file",
+            "unlabelled_file",
+            "output_dir",
+            "teacher",
+            "logging_dir",
+        ):
             if isinstance(raw.get(key), str) and not Path(raw[key]).is_absolute():
                 raw[key] = str(path.parent / raw[key])
         return raw

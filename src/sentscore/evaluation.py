@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import ScoreScale, load_labelled
+from .data import ScoreScale, load_labelled, seen
 from .metrics import DECODINGS, bootstrap_intervals, compute_metrics, decode, expected_calibration_error
 from .scoring.backends import DEFAULT_BATCH_SIZE
 from .scoring.scorer import Scorer
@@ -32,7 +32,9 @@ def evaluate(
     """Score ``data_file`` and compare with its labels.
 
     Returns ``{"metrics": {...}, "decodings": {...}, "score_sets": {...}, "long_texts": {...},
-    "worst_mistakes": [...], "model_dir", "data_file", "backend"}``: the metrics of the most likely score with
+    "worst_mistakes": [...], "held_out": {...}, "warnings": [...], "model_dir", "data_file", "backend",
+    "scored_with"}``: how many of the file's sentences the model trained or validated on (``held_out``; nothing
+    is refused: the report says so); the file it scored with; the metrics of the most likely score with
     95% bootstrap intervals and the calibration error; the metrics of each way of turning the probabilities
     into one score; the coverage and mean size of the conformal score sets at ``set_coverage`` (None for a
     model without conformal scores); how many texts were longer than max_length and how they were scored
@@ -52,6 +54,9 @@ def evaluate(
         "model_dir": str(model_dir),
         "data_file": str(data_file),
         "backend": scorer.backend,
+        "scored_with": scorer.scored_with,
+        "held_out": held_out(data.texts, scorer),
+        "warnings": _warnings(len(data), data.label_ids, scorer.scale),
         "metrics": metrics,
         "decodings": decodings(probs, data.label_ids, scorer.scale),
         "score_sets": score_set_report(scorer, probs, data.label_ids, set_coverage),
@@ -62,6 +67,32 @@ def evaluate(
         },
         "worst_mistakes": _worst_mistakes(data.texts, data.label_ids, probs, scorer, worst),
     }
+
+
+#: Fewer sentences than this, and evaluate says its figures and their intervals can tell little.
+FEW_SENTENCES = 30
+
+
+def held_out(texts: list[str], scorer: Scorer) -> dict[str, Any]:
+    """How many of ``texts`` the model trained on, validated on, and neither (from the fingerprints its folder
+    keeps); for a folder without them, only whether the file has the name of the one it trained on."""
+    found = seen.overlap(texts, scorer.info.seen)
+    if found is not None:
+        return {**found, "known": True}
+    return {"known": False, "sentences": len(texts), "train_file": scorer.info.train_file}
+
+
+def _warnings(sentences: int, label_ids: list[int], scale: ScoreScale) -> list[str]:
+    said = []
+    if sentences < FEW_SENTENCES:
+        said.append(
+            f"Only {sentences} sentence{'s' if sentences != 1 else ''}: figures on so few say little, and their "
+            f"intervals are rough (evaluate on {FEW_SENTENCES} or more, ideally hundreds)."
+        )
+    missing = [label for i, label in enumerate(scale.labels) if i not in set(label_ids)]
+    if missing:
+        said.append(f"No sentence has the score(s) {', '.join(missing)}: the figures say nothing of them.")
+    return said
 
 
 def decodings(probs: np.ndarray, label_ids: list[int], scale: ScoreScale) -> dict[str, dict[str, Any]]:

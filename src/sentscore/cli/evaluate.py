@@ -37,7 +37,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         long_texts=args.long_texts,
         device=args.device,
     )
-    print_metrics_table(report["metrics"], None, title=f"{args.data_file} ({report['metrics']['n']} sentences)")
+    not_held_out = _not_held_out_words(report["held_out"], args.data_file)
+    title = f"{args.data_file} ({report['metrics']['n']} sentences{', NOT held out' if not_held_out else ''})"
+    print_metrics_table(report["metrics"], None, title=title)
+    console().print(f"Scored with {report['scored_with']} in {args.model_dir}.")
+    for said in [not_held_out, *report["warnings"]]:
+        if said:
+            console().print(f"[bold yellow]Warning:[/bold yellow] {said}")
     print_decodings(report["decodings"])
     long = report["long_texts"]
     if long["count"]:
@@ -67,6 +73,26 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         atomic.write_text(Path(args.output), json.dumps(report, indent=2) + "\n")
         console().print(f"Wrote {args.output}")
     return 0
+
+
+def _not_held_out_words(held_out: dict, data_file: str) -> str:
+    """What of the file the model has seen, in words; empty when it is all held out."""
+    if not held_out["known"]:
+        trained_on = held_out.get("train_file")
+        if trained_on and Path(trained_on).name == Path(data_file).name:
+            return f"the model was trained on a file named {trained_on}: these figures may not be held out."
+        return ""
+    seen = [
+        f"{held_out[key]} were {words}"
+        for key, words in (("trained_on", "trained on"), ("validated_on", "used for validation"))
+        if held_out[key]
+    ]
+    if not seen:
+        return ""
+    return (
+        f"of these {held_out['sentences']} sentences, {' and '.join(seen)}: these figures flatter the model. "
+        f"Only {held_out['held_out']} are held out; evaluate on a file the model never saw (a test_file)."
+    )
 
 
 def add_evaluate_parser(commands: Any, common: argparse.ArgumentParser) -> None:

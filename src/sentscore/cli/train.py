@@ -44,6 +44,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     print_metrics_table(
         result.metrics, result.baseline, title=f"Validation metrics ({result.validation_samples} sentences)"
     )
+    if result.test_metrics is not None:
+        test = result.test_metrics
+        title = f"Test metrics: {test['file']} ({test['n']} sentences, never trained or validated on)"
+        print_metrics_table(test, result.baseline, title=title)
+    console().print(_kept_epoch_words(result))
     console().print(
         f"Trained on {result.train_samples} sentences{_and_unlabelled(result)} in {result.train_seconds:.0f} s. "
         f"Model saved to [bold]{result.output_dir}[/bold]\n"
@@ -52,6 +57,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     print_calibration(result.post_fit.get("calibration"))
     print_tracking(result.config)
     return 0
+
+
+def _kept_epoch_words(result: TrainResult) -> str:
+    """Which epoch's model was kept, and by which metric."""
+    from ..training.results import kept_epoch
+
+    kept, primary = kept_epoch(result.epochs), result.config.metric_for_best_model
+    if kept is None:
+        return "No epoch was evaluated; the last model was kept."
+    value = kept.get(primary)
+    shown = f" ({primary} {value:.4f})" if isinstance(value, float) else ""
+    return f"Kept the model of epoch {kept['epoch']:g} of {len(result.epochs)}, the best by {primary}{shown}."
 
 
 def _and_unlabelled(result: TrainResult) -> str:
@@ -114,6 +131,8 @@ def _dry_run(config: TrainConfig) -> int:
         f"Validation: {plan.validation_from}. Longer than max_length ({long_texts['max_length']} tokens): "
         f"{long_texts['train']} training and {long_texts['validation']} validation texts."
     )
+    if plan.test_samples is not None:
+        out.print(f"Test: {plan.test_samples} sentences of {plan.config.test_file}, scored once after training.")
     if plan.unlabelled_samples:
         out.print(
             f"Unlabelled: {plan.unlabelled_samples} sentences for the teacher to score first (counted in the steps "

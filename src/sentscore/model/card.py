@@ -36,6 +36,8 @@ class CardFacts(Protocol):
     config: dict[str, Any]
     calibration: dict[str, Any] | None
     versions: dict[str, str]
+    test_file: str | None
+    test_samples: int | None
 
 
 CARD_HYPERPARAMETERS = (
@@ -177,8 +179,42 @@ Scorer.load("path/to/this/folder").predict(["The food was great but the service 
 
 - Training: `{info.train_file}`, {info.train_samples} sentences (text column `{info.text_column}`,
   score column `{info.score_column}`).{_unlabelled_note(info)}
-- Validation: {validation}, {info.validation_samples} sentences.
+- Validation: {validation}, {info.validation_samples} sentences.{_test_note(info)}
 - Training took {info.train_seconds:.0f} s.{_long_text_note(metrics)}
+
+"""
+
+
+def _test_note(info: CardFacts) -> str:
+    if not info.test_file:
+        return ""
+    return (
+        f"\n- Test: `{info.test_file}`, {info.test_samples} sentences, never trained or validated on, scored once by "
+        "the kept model."
+    )
+
+
+def _metric_rows(found: dict[str, Any], baseline: dict[str, Any]) -> str:
+    return "\n".join(
+        f"| {name} | {format_metric(found.get(key))} | {format_interval(found.get('intervals'), key)} | "
+        f"{format_metric(baseline.get(key))} |"
+        for key, name in METRIC_NAMES.items()
+        if key in found
+    )
+
+
+def _test_section(metrics: dict[str, Any]) -> str:
+    test = metrics.get("test")
+    if not test:
+        return ""
+    return f"""## Test metrics
+
+`{test["file"]}`, {test["n"]} sentences the model never trained on and that played no part in choosing the epoch
+or calibrating: the figures to quote. Scored as `sentscore predict` scores them; intervals by bootstrap.
+
+| Metric | Model | 95% interval | Baseline |
+|---|---|---|---|
+{_metric_rows(test, metrics["majority_baseline"])}
 
 """
 
@@ -209,25 +245,22 @@ def _card_results(
 ) -> str:
     config = info.config
     final, baseline = metrics["final"], metrics["majority_baseline"]
-    rows = "\n".join(
-        f"| {name} | {format_metric(final.get(key))} | {format_interval(final.get('intervals'), key)} | "
-        f"{format_metric(baseline.get(key))} |"
-        for key, name in METRIC_NAMES.items()
-        if key in final
-    )
+    rows = _metric_rows(final, baseline)
     params = "\n".join(
         f"| `{key}` | {config.get(key)} |"
         for key in CARD_HYPERPARAMETERS
         if key not in ("teacher_weight", "unlabelled_file") or config.get("teacher")  # these need a teacher
     )
     epochs = "\n".join(
-        f"| {e['epoch']} | {format_metric(e.get('train_loss'))} | {format_metric(e.get('loss'))} | "
-        f"{format_metric(e.get(metrics['primary_metric']))} |"
+        f"| {e['epoch']}{' (kept)' if e.get('kept') else ''} | {format_metric(e.get('train_loss'))} | "
+        f"{format_metric(e.get('loss'))} | {format_metric(e.get(metrics['primary_metric']))} |"
         for e in metrics["epochs"]
     )
-    return f"""## Validation metrics
+    kept = next((e for e in metrics["epochs"] if e.get("kept")), None)
+    kept_words = f"The model of epoch {kept['epoch']:g} was kept, the best" if kept else "The best epoch was chosen"
+    return f"""{_test_section(metrics)}## Validation metrics
 
-The best epoch was chosen by `{metrics["primary_metric"]}`. {_baseline_words(baseline)}
+{kept_words} by `{metrics["primary_metric"]}`. {_baseline_words(baseline)}
 The 95% intervals come from resampling the validation sentences (bootstrap): they show how much
 each figure owes to which sentences happened to be held out.
 
@@ -368,6 +401,9 @@ def training_curve_figure(epochs: list[dict[str, Any]], primary_metric: str) -> 
         xs, [e.get(primary_metric) for e in epochs], "^-", color="tab:green", label=f"validation {primary_metric}"
     )
     metric_ax.set_ylabel(primary_metric)
+    kept = next((e["epoch"] for e in epochs if e.get("kept")), None)
+    if kept is not None:
+        loss_ax.axvline(kept, color="grey", linestyle=":", label=f"kept (epoch {kept:g})")
     handles = loss_ax.get_legend_handles_labels()[0] + metric_ax.get_legend_handles_labels()[0]
     loss_ax.legend(handles, [h.get_label() for h in handles], loc="center right")
     loss_ax.set_title("Training curve")

@@ -92,6 +92,11 @@ class ModelInfo:
     processes: int = 1  # training processes
     global_batch_size: int | None = None  # sentences per optimizer step, across every process
     versions: dict[str, str] = field(default_factory=dict)  # sentscore and the libraries that trained it
+    test_file: str | None = None  # a labelled file scored once by the kept model, never trained or validated on
+    test_samples: int | None = None
+    #: fingerprints of the sentences trained and validated on (``data.seen``), so that evaluate can say what is
+    #: not held out; the sentences themselves are not kept
+    seen: dict[str, str] | None = None
     format: int = INFO_FORMAT
 
     @property

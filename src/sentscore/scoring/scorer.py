@@ -107,6 +107,11 @@ class Scorer:
         self._conformal_scores: list[float] | None = None  # read when score sets are first asked for
 
     @property
+    def scored_with(self) -> str:
+        """The file that scores: the ONNX export's name, or the PyTorch weights'."""
+        return self.onnx_file or WEIGHTS_FILE
+
+    @property
     def model_dir(self) -> Path:
         return self.folder.path
 

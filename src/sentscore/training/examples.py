@@ -25,6 +25,8 @@ def prepare_data(config: TrainConfig) -> tuple[LabelledData, LabelledData]:
     else:
         data, validation = split(data, config.validation_fraction, config.seed)
     _warn_missing_levels(data)
+    _warn_missing_levels(validation, "validation")
+    _warn_shared_sentences(data, validation, config)
     if not data.scale.is_numeric and config.metric_for_best_model not in ("accuracy", "macro_f1", "loss"):
         raise SentscoreError(
             f"metric_for_best_model '{config.metric_for_best_model}' needs numeric scores, but the labels are "
@@ -34,11 +36,40 @@ def prepare_data(config: TrainConfig) -> tuple[LabelledData, LabelledData]:
     return data, validation
 
 
-def _warn_missing_levels(data: LabelledData) -> None:
+def load_test(config: TrainConfig, scale: Any) -> LabelledData | None:
+    """The test file, read and checked against the training scale before anything trains (None without one)."""
+    if not config.test_file:
+        return None
+    return load_labelled(config.test_file, config.text_column, config.score_column, scale=scale)
+
+
+def _warn_shared_sentences(data: LabelledData, validation: LabelledData, config: TrainConfig) -> None:
+    """Warn when a validation sentence is also a training one: its metrics then flatter the model."""
+    from ..data.seen import fingerprint, seen_positions
+
+    shared = seen_positions(validation.texts, fingerprint(data.texts))
+    if shared:
+        logger.warning(
+            "%d of the %d validation sentences are also training sentences (%s); the validation metrics "
+            "flatter the model by that much",
+            len(shared),
+            len(validation),
+            config.validation_file or "the same sentence in several rows of train_file",
+        )
+
+
+def _warn_missing_levels(data: LabelledData, side: str = "training") -> None:
     present = set(data.label_ids)
     missing = [label for i, label in enumerate(data.scale.labels) if i not in present]
-    if missing:
+    if missing and side == "training":
         logger.warning("No training rows have the score(s) %s; the model cannot learn to predict them", missing)
+    elif missing:
+        logger.warning(
+            "No validation rows have the score(s) %s (%d validation rows in all); the validation metrics, the "
+            "epoch kept and the calibration say nothing of them. A larger validation set holds every level.",
+            ", ".join(missing),
+            len(data),
+        )
 
 
 #: Optimizer steps a default training makes at least, and the most epochs it takes for them.

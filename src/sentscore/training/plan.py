@@ -13,7 +13,7 @@ from typing import Any
 
 from ..config import TrainConfig
 from . import tracking
-from .examples import count_long_texts, prepare_data, tokenized, with_default_epochs
+from .examples import count_long_texts, load_test, prepare_data, tokenized, with_default_epochs
 from .recipe import build_model, build_objective, with_default_objective
 from .steps.distillation import training_loss
 from .steps.run import Run
@@ -37,6 +37,7 @@ class TrainPlan:
     seconds_per_epoch: float  # training steps and validation, measured on a few batches
     validation_seconds: float  # one pass over the validation set
     unlabelled_samples: int = 0  # sentences without a score the teacher would score (not timed)
+    test_samples: int | None = None  # sentences of the test file, scored once at the end
 
     @property
     def seconds(self) -> float:
@@ -48,14 +49,17 @@ class TrainPlan:
 
 def dry_run(config: TrainConfig) -> TrainPlan:
     """What ``train(config)`` would read, resolve and take per epoch, without training or writing anything."""
+    from ..model.folder import ModelFolder
     from ..model.loading import pick_device
     from .runtime import torch_threads
 
     config.validate()
     tracking.check_installed(config)
     config = tracking.with_resolved_run(config)
+    ModelFolder(config.output_dir).check_can_write(config.overwrite)  # as train checks it, first
     with torch_threads(config.num_threads):
         run = as_taught(Run(config, *prepare_data(config)))
+        test = load_test(config, run.train_data.scale)
         train_data, validation = run.train_data, run.validation_data
         config = with_default_objective(with_default_epochs(config, run.train_sentences), train_data.scale)
         run.objective = build_objective(config, train_data)
@@ -79,6 +83,7 @@ def dry_run(config: TrainConfig) -> TrainPlan:
         train_seconds + eval_seconds,
         eval_seconds,
         run.train_sentences - len(train_data),
+        len(test) if test is not None else None,
     )
 
 

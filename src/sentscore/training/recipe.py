@@ -22,7 +22,7 @@ from ..errors import SentscoreError
 from ..model.folder import CHECKPOINT_DIR, ModelFolder
 from ..model.objectives import OBJECTIVES, Objective, balanced_class_weights
 from . import steps, tracking
-from .examples import count_long_texts, prepare_data, tokenized, with_default_epochs
+from .examples import count_long_texts, load_test, prepare_data, tokenized, with_default_epochs
 from .results import TrainResult, final_evaluation, global_batch_size, save
 from .steps.distillation import training_loss
 from .steps.run import Run
@@ -69,6 +69,7 @@ def train(
     tracker = tracking.Tracker(config)
     with torch_threads(config.num_threads), tracker.active(stopped=TrainingInterrupted):
         run = Run(config, *prepare_data(config), show_progress=show_progress)
+        run.test_data = load_test(config, run.train_data.scale)  # a bad test file stops before training
         steps.run_all(chosen.on_data, run)
         config = with_default_objective(with_default_epochs(config, run.train_sentences), run.train_data.scale)
         run.objective = build_objective(config, run.train_data)
@@ -129,7 +130,7 @@ def finished(
     )
     tracker.log_result(result)
     if result.is_main_process:
-        save(folder, run.model, run.tokenizer, run.objective, run.train_data.scale, result)
+        save(folder, run, result)
         result.onnx_export = export_for_scoring(folder, run.config.onnx_export)
         tracker.log_folder(folder.path)
     return result

@@ -13,7 +13,7 @@ from typing import Any
 
 from .. import atomic
 from ..config import TrainConfig
-from ..data import LabelledData, ScoreScale
+from ..data import LabelledData, seen
 from ..metrics import (
     bootstrap_intervals,
     compute_metrics,
@@ -24,7 +24,7 @@ from ..metrics import (
 from ..model.folder import ModelFolder, ModelInfo, library_versions
 from ..model.objectives import Objective
 from .steps.calibration import fold_temperature
-from .steps.run import HeldOut
+from .steps.run import HeldOut, Run
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ class TrainResult:
     long_texts: dict[str, int] = dataclasses.field(default_factory=dict)  # texts over max_length, and it
     onnx_export: dict[str, Any] = dataclasses.field(default_factory=dict)  # the files exported and the seconds
     unlabelled_samples: int | None = None  # sentences without a score trained on (a teacher's distributions)
+    test_metrics: dict[str, Any] | None = None  # the test file's metrics, scored by the saved model
 
 
 @dataclass
@@ -76,29 +77,48 @@ def final_evaluation(
         "as_trained": reliability_bins(as_trained, held_out.label_ids),
         "as_saved": reliability_bins(probs, held_out.label_ids),
     }
-    epochs = _epoch_history(trainer.state.log_history)
-    warn_if_epochs_are_indistinguishable(epochs, metrics["intervals"], len(held_out))
+    epochs = kept_epoch_marked(_epoch_history(trainer.state.log_history), trainer.state.best_global_step)
+    primary = trainer.args.metric_for_best_model.removeprefix("eval_")
+    warn_if_epochs_are_indistinguishable(epochs, metrics["intervals"], len(held_out), primary)
     baseline = majority_baseline(train_data.label_ids, validation_data.label_ids, scale)
     return Evaluation(metrics, baseline, epochs)
 
 
+def kept_epoch_marked(epochs: list[dict[str, Any]], best_step: int | None) -> list[dict[str, Any]]:
+    """The epochs, the one whose model was kept marked ``"kept": True``: the best by the primary metric (the
+    Trainer's ``best_global_step``), or the last when the Trainer chose none."""
+    kept = best_step if any(e["step"] == best_step for e in epochs) else (epochs[-1]["step"] if epochs else None)
+    return [{**e, "kept": e["step"] == kept} for e in epochs]
+
+
+def kept_epoch(epochs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    return next((e for e in epochs if e.get("kept")), None)
+
+
 def warn_if_epochs_are_indistinguishable(
-    epochs: list[dict[str, Any]], intervals: dict[str, list[float]], sentences: int
+    epochs: list[dict[str, Any]], intervals: dict[str, list[float]], sentences: int, primary: str = "accuracy"
 ) -> None:
-    """Warn when the validation accuracy of the epochs differs by less than its own 95% interval's half-width:
-    which epoch was kept is then chance more than merit."""
-    accuracies = sorted((e["accuracy"] for e in epochs if e.get("accuracy") is not None), reverse=True)
-    if len(accuracies) < 2 or "accuracy" not in intervals:
+    """Warn when the runner-up epoch's validation metric is within the kept epoch's 95% interval half-width (the
+    primary metric's interval, else accuracy's): which of them was kept is then chance more than merit."""
+    metric = primary if primary in intervals else "accuracy"
+    kept = kept_epoch(epochs)
+    others = [e[metric] for e in epochs if not e.get("kept") and e.get(metric) is not None]
+    bounds = intervals.get(metric)
+    if kept is None or kept.get(metric) is None or not others or not bounds or None in bounds:
         return
-    low, high = intervals["accuracy"]
-    if accuracies[0] - accuracies[-1] < (high - low) / 2:
+    half_width = (bounds[1] - bounds[0]) / 2
+    runner_up = min(others, key=lambda value: abs(kept[metric] - value))
+    if abs(kept[metric] - runner_up) < half_width:
         logger.warning(
-            "The validation set (%d sentences) is too small to tell the epochs apart: their accuracy spans %.3f, "
-            "less than its 95%% interval's half-width (±%.3f); the epoch kept is partly chance. A larger "
-            "validation_file or validation_fraction gives a surer choice.",
+            "The validation set (%d sentences) is too small to tell the epochs apart: the kept epoch (%s) has "
+            "%s %.3f, and another %.3f, within its 95%% interval's half-width (±%.3f); the epoch kept is partly "
+            "chance. A larger validation_file or validation_fraction gives a surer choice.",
             sentences,
-            accuracies[0] - accuracies[-1],
-            (high - low) / 2,
+            kept["epoch"],
+            metric,
+            kept[metric],
+            runner_up,
+            half_width,
         )
 
 
@@ -122,6 +142,23 @@ def global_batch_size(config: TrainConfig, processes: int) -> int:
     return config.train_batch_size * processes
 
 
+def test_evaluation(model_dir: Path, test_data: LabelledData, config: TrainConfig) -> dict[str, Any]:
+    """The saved model's metrics on the test file, scored as ``sentscore predict --backend torch`` scores it
+    (long texts in windows), with 95% bootstrap intervals and the calibration error."""
+    from ..scoring.scorer import Scorer
+
+    started = time.perf_counter()
+    scale = test_data.scale
+    probs = Scorer.load(model_dir, backend="torch", batch_size=config.eval_batch_size).predict_proba(test_data.texts)
+    predicted = probs.argmax(axis=1)
+    metrics = compute_metrics(test_data.label_ids, predicted.tolist(), scale)
+    metrics["ece"] = expected_calibration_error(probs, test_data.label_ids)
+    metrics["intervals"] = bootstrap_intervals(test_data.label_ids, predicted, scale)
+    metrics["file"] = os.path.basename(str(config.test_file))
+    logger.debug("Scored the test file in %.1f s", time.perf_counter() - started)
+    return metrics
+
+
 def keep_tensorboard_runs(folder: Path, staging: Path) -> None:
     """The TensorBoard runs written in the model folder (``runs/``) go on into the folder replacing it."""
     from .tracking import RUNS_DIR
@@ -130,11 +167,12 @@ def keep_tensorboard_runs(folder: Path, staging: Path) -> None:
         shutil.copytree(folder / RUNS_DIR, staging / RUNS_DIR)
 
 
-def save(
-    folder: ModelFolder, model: Any, tokenizer: Any, objective: Objective, scale: ScoreScale, result: TrainResult
-) -> None:
-    """Write the model folder: weights, tokenizer, the record, the metrics, the card and the plots. The
-    calibrated temperature goes into the output layer's weights where it can (``model`` is changed)."""
+def save(folder: ModelFolder, run: Run, result: TrainResult) -> None:
+    """Write the model folder: weights, tokenizer, the record (with the fingerprints of the sentences trained and
+    validated on), the metrics (the test file's too, scored by the saved model as predict scores it), the card
+    and the plots. The calibrated temperature goes into the output layer's weights where it can (the model is
+    changed)."""
+    model, tokenizer, objective, scale = run.model, run.tokenizer, run.objective, run.train_data.scale
     config = result.config
     calibration = result.post_fit.get("calibration")
     folded = fold_temperature(model, objective)
@@ -162,6 +200,9 @@ def save(
         calibration=calibration,
         processes=result.processes,
         global_batch_size=global_batch_size(config, result.processes),
+        test_file=os.path.basename(config.test_file) if config.test_file else None,
+        test_samples=len(run.test_data) if run.test_data is not None else None,
+        seen=seen.record(run.train_data.texts, run.validation_data.texts),
     )
     metrics = {
         "primary_metric": config.metric_for_best_model,
@@ -176,6 +217,8 @@ def save(
         staged.write_model(model, tokenizer, info)
         if "conformal_scores" in result.post_fit:
             staged.write_conformal_scores(result.post_fit["conformal_scores"], result.post_fit["conformal_method"])
+        if run.test_data is not None:
+            result.test_metrics = metrics["test"] = test_evaluation(staging, run.test_data, config)
         staged.write_metrics(metrics)
         staged.write_report(staged.info(), metrics)
         keep_tensorboard_runs(folder.path, staging)

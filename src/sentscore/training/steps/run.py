@@ -50,6 +50,8 @@ class Run:
     #: whether a step reused the work of the interrupted run being resumed (the model may have no checkpoint yet)
     resumed_before_fit: bool = False
     show_progress: bool = False
+    #: the test file's sentences: never trained or validated on, scored once by the kept model at the end
+    test_data: LabelledData | None = None
 
     @property
     def train_sentences(self) -> int:

@@ -1,0 +1,155 @@
+"""Held-out honesty: a model folder knows which sentences it saw, evaluate says when a file is not held out, a
+test file is scored once and reported apart, and the epoch kept is recorded."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from sentscore import TrainConfig, evaluate, train
+from sentscore.data import seen
+from sentscore.model.folder import ModelFolder
+
+from .conftest import synthetic_rows, write_csv
+from .test_cli import assert_user_error, run
+
+
+@pytest.fixture(scope="module")
+def with_test_file(tiny_model_dir, tmp_path_factory):
+    """A tiny model trained with a test file beside its training file; its folder and the files."""
+    root = tmp_path_factory.mktemp("held-out")
+    rows = synthetic_rows(12, seed=1)
+    train_file = write_csv(root / "train.csv", rows)
+    test_rows = [(f"{text} today", score) for text, score in synthetic_rows(4, seed=2)]
+    test_file = write_csv(root / "test.csv", test_rows)
+    config = TrainConfig(
+        model_name=str(tiny_model_dir),
+        train_file=str(train_file),
+        test_file=str(test_file),
+        output_dir=str(root / "model"),
+        num_train_epochs=3,
+        train_batch_size=16,
+        learning_rate=1e-3,
+        max_length=32,
+        onnx_export="none",
+    )
+    result = train(config, show_progress=False)
+    return result, root
+
+
+def test_the_test_file_is_scored_once_and_reported_apart(with_test_file):
+    result, root = with_test_file
+    metrics = json.loads((root / "model" / "metrics.json").read_text())
+    assert metrics["test"]["n"] == 20 and metrics["test"]["file"] == "test.csv"
+    assert set(metrics["test"]) >= {"accuracy", "qwk", "mae", "ece", "intervals"}
+    assert result.test_metrics == metrics["test"]
+    # scored as predict scores it: the same accuracy from evaluate on the same file
+    again = evaluate(root / "model", root / "test.csv", backend="torch")
+    assert again["metrics"]["accuracy"] == pytest.approx(metrics["test"]["accuracy"])
+    assert again["held_out"] == {"sentences": 20, "trained_on": 0, "validated_on": 0, "held_out": 20, "known": True}
+    card = (root / "model" / "README.md").read_text()
+    assert "## Test metrics" in card and card.index("## Test metrics") < card.index("## Validation metrics")
+    assert "- Test: `test.csv`, 20 sentences" in card
+    info = ModelFolder(root / "model").info()
+    assert info.test_file == "test.csv" and info.test_samples == 20
+
+
+def test_the_kept_epoch_is_recorded_on_the_card_in_metrics_and_in_the_summary(with_test_file):
+    result, root = with_test_file
+    epochs = json.loads((root / "model" / "metrics.json").read_text())["epochs"]
+    kept = [e for e in epochs if e["kept"]]
+    assert len(epochs) == 3 and len(kept) == 1
+    best = max(epochs, key=lambda e: e["accuracy"])  # metric_for_best_model: accuracy; ties go to the first
+    assert kept[0]["accuracy"] == best["accuracy"]
+    assert f"| {kept[0]['epoch']} (kept) |" in (root / "model" / "README.md").read_text()
+    from sentscore.cli.train import _kept_epoch_words
+
+    assert _kept_epoch_words(result).startswith(f"Kept the model of epoch {kept[0]['epoch']:g} of 3, the best by")
+
+
+def test_evaluate_says_how_much_of_a_file_the_model_saw(with_test_file, tmp_path):
+    _, root = with_test_file
+    report = evaluate(root / "model", root / "train.csv", backend="torch")
+    held = report["held_out"]
+    assert held["known"] and held["sentences"] == 60
+    assert held["trained_on"] + held["validated_on"] == 60 - held["held_out"]
+    # every row was trained or validated on (the 20% split: 12 rows, one of them also a training sentence)
+    assert held["held_out"] == 0 and 0 < held["validated_on"] <= 12
+    result = run("evaluate", root / "model", root / "train.csv", "--backend", "torch")
+    assert result.returncode == 0, result.stderr
+    said = " ".join(result.stdout.split())
+    expected = f"{held['trained_on']} were trained on and {held['validated_on']} were used for validation"
+    assert "NOT held out" in said and expected in said
+    assert "Scored with model.safetensors" in said
+    mixed = write_csv(tmp_path / "mixed.csv", [*synthetic_rows(12, seed=1)[:5], ("a sentence never seen", 3)])
+    assert evaluate(root / "model", mixed, backend="torch")["held_out"]["held_out"] == 1
+
+
+def test_the_fingerprint_compares_text_as_people_read_it_and_keeps_no_text():
+    kept = seen.record(["The food was  GREAT.", "ok"], ["Awful"])
+    assert "food" not in json.dumps(kept).lower()
+    assert seen.overlap(["the food was great.", "awful", "new"], kept) == {
+        "sentences": 3,
+        "trained_on": 1,
+        "validated_on": 1,
+        "held_out": 1,
+    }
+    assert seen.overlap(["x"], None) is None  # a folder from before fingerprints: unknown, not "held out"
+
+
+def test_evaluate_warns_on_a_handful_of_sentences(with_test_file, tmp_path):
+    _, root = with_test_file
+    tiny = write_csv(tmp_path / "three.csv", [("great food", 5), ("awful room", 1), ("fine", 3)])
+    warnings = evaluate(root / "model", tiny, backend="torch")["warnings"]
+    assert any("Only 3 sentences" in w for w in warnings)
+    assert any("No sentence has the score(s) 2, 4" in w for w in warnings)
+
+
+def test_a_bad_test_file_stops_before_training(tiny_model_dir, tmp_path):
+    train_file = write_csv(tmp_path / "train.csv", synthetic_rows(6))
+    write_csv(tmp_path / "test.csv", [("fine", 9)])
+    config = {
+        "model_name": str(tiny_model_dir),
+        "train_file": "train.csv",
+        "test_file": "test.csv",
+        "output_dir": "out",
+        "max_length": 32,
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    result = run("train", "--config", tmp_path / "config.json", "--dry-run")
+    assert_user_error(result, "test.csv")
+    assert train_file.exists() and not (tmp_path / "out").exists()
+
+
+def test_the_dry_run_checks_the_output_folder_as_the_run_does(with_test_file, tiny_model_dir):
+    _, root = with_test_file
+    config = {
+        "model_name": str(tiny_model_dir),
+        "train_file": str(root / "train.csv"),
+        "output_dir": str(root / "model"),
+        "max_length": 32,
+    }
+    (root / "again.json").write_text(json.dumps(config))
+    result = run("train", "--config", root / "again.json", "--dry-run")
+    assert_user_error(result, "already holds a trained model", "--overwrite")
+
+
+def test_the_epoch_warning_compares_the_kept_epoch_with_the_runner_up(caplog):
+    from sentscore.training.results import kept_epoch_marked, warn_if_epochs_are_indistinguishable
+
+    # epochs 4, 7 and 8 tie at the top and epoch 5 is far below: the old check (best against worst) was silent
+    accuracy = {1: 0.30, 2: 0.40, 3: 0.45, 4: 0.60, 5: 0.20, 6: 0.50, 7: 0.60, 8: 0.60}
+    epochs = [{"epoch": float(e), "step": 10 * e, "accuracy": a} for e, a in accuracy.items()]
+    marked = kept_epoch_marked(epochs, best_step=40)
+    assert [e["epoch"] for e in marked if e["kept"]] == [4.0]
+    with caplog.at_level(logging.WARNING):
+        warn_if_epochs_are_indistinguishable(marked, {"accuracy": [0.5, 0.7]}, 50)
+    assert "the kept epoch (4.0) has accuracy 0.600, and another 0.600" in caplog.text
+    caplog.clear()
+    clear = [{**e, "accuracy": 0.9 if e["kept"] else 0.3} for e in marked]
+    with caplog.at_level(logging.WARNING):
+        warn_if_epochs_are_indistinguishable(clear, {"accuracy": [0.8, 0.95]}, 500)
+    assert "too small to tell the epochs apart" not in caplog.text
+    assert kept_epoch_marked(epochs, best_step=None)[-1]["kept"]  # no best chosen: the last model is kept
