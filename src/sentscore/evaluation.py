@@ -28,6 +28,7 @@ def evaluate(
     set_coverage: float = 0.9,
     long_texts: str = "windows",
     device: str = "cpu",
+    onnx_file: str | None = None,
 ) -> dict[str, Any]:
     """Score ``data_file`` and compare with its labels.
 
@@ -38,11 +39,11 @@ def evaluate(
     95% bootstrap intervals and the calibration error; the metrics of each way of turning the probabilities
     into one score; the coverage and mean size of the conformal score sets at ``set_coverage`` (None for a
     model without conformal scores); how many texts were longer than max_length and how they were scored
-    (``long_texts``); the rows with the largest |predicted - true| (ties: most confident first). ``device``
-    as :meth:`Scorer.load` takes it.
+    (``long_texts``); the rows with the largest |predicted - true| (ties: most confident first). ``device`` and
+    ``onnx_file`` as :meth:`Scorer.load` takes them.
     """
     scorer = scorer or Scorer.load(
-        model_dir, backend=backend, batch_size=batch_size, long_texts=long_texts, device=device
+        model_dir, backend=backend, batch_size=batch_size, long_texts=long_texts, device=device, onnx_file=onnx_file
     )
     data = load_labelled(data_file, text_column, score_column, scale=scorer.scale)
     probs = scorer.predict_proba(data.texts)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..model.folder import ONNX_FILES
 from ..scoring.backends import BACKENDS, DEFAULT_BATCH_SIZE, DEVICES, LONG_TEXTS
 
 EXIT_USER_ERROR = 2
@@ -22,13 +23,24 @@ def add_device_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_backend_flags(parser: argparse.ArgumentParser) -> None:
+def add_model_file_flags(parser: argparse.ArgumentParser) -> None:
+    """--backend and --onnx-file: which file of the folder scores (-v names it)."""
     parser.add_argument(
         "--backend",
         choices=BACKENDS,
         default="auto",
-        help="auto (default) uses an exported ONNX model when there is one (int8 first), else PyTorch.",
+        help="auto (default) uses an exported ONNX model when there is one (int8 first), else PyTorch "
+        "(model.safetensors).",
     )
+    parser.add_argument(
+        "--onnx-file",
+        choices=ONNX_FILES,
+        help="Score with this export of the folder (default: model.int8.onnx when there is one, else model.onnx).",
+    )
+
+
+def add_backend_flags(parser: argparse.ArgumentParser) -> None:
+    add_model_file_flags(parser)
     add_device_flag(parser)
     parser.add_argument(
         "--batch-size",

@@ -36,6 +36,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         set_coverage=args.set,
         long_texts=args.long_texts,
         device=args.device,
+        onnx_file=args.onnx_file,
     )
     not_held_out = _not_held_out_words(report["held_out"], args.data_file)
     title = f"{args.data_file} ({report['metrics']['n']} sentences{', NOT held out' if not_held_out else ''})"

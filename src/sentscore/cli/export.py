@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..scoring.backends import BACKENDS
 from ..scoring.export import QUANTIZATIONS
 from ..serve.settings import ServeSettings
-from .common import add_device_flag
+from .common import add_device_flag, add_model_file_flags
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -25,7 +24,12 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(
             f"Wrote {result.int8_path} (same prediction as fp32 on {result.int8_agreement:.1%} of the check sentences)"
         )
-    print(f"sentscore predict and serve now use {(result.int8_path or result.path).name} (--backend torch for PyTorch)")
+    from ..model.folder import ONNX_INT8_FILE, ModelFolder
+
+    used = ModelFolder(args.model_dir).onnx_file("auto")
+    kept = " (from an earlier --quantize int8)" if used and used.name == ONNX_INT8_FILE and not result.int8_path else ""
+    others = "--onnx-file model.onnx for fp32, " if used and used.name == ONNX_INT8_FILE else ""
+    print(f"sentscore predict, evaluate and serve now use {used.name}{kept} ({others}--backend torch for PyTorch)")
     return 0
 
 
@@ -34,7 +38,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = ServeSettings.from_dict(ServeSettings.given_flags(args), source="sentscore serve")
     quiet = "warning" if args.quiet else "info"
-    serve(args.model_dir, settings, backend=args.backend, log_level=quiet, device=args.device)
+    serve(args.model_dir, settings, args.backend, log_level=quiet, device=args.device, onnx_file=args.onnx_file)
     return 0
 
 
@@ -63,9 +67,7 @@ def add_export_parser(commands: Any, common: argparse.ArgumentParser) -> None:
 def add_serve_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     serve = commands.add_parser("serve", parents=[common], help="Serve a model over HTTP, with a web page at /.")
     serve.add_argument("model_dir", help="Folder written by `sentscore train` (its ONNX export is used if present).")
-    serve.add_argument(
-        "--backend", choices=BACKENDS, default="auto", help="auto (default) uses an ONNX export if present."
-    )
+    add_model_file_flags(serve)
     add_device_flag(serve)
     ServeSettings.add_flags(serve, "server options")
     serve.set_defaults(handler=cmd_serve)

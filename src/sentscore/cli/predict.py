@@ -28,7 +28,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
             f"--input takes one file with the local engine, got {len(args.input)}",
             hint="Score them one by one, or all at once with --engine ray --output FOLDER.",
         )
-    scorer = Scorer.load(args.model_dir, args.backend, args.batch_size, long_texts=args.long_texts, device=args.device)
+    scorer = Scorer.load(
+        args.model_dir,
+        args.backend,
+        args.batch_size,
+        long_texts=args.long_texts,
+        device=args.device,
+        onnx_file=args.onnx_file,
+    )
     if args.input:
         return _score_file(scorer, args)
     return _print_predictions(scorer, args)
@@ -158,6 +165,7 @@ def _score_with_ray(args: argparse.Namespace) -> int:
         for flag, given in (
             ("--blank-rows", args.blank_rows != "skip"),
             ("--safe-for-spreadsheets", args.safe_for_spreadsheets),
+            ("--onnx-file", args.onnx_file is not None),
         )
         if given
     ]

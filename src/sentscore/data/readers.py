@@ -4,6 +4,7 @@ file, the offending rows (1-based, as a spreadsheet shows them, counting the hea
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import logging
 from collections.abc import Iterator, Sequence
@@ -49,9 +50,16 @@ def _csv_separator(path: Path) -> str:
     with path.open(encoding="utf-8-sig", errors="replace") as handle:
         header = handle.readline()
     if "," not in header and ";" in header:
-        logger.info("%s: columns separated by ';' (read as such)", path)
+        stat = path.stat()
+        _say_once(f"{path}: columns separated by ';' (read as such)", str(path.resolve()), stat.st_mtime_ns)
         return ";"
     return ","
+
+
+@functools.lru_cache(maxsize=64)
+def _say_once(message: str, *about: object) -> None:
+    """Log ``message`` once for what ``about`` names (a file read in two passes is said to be read once)."""
+    logger.info(message)
 
 
 def read_table(path: str | Path, text_column: str = "sentence", keep_empty_lines: bool = False) -> pd.DataFrame:

@@ -39,6 +39,8 @@ CONFORMAL_FILE = "conformal.json"  # the validation sentences' conformal scores,
 CHECKPOINT_DIR = ".checkpoints"  # the Trainer's per-epoch checkpoints; removed when training ends
 ONNX_FILE = "model.onnx"  # written by `sentscore export`
 ONNX_INT8_FILE = "model.int8.onnx"
+#: The exports a folder may hold, in the order ``--onnx-file`` lists them.
+ONNX_FILES = (ONNX_FILE, ONNX_INT8_FILE)
 #: Exports whose activations are quantized at run time over the whole input (dynamic int8): they are run one
 #: sentence at a time, so that a sentence's score does not depend on the rest of its batch.
 ONNX_RUN_ALONE = frozenset({ONNX_INT8_FILE})
@@ -218,13 +220,20 @@ class ModelFolder:
     def onnx_file(self, backend: str, name: str | None = None) -> Path | None:
         """The ONNX export to score with: ``name`` if given, else int8 before fp32; None for the torch backend
         or (backend "auto") when the folder has no export."""
+        if name and name not in ONNX_FILES:
+            raise SentscoreError(f"Unknown ONNX export '{name}'", hint=f"Use one of {', '.join(ONNX_FILES)}.")
+        if backend == "torch" and name:
+            raise SentscoreError(
+                f"--backend torch scores with the PyTorch weights, not with {name}",
+                hint="Leave out one of them: --onnx-file alone scores with that export.",
+            )
         if backend == "torch":
             return None
         candidates = [name] if name else [ONNX_INT8_FILE, ONNX_FILE]
         for candidate in candidates:
             if self.file(candidate).is_file():
                 return self.file(candidate)
-        if backend == "onnx":
+        if backend == "onnx" or name:
             raise SentscoreError(
                 f"{self.path} has no exported ONNX model ({' or '.join(candidates)})",
                 hint=f"Run `sentscore export {self.path}` first, or use --backend torch.",

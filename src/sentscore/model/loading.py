@@ -193,7 +193,7 @@ def reset_pooler_to_identity(model: Any) -> None:
     with torch.no_grad():
         dense.weight.copy_(torch.eye(dense.weight.shape[0]))
         dense.bias.zero_()
-    logger.info("The encoder was trained mean-pooled, so the pooler the stock head reads starts as the identity")
+    logger.debug("The encoder was trained mean-pooled, so the pooler the stock head reads starts as the identity")
 
 
 def default_pooling(name: str) -> str:

@@ -3,9 +3,10 @@ check against PyTorch made the way predict scores."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -168,13 +169,31 @@ def quantize_int8(source: Path, target: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     graph = onnx.load(str(source), load_external_data=False).graph
-    quantize_dynamic(
-        str(source),
-        str(target),
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        nodes_to_exclude=[*head_nodes(graph), *ffn_output_nodes(graph)],
-        op_types_to_quantize=["MatMul", "Gemm", "Attention"],
-        # fused nodes (com.microsoft domain) defeat shape inference; their outputs are fp32
-        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-    )
+    with _without_root_message("Please consider to run pre-processing before quantization"):
+        quantize_dynamic(
+            str(source),
+            str(target),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            nodes_to_exclude=[*head_nodes(graph), *ffn_output_nodes(graph)],
+            op_types_to_quantize=["MatMul", "Gemm", "Attention"],
+            # fused nodes (com.microsoft domain) defeat shape inference; their outputs are fp32
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
+
+
+@contextlib.contextmanager
+def _without_root_message(start: str) -> Iterator[None]:
+    """For the block only, drop the root logger's records that begin with ``start``: ONNX Runtime's quantizer
+    advises its image-model pre-processing through the root logger on every call, which for an already
+    optimized transformer graph is advice to ignore (shape inference fails on its fused nodes)."""
+    root = logging.getLogger()
+
+    def keep(record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(start)
+
+    root.addFilter(keep)
+    try:
+        yield
+    finally:
+        root.removeFilter(keep)

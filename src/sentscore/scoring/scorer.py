@@ -166,7 +166,7 @@ class Scorer:
 
             folder.verify(WEIGHTS_FILE)
             run, chosen = torch_runner(load_trained(folder.path), device), "torch"
-        logger.debug("Loaded %s with the %s backend", folder.path, onnx_path.name if onnx_path else chosen)
+        logger.debug("Scoring with %s in %s", onnx_path.name if onnx_path else WEIGHTS_FILE, folder.path)
         onnx_file = onnx_path.name if onnx_path is not None else None
         return cls(folder, objective, tokenizer, run, chosen, batch_size, long_texts, onnx_file, device)
 

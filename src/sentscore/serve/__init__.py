@@ -19,9 +19,10 @@ def serve(
     backend: str = "auto",
     log_level: str = "info",
     device: str = "cpu",
+    onnx_file: str | None = None,
 ) -> None:
     """Load ``model_dir`` once and serve it with uvicorn on ``settings.host:port`` until SIGINT/SIGTERM; ``device``
-    as :meth:`Scorer.load` takes it."""
+    and ``onnx_file`` as :meth:`Scorer.load` takes them."""
     import uvicorn
 
     from ..scoring.scorer import Scorer
@@ -32,13 +33,18 @@ def serve(
     host, port = settings.host, settings.port
     check_can_listen(host, port)  # before the model loads, and instead of uvicorn's bare log line
     scorer = Scorer.load(
-        model_dir, backend=backend, batch_size=settings.max_batch_size, long_texts=settings.long_texts, device=device
+        model_dir,
+        backend=backend,
+        batch_size=settings.max_batch_size,
+        long_texts=settings.long_texts,
+        device=device,
+        onnx_file=onnx_file,
     )
     app = create_app(scorer, settings)
     logger.info(
-        "Serving %s (%s backend on %s, dynamic batching %s) on http://%s:%d  (API docs: /docs)",
+        "Serving %s (%s on %s, dynamic batching %s) on http://%s:%d  (API docs: /docs)",
         model_dir,
-        scorer.backend,
+        scorer.scored_with,
         scorer.device,
         "on" if batching_enabled(settings, scorer.backend) else "off",
         host,

@@ -234,6 +234,7 @@ def _model_info(scorer: Scorer) -> dict[str, Any]:
         "max_length": info.max_length,
         "objective": info.objective,
         "backend": scorer.backend,
+        "scored_with": scorer.scored_with,
         "device": scorer.device,
         "trained_at": info.trained_at,
         "train_samples": info.train_samples,
