@@ -22,6 +22,9 @@ def test_reads_csv_tsv_jsonl_and_text(tmp_path):
         assert data.texts == ["good, really", "bad"], name
         assert data.scale.labels == ("1", "2", "3", "4", "5")
         assert data.label_ids == [4, 0]
+    with pytest.raises(SentscoreError, match=r"a.txt: line 2 is blank"):  # a blank line is a row, as in CSV
+        read_texts(tmp_path / "a.txt")
+    (tmp_path / "a.txt").write_text("good, really\nbad\n")
     frame, texts = read_texts(tmp_path / "a.txt")
     assert texts == ["good, really", "bad"]
 

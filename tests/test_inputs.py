@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import math
 import sys
 
@@ -220,3 +221,44 @@ def test_the_http_api_answers_each_sentence_in_order_or_names_the_blank_ones(cli
         assert str(named) in response.text
     else:
         assert [r["score"] for r in response.json()["results"]] == [alone[t] for t in texts]
+
+
+# --- 9. Small silent changes -----------------------------------------------------------------------------
+
+
+def test_a_header_naming_a_column_twice_is_refused_not_renamed(scorer, tmp_path):
+    source = tmp_path / "twice.csv"
+    source.write_text("sentence,id,sentence\nGreat food.,1,Awful service.\n")
+    with pytest.raises(SentscoreError, match=r"names column 'sentence' twice \(columns 1 and 3\)"):
+        scorer.score_file(source, tmp_path / "out.csv", show_progress=False)
+
+
+def test_json_lines_values_come_back_as_they_went_in(scorer, tmp_path):
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    records = [
+        {"id": 1, "sentence": "Great food.", "meta": {"stars": 5}, "ok": True},
+        {"id": 2, "sentence": None, "meta": None, "ok": False},
+        {"id": 3, "sentence": "Awful service.", "meta": [1, 2], "ok": None, "code": "007"},
+    ]
+    source.write_text("".join(json.dumps(r) + "\n" for r in records))
+    scorer.score_file(source, out, show_progress=False)
+    back = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in back] == [1, 2, 3]  # integers, not "1"
+    assert back[0]["meta"] == {"stars": 5} and back[2]["meta"] == [1, 2] and back[0]["ok"] is True
+    assert back[2]["code"] == "007" and back[1]["score"] is None and isinstance(back[0]["score"], int)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"sentence": "fine"}\n{"sentence": "unclosed\n')
+    with pytest.raises(SentscoreError, match=r"bad.jsonl: line 2 is not valid JSON"):
+        scorer.score_file(bad, tmp_path / "o.jsonl", show_progress=False)
+
+
+def test_a_validation_file_missing_levels_is_warned_of_in_the_dry_run(tiny_model_dir, tmp_path):
+    from .conftest import synthetic_rows, write_csv
+
+    write_csv(tmp_path / "train.csv", synthetic_rows(6))
+    write_csv(tmp_path / "dev.csv", [("the food was great", 5), ("the room was awful", 1)])
+    config = {"model_name": str(tiny_model_dir), "train_file": "train.csv", "validation_file": "dev.csv"}
+    (tmp_path / "config.json").write_text(json.dumps({**config, "max_length": 32}))
+    code, _, err = in_process(["train", "--config", str(tmp_path / "config.json"), "--dry-run"])
+    said = " ".join(err.split())
+    assert code == 0 and "No validation rows have the score(s) 2, 3, 4 (2 validation rows in all)" in said

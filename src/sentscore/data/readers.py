@@ -102,11 +102,11 @@ def _frames(
         yield from _text_chunks(path, text_column, chunk_rows, keep_empty_lines)
         return
     if kind == "jsonl":
-        read = pd.read_json(path, lines=True, dtype=False, encoding="utf-8-sig", chunksize=chunk_rows)
-    else:
-        read = pd.read_csv(path, chunksize=chunk_rows, **_csv_options(path, kind, keep_empty_lines))
-    for frame in [read] if chunk_rows is None else read:
-        yield _strings(frame) if kind == "jsonl" else frame
+        yield from _jsonl_chunks(path, text_column, chunk_rows)
+        return
+    _check_header(path, kind)
+    read = pd.read_csv(path, chunksize=chunk_rows, **_csv_options(path, kind, keep_empty_lines))
+    yield from [read] if chunk_rows is None else read
 
 
 def _table_kind(path: Path) -> str:
@@ -140,10 +140,62 @@ def _csv_options(path: Path, kind: str, keep_empty_lines: bool) -> dict[str, Any
     }
 
 
-def _strings(frame: pd.DataFrame) -> pd.DataFrame:
-    """JSON values as strings (None stays None), like the CSV reader's, so nothing is converted."""
-    frame = frame.astype(object).where(frame.notna(), None)
-    return frame.apply(lambda col: col.map(lambda v: v if v is None else str(v)))
+def _check_header(path: Path, kind: str) -> None:
+    """Refuse a header that names a column twice: which one holds the text would be a guess, and pandas would
+    quietly rename the second (``sentence.1``)."""
+    import csv
+
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+        header = next(csv.reader(handle, delimiter="\t" if kind == "tsv" else _csv_separator(path)), [])
+    seen: dict[str, int] = {}
+    for position, name in enumerate(header, 1):
+        if name in seen:
+            raise SentscoreError(
+                f"{path}: the header names column '{name}' twice (columns {seen[name]} and {position})",
+                hint="Give every column its own name in the first row.",
+            )
+        seen[name] = position
+
+
+def _jsonl_chunks(path: Path, text_column: str, chunk_rows: int | None) -> Iterator[pd.DataFrame]:
+    """The records of a JSON Lines file, ``chunk_rows`` at a time, each value as JSON gave it (an integer id
+    stays an integer when written back; null is None); the text column's values as strings. Empty lines are
+    no records."""
+    import json
+
+    import pandas as pd
+
+    def frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+        columns = list(dict.fromkeys(key for record in records for key in record))
+        rows = [[record.get(c) for c in columns] for record in records]
+        table = pd.DataFrame(rows, columns=columns, dtype=object)
+        if text_column in table:
+            table[text_column] = [v if v is None or isinstance(v, str) else str(v) for v in table[text_column]]
+        return table
+
+    records: list[dict[str, Any]] = []
+    with path.open(encoding="utf-8-sig") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise SentscoreError(
+                    f"{path}: line {number} is not valid JSON ({exc.msg}, column {exc.colno})",
+                    hint='Each line of a JSON Lines file is one JSON object, such as {"sentence": "..."}.',
+                ) from None
+            if not isinstance(record, dict):
+                raise SentscoreError(
+                    f"{path}: line {number} is a JSON {type(record).__name__}, not an object",
+                    hint='Each line of a JSON Lines file is one JSON object, such as {"sentence": "..."}.',
+                )
+            records.append(record)
+            if chunk_rows is not None and len(records) == chunk_rows:
+                yield frame(records)
+                records = []
+    if records or chunk_rows is None:
+        yield frame(records)
 
 
 def _text_chunks(
