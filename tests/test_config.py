@@ -87,7 +87,22 @@ def test_every_problem_is_reported_at_once():
 def test_bad_values_alone_hint_at_the_fix_not_the_key_list():
     with pytest.raises(SentscoreError, match="'warmup_ratio' must be at least 0 and below 1") as info:
         TrainConfig.from_dict({"warmup_ratio": 1.0})
-    assert info.value.hint == "Fix the values listed above."
+    assert info.value.hint == "Fix that value."
+    with pytest.raises(SentscoreError) as two:
+        TrainConfig.from_dict({"warmup_ratio": 1.0, "weight_decay": -1})
+    assert two.value.hint == "Fix these 2 values; each is named here."
+
+
+def test_a_bad_flag_is_named_as_a_flag_and_a_bad_key_as_a_key_of_its_file(tmp_path):
+    (tmp_path / "config.json").write_text('{"warmup_ratio": 1.0}')
+    with pytest.raises(SentscoreError) as info:
+        TrainConfig.from_file(tmp_path / "config.json", {"learning_rate": 5.0})
+    message = info.value.message
+    assert message.startswith(f"{tmp_path / 'config.json'}: 'warmup_ratio' must be at least 0")
+    assert "; command line: --learning-rate must be between 0 and 1" in message
+    assert "'learning_rate'" not in message  # the flag was given, not the key
+    with pytest.raises(SentscoreError, match=r"^command line: --learning-rate must be"):
+        TrainConfig.from_dict({"learning_rate": 5.0}, source="command line", flags={"learning_rate"})
 
 
 def test_train_checks_a_config_built_in_python(tmp_path):

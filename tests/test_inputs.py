@@ -262,3 +262,29 @@ def test_a_validation_file_missing_levels_is_warned_of_in_the_dry_run(tiny_model
     code, _, err = in_process(["train", "--config", str(tmp_path / "config.json"), "--dry-run"])
     said = " ".join(err.split())
     assert code == 0 and "No validation rows have the score(s) 2, 3, 4 (2 validation rows in all)" in said
+
+
+# --- 8. Hints in the words of the place the user speaks from ---------------------------------------------
+
+
+def test_a_missing_column_is_hinted_in_the_words_of_each_place(scorer, trained_tiny_dir, tmp_path, client):
+    source = tmp_path / "reviews.csv"
+    source.write_text("review\nGreat food.\n")
+    with pytest.raises(SentscoreError) as python:
+        scorer.score_file(source, tmp_path / "out.csv", show_progress=False)
+    assert "text_column= / score_column=" in python.value.hint and "--" not in python.value.hint
+    code, _, err = in_process(["predict", str(trained_tiny_dir), "--input", str(source), "--output", "o.csv"])
+    said = " ".join(err.split())
+    assert code == 2 and "--text-column (config key text_column)" in said
+    response = client.post("/v1/score-file", files={"file": ("reviews.csv", b"review\nGreat food.\n")})
+    assert response.status_code == 422 and "the field text_column" in response.text
+
+
+def test_a_trained_models_scale_is_not_a_labels_list_to_extend(scorer, tmp_path):
+    from sentscore import evaluate
+
+    source = tmp_path / "ten.csv"
+    source.write_text("sentence,score\nGreat food.,10\nAwful.,1\n")
+    with pytest.raises(SentscoreError) as info:
+        evaluate(scorer.model_dir, source, scorer=scorer)
+    assert "The levels of the model are 1, 2, 3, 4, 5" in info.value.hint and "'labels' list" not in info.value.hint

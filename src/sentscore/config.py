@@ -313,7 +313,7 @@ class TrainConfig(Settings):
             raw["train_file"] = str(base / cls.train_file)
         if "output_dir" not in raw:
             raw["output_dir"] = str(base / cls.output_dir)
-        return cls.from_dict({**raw, **(overrides or {})}, source=str(path))
+        return cls.from_dict({**raw, **(overrides or {})}, source=str(path), flags=set(overrides or {}))
 
     @classmethod
     def read_file(cls, path: str | Path) -> dict[str, Any]:

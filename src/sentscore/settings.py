@@ -10,6 +10,7 @@ import difflib
 import json
 import types
 import typing
+from collections.abc import Collection
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, Self
@@ -23,8 +24,10 @@ class Settings:
     (the field's ``help`` metadata documents both)."""
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any], source: str = "config") -> Self:
-        """Build from a mapping, collecting every unknown key, mistyped value and bad value before raising once."""
+    def from_dict(cls, values: dict[str, Any], source: str = "config", flags: Collection[str] = ()) -> Self:
+        """Build from a mapping, collecting every unknown key, mistyped value and bad value before raising once.
+        ``flags`` are the keys whose values came from command-line flags: their problems name the flag and the
+        command line, the others the key and ``source``."""
         known = {f.name for f in fields(cls)}
         problems = [
             f"'{key}' was removed in sentscore {version}: {why}; delete it from the config"
@@ -48,8 +51,8 @@ class Settings:
         settings = cls(**kwargs)
         problems += settings.problems()
         if problems:
-            hint = "Valid keys: " + ", ".join(sorted(known)) if unknown else "Fix the values listed above."
-            raise SentscoreError(f"{source}: " + "; ".join(problems), hint=hint)
+            hint = "Valid keys: " + ", ".join(sorted(known)) if unknown else _fix(problems)
+            raise SentscoreError(placed(problems, source, flags), hint=hint)
         return settings
 
     @classmethod
@@ -61,7 +64,7 @@ class Settings:
         """Raise once, listing every value that types alone cannot rule out."""
         problems = self.problems()
         if problems:
-            raise SentscoreError(f"{source}: " + "; ".join(problems), hint="Fix the values listed above.")
+            raise SentscoreError(f"{source}: " + "; ".join(problems), hint=_fix(problems))
 
     def problems(self) -> list[str]:
         """Every value out of its range, as messages naming the key."""
@@ -111,6 +114,25 @@ class Settings:
     def given_flags(cls, args: argparse.Namespace) -> dict[str, Any]:
         """The fields whose flags were given on the command line."""
         return {f.name: getattr(args, f.name) for f in fields(cls) if getattr(args, f.name, None) is not None}
+
+
+def _fix(problems: list[str]) -> str:
+    return "Fix that value." if len(problems) == 1 else f"Fix these {len(problems)} values; each is named here."
+
+
+def placed(problems: list[str], source: str, flags: Collection[str]) -> str:
+    """The problems under the place their values came from: ``source`` (a config file) naming keys ('lr'), the
+    command line naming flags (--lr)."""
+    from_file, from_flags = [], []
+    for problem in problems:
+        flagged = problem
+        for key in flags:
+            flagged = flagged.replace(f"'{key}'", "--" + key.replace("_", "-"))
+        (from_flags if flagged != problem else from_file).append(flagged)
+    parts = [f"{source}: " + "; ".join(from_file)] if from_file else []
+    if from_flags:
+        parts.append("command line: " + "; ".join(from_flags))
+    return "; ".join(parts)
 
 
 def _shown_value(f: dataclasses.Field, given: Any, source: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from .. import __version__
 from ..config import TrainConfig
-from ..errors import SentscoreError
+from ..errors import SentscoreError, speaking_from
 from .common import EXIT_INTERRUPTED, EXIT_USER_ERROR
 from .evaluate import add_evaluate_parser
 from .export import add_export_parser, add_serve_parser
@@ -35,7 +35,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     setup_logging(args.verbose, args.quiet)
     try:
-        return int(args.handler(args) or 0)
+        with speaking_from("cli"):
+            return int(args.handler(args) or 0)
     except SentscoreError as error:
         print_error(error.message, error.hint)
         return EXIT_USER_ERROR

@@ -28,7 +28,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.config:
         config = TrainConfig.from_file(args.config, overrides)
     else:
-        config = TrainConfig.from_dict(overrides, source="command line")
+        config = TrainConfig.from_dict(overrides, source="command line", flags=set(overrides))
     if args.engine == "ray":
         return _train_with_ray(config, args.workers)
     tune_process_for_training(config)
@@ -181,7 +181,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     config = (
         TrainConfig.from_file(args.config, overrides)
         if args.config
-        else TrainConfig.from_dict(overrides, source="command line")
+        else TrainConfig.from_dict(overrides, source="command line", flags=set(overrides))
     )
     tune_process_for_training(config)
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial comes from sentscore instead

@@ -32,8 +32,10 @@ def load_labelled(
     num_labels: int | None = None,
     labels: list[str] | None = None,
     scale: ScoreScale | None = None,
+    scale_from: str = "the model",
 ) -> LabelledData:
-    """Read and validate a labelled file. Pass ``scale`` to check against a trained model's labels."""
+    """Read and validate a labelled file. Pass ``scale`` to check against a trained model's labels (or, with
+    ``scale_from`` "the training file", the training data's)."""
     frame = read_table(path, text_column)
     source = str(path)
     require_columns(frame, [text_column, score_column], source)
@@ -45,7 +47,9 @@ def load_labelled(
             f"{source}: blank '{score_column}' in {rows_named(blank)}", hint="Fill in or delete those rows."
         )
     if scale is not None:
-        scale_found, ids = discover_scale(raw_scores, source, score_column, labels=list(scale.labels))
+        scale_found, ids = discover_scale(
+            raw_scores, source, score_column, labels=list(scale.labels), labels_from=scale_from
+        )
     else:
         scale_found, ids = discover_scale(raw_scores, source, score_column, num_labels, labels)
     return LabelledData(texts, ids, scale_found, source)

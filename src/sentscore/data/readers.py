@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import SentscoreError
+from ..errors import SentscoreError, option
 from .inputs import check_blank_rows, is_blank
 
 if TYPE_CHECKING:
@@ -250,8 +250,8 @@ def require_columns(frame: pd.DataFrame, columns: Sequence[str], source: str) ->
         names = ", ".join(repr(c) for c in missing)
         raise SentscoreError(
             f"{source}: column{'s' if len(missing) > 1 else ''} {names} not found; the columns found are {found}",
-            hint="Rename the columns in the file, or name yours with --text-column / --score-column "
-            "(config keys text_column / score_column).",
+            hint=f"Rename the columns in the file, or name yours with {option('text_column')} / "
+            f"{option('score_column')}.",
         )
 
 

@@ -78,14 +78,20 @@ def _numeric_scores(raw: list[str], source: str, column: str) -> list[int] | Non
 
 
 def discover_scale(
-    raw_scores: list[str], source: str, column: str, num_labels: int | None = None, labels: list[str] | None = None
+    raw_scores: list[str],
+    source: str,
+    column: str,
+    num_labels: int | None = None,
+    labels: list[str] | None = None,
+    labels_from: str | None = None,
 ) -> tuple[ScoreScale, list[int]]:
     """Find the label set and map each row to a label id.
 
     Integer scores give a contiguous scale from the lowest to the highest (1..5, 0..10): a level missing
     from the data still gets its id, so ids never shift. With ``num_labels`` N the scale is 1..N as in
     the recipe (or starts at the data's lowest score when that is below 1). Text labels are sorted
-    unless ``labels`` orders them.
+    unless ``labels`` orders them. ``labels_from`` says whose labels those are when they are not the user's own
+    ``labels`` list ("the model", "the training file"), so that a score outside them is explained as such.
     """
     if labels is not None:
         scale = ScoreScale(tuple(str(label) for label in labels))
@@ -99,7 +105,10 @@ def discover_scale(
             raise SentscoreError(
                 f"{source}: {rows_named(unknown, 'have')} '{column}' values {found} "
                 f"outside the labels {list(scale.labels)}",
-                hint="Fix those rows, or add the labels to the 'labels' list.",
+                hint=f"The levels of {labels_from} are {', '.join(scale.labels)}: fix or drop those rows, or train "
+                "a model on this file's scale."
+                if labels_from
+                else "Fix those rows, or add the labels to the 'labels' list.",
             )
         return scale, [lookup[s.strip()] for s in raw_scores]
 

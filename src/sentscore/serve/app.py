@@ -21,7 +21,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from .. import __version__
 from ..data import read_texts, write_table
-from ..errors import SentscoreError
+from ..errors import SentscoreError, speaking_from
 from ..scoring.scorer import Scorer
 from .batcher import DynamicBatcher, Overloaded
 from .schemas import (
@@ -137,7 +137,8 @@ def _add_explain_route(
 def _read_upload(source: Path, name: str, text_column: str) -> tuple[Any, list[str]]:
     """The upload's rows and texts; its problems name the upload as sent, never the server's temporary path."""
     try:
-        return read_texts(source, text_column)
+        with speaking_from("http"):
+            return read_texts(source, text_column)
     except SentscoreError as error:
         hint = None if error.hint is None else error.hint.replace(str(source), name)
         raise SentscoreError(error.message.replace(str(source), name), hint) from None

@@ -17,11 +17,17 @@ from .steps.run import Run
 logger = logging.getLogger(__name__)
 
 
+#: Whose scale a validation or test file is checked against.
+TRAINING_FILE = "the training file"
+
+
 def prepare_data(config: TrainConfig) -> tuple[LabelledData, LabelledData]:
     """Load the training file and a validation set (a file, or a stratified split), checked together."""
     data = load_labelled(config.train_file, config.text_column, config.score_column, config.num_labels, config.labels)
     if config.validation_file:
-        validation = load_labelled(config.validation_file, config.text_column, config.score_column, scale=data.scale)
+        validation = load_labelled(
+            config.validation_file, config.text_column, config.score_column, scale=data.scale, scale_from=TRAINING_FILE
+        )
     else:
         data, validation = split(data, config.validation_fraction, config.seed)
     _warn_missing_levels(data)
@@ -40,7 +46,8 @@ def load_test(config: TrainConfig, scale: Any) -> LabelledData | None:
     """The test file, read and checked against the training scale before anything trains (None without one)."""
     if not config.test_file:
         return None
-    return load_labelled(config.test_file, config.text_column, config.score_column, scale=scale)
+    columns = config.text_column, config.score_column
+    return load_labelled(config.test_file, *columns, scale=scale, scale_from=TRAINING_FILE)
 
 
 def _warn_shared_sentences(data: LabelledData, validation: LabelledData, config: TrainConfig) -> None:
