@@ -43,3 +43,16 @@ def check_operation(operation, mode) -> None:
         check()
     except Unsatisfiable:  # an operation with no inputs has no invalid request to send
         assert mode is GenerationMode.NEGATIVE and operation.method == "get"
+
+
+def test_the_upload_is_published_as_the_multipart_form_it_must_be(trained_tiny_dir):
+    """A file cannot travel in a urlencoded form: the schema offers only multipart, so that a client (or
+    schemathesis) following it sends a request the endpoint accepts."""
+    from fastapi.testclient import TestClient
+
+    app = create_app(Scorer.load(trained_tiny_dir, backend="torch"))
+    body = app.openapi()["paths"]["/v1/score-file"]["post"]["requestBody"]
+    assert list(body["content"]) == ["multipart/form-data"]
+    with TestClient(app) as client:
+        sent = client.post("/v1/score-file", files={"file": ("in.txt", b"Great food.\n")}, data={"probs": "true"})
+    assert sent.status_code == 200 and "prob_5" in sent.text.splitlines()[0]

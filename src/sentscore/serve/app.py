@@ -150,7 +150,7 @@ def _add_file_route(app: FastAPI, scorer: Scorer, batcher: DynamicBatcher, setti
         response_class=Response,
         responses={200: {"content": {"text/csv": {}}, "description": "The file with scores added."}},
     )
-    async def score_file(options: Annotated[UploadOptions, Form()]) -> Response:
+    async def score_file(options: Annotated[UploadOptions, Form(media_type="multipart/form-data")]) -> Response:
         """Score an uploaded CSV, TSV, JSONL or text file; returns it as CSV with scores added."""
         file, text_column, set_coverage = options.file, options.text_column, options.set
         suffix = Path(file.filename or "upload.csv").suffix.lower() or ".txt"
