@@ -243,3 +243,33 @@ def test_dry_run_times_the_steps_an_epoch_takes(tiny_model_dir, tmp_path):
     assert plan.seconds_per_epoch > plan.validation_seconds > 0
     assert plan.seconds == pytest.approx(30 * plan.seconds_per_epoch + plan.validation_seconds)
     assert not (tmp_path / "m").exists()
+
+
+def test_help_says_what_each_flag_does_in_the_words_of_its_command():
+    import argparse
+
+    from sentscore.cli.main import build_parser
+    from sentscore.config import TrainConfig
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+
+    def help_of(command, dest):
+        return " ".join(next(a for a in commands[command]._actions if a.dest == dest).help.split())
+
+    for command in ("train", "tune", "export", "serve", "evaluate"):
+        assert "predict" not in help_of(command, "quiet"), command
+    assert "bare score" in help_of("predict", "quiet")
+    assert help_of("train", "report_to").endswith("(default: none)")  # not ['none']
+    assert "windows" in help_of("train", "max_length") and "truncated." not in help_of("train", "max_length")
+    assert "set of likeliest scores" in help_of("predict", "set") and "range" not in help_of("predict", "set")
+    for dest, default in (("study_dir", "(default: tuning)"), ("sampler_seed", "(default 0)"), ("timeout", "no limit")):
+        assert default in help_of("tune", dest), dest
+    # the form the help shows for --labels is read as that list, not as three strange labels
+    assert TrainConfig.from_dict({"labels": '["bad", "ok", "good"]'}).labels == ["bad", "ok", "good"]
+    assert TrainConfig.from_dict({"labels": "bad,ok,good"}).labels == ["bad", "ok", "good"]
+
+
+def test_no_command_is_a_usage_error():
+    result = run()
+    assert result.returncode == 2 and "give a command" in result.stderr

@@ -59,8 +59,9 @@ class TrainConfig(Settings):
     max_length: int = field(
         default=128,
         metadata={
-            "help": "Tokens kept per sentence; longer ones are "
-            "truncated. Saved with the model so prediction truncates the same way."
+            "help": "Tokens the model reads at a time (its window). Training reads a longer text as "
+            "train_long_texts says; scoring reads it whole in overlapping windows of this length (predict "
+            "--long-texts truncate: its first window only). Saved with the model."
         },
     )
     # 16, not the recipe's 8 or a larger 32: the measurements behind it are in docs/decisions.md.
@@ -109,8 +110,9 @@ class TrainConfig(Settings):
     labels: list[str] | None = field(
         default=None,
         metadata={
-            "help": 'Explicit ordered label list (e.g. ["bad", "ok", "good"]); rows with other '
-            "labels are rejected. Default: discovered from the data."
+            "help": 'Explicit ordered label list, lowest first: in a config file ["bad", "ok", "good"], as a flag '
+            "bad,ok,good (or the same JSON list); rows with other labels are rejected. Default: discovered from "
+            "the data."
         },
     )
     seed: int = field(default=42, metadata={"help": "Seed for the split, initialisation and data order."})

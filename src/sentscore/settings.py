@@ -139,8 +139,13 @@ def _shown_value(f: dataclasses.Field, given: Any, source: str) -> str:
     """ " (default: X)", or " (in SOURCE: X)" when ``given`` sets the key; nothing for a default of None."""
     default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
     if given is not None and f.name in given:
-        return f" ({source}: {given[f.name]})"
-    return "" if default is None else f" (default: {default})"
+        return f" ({source}: {_as_flag_value(given[f.name])})"
+    return "" if default is None else f" (default: {_as_flag_value(default)})"
+
+
+def _as_flag_value(value: Any) -> str:
+    """A value as a flag would take it: a list as comma-separated items, not Python's ['none']."""
+    return ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
 
 
 def _coerce(value: Any, hint: Any) -> Any:
@@ -151,7 +156,9 @@ def _coerce(value: Any, hint: Any) -> Any:
             return None
         return _coerce(value, next(a for a in args if a is not type(None)))
     if origin is list:
-        if isinstance(value, str):
+        if isinstance(value, str) and value.strip().startswith("["):  # a JSON list given as a flag
+            value = json.loads(value)
+        elif isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, list):
             raise TypeError

@@ -72,24 +72,31 @@ def build_parser(config_file: tuple[dict[str, Any] | None, str] = (None, "")) ->
         description="Fine-tune a BERT-family model to score sentences, evaluate it, and score new text.",
     )
     parser.add_argument("--version", action="version", version=f"sentscore {__version__}")
+
+    def no_command(_: argparse.Namespace) -> int:
+        parser.print_usage(sys.stderr)
+        print("sentscore: error: give a command (sentscore --help lists them)", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+    parser.set_defaults(verbose=False, quiet=False, debug=False, handler=no_command)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    quiet = "Only warnings and errors, no progress bars."
+    for add_command, quiet_help in (
+        (functools.partial(add_train_parser, config_file=config_file), quiet),
+        (functools.partial(add_tune_parser, config_file=config_file), quiet),
+        (add_evaluate_parser, quiet),
+        (add_predict_parser, "Only warnings and errors, no progress bars; print the bare score of each sentence."),
+        (add_export_parser, "Only warnings and errors."),
+        (add_serve_parser, "Only warnings and errors (no request log)."),
+    ):
+        add_command(commands, common_flags(quiet_help))
+    return parser
+
+
+def common_flags(quiet_help: str) -> argparse.ArgumentParser:
+    """The flags every command takes, with -q said in the words of the command."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-v", "--verbose", action="store_true", help="Show debug messages.")
-    common.add_argument(
-        "-q",
-        "--quiet",
-        action="store_true",
-        help="Only warnings and errors, no progress bars; predict prints bare scores.",
-    )
+    common.add_argument("-q", "--quiet", action="store_true", help=quiet_help)
     common.add_argument("--debug", action="store_true", help="Show the traceback of unexpected errors.")
-    parser.set_defaults(verbose=False, quiet=False, debug=False, handler=lambda _: parser.print_help())
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for add_command in (
-        functools.partial(add_train_parser, config_file=config_file),
-        functools.partial(add_tune_parser, config_file=config_file),
-        add_evaluate_parser,
-        add_predict_parser,
-        add_export_parser,
-        add_serve_parser,
-    ):
-        add_command(commands, common)
-    return parser
+    return common

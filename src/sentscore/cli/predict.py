@@ -261,7 +261,8 @@ def add_predict_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         "--set",
         type=float,
         metavar="COVERAGE",
-        help="Also give the range of scores that holds the true score with this probability (e.g. 0.9), "
+        help="Also give the set of likeliest scores that holds the true score with this probability (e.g. 0.9; "
+        "'3-4', or '1 or 5' where the model is torn), "
         "calibrated on the validation sentences (conformal prediction).",
     )
     predict.add_argument(

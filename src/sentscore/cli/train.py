@@ -294,13 +294,19 @@ def add_tune_parser(commands: Any, common: argparse.ArgumentParser, config_file:
         "the same command again continues it.",
     )
     tune.add_argument("--config", help="The config to start from (its values are kept for keys not searched).")
-    tune.add_argument("--study-dir", default="tuning", help="Where the study, best_config.json and the table go.")
+    tune.add_argument(
+        "--study-dir", default="tuning", help="Where the study, best_config.json and the table go (default: tuning)."
+    )
     tune.add_argument("--trials", type=int, default=20, help="Finished trials the study should hold (default 20).")
-    tune.add_argument("--timeout", help="Stop searching after this long (e.g. 30m, 2h); the running trial ends.")
+    tune.add_argument(
+        "--timeout",
+        help="Stop searching after this long (e.g. 30m, 2h); the running trial ends (default: no limit, --trials "
+        "alone ends it).",
+    )
     tune.add_argument(
         "--params", nargs="+", choices=list(SEARCH_SPACE), help="Config keys to search (default: all of them)."
     )
-    tune.add_argument("--sampler-seed", type=int, default=0, help="Seed of the TPE sampler.")
+    tune.add_argument("--sampler-seed", type=int, default=0, help="Seed of the TPE sampler (default 0).")
     tune.add_argument("--train-best", action="store_true", help="Then train the best config into output_dir.")
     TrainConfig.add_flags(
         tune, "training options (config keys): fixed for every trial, except those --params searches", *config_file

@@ -337,8 +337,9 @@ def _calibration_note(info: CardFacts) -> str:
         f"The probabilities are calibrated by temperature scaling (temperature {calibration['temperature']:.3f}, "
         f"fitted on the {calibration['sentences']} validation sentences): expected calibration error "
         f"{calibration['ece_before']:.4f} before, {calibration['ece_after']:.4f} after, on those same sentences. "
-        "`sentscore predict --set 0.9` gives the range of scores that holds the true score for 90% of sentences "
-        "like the validation ones (split conformal prediction)."
+        "`sentscore predict --set 0.9` gives the set of likeliest scores that holds the true score for 90% of "
+        "sentences like the validation ones (split conformal prediction); a set may have a gap (1 or 5) where "
+        "the model is torn."
     )
 
 

@@ -416,14 +416,17 @@ def combine_windows(window_probs: np.ndarray, windows: list[list[Any]]) -> np.nd
 
 @contextlib.contextmanager
 def progress_bar(total: int, show: bool, title: str = "Scoring") -> Iterator[Callable[[int], None] | None]:
-    """A progress bar with the time remaining, advanced by the callback it yields (None when not shown)."""
+    """A progress bar with the time remaining on standard error, advanced by the callback it yields (None when
+    not shown)."""
     if not show:
         yield None
         return
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     columns = (TextColumn(title), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, transient=True) as bar:
+    # on standard error, so that a script's own output (and a CSV written to standard output) stays clean
+    with Progress(*columns, transient=True, console=Console(stderr=True)) as bar:
         task = bar.add_task("score", total=total)
         yield lambda n: bar.advance(task, n)
 
