@@ -81,8 +81,8 @@ def test_predict_prints_one_shape_for_one_sentence_or_many_from_arguments_stdin_
 
     sentences = ["the food was great", "an awful, dirty room", "fine"]
 
-    def printed(*args: str) -> list[str]:
-        assert main(["predict", str(trained_tiny_dir), "--backend", "torch", *args]) == 0
+    def printed(*args: str, code: int = 0) -> list[str]:
+        assert main(["predict", str(trained_tiny_dir), "--backend", "torch", *args]) == code
         return capsys.readouterr().out.splitlines()
 
     many = printed(*sentences)
@@ -90,8 +90,11 @@ def test_predict_prints_one_shape_for_one_sentence_or_many_from_arguments_stdin_
     assert many == [f"Score: {score}\t{sentence}" for score, sentence in zip(scores, sentences, strict=True)]
     assert printed(sentences[0]) == many[:1]
     assert printed("-q", *sentences) == scores
-    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(sentences[:2]) + "\n\n" + sentences[2] + "\n"))
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(sentences) + "\n"))
     assert printed("-") == many
+    # a blank line keeps its place, answered empty, and the exit code says so
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(sentences[:2]) + "\n\n" + sentences[2] + "\n"))
+    assert printed("-", code=3) == [*many[:2], "Score: -\t", many[2]]
     (tmp_path / "in.txt").write_text("\n".join(sentences) + "\n")
     table = pd.read_csv(io.StringIO("\n".join(printed("--input", str(tmp_path / "in.txt")))))
     assert table["sentence"].tolist() == sentences and table["score"].astype(str).tolist() == scores
@@ -149,7 +152,7 @@ def test_bad_config_and_missing_model(tmp_path):
         "did you mean 'num_train_epochs'",
     )
     assert_user_error(run("predict", tmp_path / "nothing", "hi"), "Model directory not found")
-    assert_user_error(run("train", "--learning-rate", "fast"), "'learning_rate' must be a number")
+    assert_user_error(run("train", "--learning-rate", "fast"), "command line: --learning-rate must be a number")
 
 
 def test_predict_argument_mistakes(trained_tiny_dir, tmp_path):

@@ -92,3 +92,16 @@ def test_a_trial_must_beat_the_config_as_given_by_more_than_the_validation_noise
         study.add_trial(trial)
     chosen = surely_better_or_as_given(study, study.trials)
     assert chosen.params == ({} if kept == "as given" else {"learning_rate": 1e-4})
+
+
+def test_trials_never_score_the_test_file_and_the_best_config_keeps_it(base_config, tmp_path, monkeypatch):
+    import dataclasses
+
+    import sentscore.training.results as results
+
+    test_file = write_csv(tmp_path / "test.csv", synthetic_rows(2, seed=5))
+    scored = []
+    monkeypatch.setattr(results, "test_evaluation", lambda *args: scored.append(args) or {})
+    result = tune(dataclasses.replace(base_config, test_file=str(test_file)), tmp_path / "study", trials=2)
+    assert result.trials_done >= 1 and scored == []  # chosen on validation alone
+    assert TrainConfig.from_file(result.best_config).test_file == str(test_file)

@@ -11,17 +11,11 @@ from .model.base import DEFAULT_MODEL
 from .settings import Settings, read_mapping
 
 #: Metrics that may pick the best epoch, and whether higher is better.
-METRIC_DIRECTIONS = {
-    "accuracy": True,
-    "macro_f1": True,
-    "qwk": True,
-    "spearman": True,
-    "within_one": True,
-    "mae": False,
-    "rmse": False,
-    "loss": False,
-}
+METRIC_DIRECTIONS = dict.fromkeys(("accuracy", "macro_f1", "qwk", "spearman", "within_one"), True)
+METRIC_DIRECTIONS |= dict.fromkeys(("mae", "rmse", "loss"), False)
 
+#: Keys naming files or folders: relative to the config file's own folder.
+PATH_KEYS = ("train_file", "validation_file", "test_file", "unlabelled_file", "output_dir", "teacher", "logging_dir")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 POOLINGS = ("cls", "mean")
 #: How training reads a text longer than max_length tokens (scoring reads every one in windows).
@@ -98,12 +92,8 @@ class TrainConfig(Settings):
     validation_fraction: float = field(
         default=0.2, metadata={"help": "Share of train_file held out for evaluation when no validation_file."}
     )
-    test_file: str | None = field(
-        default=None,
-        metadata={
-            "help": "Optional labelled file never used to train or to choose the epoch: scored once by the kept "
-            "model, as predict scores it, and reported apart from validation (card, metrics.json, summary)."
-        },
+    test_file: str | None = field(  # never used to train or to choose the epoch
+        default=None, metadata={"help": "Optional labelled file scored once by the kept model, reported apart."}
     )
     text_column: str = field(default="sentence", metadata={"help": "Column holding the text."})
     score_column: str = field(default="score", metadata={"help": "Column holding the score or label."})
@@ -323,15 +313,7 @@ class TrainConfig(Settings):
         relative to the file's folder."""
         path = Path(path)
         raw = read_mapping(path)
-        for key in (
-            "train_file",
-            "validation_file",
-            "test_file",
-            "unlabelled_file",
-            "output_dir",
-            "teacher",
-            "logging_dir",
-        ):
+        for key in PATH_KEYS:
             if isinstance(raw.get(key), str) and not Path(raw[key]).is_absolute():
                 raw[key] = str(path.parent / raw[key])
         return raw

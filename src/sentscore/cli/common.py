@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from ..model.folder import ONNX_FILES
 from ..scoring.backends import BACKENDS, DEFAULT_BATCH_SIZE, DEVICES, LONG_TEXTS
@@ -11,6 +12,20 @@ EXIT_USER_ERROR = 2
 EXIT_ROWS_SKIPPED = 3  # a file was scored, but rows with a blank text were not
 EXIT_INTERRUPTED = 130
 ENGINES = ("local", "ray")
+
+
+def load_scorer(args: argparse.Namespace) -> Any:
+    """The model folder ``args.model_dir`` loaded as the backend flags say."""
+    from ..scoring.scorer import Scorer
+
+    return Scorer.load(
+        args.model_dir,
+        args.backend,
+        args.batch_size,
+        long_texts=args.long_texts,
+        device=args.device,
+        onnx_file=args.onnx_file,
+    )
 
 
 def add_device_flag(parser: argparse.ArgumentParser) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SentscoreError
-from .common import add_backend_flags
+from .common import add_backend_flags, load_scorer
 from .terminal import console, print_decodings, print_metrics_table
 
 
@@ -25,18 +25,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         problems.append(f"--set must be between 0 and 1 (the coverage of the score sets), got {args.set}")
     if problems:  # checked before the model loads and scores the file
         raise SentscoreError("; ".join(problems), hint="e.g. --worst 25 --output report.json --set 0.9")
+    scorer = load_scorer(args)
     report = evaluate(
         args.model_dir,
         args.data_file,
         args.text_column,
         args.score_column,
         args.worst,
-        args.backend,
-        args.batch_size,
+        scorer=scorer,
         set_coverage=args.set,
-        long_texts=args.long_texts,
-        device=args.device,
-        onnx_file=args.onnx_file,
     )
     not_held_out = _not_held_out_words(report["held_out"], args.data_file)
     title = f"{args.data_file} ({report['metrics']['n']} sentences{', NOT held out' if not_held_out else ''})"

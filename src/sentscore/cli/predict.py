@@ -10,13 +10,11 @@ from typing import Any
 
 from ..data import BLANK_ROWS
 from ..errors import SentscoreError
-from .common import ENGINES, EXIT_ROWS_SKIPPED, add_backend_flags
+from .common import ENGINES, EXIT_ROWS_SKIPPED, add_backend_flags, load_scorer
 from .terminal import print_explanation
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from ..scoring.scorer import Scorer
-
     args.from_stdin = args.sentences == ["-"]
     if args.from_stdin:
         args.sentences = _read_stdin()
@@ -28,14 +26,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             f"--input takes one file with the local engine, got {len(args.input)}",
             hint="Score them one by one, or all at once with --engine ray --output FOLDER.",
         )
-    scorer = Scorer.load(
-        args.model_dir,
-        args.backend,
-        args.batch_size,
-        long_texts=args.long_texts,
-        device=args.device,
-        onnx_file=args.onnx_file,
-    )
+    scorer = load_scorer(args)
     if args.input:
         return _score_file(scorer, args)
     return _print_predictions(scorer, args)

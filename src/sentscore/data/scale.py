@@ -94,23 +94,7 @@ def discover_scale(
     ``labels`` list ("the model", "the training file"), so that a score outside them is explained as such.
     """
     if labels is not None:
-        scale = ScoreScale(tuple(str(label) for label in labels))
-        lookup = scale.label2id
-        if scale.is_numeric:  # "4.0" and "4" name the same level
-            lookup.update({str(v): i for i, v in enumerate(scale.values)})
-            lookup.update({str(int(v)): i for i, v in enumerate(scale.values) if v.is_integer()})
-        unknown = [i for i, s in enumerate(raw_scores) if s.strip() not in lookup]
-        if unknown:
-            found = sorted({raw_scores[i] for i in unknown})[:5]
-            raise SentscoreError(
-                f"{source}: {rows_named(unknown, 'have')} '{column}' values {found} "
-                f"outside the labels {list(scale.labels)}",
-                hint=f"The levels of {labels_from} are {', '.join(scale.labels)}: fix or drop those rows, or train "
-                "a model on this file's scale."
-                if labels_from
-                else "Fix those rows, or add the labels to the 'labels' list.",
-            )
-        return scale, [lookup[s.strip()] for s in raw_scores]
+        return _on_given_labels(raw_scores, source, column, labels, labels_from)
 
     numbers = _numeric_scores(raw_scores, source, column)
     if numbers is None:
@@ -143,3 +127,26 @@ def discover_scale(
     if len(scale) < 2:
         raise SentscoreError(f"{source}: every row has the score {low}", hint="A model needs at least two levels.")
     return scale, [n - low for n in numbers]
+
+
+def _on_given_labels(
+    raw_scores: list[str], source: str, column: str, labels: list[str], labels_from: str | None
+) -> tuple[ScoreScale, list[int]]:
+    """Each row's id on the scale of ``labels`` (a user's list, or a model's levels: ``labels_from``)."""
+    scale = ScoreScale(tuple(str(label) for label in labels))
+    lookup = scale.label2id
+    if scale.is_numeric:  # "4.0" and "4" name the same level
+        lookup.update({str(v): i for i, v in enumerate(scale.values)})
+        lookup.update({str(int(v)): i for i, v in enumerate(scale.values) if v.is_integer()})
+    unknown = [i for i, s in enumerate(raw_scores) if s.strip() not in lookup]
+    if unknown:
+        found = sorted({raw_scores[i] for i in unknown})[:5]
+        raise SentscoreError(
+            f"{source}: {rows_named(unknown, 'have')} '{column}' values {found} "
+            f"outside the labels {list(scale.labels)}",
+            hint=f"The levels of {labels_from} are {', '.join(scale.labels)}: fix or drop those rows, or train "
+            "a model on this file's scale."
+            if labels_from
+            else "Fix those rows, or add the labels to the 'labels' list.",
+        )
+    return scale, [lookup[s.strip()] for s in raw_scores]

@@ -140,7 +140,8 @@ def _objective(
         folder = study_dir / "trials" / str(trial.number)
         trial_config = TrainConfig.from_dict(
             {**config.to_dict(), **chosen, **trial_tracking(config, study_dir, trial.number), "output_dir": str(folder)}
-            | {"overwrite": True, "resume": False},
+            # a trial is chosen on validation alone: the test file is scored once, by the model trained at the end
+            | {"overwrite": True, "resume": False, "test_file": None},
             source=f"trial {trial.number}",
         )
         pruning = ReportToTrial(trial, config.metric_for_best_model, time_is_up)

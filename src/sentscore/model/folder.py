@@ -39,8 +39,7 @@ CONFORMAL_FILE = "conformal.json"  # the validation sentences' conformal scores,
 CHECKPOINT_DIR = ".checkpoints"  # the Trainer's per-epoch checkpoints; removed when training ends
 ONNX_FILE = "model.onnx"  # written by `sentscore export`
 ONNX_INT8_FILE = "model.int8.onnx"
-#: The exports a folder may hold, in the order ``--onnx-file`` lists them.
-ONNX_FILES = (ONNX_FILE, ONNX_INT8_FILE)
+ONNX_FILES = (ONNX_FILE, ONNX_INT8_FILE)  # the exports a folder may hold
 #: Exports whose activations are quantized at run time over the whole input (dynamic int8): they are run one
 #: sentence at a time, so that a sentence's score does not depend on the rest of its batch.
 ONNX_RUN_ALONE = frozenset({ONNX_INT8_FILE})
@@ -96,9 +95,7 @@ class ModelInfo:
     versions: dict[str, str] = field(default_factory=dict)  # sentscore and the libraries that trained it
     test_file: str | None = None  # a labelled file scored once by the kept model, never trained or validated on
     test_samples: int | None = None
-    #: fingerprints of the sentences trained and validated on (``data.seen``), so that evaluate can say what is
-    #: not held out; the sentences themselves are not kept
-    seen: dict[str, str] | None = None
+    seen: dict[str, str] | None = None  # hashes of the sentences trained and validated on (``data.seen``)
     format: int = INFO_FORMAT
 
     @property
@@ -220,19 +217,11 @@ class ModelFolder:
     def onnx_file(self, backend: str, name: str | None = None) -> Path | None:
         """The ONNX export to score with: ``name`` if given, else int8 before fp32; None for the torch backend
         or (backend "auto") when the folder has no export."""
-        if name and name not in ONNX_FILES:
-            raise SentscoreError(f"Unknown ONNX export '{name}'", hint=f"Use one of {', '.join(ONNX_FILES)}.")
-        if backend == "torch" and name:
-            raise SentscoreError(
-                f"--backend torch scores with the PyTorch weights, not with {name}",
-                hint="Leave out one of them: --onnx-file alone scores with that export.",
-            )
         if backend == "torch":
             return None
         candidates = [name] if name else [ONNX_INT8_FILE, ONNX_FILE]
-        for candidate in candidates:
-            if self.file(candidate).is_file():
-                return self.file(candidate)
+        if found := next((self.file(c) for c in candidates if self.file(c).is_file()), None):
+            return found
         if backend == "onnx" or name:
             raise SentscoreError(
                 f"{self.path} has no exported ONNX model ({' or '.join(candidates)})",
@@ -339,13 +328,13 @@ class ModelFolder:
 
     def write_report(self, info: ModelInfo, metrics: dict[str, Any]) -> None:
         """The model card and the plots of the kept model, of the epochs and of its calibration."""
-        from .card import confusion_matrix_figure, model_card, reliability_figure, training_curve_figure
+        from .card import model_card
+        from .figures import confusion_matrix_figure, reliability_figure, training_curve_figure
 
-        final = metrics["final"]
         figures = {
-            CONFUSION_PNG: confusion_matrix_figure(final["confusion_matrix"], info.scale),
+            CONFUSION_PNG: confusion_matrix_figure(metrics["final"]["confusion_matrix"], info.scale),
             CURVE_PNG: training_curve_figure(metrics["epochs"], metrics["primary_metric"]),
-            RELIABILITY_PNG: reliability_figure(final["reliability"]),
+            RELIABILITY_PNG: reliability_figure(metrics["final"]["reliability"]),
         }
         for name, figure in figures.items():
             with atomic.replacing(self.file(name)) as temporary:

@@ -35,20 +35,29 @@ def check_backend(backend: str) -> None:
         raise SentscoreError(f"Unknown backend '{backend}'", hint=f"Use one of {', '.join(BACKENDS)}.")
 
 
-def scoring_backend(backend: str, device: str) -> tuple[str, str]:
+def scoring_backend(backend: str, device: str, onnx_file: str | None = None) -> tuple[str, str]:
     """The backend and the device to score with: a GPU (asked for, or found by "auto") scores with the torch
-    backend; the ONNX backend scores on the CPU alone."""
+    backend; the ONNX backend scores on the CPU alone; ``onnx_file`` names one of the exports, for any backend but
+    torch."""
+    from ..model.folder import ONNX_FILES
     from ..model.loading import pick_device
 
     check_backend(backend)
+    if onnx_file is not None and onnx_file not in ONNX_FILES:
+        raise SentscoreError(f"Unknown ONNX export '{onnx_file}'", hint=f"Use one of {', '.join(ONNX_FILES)}.")
+    if backend == "torch" and onnx_file:
+        raise SentscoreError(
+            f"--backend torch scores with the PyTorch weights, not with {onnx_file}",
+            hint="Leave out one of them: --onnx-file alone scores with that export.",
+        )
     if device not in DEVICES:
         raise SentscoreError(f"Unknown device '{device}'", hint=f"Use one of {', '.join(DEVICES)}.")
-    if backend == "onnx" and device not in ("cpu", "auto"):
+    if (backend == "onnx" or onnx_file) and device not in ("cpu", "auto"):
         raise SentscoreError(
             f"the ONNX backend scores on the CPU, not on '{device}'",
             hint=f"Use --backend torch --device {device} to score on the GPU, or --device cpu.",
         )
-    resolved = "cpu" if device == "cpu" or backend == "onnx" else pick_device(device)
+    resolved = "cpu" if device == "cpu" or backend == "onnx" or onnx_file else pick_device(device)
     return ("torch" if resolved != "cpu" else backend), resolved
 
 
