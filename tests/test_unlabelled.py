@@ -74,7 +74,7 @@ def test_an_unreadable_unlabelled_file_is_refused_naming_the_key_the_file_and_th
 
 def test_the_config_needs_a_teacher_for_unlabelled_sentences_and_refuses_self_training(tmp_path):
     problems = TrainConfig(unlabelled_file="u.txt").problems()
-    assert any("--unlabelled-file needs a 'teacher'" in p for p in problems)
+    assert any("'unlabelled_file' needs a 'teacher'" in p for p in problems)
     problems = TrainConfig(teacher="self", unlabelled_file="u.txt").problems()
     assert any("self-training) is not offered: it gained nothing" in p for p in problems)
     assert not TrainConfig(teacher="t", unlabelled_file="u.txt").problems()

@@ -76,12 +76,12 @@ def test_typing_two_sentences_shows_two_scores(server_url, browser):
 
     browser.get(server_url + "/")
     WebDriverWait(browser, 20).until(conditions.text_to_be_present_in_element((By.ID, "model-line"), "Model based on"))
-    browser.find_element(By.ID, "sentences").send_keys("The food was wonderful.\nThe room was dirty and cold.")
+    browser.find_element(By.ID, "sentences").send_keys("The food was wonderful.\n\nThe room was dirty and cold.")
     browser.find_element(By.ID, "score-button").click()
     WebDriverWait(browser, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#results .result")) == 2)
     badges = [b.text for b in browser.find_elements(By.CSS_SELECTOR, "#results .score-badge")]
     assert len(badges) == 2 and all(b in {"1", "2", "3", "4", "5"} for b in badges)
-    assert "2 scored" in browser.find_element(By.ID, "score-status").text
+    assert "2 scored; 1 blank line left out" in browser.find_element(By.ID, "score-status").text
     bars = browser.find_elements(By.CSS_SELECTOR, "#results .result:first-child .bar")
     assert len(bars) == 5
     sets = [m.get_attribute("data-set") for m in browser.find_elements(By.CSS_SELECTOR, "#results .result .muted")]
@@ -107,7 +107,7 @@ def test_explain_highlights_the_words_that_moved_each_score(server_url, browser)
     from selenium.webdriver.support.ui import WebDriverWait
 
     browser.get(server_url + "/")
-    browser.find_element(By.ID, "sentences").send_keys("The food was wonderful.\nThe room was dirty and cold.")
+    browser.find_element(By.ID, "sentences").send_keys("The food was wonderful.\n\nThe room was dirty and cold.")
     browser.find_element(By.ID, "explain").click()
     browser.find_element(By.ID, "score-button").click()
     WebDriverWait(browser, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#results .word")) == 10)

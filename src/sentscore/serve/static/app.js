@@ -84,7 +84,10 @@ function renderResult(sentence, result, words) {
 }
 
 async function scoreSentences() {
-  const sentences = $("sentences").value.split("\n").map((s) => s.trim()).filter((s) => s.length > 0);
+  const lines = $("sentences").value.replace(/\s+$/, "").split("\n").map((s) => s.trim());
+  const sentences = lines.filter((s) => s.length > 0);
+  const blank = lines.length - sentences.length;  // each result shows its sentence, so spacing lines just go
+  const leftOut = blank ? "; " + blank + " blank line" + (blank > 1 ? "s" : "") + " left out" : "";
   const status = $("score-status");
   const results = $("results");
   status.className = "muted";
@@ -114,7 +117,7 @@ async function scoreSentences() {
       explained = (await why.json()).results.map((r) => r.words);
     }
     results.replaceChildren(...body.results.map((r, i) => renderResult(sentences[i], r, explained && explained[i])));
-    status.textContent = body.results.length + " scored" + (explained ? "; green words pushed the score up, red pulled it down" : "");
+    status.textContent = body.results.length + " scored" + leftOut + (explained ? "; green words pushed the score up, red pulled it down" : "");
   } catch (e) {
     status.className = "error";
     status.textContent = e.message;
