@@ -146,7 +146,7 @@ def test_the_epoch_warning_compares_the_kept_epoch_with_the_runner_up(caplog):
     assert [e["epoch"] for e in marked if e["kept"]] == [4.0]
     with caplog.at_level(logging.WARNING):
         warn_if_epochs_are_indistinguishable(marked, {"accuracy": [0.5, 0.7]}, 50)
-    assert "the kept epoch (4.0) has accuracy 0.600, and another 0.600" in caplog.text
+    assert "the kept epoch (4) has accuracy 0.600, and another 0.600" in caplog.text
     caplog.clear()
     clear = [{**e, "accuracy": 0.9 if e["kept"] else 0.3} for e in marked]
     with caplog.at_level(logging.WARNING):

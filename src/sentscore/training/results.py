@@ -110,7 +110,7 @@ def warn_if_epochs_are_indistinguishable(
     runner_up = min(others, key=lambda value: abs(kept[metric] - value))
     if abs(kept[metric] - runner_up) < half_width:
         logger.warning(
-            "The validation set (%d sentences) is too small to tell the epochs apart: the kept epoch (%s) has "
+            "The validation set (%d sentences) is too small to tell the epochs apart: the kept epoch (%g) has "
             "%s %.3f, and another %.3f, within its 95%% interval's half-width (±%.3f); the epoch kept is partly "
             "chance. A larger validation_file or validation_fraction gives a surer choice.",
             sentences,
