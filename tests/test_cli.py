@@ -49,7 +49,7 @@ def test_every_flag_of_every_command_says_what_it_does_and_its_default_once(tmp_
     (tmp_path / "c.json").write_text(json.dumps({"eval_batch_size": 64, "device": "cpu"}))
     parser = build_parser(config_for_help(["train", "--config", str(tmp_path / "c.json"), "--help"]))
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
-    assert set(commands) == {"train", "tune", "evaluate", "predict", "export", "serve"}
+    assert set(commands) == {"train", "tune", "evaluate", "audit", "predict", "export", "serve"}
     for name, command in commands.items():
         for action in command._actions:
             assert action.help and "(default: None)" not in action.help, (name, action.option_strings)

@@ -17,7 +17,7 @@ ROOMS = (
     ("config",),
     ("scoring",),
     ("training",),
-    ("evaluation",),
+    ("evaluation", "auditing"),
     ("integrations",),
     ("serve",),
     ("cli",),

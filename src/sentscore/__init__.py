@@ -18,12 +18,14 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "__version__",
+    "audit",
     "evaluate",
     "export_onnx",
     "train",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .auditing import audit
     from .config import TrainConfig
     from .errors import SentscoreError
     from .evaluation import evaluate
@@ -33,6 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .training.recipe import TrainResult, train
 
 _LAZY = {
+    "audit": ("auditing", "audit"),
     "ModelFolder": ("model.folder", "ModelFolder"),
     "Scorer": ("scoring.scorer", "Scorer"),
     "TrainResult": ("training.recipe", "TrainResult"),

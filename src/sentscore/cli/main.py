@@ -14,6 +14,7 @@ from typing import Any
 from .. import __version__
 from ..config import TrainConfig
 from ..errors import SentscoreError, speaking_from
+from .audit import add_audit_parser
 from .common import EXIT_INTERRUPTED, EXIT_USER_ERROR
 from .evaluate import add_evaluate_parser
 from .export import add_export_parser, add_serve_parser
@@ -85,6 +86,7 @@ def build_parser(config_file: tuple[dict[str, Any] | None, str] = (None, "")) ->
         (functools.partial(add_train_parser, config_file=config_file), quiet),
         (functools.partial(add_tune_parser, config_file=config_file), quiet),
         (add_evaluate_parser, quiet),
+        (functools.partial(add_audit_parser, config_file=config_file), quiet),
         (add_predict_parser, "Only warnings and errors, no progress bars; print the bare score of each sentence."),
         (add_export_parser, "Only warnings and errors."),
         (add_serve_parser, "Only warnings and errors (no request log)."),
