@@ -57,10 +57,11 @@ def _warn_shared_sentences(data: LabelledData, validation: LabelledData, config:
     shared = seen_positions(validation.texts, fingerprint(data.texts))
     if shared:
         logger.warning(
-            "%d of the %d validation sentences are also training sentences (%s); the validation metrics "
+            "%d of the %d validation sentences %s also training sentences (%s); the validation metrics "
             "flatter the model by that much",
             len(shared),
             len(validation),
+            "is" if len(shared) == 1 else "are",
             config.validation_file or "the same sentence in several rows of train_file",
         )
 
