@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .audit import audit_section
 from .calibration_size import calibration_size_section
 from .common import ROOT, has_result, read_result
 from .first_hour import first_hour_section
@@ -337,6 +338,7 @@ def main() -> None:
         '.venv/bin/python -m bench.score_sets [--config "0.2 defaults (mean pooling)"]   # score-set methods',
         ".venv/bin/python -m bench.quality all  # model quality: configurations x seeds x data sets",
         ".venv/bin/python -m bench.soups        # the seeds' kept models averaged into one",
+        ".venv/bin/python -m bench.audit run --data sst5 --seed 42   # auditing labels: injected errors",
         ".venv/bin/python -m bench.report   # this file",
         "```",
         "",
@@ -395,6 +397,8 @@ def main() -> None:
     if has_result("long_texts"):
         lines += long_texts_section(read_result("long_texts"))
     lines += long_text_training_section(load_results())
+    if has_result("audit"):
+        lines += audit_section(read_result("audit"))
     if has_result("tuning") and "search" in read_result("tuning"):
         earlier = read_result("tuning_before_guard") if has_result("tuning_before_guard") else None
         lines += tuning_section(read_result("tuning"), earlier)

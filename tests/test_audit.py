@@ -48,11 +48,17 @@ def test_the_ranking_flags_rows_whose_held_out_probabilities_contradict_their_sc
     given[moved] = (truth[moved] + rng.integers(2, 4, size=20)) % 5  # distant moves
     probs = np.full((len(truth), 5), 0.05)
     probs[np.arange(len(truth)), truth] = 0.8
-    ranking = rank(probs, given.tolist(), ScoreScale(("1", "2", "3", "4", "5")))
-    assert set(np.flatnonzero(ranking.flagged)) == set(moved)
-    assert ranking.quality[moved].max() < np.delete(ranking.quality, moved).min()
-    assert (ranking.suggested == truth).all()
-    assert all(0.0 <= share <= 1.0 for share in ranking.noise_per_level.values())
+    scale = ScoreScale(("1", "2", "3", "4", "5"))
+    for ordered in (True, False):  # flagged by distance on an ordered scale, by cleanlab's confident learning else
+        ranking = rank(probs, given.tolist(), scale, ordered)
+        assert set(np.flatnonzero(ranking.flagged)) == set(moved), ordered
+        assert ranking.quality[moved].max() < np.delete(ranking.quality, moved).min()
+        assert (ranking.suggested == truth).all()
+        assert all(0.0 <= share <= 1.0 for share in ranking.noise_per_level.values())
+    assert "distance" in rank(probs, given.tolist(), scale).method["flagged"]
+    # a neighbour's score is not flagged on an ordered scale when the model expects it within a level
+    near = np.array([[0.1, 0.6, 0.3, 0.0, 0.0]])
+    assert not rank(near, [2], scale).flagged[0] and rank(near, [4], scale).flagged[0]
 
 
 def test_a_cross_validated_audit_ranks_every_row_once_and_writes_its_files(config, tmp_path):
@@ -61,7 +67,8 @@ def test_a_cross_validated_audit_ranks_every_row_once_and_writes_its_files(confi
     table = result.table
     assert len(table) == 40 and sorted(table["id"]) == sorted(f"id{i}" for i in range(40))  # every row, once
     assert list(table.columns[:4]) == ["row", "sentence", "score", "id"]
-    assert {"given_score", "suggested_score", "label_quality", "flagged", "prob_1", "prob_5"} <= set(table.columns)
+    added = {"given_score", "suggested_score", "label_quality", "expected_distance", "flagged", "prob_1", "prob_5"}
+    assert added <= set(table.columns)
     assert sorted(table["row"]) == list(range(2, 42))  # as a spreadsheet numbers them
     flagged_first = table["flagged"].tolist()
     assert flagged_first == sorted(flagged_first, reverse=True)

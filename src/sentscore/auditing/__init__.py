@@ -77,13 +77,15 @@ def audit(
         source.validate()
         check_auditable(source)
         pool, text_column = labelled_pool(source), source.text_column
+        ordered = pool.data.scale.is_numeric or source.labels is not None
         done = show_progress and _fold_bar(folds)
         probs, seconds = cross_validated_probabilities(source, pool, folds, folder, resume, stop, done or None)
         how = {"probabilities": f"{folds}-fold cross-validation of the config's recipe", "folds": folds}
         how["fold_seconds"] = [round(s, 1) for s in seconds]
     else:
         pool, probs, how = _scored_by_model(source, data_file, text_column, score_column, backend)
-    ranking = rank(probs, pool.data.label_ids, pool.data.scale)
+        ordered = pool.data.scale.is_numeric
+    ranking = rank(probs, pool.data.label_ids, pool.data.scale, ordered)
     found = {**summary(ranking, pool.data.label_ids, pool.data.scale), **how}
     found["seconds"] = round(time.perf_counter() - started, 1)
     inputs = input_rows(pool, text_column)

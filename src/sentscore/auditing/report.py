@@ -47,6 +47,7 @@ def issues_table(pool: Pool, ranking: Ranking, probs: np.ndarray, inputs: pd.Dat
     table["given_score"] = [scale.parse(scale.labels[i]) for i in pool.data.label_ids]
     table["suggested_score"] = [scale.parse(scale.labels[i]) for i in ranking.suggested]
     table["label_quality"] = np.round(ranking.quality, 6)
+    table["expected_distance"] = np.round(ranking.expected_distance, 4)
     table["flagged"] = ranking.flagged
     for j, label in enumerate(scale.labels):
         table[f"prob_{label}"] = np.round(probs[:, j].astype(float), 6)
