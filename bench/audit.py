@@ -131,6 +131,7 @@ def run(data: str, seed: int, folds: int = 5, limit: int | None = None) -> dict[
     quality, flags = table["label_quality"].to_numpy(), table["flagged"].to_numpy(dtype=bool)
     seconds = time.perf_counter() - started
     result["sentscore_audit"] = {**ranking_figures(1 - quality, flags, distance), "seconds": seconds}
+    result["sentscore_audit"]["flagged_by"] = found.summary["method"]["flagged"]
     probs = table[[f"prob_{v}" for v in sorted(frame["score"].unique())]].to_numpy()
     np.save(work / "audit_probs.npy", probs)  # for comparing rankings of the same probabilities
 
@@ -237,9 +238,9 @@ def audit_section(runs: list[dict[str, Any]]) -> list[str]:
         "`sentscore audit` with the defaults (5 folds). AUPRC: area under the precision-recall curve of the "
         "ranking against the moved rows; distant: moved two levels or more (the neighbours left out), neighbour: "
         "moved one level (the distant ones left out). Precision against injected rows is a lower bound: the files "
-        "hold errors of their own. Seconds: the whole method, on the machine named. In this first table (c) "
-        "flagged rows by cleanlab's confident learning, as the runs of 2026-12-06 did; the default flag rule "
-        "since, measured on the same probabilities, is in the second table.",
+        "hold errors of their own. Seconds: the whole method, on the machine named. (c)'s flagged rows are as "
+        "that run flagged them (the seed-42 runs, made first, by cleanlab's confident learning); both rules on "
+        "every run's probabilities are in the second table.",
         "",
         "| data | seed | machine | method | AUPRC all | AUPRC distant | AUPRC neighbour | flagged | precision | "
         "distant flagged | seconds |",
@@ -248,6 +249,8 @@ def audit_section(runs: list[dict[str, Any]]) -> list[str]:
     for r in runs:
         for key, name in METHODS.items():
             m = r[key]
+            if "flagged_by" in m:
+                name = f"{name} (flagged by {m['flagged_by']})"
             lines.append(
                 f"| {r['data']} ({r['rows']} rows, {r['moved']} moved) | {r['seed']} | {r.get('cpu', '')} | {name} | "
                 f"{m['auprc_all']:.3f} | {m['auprc_distant']:.3f} | {m['auprc_neighbour']:.3f} | {m['flagged']} "
