@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import TrainConfig
-from ..data import load_labelled, seen
+from ..data import load_labelled
 from .folds import Pool, check_auditable, cross_validated_probabilities, labelled_pool
 from .ranking import rank, summary
 from .report import input_rows, issues_table, write_report
@@ -78,8 +78,8 @@ def audit(
         check_auditable(source)
         pool, text_column = labelled_pool(source), source.text_column
         ordered = pool.data.scale.is_numeric or source.labels is not None
-        done = show_progress and _fold_bar(folds)
-        probs, seconds = cross_validated_probabilities(source, pool, folds, folder, resume, stop, done or None)
+        on_fold = _fold_logger(folds) if show_progress else None
+        probs, seconds = cross_validated_probabilities(source, pool, folds, folder, resume, stop, on_fold)
         how = {"probabilities": f"{folds}-fold cross-validation of the config's recipe", "folds": folds}
         how["fold_seconds"] = [round(s, 1) for s in seconds]
     else:
@@ -89,7 +89,7 @@ def audit(
     found = {**summary(ranking, pool.data.label_ids, pool.data.scale), **how}
     found["seconds"] = round(time.perf_counter() - started, 1)
     inputs = input_rows(pool, text_column)
-    table = issues_table(pool, ranking, probs, inputs.copy())
+    table = issues_table(pool, ranking, probs, inputs)
     kept = (Path(cleaned), inputs[~ranking.flagged]) if cleaned is not None else None
     write_report(folder, table, found, pool.data.scale, output, kept)
     return AuditResult(table, found, output, folder)
@@ -99,14 +99,15 @@ def _scored_by_model(
     model_dir: str | Path, data_file: str | Path | None, text_column: str, score_column: str, backend: str
 ) -> tuple[Pool, Any, dict[str, Any]]:
     from ..errors import SentscoreError
+    from ..evaluation import held_out
     from ..scoring.scorer import Scorer
 
     if data_file is None:
         raise SentscoreError("auditing with a trained model needs a labelled data file", hint="audit(MODEL, FILE)")
     scorer = Scorer.load(model_dir, backend=backend)
     data = load_labelled(data_file, text_column, score_column, scale=scorer.scale)
-    overlap = seen.overlap(data.texts, scorer.info.seen)
-    if overlap and overlap["held_out"] < overlap["sentences"]:
+    overlap = held_out(data.texts, scorer)
+    if overlap["known"] and overlap["held_out"] < overlap["sentences"]:
         logger.warning(
             "%s: %d of its %d sentences were trained on and %d validated on by %s; their probabilities are not held "
             "out, so their errors look smaller than they are",
@@ -121,7 +122,7 @@ def _scored_by_model(
     return Pool(data, [str(data_file)] * len(data), list(range(len(data)))), probs, how
 
 
-def _fold_bar(folds: int) -> Any:
+def _fold_logger(folds: int) -> Any:
     """A callback that logs each finished fold (the folds' trainings show no bars of their own)."""
 
     def done(index: int, seconds: float) -> None:

@@ -24,12 +24,12 @@ PLOT_FILE = "given_vs_suggested.png"
 
 
 def input_rows(pool: Pool, text_column: str) -> pd.DataFrame:
-    """Each audited row with its file's columns as read (the text column first), in the pool's order."""
+    """Each audited row with its file's columns as read, in the pool's order: every row of each file in turn (a
+    labelled file is read whole, its blank rows refused, so the pool holds each file's rows as read)."""
     import pandas as pd
 
-    frames = {file: read_table(file, text_column) for file in dict.fromkeys(pool.files)}
-    parts = [frames[file].iloc[[row]] for file, row in zip(pool.files, pool.rows, strict=True)]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    frames = [read_table(file, text_column) for file in dict.fromkeys(pool.files)]
+    return pd.concat(frames, ignore_index=True)
 
 
 def issues_table(pool: Pool, ranking: Ranking, probs: np.ndarray, inputs: pd.DataFrame) -> pd.DataFrame:
@@ -39,11 +39,10 @@ def issues_table(pool: Pool, ranking: Ranking, probs: np.ndarray, inputs: pd.Dat
     import pandas as pd
 
     scale = pool.data.scale
-    table = inputs
     front = {"row": [row + 2 for row in pool.rows]}
     if len(set(pool.files)) > 1:
         front["file"] = [Path(file).name for file in pool.files]
-    table = pd.concat([pd.DataFrame(front), table], axis=1)
+    table = pd.concat([pd.DataFrame(front), inputs], axis=1)
     table["given_score"] = [scale.parse(scale.labels[i]) for i in pool.data.label_ids]
     table["suggested_score"] = [scale.parse(scale.labels[i]) for i in ranking.suggested]
     table["label_quality"] = np.round(ranking.quality, 6)
@@ -55,29 +54,14 @@ def issues_table(pool: Pool, ranking: Ranking, probs: np.ndarray, inputs: pd.Dat
     return table.iloc[order].reset_index(drop=True)
 
 
-def given_against_suggested(table: pd.DataFrame, scale: ScoreScale) -> Figure:
-    """Counts of the flagged rows by given score (rows) and suggested score (columns)."""
-    from matplotlib.figure import Figure
+def given_against_suggested(moves: dict[str, dict[str, int]], scale: ScoreScale) -> Figure:
+    """The flagged rows by given score (rows) and suggested score (columns), from the summary's
+    ``flagged_moves``."""
+    from ..model.figures import count_grid_figure
 
-    index = {label: i for i, label in enumerate(scale.labels)}
-    counts = np.zeros((len(scale), len(scale)), dtype=int)
-    flagged = table[table["flagged"]]
-    for given, suggested in zip(flagged["given_score"], flagged["suggested_score"], strict=True):
-        counts[index[str(given)], index[str(suggested)]] += 1
-    size = max(4.0, 0.6 * len(scale) + 2)
-    fig = Figure(figsize=(size, size * 0.85))
-    ax = fig.subplots()
-    image = ax.imshow(counts, cmap="Oranges")
-    ax.set_xticks(range(len(scale)), scale.labels)
-    ax.set_yticks(range(len(scale)), scale.labels)
-    ax.set_xlabel("Suggested score (held-out model)")
-    ax.set_ylabel("Given score")
-    ax.set_title(f"Flagged rows: {int(counts.sum())}")
-    for (row, col), value in np.ndenumerate(counts):
-        ax.text(col, row, str(value), ha="center", va="center", color="black")
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    fig.tight_layout()
-    return fig
+    counts = [[moves.get(given, {}).get(suggested, 0) for suggested in scale.labels] for given in scale.labels]
+    title = f"Flagged rows: {sum(map(sum, counts))}"
+    return count_grid_figure(counts, scale, "Suggested score (held-out model)", "Given score", title, "Oranges")
 
 
 def write_report(
@@ -98,6 +82,6 @@ def write_report(
     write_table(table, output)
     atomic.write_text(folder / SUMMARY_FILE, json.dumps(found, indent=2) + "\n")
     with atomic.replacing(folder / PLOT_FILE) as temporary:
-        given_against_suggested(table, scale).savefig(temporary, dpi=110, format="png")
+        given_against_suggested(found["flagged_moves"], scale).savefig(temporary, dpi=110, format="png")
     if cleaned is not None:
         write_table(cleaned[1], cleaned[0])

@@ -85,8 +85,8 @@ def check_flags(args: argparse.Namespace) -> None:
         table_format(args.output)
     if args.engine == "ray" and args.input and not args.output:
         raise SentscoreError("--engine ray writes a folder of scored files", hint="Add --output FOLDER.")
-    if args.sentences:
-        _given_sentences(args)  # --blank-rows fail stops here, before the model loads
+    # checked before the model loads (--blank-rows fail stops here), and answered from in _print_predictions
+    args.given = _given_sentences(args) if args.sentences else None
     if args.set is not None:
         from ..model.conformal import check_coverage
 
@@ -105,7 +105,7 @@ def _print_predictions(scorer: Any, args: argparse.Namespace) -> int:
     ``Score: N<TAB>sentence``; with --quiet the bare score; with --json a JSON object. A blank sentence gets
     ``Score: -`` (an empty line with --quiet, ``"score": null`` in JSON), or none with --blank-rows drop, and
     the exit code says that some were not scored."""
-    given = _given_sentences(args)
+    given = args.given
     predictions = scorer.predict(given.texts, set_coverage=args.set, blank_rows="skip")
     explanations = scorer.explain(given.texts, blank_rows="skip") if args.explain else [None] * len(predictions)
     dropped = set(given.blank) if args.blank_rows == "drop" else set()

@@ -35,6 +35,13 @@ def reliability_figure(reliability: dict[str, list[dict[str, float]]]) -> Figure
 
 
 def confusion_matrix_figure(matrix: list[list[int]], scale: ScoreScale) -> Figure:
+    return count_grid_figure(matrix, scale, "Predicted score", "True score", "Confusion matrix (validation)", "Blues")
+
+
+def count_grid_figure(
+    matrix: Any, scale: ScoreScale, xlabel: str, ylabel: str, title: str, colours: str = "Blues"
+) -> Figure:
+    """Counts of level (rows) against level (columns), each cell written in it."""
     import numpy as np
     from matplotlib.figure import Figure
 
@@ -42,12 +49,12 @@ def confusion_matrix_figure(matrix: list[list[int]], scale: ScoreScale) -> Figur
     size = max(4.0, 0.6 * len(scale) + 2)
     fig = Figure(figsize=(size, size * 0.85))
     ax = fig.subplots()
-    image = ax.imshow(counts, cmap="Blues")
+    image = ax.imshow(counts, cmap=colours)
     ax.set_xticks(range(len(scale)), scale.labels)
     ax.set_yticks(range(len(scale)), scale.labels)
-    ax.set_xlabel("Predicted score")
-    ax.set_ylabel("True score")
-    ax.set_title("Confusion matrix (validation)")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     threshold = counts.max() / 2 if counts.size else 0
     for (row, col), value in np.ndenumerate(counts):
         ax.text(col, row, str(value), ha="center", va="center", color="white" if value > threshold else "black")
