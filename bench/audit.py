@@ -13,6 +13,8 @@ out), and of the flagged rows, how many there are and how many of the distant mo
     .venv/bin/python -m bench.audit run --data sst5 --seed 42     # one draw (about k + 1 trainings)
     .venv/bin/python -m bench.audit show                          # the table of the stored runs
     .venv/bin/python -m bench.audit compare --data sst5 --seed 42 # other rankings of the audit's probabilities
+    .venv/bin/python -m bench.audit clean --data sst5 --seed 42   # does cleaning pay (after run: 2 trainings)
+    .venv/bin/python -m bench.audit real --data sst5              # the most suspect rows of the unmodified file
 """
 
 from __future__ import annotations
@@ -27,11 +29,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import audit_report
 from .common import RESULTS, SEMEVAL, SST5, cpu_name
 
 DATA = {"sst5": SST5 / "train.csv", "semeval_4c": SEMEVAL / "train.csv"}
+DEV = {"sst5": SST5 / "dev.csv", "semeval_4c": SEMEVAL / "dev.csv"}
 WORK = RESULTS / "audit_work"
 RESULT = RESULTS / "audit.json"
+
 RATE = 0.10
 
 
@@ -173,7 +178,93 @@ def compare(data: str, seed: int) -> dict[str, dict[str, float]]:
         "expected distance >= 1 level (the default)": rankings["ordinal_expected_distance"] >= 1.0,
     }
     flag_rules = {rule: ranking_figures(quality, chosen, distance) for rule, chosen in rules.items()}
-    return {"rankings": figures, "flag_rules": flag_rules}
+    return {"rankings": figures, "flag_rules": flag_rules, "bounds": bounds(quality, distance)}
+
+
+def bounds(suspicion: np.ndarray, distance: np.ndarray) -> dict[str, float]:
+    """What the AUPRC over all moved rows could reach if the distant moves (or the neighbours) were ranked
+    perfectly first and the rest as ``suspicion`` ranks them: which kind of error the figure turns on."""
+    from sklearn.metrics import average_precision_score
+
+    moved, top = distance > 0, suspicion.max() + 1
+    return {
+        "distant_first": float(average_precision_score(moved, suspicion + top * (distance >= 2))),
+        "neighbours_first": float(average_precision_score(moved, suspicion + top * (distance == 1))),
+    }
+
+
+def dev_figures(model_dir: Path, data: str) -> dict[str, float]:
+    from sentscore import evaluate
+
+    metrics = evaluate(model_dir, DEV[data], backend="torch")["metrics"]
+    return {key: float(metrics[key]) for key in ("accuracy", "macro_f1", "qwk", "mae")}
+
+
+def cleaning(data: str, seed: int) -> dict[str, Any]:
+    """Does cleaning pay: the defaults trained on the noisy file (the model of (b)), on the file ``--cleaned``
+    wrote (the noisy file without the audit's flagged rows), on the noisy file without only the rows expected two
+    levels or more away (a stricter rule, measured beside it) and on the clean original, each scored on dev."""
+    from sentscore import TrainConfig, audit, train
+
+    work = WORK / f"{data}-{seed}"
+    config = TrainConfig(train_file=str(work / "noisy.csv"), output_dir=str(work / "unused"), seed=seed)
+    found = audit(config, audit_dir=work / "audit", resume=True, cleaned=work / "cleaned.csv", show_progress=False)
+    noisy = pd.read_csv(work / "noisy.csv")
+    distant = found.table.loc[found.table["expected_distance"] >= 2, "row"].to_numpy() - 2
+    noisy.drop(index=distant).to_csv(work / "cleaned_distant.csv", index=False)
+    trained = {"noisy": work / "one_model"}
+    files = {"cleaned": work / "cleaned.csv", "cleaned_distant": work / "cleaned_distant.csv", "clean": DATA[data]}
+    for name, train_file in files.items():
+        trained[name] = work / f"{name}_model"
+        if (trained[name] / "metrics.json").is_file():  # trained by an earlier call on the same draw
+            continue
+        config = TrainConfig(train_file=str(train_file), output_dir=str(trained[name]), seed=seed, onnx_export="none")
+        config.overwrite = True
+        train(config, show_progress=False)
+    figures: dict[str, Any] = {name: dev_figures(folder, data) for name, folder in trained.items()}
+    figures["rows_left_out"] = int(found.summary["flagged"])
+    figures["distant_left_out"] = len(distant)
+    noisy_acc, clean = figures["noisy"]["accuracy"], figures["clean"]["accuracy"]
+    for name in ("cleaned", "cleaned_distant"):
+        gain = figures[name]["accuracy"] - noisy_acc
+        figures[f"recovered_{name}"] = gain / (clean - noisy_acc) if clean != noisy_acc else None
+    return figures
+
+
+def other_k(data: str, seed: int, folds: int) -> dict[str, Any]:
+    """The audit of a stored draw with another number of folds: its ranking and flags against the injected rows,
+    and its seconds (the default k is chosen from these)."""
+    from sentscore import TrainConfig, audit
+
+    frame = pd.read_csv(DATA[data])
+    _, _, distance = inject(frame, seed)
+    work = WORK / f"{data}-{seed}"
+    config = TrainConfig(train_file=str(work / "noisy.csv"), output_dir=str(work / "unused"), seed=seed)
+    started = time.perf_counter()
+    found = audit(config, folds=folds, audit_dir=work / f"audit-k{folds}", resume=True, show_progress=False)
+    table = found.table.set_index("row").loc[np.arange(len(frame)) + 2]
+    quality, flags = table["label_quality"].to_numpy(), table["flagged"].to_numpy(dtype=bool)
+    return {**ranking_figures(1 - quality, flags, distance), "seconds": time.perf_counter() - started}
+
+
+def real(data: str, seed: int = 42, top: int = 20) -> dict[str, Any]:
+    """The most suspect rows of the unmodified training file, audited with the defaults, for a reader to judge."""
+    from sentscore import TrainConfig, audit
+
+    work = WORK / f"{data}-real-{seed}"
+    config = TrainConfig(train_file=str(DATA[data]), output_dir=str(work / "unused"), seed=seed)
+    started = time.perf_counter()
+    found = audit(config, audit_dir=work / "audit", resume=True, show_progress=False)
+    head = found.table.head(top)
+    keep = ["row", "sentence", "given_score", "suggested_score", "label_quality", "expected_distance"]
+    return {
+        "data": data,
+        "seed": seed,
+        "rows": len(found.table),
+        "seconds": time.perf_counter() - started,
+        "flagged": int(found.table["flagged"].sum()),
+        "top": head[keep].to_dict(orient="records"),
+    }
 
 
 def store(result: dict[str, Any]) -> None:
@@ -182,123 +273,50 @@ def store(result: dict[str, Any]) -> None:
     RESULT.write_text(json.dumps(runs, indent=2) + "\n")
 
 
-def show() -> None:
-    runs = json.loads(RESULT.read_text()) if RESULT.is_file() else []
-    keys = ("auprc_all", "auprc_distant", "auprc_neighbour", "flagged", "precision", "recall_distant", "seconds")
-    print("| data | seed | method | " + " | ".join(keys) + " |")
-    print("|---|---|---|" + "---:|" * len(keys))
-    for r in runs:
-        for method in ("cleanlab_recipe", "one_model_loss", "sentscore_audit"):
-            cells = [f"{r[method][k]:.3f}" if isinstance(r[method][k], float) else str(r[method][k]) for k in keys]
-            print(f"| {r['data']} | {r['seed']} | {method} | " + " | ".join(cells) + " |")
-
-
-METHODS = {
-    "cleanlab_recipe": "(a) cleanlab's text recipe",
-    "one_model_loss": "(b) one model's loss",
-    "sentscore_audit": "(c) sentscore audit",
-}
-
-
-DEFAULT_RULE = "expected distance >= 1 level (the default)"
-
-
-def compare_lines(runs: list[dict[str, Any]]) -> list[str]:
-    """The rankings and flag rules compared on the audit's own held-out probabilities (``compare``)."""
-    lines = [
-        "",
-        "The same held-out probabilities of (c), ranked and flagged other ways (`python -m bench.audit compare`): "
-        "cleanlab's three label-quality scores and the ordinal expected distance E|k - given| as rankings; "
-        "cleanlab's confident learning against flagging the rows whose expected distance is at least one level.",
-        "",
-        "| data | seed | ranking or flag rule | AUPRC all | AUPRC distant | AUPRC neighbour | flagged | precision | "
-        "distant flagged | neighbours flagged |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in runs:
-        for name, m in r.get("rankings", {}).items():
-            aucs = f"{m['auprc_all']:.3f} | {m['auprc_distant']:.3f} | {m['auprc_neighbour']:.3f}"
-            lines.append(f"| {r['data']} | {r['seed']} | ranking: {name} | {aucs} | | | | |")
-        for name, m in r.get("flag_rules", {}).items():
-            shares = f"{m['precision']:.3f} | {m['recall_distant']:.1%} | {m['recall_neighbour']:.1%}"
-            flagged = f"{m['flagged']} ({m['flagged_share']:.0%})"
-            lines.append(f"| {r['data']} | {r['seed']} | flagged: {name} | | | | {flagged} | {shares} |")
-    return lines
-
-
-def audit_section(runs: list[dict[str, Any]]) -> list[str]:
-    """BENCHMARKS.md's section: each stored draw, the three rankings side by side, and the targets."""
-    lines = [
-        "## Auditing labels: finding injected errors (`python -m bench.audit`)",
-        "",
-        "10% of a training file's rows moved to another level (half to a neighbour, half to any other level at "
-        "random, so some of those land on a neighbour too), then ranked by (a) cleanlab's own text recipe (frozen "
-        "embeddings of the bundled model, logistic regression, 5-fold probabilities, `find_label_issues`), (b) the "
-        "loss of one model trained with the defaults on every row (its flagged rows: as many as (c) flags) and (c) "
-        "`sentscore audit` with the defaults (5 folds). AUPRC: area under the precision-recall curve of the "
-        "ranking against the moved rows; distant: moved two levels or more (the neighbours left out), neighbour: "
-        "moved one level (the distant ones left out). Precision against injected rows is a lower bound: the files "
-        "hold errors of their own. Seconds: the whole method, on the machine named. (c)'s flagged rows are as "
-        "that run flagged them (the seed-42 runs, made first, by cleanlab's confident learning); both rules on "
-        "every run's probabilities are in the second table.",
-        "",
-        "| data | seed | machine | method | AUPRC all | AUPRC distant | AUPRC neighbour | flagged | precision | "
-        "distant flagged | seconds |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in runs:
-        for key, name in METHODS.items():
-            m = r[key]
-            if "flagged_by" in m:
-                name = f"{name} (flagged by {m['flagged_by']})"
-            lines.append(
-                f"| {r['data']} ({r['rows']} rows, {r['moved']} moved) | {r['seed']} | {r.get('cpu', '')} | {name} | "
-                f"{m['auprc_all']:.3f} | {m['auprc_distant']:.3f} | {m['auprc_neighbour']:.3f} | {m['flagged']} "
-                f"({m['flagged_share']:.0%}) | {m['precision']:.3f} | {m['recall_distant']:.1%} | {m['seconds']:.0f} |"
-            )
-    lines += compare_lines(runs) + ["", "Targets (issue 42), per draw, with the default flag rule:", ""]
-    for r in runs:
-        a, c = r["cleanlab_recipe"], r["sentscore_audit"]
-        c = {**c, **r.get("flag_rules", {}).get(DEFAULT_RULE, {})}
-        lines.append(
-            f"- {r['data']} seed {r['seed']}: AUPRC over all moved rows {c['auprc_all']:.3f} against (a)'s "
-            f"{a['auprc_all']:.3f}, {100 * (c['auprc_all'] - a['auprc_all']):+.1f} points (target +10: "
-            f"{'met' if c['auprc_all'] - a['auprc_all'] >= 0.10 else '**not met**'}); distant moves flagged "
-            f"{c['recall_distant']:.1%} (target 85%: {'met' if c['recall_distant'] >= 0.85 else '**not met**'}) "
-            f"flagging {c['flagged']} rows against (a)'s {a['flagged']} "
-            f"({'met' if c['flagged'] <= a['flagged'] else '**not met**'}); audit time "
-            f"{c['seconds']:.0f} s, {c['seconds'] / r['one_model_loss']['seconds']:.1f}× one training with its "
-            "scoring ((b)), target ≤ 5×."
-        )
-    return [*lines, ""]
+def add_to_run(data: str, seed: int, found: dict[str, Any]) -> None:
+    """``found`` kept beside the stored run of the same draw."""
+    for r in json.loads(RESULT.read_text()) if RESULT.is_file() else []:
+        if (r["data"], r["seed"]) == (data, seed):
+            store({**r, **found})
+    print(json.dumps(found, indent=2))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.audit")
     commands = parser.add_subparsers(dest="command", required=True)
-    one = commands.add_parser("run")
-    one.add_argument("--data", choices=list(DATA), required=True)
-    one.add_argument("--seed", type=int, default=42)
-    one.add_argument("--limit", type=int, help="Only this many rows: a check of the bench, not stored.")
     commands.add_parser("show")
-    same = commands.add_parser("compare", help="Rankings of a stored run's held-out probabilities.")
-    same.add_argument("--data", choices=list(DATA), required=True)
-    same.add_argument("--seed", type=int, default=42)
+    verbs = {
+        "run": "Inject errors into a draw and rank them three ways (about k + 1 trainings).",
+        "compare": "Rankings of a stored run's held-out probabilities.",
+        "clean": "Train on the noisy, the cleaned and the clean file of a stored run.",
+        "folds": "The audit of a stored run with another number of folds.",
+        "real": "The most suspect rows of the unmodified training file.",
+    }
+    verb = {name: commands.add_parser(name, help=text) for name, text in verbs.items()}
+    for one in verb.values():
+        one.add_argument("--data", choices=list(DATA), required=True)
+        one.add_argument("--seed", type=int, default=42)
+    verb["run"].add_argument("--limit", type=int, help="Only this many rows: a check of the bench, not stored.")
+    verb["folds"].add_argument("--folds", type=int, required=True)
     args = parser.parse_args()
-    if args.command == "compare":
-        found = compare(args.data, args.seed)
-        runs = json.loads(RESULT.read_text()) if RESULT.is_file() else []
-        for r in runs:  # kept beside the stored run of the same draw
-            if (r["data"], r["seed"]) == (args.data, args.seed):
-                store({**r, **found})
-        print(json.dumps(found, indent=2))
-        return
-    if args.command == "run" and args.limit:
+    if args.command == "real":
+        found = real(args.data, args.seed)
+        audit_report.REAL.write_text(json.dumps(found, indent=2, ensure_ascii=False) + "\n")
+        print(json.dumps(found, indent=2, ensure_ascii=False))
+    elif args.command == "folds":
+        previous = next(r for r in json.loads(RESULT.read_text()) if (r["data"], r["seed"]) == (args.data, args.seed))
+        figures = {**previous.get("other_k", {}), str(args.folds): other_k(args.data, args.seed, args.folds)}
+        add_to_run(args.data, args.seed, {"other_k": figures})
+    elif args.command == "clean":
+        add_to_run(args.data, args.seed, {"cleaning": cleaning(args.data, args.seed)})
+    elif args.command == "compare":
+        add_to_run(args.data, args.seed, compare(args.data, args.seed))
+    elif args.command == "run" and args.limit:
         print(json.dumps(run(args.data, args.seed, limit=args.limit), indent=2))
-        return
-    if args.command == "run":
-        store(run(args.data, args.seed))
-    show()
+    else:
+        if args.command == "run":
+            store(run(args.data, args.seed))
+        audit_report.show(json.loads(RESULT.read_text()) if RESULT.is_file() else [])
 
 
 if __name__ == "__main__":

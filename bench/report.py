@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .audit import audit_section
+from .audit_report import audit_section
 from .calibration_size import calibration_size_section
 from .common import ROOT, has_result, read_result
 from .first_hour import first_hour_section
