@@ -224,10 +224,6 @@ def cleaning(data: str, seed: int) -> dict[str, Any]:
     figures: dict[str, Any] = {name: dev_figures(folder, data) for name, folder in trained.items()}
     figures["rows_left_out"] = int(found.summary["flagged"])
     figures["distant_left_out"] = len(distant)
-    noisy_acc, clean = figures["noisy"]["accuracy"], figures["clean"]["accuracy"]
-    for name in ("cleaned", "cleaned_distant"):
-        gain = figures[name]["accuracy"] - noisy_acc
-        figures[f"recovered_{name}"] = gain / (clean - noisy_acc) if clean != noisy_acc else None
     return figures
 
 
