@@ -40,6 +40,15 @@ RESULT = RESULTS / "audit.json"
 RATE = 0.10
 
 
+def draw_dir(data: str, seed: int, rate: float = RATE) -> Path:
+    """The work folder of one draw: its noisy file, its audit, its models."""
+    return WORK / (f"{data}-{seed}" if rate == RATE else f"{data}-{seed}-rate{round(100 * rate)}")
+
+
+def key(r: dict[str, Any]) -> tuple[str, int, float]:
+    return r["data"], r["seed"], r.get("rate", RATE)
+
+
 def inject(frame: pd.DataFrame, seed: int, rate: float = RATE) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """``frame`` with ``rate`` of its rows moved: half to a neighbouring level, half to any other level at
     random; the true levels and each row's distance moved (0: untouched)."""
@@ -108,19 +117,21 @@ def trained_loss(noisy_csv: Path, texts: list[str], given: np.ndarray, seed: int
     return -np.log(np.clip(probs[np.arange(len(given)), given - given.min()], 1e-12, 1))
 
 
-def run(data: str, seed: int, folds: int = 5, limit: int | None = None) -> dict[str, Any]:
+def run(data: str, seed: int, folds: int = 5, limit: int | None = None, rate: float = RATE) -> dict[str, Any]:
     from sentscore import TrainConfig, audit
 
     frame = pd.read_csv(DATA[data])
     if limit:  # a quick check of the bench itself, not a result
         frame = frame.groupby("score", group_keys=False).head(limit // 5).reset_index(drop=True)
-    noisy, truth, distance = inject(frame, seed)
-    work = WORK / f"{data}-{seed}{f'-limit{limit}' if limit else ''}"
+    noisy, truth, distance = inject(frame, seed, rate)
+    work = WORK / f"{data}-{seed}-limit{limit}" if limit else draw_dir(data, seed, rate)
     work.mkdir(parents=True, exist_ok=True)
     noisy_csv = work / "noisy.csv"
     noisy.to_csv(noisy_csv, index=False)
     texts, given = noisy["sentence"].tolist(), noisy["score"].to_numpy()
     result: dict[str, Any] = {"data": data, "seed": seed, "rows": len(frame), "moved": int((distance > 0).sum())}
+    if rate != RATE:
+        result["rate"] = rate
     result["distant"], result["cpu"] = int((distance >= 2).sum()), f"{cpu_name()}, {os.cpu_count()} cores"
     result["when"] = time.strftime("%Y-%m-%d")
 
@@ -154,15 +165,15 @@ def ordinal_suspicion(probs: np.ndarray, given: np.ndarray) -> np.ndarray:
     return (probs * np.abs(levels[None, :] - given[:, None])).sum(axis=1)
 
 
-def compare(data: str, seed: int) -> dict[str, dict[str, float]]:
+def compare(data: str, seed: int, rate: float = RATE) -> dict[str, dict[str, float]]:
     """Rankings of the same held-out probabilities (those the audit stored): cleanlab's three label-quality
     scores and the ordinal expected distance; flagged rows as the audit flags them."""
     from cleanlab.filter import find_label_issues
     from cleanlab.rank import get_label_quality_scores
 
     frame = pd.read_csv(DATA[data])
-    noisy, _, distance = inject(frame, seed)
-    probs = np.load(WORK / f"{data}-{seed}" / "audit_probs.npy").astype(np.float64)
+    noisy, _, distance = inject(frame, seed, rate)
+    probs = np.load(draw_dir(data, seed, rate) / "audit_probs.npy").astype(np.float64)
     probs /= probs.sum(axis=1, keepdims=True)
     given = noisy["score"].to_numpy() - noisy["score"].min()
     flagged = np.asarray(find_label_issues(given, probs, filter_by="prune_by_noise_rate", n_jobs=1), dtype=bool)
@@ -200,13 +211,13 @@ def dev_figures(model_dir: Path, data: str) -> dict[str, float]:
     return {key: float(metrics[key]) for key in ("accuracy", "macro_f1", "qwk", "mae")}
 
 
-def cleaning(data: str, seed: int) -> dict[str, Any]:
+def cleaning(data: str, seed: int, rate: float = RATE) -> dict[str, Any]:
     """Does cleaning pay: the defaults trained on the noisy file (the model of (b)), on the file ``--cleaned``
     wrote (the noisy file without the audit's flagged rows), on the noisy file without only the rows expected two
     levels or more away (a stricter rule, measured beside it) and on the clean original, each scored on dev."""
     from sentscore import TrainConfig, audit, train
 
-    work = WORK / f"{data}-{seed}"
+    work = draw_dir(data, seed, rate)
     config = TrainConfig(train_file=str(work / "noisy.csv"), output_dir=str(work / "unused"), seed=seed)
     found = audit(config, audit_dir=work / "audit", resume=True, cleaned=work / "cleaned.csv", show_progress=False)
     noisy = pd.read_csv(work / "noisy.csv")
@@ -265,14 +276,14 @@ def real(data: str, seed: int = 42, top: int = 20) -> dict[str, Any]:
 
 def store(result: dict[str, Any]) -> None:
     runs = json.loads(RESULT.read_text()) if RESULT.is_file() else []
-    runs = [r for r in runs if (r["data"], r["seed"]) != (result["data"], result["seed"])] + [result]
+    runs = [r for r in runs if key(r) != key(result)] + [result]
     RESULT.write_text(json.dumps(runs, indent=2) + "\n")
 
 
-def add_to_run(data: str, seed: int, found: dict[str, Any]) -> None:
+def add_to_run(data: str, seed: int, found: dict[str, Any], rate: float = RATE) -> None:
     """``found`` kept beside the stored run of the same draw."""
     for r in json.loads(RESULT.read_text()) if RESULT.is_file() else []:
-        if (r["data"], r["seed"]) == (data, seed):
+        if key(r) == (data, seed, rate):
             store({**r, **found})
     print(json.dumps(found, indent=2))
 
@@ -294,24 +305,26 @@ def main() -> None:
         one.add_argument("--seed", type=int, default=42)
     verb["run"].add_argument("--limit", type=int, help="Only this many rows: a check of the bench, not stored.")
     verb["folds"].add_argument("--folds", type=int, required=True)
+    for name in ("run", "compare", "clean"):
+        verb[name].add_argument("--rate", type=float, default=RATE, help="The share of rows moved (default 0.1).")
     args = parser.parse_args()
     if args.command == "real":
         found = real(args.data, args.seed)
         audit_report.REAL.write_text(json.dumps(found, indent=2, ensure_ascii=False) + "\n")
         print(json.dumps(found, indent=2, ensure_ascii=False))
     elif args.command == "folds":
-        previous = next(r for r in json.loads(RESULT.read_text()) if (r["data"], r["seed"]) == (args.data, args.seed))
+        previous = next(r for r in json.loads(RESULT.read_text()) if key(r) == (args.data, args.seed, RATE))
         figures = {**previous.get("other_k", {}), str(args.folds): other_k(args.data, args.seed, args.folds)}
         add_to_run(args.data, args.seed, {"other_k": figures})
     elif args.command == "clean":
-        add_to_run(args.data, args.seed, {"cleaning": cleaning(args.data, args.seed)})
+        add_to_run(args.data, args.seed, {"cleaning": cleaning(args.data, args.seed, args.rate)}, args.rate)
     elif args.command == "compare":
-        add_to_run(args.data, args.seed, compare(args.data, args.seed))
+        add_to_run(args.data, args.seed, compare(args.data, args.seed, args.rate), args.rate)
     elif args.command == "run" and args.limit:
         print(json.dumps(run(args.data, args.seed, limit=args.limit), indent=2))
     else:
         if args.command == "run":
-            store(run(args.data, args.seed))
+            store(run(args.data, args.seed, rate=args.rate))
         audit_report.show(json.loads(RESULT.read_text()) if RESULT.is_file() else [])
 
 

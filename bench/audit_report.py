@@ -55,11 +55,13 @@ def compare_lines(runs: list[dict[str, Any]]) -> list[str]:
 
 def audit_section(runs: list[dict[str, Any]]) -> list[str]:
     """BENCHMARKS.md's section: each stored draw, the three rankings side by side, and the targets."""
-    runs = sorted(runs, key=lambda r: (r["data"] != "sst5", r["seed"]))
+    runs = sorted(runs, key=lambda r: (r.get("rate", 0.1), r["data"] != "sst5", r["seed"]))
+    runs = [{**r, "data": f"{r['data']}, {r['rate']:.0%} moved"} if "rate" in r else r for r in runs]
     lines = [
         "## Auditing labels: finding injected errors (`python -m bench.audit`)",
         "",
-        "10% of a training file's rows moved to another level (half to a neighbour, half to any other level at "
+        "10% of a training file's rows (30% where the data column says so) moved to another level (half to a "
+        "neighbour, half to any other level at "
         "random, so some of those land on a neighbour too), then ranked by (a) cleanlab's own text recipe (frozen "
         "embeddings of the bundled model, logistic regression, 5-fold probabilities, `find_label_issues`), (b) the "
         "loss of one model trained with the defaults on every row (its flagged rows: as many as (c) flags) and (c) "
