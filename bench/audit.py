@@ -224,9 +224,12 @@ def cleaning(data: str, seed: int, rate: float = RATE) -> dict[str, Any]:
     distant = found.table.loc[found.table["expected_distance"] >= 2, "row"].to_numpy() - 2
     noisy.drop(index=distant).to_csv(work / "cleaned_distant.csv", index=False)
     trained = {"noisy": work / "one_model"}
-    files = {"cleaned": work / "cleaned.csv", "cleaned_distant": work / "cleaned_distant.csv", "clean": DATA[data]}
+    files = {"cleaned": work / "cleaned.csv", "clean": DATA[data]}
+    if rate == RATE:
+        files["cleaned_distant"] = work / "cleaned_distant.csv"
     for name, train_file in files.items():
-        trained[name] = work / f"{name}_model"
+        # the clean original's model is the same for every rate: trained once, in the 10% draw's folder
+        trained[name] = (draw_dir(data, seed) if name == "clean" else work) / f"{name}_model"
         if (trained[name] / "metrics.json").is_file():  # trained by an earlier call on the same draw
             continue
         config = TrainConfig(train_file=str(train_file), output_dir=str(trained[name]), seed=seed, onnx_export="none")
