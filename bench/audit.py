@@ -117,9 +117,17 @@ def trained_loss(noisy_csv: Path, texts: list[str], given: np.ndarray, seed: int
     return -np.log(np.clip(probs[np.arange(len(given)), given - given.min()], 1e-12, 1))
 
 
-def run(data: str, seed: int, folds: int = 5, limit: int | None = None, rate: float = RATE) -> dict[str, Any]:
+def audit_draw(work: Path, seed: int, folds: int = 5, audit_dir: str = "audit", cleaned: Path | None = None) -> Any:
+    """``sentscore.audit`` with the defaults of the draw's noisy file in ``work`` (finished folds read back), and its
+    table in the file's row order."""
     from sentscore import TrainConfig, audit
 
+    config = TrainConfig(train_file=str(work / "noisy.csv"), output_dir=str(work / "unused"), seed=seed)
+    found = audit(config, folds=folds, audit_dir=work / audit_dir, resume=True, cleaned=cleaned, show_progress=False)
+    return found, found.table.set_index("row").sort_index()
+
+
+def run(data: str, seed: int, folds: int = 5, limit: int | None = None, rate: float = RATE) -> dict[str, Any]:
     frame = pd.read_csv(DATA[data])
     if limit:  # a quick check of the bench itself, not a result
         frame = frame.groupby("score", group_keys=False).head(limit // 5).reset_index(drop=True)
@@ -141,9 +149,7 @@ def run(data: str, seed: int, folds: int = 5, limit: int | None = None, rate: fl
     result["cleanlab_recipe"] = {**ranking_figures(suspicion, flagged, distance), "seconds": seconds}
 
     started = time.perf_counter()
-    config = TrainConfig(train_file=str(noisy_csv), output_dir=str(work / "unused"), seed=seed)
-    found = audit(config, folds=folds, audit_dir=work / "audit", resume=True, show_progress=False)
-    table = found.table.set_index("row").loc[np.arange(len(frame)) + 2]
+    found, table = audit_draw(work, seed, folds)
     quality, flags = table["label_quality"].to_numpy(), table["flagged"].to_numpy(dtype=bool)
     seconds = time.perf_counter() - started
     result["sentscore_audit"] = {**ranking_figures(1 - quality, flags, distance), "seconds": seconds}
@@ -215,11 +221,10 @@ def cleaning(data: str, seed: int, rate: float = RATE) -> dict[str, Any]:
     """Does cleaning pay: the defaults trained on the noisy file (the model of (b)), on the file ``--cleaned``
     wrote (the noisy file without the audit's flagged rows), on the noisy file without only the rows expected two
     levels or more away (a stricter rule, measured beside it) and on the clean original, each scored on dev."""
-    from sentscore import TrainConfig, audit, train
+    from sentscore import TrainConfig, train
 
     work = draw_dir(data, seed, rate)
-    config = TrainConfig(train_file=str(work / "noisy.csv"), output_dir=str(work / "unused"), seed=seed)
-    found = audit(config, audit_dir=work / "audit", resume=True, cleaned=work / "cleaned.csv", show_progress=False)
+    found, _ = audit_draw(work, seed, cleaned=work / "cleaned.csv")
     noisy = pd.read_csv(work / "noisy.csv")
     distant = found.table.loc[found.table["expected_distance"] >= 2, "row"].to_numpy() - 2
     noisy.drop(index=distant).to_csv(work / "cleaned_distant.csv", index=False)
@@ -244,15 +249,9 @@ def cleaning(data: str, seed: int, rate: float = RATE) -> dict[str, Any]:
 def other_k(data: str, seed: int, folds: int) -> dict[str, Any]:
     """The audit of a stored draw with another number of folds: its ranking and flags against the injected rows,
     and its seconds (the default k is chosen from these)."""
-    from sentscore import TrainConfig, audit
-
-    frame = pd.read_csv(DATA[data])
-    _, _, distance = inject(frame, seed)
-    work = WORK / f"{data}-{seed}"
-    config = TrainConfig(train_file=str(work / "noisy.csv"), output_dir=str(work / "unused"), seed=seed)
+    _, _, distance = inject(pd.read_csv(DATA[data]), seed)
     started = time.perf_counter()
-    found = audit(config, folds=folds, audit_dir=work / f"audit-k{folds}", resume=True, show_progress=False)
-    table = found.table.set_index("row").loc[np.arange(len(frame)) + 2]
+    _, table = audit_draw(draw_dir(data, seed), seed, folds, f"audit-k{folds}")
     quality, flags = table["label_quality"].to_numpy(), table["flagged"].to_numpy(dtype=bool)
     return {**ranking_figures(1 - quality, flags, distance), "seconds": time.perf_counter() - started}
 
