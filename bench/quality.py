@@ -43,6 +43,10 @@ DATASETS = {
     "semeval_4c": (SEMEVAL, None),
     "sst5_64": (SST5, 64),
     "semeval_4c_320": (SEMEVAL, None),
+    # few labels, as SetFit measures them: so many sentences per level, the same draws for SetFit (bench/setfit_run.py)
+    "sst5_8": (SST5, 8),
+    "semeval_4c_8": (SEMEVAL, 8),
+    "semeval_4c_64": (SEMEVAL, 64),
 }
 #: Data sets drawn at random (stratified by level, so in the file's proportions): name -> training sentences.
 #: The tweets' rarest level has 130 rows, so as few labels as sst5_64's are drawn as they come, not per level.
@@ -64,8 +68,13 @@ SAME_AS_DEFAULTS = "cls, ordinal_log_loss"
 SAME_AS_DEFAULTS_0_2 = "mean, ordinal_log_loss"
 DEFAULTS_0_2 = "0.2 defaults (mean pooling)"
 
+#: The few-label peer, SetFit 1.2 with the bundled body, run in its own environment (bench/setfit_run.py).
+SETFIT = "SetFit 1.2"
+SETFIT_PYTHON = ROOT / ".venv-setfit" / "bin" / "python"
+
 CONFIGS: dict[str, dict[str, Any] | None] = {
     "reference recipe": None,
+    SETFIT: None,
     "sentscore 0.1 defaults": {
         "pooling": "cls",
         "objective": "classification",
@@ -103,6 +112,33 @@ CONFIGS: dict[str, dict[str, Any] | None] = {
     "defaults, contrastive 40": {"contrastive_pairs": 40},
     "defaults, contrastive 20": {"contrastive_pairs": 20},
     "defaults, contrastive 10": {"contrastive_pairs": 10},
+    # ... and then the head alone trained on the encoder the step left (SetFit's shape, with the ordinal head)
+    "defaults, contrastive 40, head only": {"contrastive_pairs": 40, "freeze_layers": 6},
+    "mean, ordinal_log_loss, contrastive 40": {"pooling": "mean", "contrastive_pairs": 40},
+    "mean, ordinal_log_loss, contrastive 40, head only": {
+        "pooling": "mean",
+        "contrastive_pairs": 40,
+        "freeze_layers": 6,
+    },
+    # the head fitted first on the frozen encoder's vectors (head_first: LP-FT), then fine-tuned
+    "defaults, head first": {"head_first": True},
+    "defaults, contrastive 40, head first, head only": {
+        "contrastive_pairs": 40,
+        "head_first": True,
+        "freeze_layers": 6,
+    },
+    "mean, ordinal_log_loss, head first": {"pooling": "mean", "head_first": True},
+    "mean, ordinal_log_loss, contrastive 40, head first": {
+        "pooling": "mean",
+        "contrastive_pairs": 40,
+        "head_first": True,
+    },
+    "mean, ordinal_log_loss, contrastive 40, head first, head only": {
+        "pooling": "mean",
+        "contrastive_pairs": 40,
+        "head_first": True,
+        "freeze_layers": 6,
+    },
     # seeds scored as one: their probabilities averaged by one model (the results of options removed in 0.4, such
     # as weight soups, layer decay and the linear-probe head, stay in results/ and BENCHMARKS.md)
     "defaults, ensemble 2": {"ensemble": 2},
@@ -153,8 +189,12 @@ RECORD_EVERY_EPOCH = ("defaults, every epoch",)
 DEFAULT_PLAN = {
     "sst5": list(CONFIGS),
     "semeval_4c": list(CONFIGS),
-    "sst5_64": ["reference recipe", "sentscore 0.1 defaults", "defaults", "mpnet-base, defaults", *FEW_LABELS],
+    "sst5_64": ["reference recipe", SETFIT, "sentscore 0.1 defaults", "defaults", "mpnet-base, defaults", *FEW_LABELS],
     "semeval_4c_320": ["defaults", "mpnet-base, defaults", *FEW_LABELS],
+    # against SetFit (issue 43: 5 draws at 8 per level, `all --seeds 42 43 44 45 46`, 3 at 64)
+    "sst5_8": [SETFIT, "defaults"],
+    "semeval_4c_8": [SETFIT, "defaults"],
+    "semeval_4c_64": [SETFIT, "defaults"],
 }
 
 
@@ -253,25 +293,41 @@ def run_sentscore(
 
 
 def run_reference_recipe(train_csv: str, dev_csv: str, seed: int, workdir: Path) -> dict:
+    from .reference import run_reference
+
+    run = run_reference(train_csv, dev_csv, workdir, seed=seed)
+    return {"train_seconds": run["train_seconds"], **dev_figures(dev_csv, run["dev_probabilities"])}
+
+
+def run_setfit(train_csv: str, dev_csv: str, seed: int, workdir: Path) -> dict:
+    """SetFit 1.2 on the same draw, with the bundled body, one thread (``bash bench/setfit_env.sh`` first)."""
+    from sentscore.model.base import bundled_model_path
+
+    if not SETFIT_PYTHON.is_file():
+        raise SystemExit("no SetFit environment: run bash bench/setfit_env.sh first")
+    out = workdir / "setfit.json"
+    command = [str(SETFIT_PYTHON), "-P", str(ROOT / "bench" / "setfit_run.py"), "--train", train_csv]
+    command += ["--dev", dev_csv, "--body", str(bundled_model_path()), "--seed", str(seed), "--out", str(out)]
+    subprocess.run(command, check=True, env={**offline_env(), "TQDM_DISABLE": "1"})
+    run = json.loads(out.read_text())
+    extra = {key: run[key] for key in ("dev_scoring_seconds", "setfit_version")}
+    return {"train_seconds": run["train_seconds"], **extra, **dev_figures(dev_csv, run["dev_probabilities"])}
+
+
+def dev_figures(dev_csv: str, probabilities: Any) -> dict:
+    """The dev metrics of a peer's probabilities over levels 1..5, computed as sentscore computes its own."""
     import pandas as pd
 
     from sentscore.data import ScoreScale
     from sentscore.metrics import bootstrap_intervals, compute_metrics, expected_calibration_error
 
-    from .reference import run_reference
-
-    run = run_reference(train_csv, dev_csv, workdir, seed=seed)
-    probs = run["dev_probabilities"]
+    probs = np.asarray(probabilities)
     labels = (pd.read_csv(dev_csv)["score"] - 1).to_numpy()
     scale = ScoreScale(("1", "2", "3", "4", "5"))
     metrics = compute_metrics(labels, probs.argmax(1), scale)
     metrics["ece"] = expected_calibration_error(probs, labels)
     metrics["intervals"] = bootstrap_intervals(labels, probs.argmax(1), scale)
-    return {
-        "train_seconds": run["train_seconds"],
-        "dev": _headline(metrics),
-        "dev_probabilities": np.asarray(probs).round(4).tolist(),
-    }
+    return {"dev": _headline(metrics), "dev_probabilities": probs.round(4).tolist()}
 
 
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -305,7 +361,9 @@ def _run_one(data: str, config: str, seed: int) -> Path:
         workdir = Path(tmp)
         train_csv, dev_csv = training_file(data, seed, workdir), str(folder / "dev.csv")
         overrides = CONFIGS[config]
-        if overrides is None:
+        if config == SETFIT:
+            figures = run_setfit(train_csv, dev_csv, seed, workdir)
+        elif overrides is None:
             figures = run_reference_recipe(train_csv, dev_csv, seed, workdir)
         else:
             every_epoch = config in RECORD_EVERY_EPOCH

@@ -46,6 +46,7 @@ CARD_HYPERPARAMETERS = (
     "learning_rate",
     "ensemble",
     "contrastive_pairs",
+    "head_first",
     "teacher",
     "teacher_weight",
     "unlabelled_file",

@@ -2,8 +2,9 @@
 
 A step is a function of the :class:`Run`: it reads what training has made so far and changes it. They run at
 three points of the recipe: once the data is read (the teacher's distributions), before the Trainer fits a
-model (the contrastive pre-step), and after the best epoch is kept (the ensemble, then the validation outputs,
-calibration and the conformal scores). A new step is a new module and a line in :func:`chosen`.
+model (the contrastive pre-step, then the head fitted first), and after the best epoch is kept (the ensemble,
+then the validation outputs, calibration and the conformal scores). A new step is a new module and a line in
+:func:`chosen`.
 """
 
 from __future__ import annotations
@@ -35,11 +36,12 @@ def chosen(config: TrainConfig) -> Steps:
     from .calibration import calibrate, conformal, validation_outputs
     from .contrastive import contrastive
     from .ensemble import ensemble
+    from .probe import probe
     from .teacher import teach
 
     return Steps(
         on_data=[teach] if config.teacher else [],
-        before_fit=[contrastive] if config.contrastive_pairs else [],
+        before_fit=[*([contrastive] if config.contrastive_pairs else []), *([probe] if config.head_first else [])],
         after_fit=[
             *([ensemble] if config.ensemble > 1 else []),
             validation_outputs,

@@ -1,0 +1,102 @@
+"""The head fitted first, on the encoder's frozen sentence vectors, before fine-tuning (LP-FT: Kumar et al. 2022,
+"Fine-Tuning can Distort Pretrained Features").
+
+A new head starts from small random weights, and a few hundred fine-tuning steps at the encoder's learning rate
+move it little while its gradients move the encoder; with a few labels that is most of the training. Here the
+head's output layer is first fitted to convergence on the training sentences' vectors (what enters that layer,
+the encoder and everything before the layer fixed, dropout off), minimising the objective's own loss plus an L2
+penalty on the weights as scikit-learn's ``LogisticRegression`` sets it by default (C = 1), with L-BFGS; SetFit
+fits its head the same way. Fine-tuning then starts from a head that already scores.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .run import Run
+
+logger = logging.getLogger(__name__)
+
+#: L-BFGS iterations at most (scikit-learn's LogisticRegression stops at 100 too).
+MAX_ITERATIONS = 100
+
+
+def probe(run: Run) -> None:
+    """The step: the output layer of ``run.model``'s head fitted on the training sentences' frozen vectors."""
+    from ...model.loading import pick_device
+
+    started = time.perf_counter()
+    layer = output_layer(run.model, run.objective.num_outputs)
+    features = layer_inputs(
+        run.model, layer, run.tokenizer, run.train_data.texts, run.config, pick_device(run.config.device)
+    )
+    loss = fit_output_layer(layer, features, run.train_data.label_ids, run.objective)
+    logger.info("Head fitted on frozen vectors (loss %.3f) in %.1f s", loss, time.perf_counter() - started)
+
+
+def output_layer(model: Any, num_outputs: int) -> Any:
+    """The linear layer that gives the head's outputs: the model's last ``nn.Linear`` as wide as the objective's
+    outputs (BERT's ``classifier``, RoBERTa's ``classifier.out_proj``, sentscore's ``head``)."""
+    from torch import nn
+
+    from ...errors import SentscoreError
+
+    found = [m for m in model.modules() if isinstance(m, nn.Linear) and m.out_features == num_outputs]
+    if not found:
+        raise SentscoreError(
+            f"{type(model).__name__} has no linear output layer of {num_outputs} outputs to fit first",
+            hint="Set head_first to false for this model.",
+        )
+    return found[-1]
+
+
+def layer_inputs(model: Any, layer: Any, tokenizer: Any, texts: list[str], config: Any, device: str) -> Any:
+    """What enters ``layer`` for each of ``texts``, in fp32 with dropout off, shape (len(texts), in_features)."""
+    import torch
+
+    captured: list[Any] = []
+    hook = layer.register_forward_hook(lambda _module, inputs, _output: captured.append(inputs[0].detach().float()))
+    was_training = model.training
+    model.to(device).eval()
+    try:
+        with torch.no_grad():
+            for start in range(0, len(texts), config.eval_batch_size):
+                batch = tokenizer(
+                    texts[start : start + config.eval_batch_size],
+                    padding=True,
+                    truncation=True,
+                    max_length=config.max_length,
+                    return_tensors="pt",
+                ).to(device)
+                model(**batch)
+    finally:
+        hook.remove()
+        model.train(was_training)
+    return torch.cat(captured).cpu()
+
+
+def fit_output_layer(layer: Any, features: Any, label_ids: list[int], objective: Any) -> float:
+    """Set ``layer``'s weight and bias to those minimising the objective's mean loss on ``features`` plus
+    ||W||² / (2n) (LogisticRegression's default penalty, per sentence); returns the loss reached."""
+    import torch
+
+    labels = torch.tensor(label_ids, dtype=torch.long)
+    weight = torch.zeros(layer.out_features, layer.in_features, requires_grad=True)
+    bias = torch.zeros(layer.out_features, requires_grad=True)
+    penalty = 1.0 / (2 * len(labels))
+    optimizer = torch.optim.LBFGS([weight, bias], max_iter=MAX_ITERATIONS, line_search_fn="strong_wolfe")
+
+    def closure() -> Any:
+        optimizer.zero_grad()
+        loss = objective.loss({"logits": features @ weight.T + bias}, labels) + penalty * weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    loss = optimizer.step(closure)
+    with torch.no_grad():
+        layer.weight.copy_(weight.to(layer.weight.device, layer.weight.dtype))
+        layer.bias.copy_(bias.to(layer.bias.device, layer.bias.dtype))
+    return float(loss.detach())
