@@ -12,6 +12,9 @@ DATA_NAMES = {
     "semeval_4c": "SemEval-2016 4C dev (tweets, 2000, very imbalanced)",
     "sst5_64": "SST-5 dev after training on 64 sentences per level (320 in all)",
     "semeval_4c_320": "SemEval-2016 4C dev after training on 320 tweets drawn at random (stratified by level)",
+    "sst5_8": "SST-5 dev after training on 8 sentences per level (40 in all), SetFit beside",
+    "semeval_4c_8": "SemEval-2016 4C dev after training on 8 tweets per level (40 in all), SetFit beside",
+    "semeval_4c_64": "SemEval-2016 4C dev after training on 64 tweets per level (320 in all), SetFit beside",
 }
 COLUMNS = (("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("qwk", "QWK"), ("mae", "MAE"), ("ece", "ECE"))
 
@@ -292,9 +295,14 @@ def _peak(runs: list[dict[str, Any]]) -> str:
 def ensemble_rows(groups: dict[str, dict[str, list[dict[str, Any]]]]) -> list[str]:
     """Each configuration with two or more seeds' dev probabilities, scored as one model (their mean
     probabilities), beside the mean of its members: what an ensemble of N seeds would gain for N times the
-    training."""
+    training. Not on the sampled sets: there each seed is another draw of the training sentences, so the mean of
+    the seeds' probabilities is a model of several draws' labels, not an ensemble of one training set."""
+    from .quality import DATASETS, SAMPLED
+
     rows = []
     for data, configs in groups.items():
+        if DATASETS.get(data, (None, None))[1] is not None or data in SAMPLED:
+            continue
         for config, runs in sorted(configs.items()):
             members = [run for run in runs if run.get("dev_probabilities")]
             if len(members) < 2:
