@@ -153,14 +153,7 @@ class TrainConfig(Settings):
     contrastive_learning_rate: float = field(
         default=2e-5, metadata={"help": "Peak learning rate of the contrastive step (SetFit's default)."}
     )
-    head_first: bool = field(
-        default=False,
-        metadata={
-            "help": "Before fine-tuning (and after the contrastive step), fit the head's output layer alone on the "
-            "training sentences' frozen vectors, to convergence (L-BFGS, L2 as scikit-learn's LogisticRegression), "
-            "so that fine-tuning starts from a head that already scores (LP-FT)."
-        },
-    )
+    head_first: bool = field(default=False, metadata={"help": "Fit the head on the frozen encoder first (LP-FT)."})
     ensemble: int = field(
         default=1,
         metadata={
