@@ -122,17 +122,7 @@ CONFIGS: dict[str, dict[str, Any] | None] = {
     },
     # the head fitted first on the frozen encoder's vectors (head_first: LP-FT), then fine-tuned
     "defaults, head first": {"head_first": True},
-    "defaults, contrastive 40, head first, head only": {
-        "contrastive_pairs": 40,
-        "head_first": True,
-        "freeze_layers": 6,
-    },
     "mean, ordinal_log_loss, head first": {"pooling": "mean", "head_first": True},
-    "mean, ordinal_log_loss, contrastive 40, head first": {
-        "pooling": "mean",
-        "contrastive_pairs": 40,
-        "head_first": True,
-    },
     "mean, ordinal_log_loss, contrastive 40, head first, head only": {
         "pooling": "mean",
         "contrastive_pairs": 40,
@@ -206,12 +196,16 @@ def result_file(data: str, config: str, seed: int) -> Path:
     return QUALITY / f"{data}__{slug(config)}__s{seed}.json"
 
 
+def is_sampled(data: str) -> bool:
+    """Whether ``data``'s training sentences are a seeded draw from train.csv (each seed another draw)."""
+    return DATASETS[data][1] is not None or data in SAMPLED
+
+
 def training_file(data: str, seed: int, workdir: Path) -> str:
     """The training file of ``data``: the whole train.csv, or a seeded sample of so many sentences per level (or
     so many in all, stratified by level)."""
-    folder, per_level = DATASETS[data]
-    if per_level is None and data not in SAMPLED:
-        return str(folder / "train.csv")
+    if not is_sampled(data):
+        return str(DATASETS[data][0] / "train.csv")
     sample, _ = drawn(data, seed)
     path = workdir / "train.csv"
     sample.to_csv(path, index=False)
@@ -431,8 +425,7 @@ def with_paths(data: str, overrides: dict[str, Any], seed: int) -> dict[str, Any
 def teacher_folder(data: str, config: str, seed: int) -> Path:
     """Where the kept model of the teacher run of ``config`` on ``data`` for a run with ``seed`` is: the run
     with :data:`TEACHER_SEED` on a whole data set, with the same seed (the same draw) on a sampled one."""
-    sampled = DATASETS[data][1] is not None or data in SAMPLED
-    return MODELS / result_file(data, config, seed if sampled else TEACHER_SEED).stem
+    return MODELS / result_file(data, config, seed if is_sampled(data) else TEACHER_SEED).stem
 
 
 def teacher_model(data: str, config: str, seed: int) -> Path:

@@ -297,11 +297,11 @@ def ensemble_rows(groups: dict[str, dict[str, list[dict[str, Any]]]]) -> list[st
     probabilities), beside the mean of its members: what an ensemble of N seeds would gain for N times the
     training. Not on the sampled sets: there each seed is another draw of the training sentences, so the mean of
     the seeds' probabilities is a model of several draws' labels, not an ensemble of one training set."""
-    from .quality import DATASETS, SAMPLED
+    from .quality import is_sampled
 
     rows = []
     for data, configs in groups.items():
-        if DATASETS.get(data, (None, None))[1] is not None or data in SAMPLED:
+        if is_sampled(data):
             continue
         for config, runs in sorted(configs.items()):
             members = [run for run in runs if run.get("dev_probabilities")]

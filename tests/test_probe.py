@@ -43,9 +43,13 @@ def test_the_output_layer_is_found_on_the_stock_head_and_on_sentscores(tiny_mode
 def test_training_with_the_head_fitted_first_starts_from_a_head_that_scores(tiny_model_dir, tmp_path, pooling):
     """The step leaves a head whose training loss is below the untouched head's, then training goes on from it
     and writes a usable model."""
+    import torch
+
+    from sentscore import Scorer
     from sentscore.data import load_labelled
     from sentscore.model.loading import load_for_training
     from sentscore.model.objectives import OBJECTIVES
+    from sentscore.training.examples import tokenize_texts
     from sentscore.training.steps.probe import layer_inputs, output_layer, probe
     from sentscore.training.steps.run import Run
 
@@ -64,16 +68,15 @@ def test_training_with_the_head_fitted_first_starts_from_a_head_that_scores(tiny
     objective = OBJECTIVES["ordinal_log_loss"](5)
     tokenizer, model = load_for_training(str(tiny_model_dir), data.scale, objective=objective, pooling=pooling)
     layer = output_layer(model, 5)
+    examples = tokenize_texts(data.texts, data.label_ids, tokenizer, config.max_length, config.train_long_texts)
 
     def loss() -> float:
-        outputs = layer(layer_inputs(model, layer, tokenizer, data.texts, config, "cpu"))
-        return float(objective.loss({"logits": outputs}, __import__("torch").tensor(data.label_ids)))
+        outputs = layer(layer_inputs(model, layer, tokenizer, examples, config.eval_batch_size, "cpu"))
+        return float(objective.loss({"logits": outputs}, torch.tensor(data.label_ids)))
 
     before = loss()
     probe(Run(config, data, data, objective, model, tokenizer))
     assert loss() < 0.99 * before, (before, loss())  # the random tiny encoder's vectors tell the levels apart little
-
-    from sentscore import Scorer
 
     result = train(config, show_progress=False)
     assert result.config.head_first is True

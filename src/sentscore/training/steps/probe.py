@@ -25,15 +25,20 @@ MAX_ITERATIONS = 100
 
 
 def probe(run: Run) -> None:
-    """The step: the output layer of ``run.model``'s head fitted on the training sentences' frozen vectors."""
+    """The step: the output layer of ``run.model``'s head fitted on the training sentences' frozen vectors, the
+    sentences read as training reads them (``train_long_texts``)."""
     from ...model.loading import pick_device
+    from ..examples import tokenize_texts
 
     started = time.perf_counter()
-    layer = output_layer(run.model, run.objective.num_outputs)
-    features = layer_inputs(
-        run.model, layer, run.tokenizer, run.train_data.texts, run.config, pick_device(run.config.device)
+    config = run.config
+    examples = tokenize_texts(
+        run.train_data.texts, run.train_data.label_ids, run.tokenizer, config.max_length, config.train_long_texts
     )
-    loss = fit_output_layer(layer, features, run.train_data.label_ids, run.objective)
+    layer = output_layer(run.model, run.objective.num_outputs)
+    device = pick_device(config.device)
+    features = layer_inputs(run.model, layer, run.tokenizer, examples, config.eval_batch_size, device)
+    loss = fit_output_layer(layer, features, examples["labels"], run.objective)
     logger.info("Head fitted on frozen vectors (loss %.3f) in %.1f s", loss, time.perf_counter() - started)
 
 
@@ -53,25 +58,23 @@ def output_layer(model: Any, num_outputs: int) -> Any:
     return found[-1]
 
 
-def layer_inputs(model: Any, layer: Any, tokenizer: Any, texts: list[str], config: Any, device: str) -> Any:
-    """What enters ``layer`` for each of ``texts``, in fp32 with dropout off, shape (len(texts), in_features)."""
+def layer_inputs(model: Any, layer: Any, tokenizer: Any, examples: Any, batch_size: int, device: str) -> Any:
+    """What enters ``layer`` for each tokenized example, in fp32 with dropout off, shape (len(examples),
+    in_features)."""
     import torch
+    from transformers import DataCollatorWithPadding
 
+    inputs = examples.remove_columns([name for name in ("labels", "length") if name in examples.column_names])
+    collate = DataCollatorWithPadding(tokenizer)
     captured: list[Any] = []
-    hook = layer.register_forward_hook(lambda _module, inputs, _output: captured.append(inputs[0].detach().float()))
+    hook = layer.register_forward_hook(lambda _module, given, _output: captured.append(given[0].detach().float()))
     was_training = model.training
     model.to(device).eval()
     try:
         with torch.no_grad():
-            for start in range(0, len(texts), config.eval_batch_size):
-                batch = tokenizer(
-                    texts[start : start + config.eval_batch_size],
-                    padding=True,
-                    truncation=True,
-                    max_length=config.max_length,
-                    return_tensors="pt",
-                ).to(device)
-                model(**batch)
+            for start in range(0, len(inputs), batch_size):
+                rows = inputs.select(range(start, min(start + batch_size, len(inputs))))
+                model(**collate([dict(row) for row in rows]).to(device))
     finally:
         hook.remove()
         model.train(was_training)
