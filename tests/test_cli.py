@@ -1,5 +1,6 @@
 """The command line, through a real subprocess: messages and exit codes, never a traceback."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -238,7 +239,9 @@ def test_dry_run_times_the_steps_an_epoch_takes(tiny_model_dir, tmp_path):
     from sentscore.training.plan import dry_run
 
     data = write_csv(tmp_path / "d.csv", synthetic_rows(10))
-    config = TrainConfig(model_name=str(tiny_model_dir), train_file=str(data), output_dir=str(tmp_path / "m"))
+    config = TrainConfig(
+        model_name=str(tiny_model_dir), train_file=str(data), output_dir=str(tmp_path / "m"), contrastive_pairs=0
+    )
     plan = dry_run(config)
     assert plan.train_samples == 40 and plan.validation_samples == 10
     assert {level: sum(rows) for level, rows in plan.level_counts.items()} == {str(k): 10 for k in range(1, 6)}
@@ -246,6 +249,12 @@ def test_dry_run_times_the_steps_an_epoch_takes(tiny_model_dir, tmp_path):
     assert plan.seconds_per_epoch > plan.validation_seconds > 0
     assert plan.seconds == pytest.approx(30 * plan.seconds_per_epoch + plan.validation_seconds)
     assert not (tmp_path / "m").exists()
+    few = dry_run(dataclasses.replace(config, contrastive_pairs=None))  # the few-label path, refit included
+    assert few.config.num_train_epochs == 0 and few.config.refit
+    step = (few.seconds_per_epoch - few.validation_seconds) / few.steps_per_epoch  # a timed training step
+    pair_batches = -(-40 * (40 + 50) // 16)  # 40 pairs for each of 40 sentences, then of all 50 (refit)
+    assert few.contrastive_seconds == pytest.approx(2 * pair_batches * step)  # two sentence batches a pair batch
+    assert few.seconds == pytest.approx(few.contrastive_seconds + few.validation_seconds)
 
 
 def test_help_says_what_each_flag_does_in_the_words_of_its_command():

@@ -8,7 +8,7 @@ from sentscore import TrainConfig, train
 from .conftest import synthetic_rows, write_csv
 
 
-def test_the_fitted_output_layer_is_scikit_learns_logistic_regression():
+def test_the_fitted_output_layer_is_scikit_learns_logistic_regression_on_unit_rms_vectors():
     import torch
     from sklearn.linear_model import LogisticRegression
 
@@ -20,9 +20,10 @@ def test_the_fitted_output_layer_is_scikit_learns_logistic_regression():
     labels = (features[:, 0] + 0.5 * rng.normal(size=60) > 0).astype(int) + (features[:, 1] > 0.5)
     layer = torch.nn.Linear(8, 3)
     fit_output_layer(layer, torch.from_numpy(features), labels.tolist(), Classification(3))
-    reference = LogisticRegression(max_iter=1000, tol=1e-8).fit(features, labels)
+    scale = np.sqrt((features**2).sum(axis=1).mean())  # the penalty is LogisticRegression's on unit-RMS vectors
+    reference = LogisticRegression(max_iter=1000, tol=1e-8).fit(features / scale, labels)
     ours = torch.softmax(layer(torch.from_numpy(features)), dim=1).detach().numpy()
-    np.testing.assert_allclose(ours, reference.predict_proba(features), atol=2e-3)
+    np.testing.assert_allclose(ours, reference.predict_proba(features / scale), atol=2e-3)
 
 
 def test_the_output_layer_is_found_on_the_stock_head_and_on_sentscores(tiny_model_dir):

@@ -460,7 +460,9 @@ def test_small_training_sets_get_enough_epochs_for_a_few_hundred_steps(tiny_mode
     assert training.default_epochs(10, 16) == 30  # capped
     monkeypatch.setattr(training, "MIN_DEFAULT_STEPS", 5)  # few steps, so that the test trains for seconds
     data = write_csv(tmp_path / "d.csv", synthetic_rows(2))
-    config = TrainConfig(model_name=str(tiny_model_dir), train_file=str(data), output_dir=str(tmp_path / "o"))
+    config = TrainConfig(  # contrastive_pairs set: fine-tuning, not the few-label path (tests/test_few_labels.py)
+        model_name=str(tiny_model_dir), train_file=str(data), output_dir=str(tmp_path / "o"), contrastive_pairs=0
+    )
     result = train(TrainConfig(**{**config.to_dict(), "max_length": 8}), show_progress=False)
     assert result.config.num_train_epochs == 5 and len(result.epochs) == 5  # 8 sentences: one step an epoch
     assert config.num_train_epochs is None

@@ -158,7 +158,7 @@ def test_the_dry_run_counts_unlabelled_sentences_in_the_steps_and_the_default_ep
     from sentscore.training.plan import dry_run
 
     unlabelled = write_lines(tmp_path / "u.txt", unlabelled_texts(40, seed=9))
-    alone = dry_run(config(tiny_model_dir, tmp_path, "a", num_train_epochs=None))
+    alone = dry_run(config(tiny_model_dir, tmp_path, "a", num_train_epochs=None, contrastive_pairs=0))  # fine-tuned
     taught = dry_run(
         config(
             tiny_model_dir,

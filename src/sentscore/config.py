@@ -61,12 +61,12 @@ class TrainConfig(Settings):
     # 16, not the recipe's 8 or a larger 32: the measurements behind it are in docs/decisions.md.
     train_batch_size: int = field(default=16, metadata={"help": "Sentences per training step."})
     eval_batch_size: int = field(default=32, metadata={"help": "Sentences per evaluation step."})
-    # None: chosen by the training set's size once it is read (sentscore.training.default_epochs).
+    # None: chosen by the training set's size once it is read (sentscore.training.examples.with_size_defaults).
     num_train_epochs: float | None = field(
         default=None,
         metadata={
-            "help": "Passes over the training data. Default: 3, or more for a small training set, so that "
-            "training makes at least 300 optimizer steps (at most 30 epochs)."
+            "help": "Passes over the training data; 0: no fine-tuning (head_first fits the head). Default: 3, or "
+            "more for a small set, for at least 300 optimizer steps (at most 30); 0 on the few-label path."
         },
     )
     # None: chosen by the encoder's width once it is loaded (sentscore.surgery.default_learning_rate).
@@ -142,18 +142,24 @@ class TrainConfig(Settings):
             "with windows, its first one."
         },
     )
-    contrastive_pairs: int = field(
-        default=0,
+    # None (this and the next two): chosen by the training set's size, the few-label path (docs/config.md).
+    contrastive_pairs: int | None = field(
+        default=None,
         metadata={
             "help": "Before fine-tuning, train the encoder on this many pairs per training sentence (half with a "
             "sentence of its own level, half with one of another level) to bring sentences of one level "
-            "together (SetFit's step, for small data). 0: no such step."
+            "together (SetFit's step). 0: no such step. Default: 40 on the few-label path, else 0."
         },
     )
-    contrastive_learning_rate: float = field(
-        default=2e-5, metadata={"help": "Peak learning rate of the contrastive step (SetFit's default)."}
+    contrastive_learning_rate: float = field(default=2e-5, metadata={"help": "The contrastive step's peak LR."})
+    head_first: bool | None = field(default=None, metadata={"help": "Fit the head on frozen vectors first (LP-FT)."})
+    refit: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Once validation has measured the model, train it again the same way on the validation sentences "
+            "too and save that one. Default: on the few-label path when validation is a split of train_file."
+        },
     )
-    head_first: bool = field(default=False, metadata={"help": "Fit the head on the frozen encoder first (LP-FT)."})
     ensemble: int = field(
         default=1,
         metadata={
@@ -188,10 +194,7 @@ class TrainConfig(Settings):
     )
     calibrate: bool = field(
         default=True,
-        metadata={
-            "help": "Fit a temperature on the validation set after training so that the probabilities match "
-            "how often the model is right (temperature scaling); false keeps them as trained."
-        },
+        metadata={"help": "Fit a temperature on the validation set after training (false: probabilities as trained)."},
     )
     class_weights: bool = field(
         default=False, metadata={"help": "Weight the loss by inverse class frequency (imbalanced data)."}
@@ -238,17 +241,11 @@ class TrainConfig(Settings):
     torch_compile: bool = field(default=False, metadata={"help": "Compile the model with torch.compile."})
     resume: bool = field(
         default=False,
-        metadata={
-            "help": "Continue an interrupted training from the newest checkpoint in output_dir (the same model "
-            "as an uninterrupted run)."
-        },
+        metadata={"help": "Continue an interrupted training from the newest checkpoint in output_dir (same model)."},
     )
     checkpoint_minutes: float = field(
         default=10.0,
-        metadata={
-            "help": "Minutes of training between resumable checkpoints (besides one every epoch), so that a killed "
-            "run loses at most this much; 0: every epoch only."
-        },
+        metadata={"help": "Minutes between resumable checkpoints (besides one every epoch); 0: every epoch only."},
     )
     allow_pickle: bool = field(
         default=False,
@@ -275,10 +272,7 @@ class TrainConfig(Settings):
             "and MLflow come with pip install 'sentscore[tracking]'."
         },
     )
-    run_name: str | None = field(
-        default=None,
-        metadata={"help": "The run's name in the trackers. Default: the time and the host, as the Trainer names runs."},
-    )
+    run_name: str | None = field(default=None, metadata={"help": "The run's name in the trackers."})
     logging_dir: str | None = field(
         default=None,
         metadata={
@@ -326,8 +320,12 @@ class TrainConfig(Settings):
         if self.freeze_layers is not None and self.freeze_layers < 0:
             problems.append("'freeze_layers' must not be negative (0 trains every layer)")
         problems += [f"'{k}' must be a positive integer" for k in positive_ints if getattr(self, k) < 1]
-        if self.num_train_epochs is not None and self.num_train_epochs <= 0:
-            problems.append("'num_train_epochs' must be positive")
+        if self.num_train_epochs is not None and self.num_train_epochs < 0:
+            problems.append("'num_train_epochs' must not be negative")
+        if self.num_train_epochs == 0 and self.head_first is False:
+            problems.append("'num_train_epochs' 0 leaves the head untrained: set 'head_first' true")
+        if self.refit and (self.num_train_epochs != 0 or self.ensemble > 1 or self.teacher):
+            problems.append("'refit' trains without validation: only with 'num_train_epochs' 0, one model, no teacher")
         if self.learning_rate is not None and not 0 < self.learning_rate < 1:
             problems.append("'learning_rate' must be between 0 and 1 (typical: 1e-5 to 2e-4)")
         if self.weight_decay < 0:
@@ -339,7 +337,7 @@ class TrainConfig(Settings):
             problems.append("'num_labels' must be at least 2")
         if self.validation_file is None and not 0 < self.validation_fraction < 1:
             problems.append("'validation_fraction' must be between 0 and 1")
-        if self.contrastive_pairs < 0:
+        if self.contrastive_pairs is not None and self.contrastive_pairs < 0:
             problems.append("'contrastive_pairs' must not be negative (0: no contrastive step; SetFit uses 40)")
         if not 0 < self.contrastive_learning_rate < 1:
             problems.append("'contrastive_learning_rate' must be between 0 and 1 (typical: 2e-5)")

@@ -64,6 +64,14 @@ def _kept_epoch_words(result: TrainResult) -> str:
     from ..training.results import kept_epoch
 
     kept, primary = kept_epoch(result.epochs), result.config.metric_for_best_model
+    if kept is None and result.config.num_train_epochs == 0:
+        words = "No fine-tuning epochs: the contrastive step trained the encoder and the head was fitted on it."
+        if result.config.refit:
+            words += (
+                f" Then both were trained again on all {result.train_samples} labelled sentences (refit): the "
+                "validation figures are those of the model trained without the validation sentences."
+            )
+        return words
     if kept is None:
         return "No epoch was evaluated; the last model was kept."
     value = kept.get(primary)
@@ -140,10 +148,11 @@ def _dry_run(config: TrainConfig) -> int:
         )
     epochs, members = plan.config.num_train_epochs, plan.config.ensemble
     each = ("s" if epochs != 1 else "") + (f" for each of {members} models" if members > 1 else "")
+    pairs = f", the contrastive step{'s' if plan.config.refit else ''} {_duration(plan.contrastive_seconds)}"
     out.print(
         f"Expected on {plan.device}: {plan.steps_per_epoch} steps and about {_duration(plan.seconds_per_epoch)} per "
-        f"epoch (timed on a few steps), {epochs:g} epoch{each}: about {_duration(plan.seconds)}. "
-        "Nothing was trained; run the same command without --dry-run to train."
+        f"epoch (timed on a few steps), {epochs:g} epoch{each}{pairs if plan.contrastive_seconds else ''}: about "
+        f"{_duration(plan.seconds)}. Nothing was trained; run the same command without --dry-run to train."
     )
     return 0
 
@@ -244,6 +253,11 @@ def stop_on_signals() -> threading.Event:
 
 def _explain_interruption(interrupted: Any) -> int:
     command = " ".join(shlex.quote(a) for a in ["sentscore", *sys.argv[1:]] if a != "--resume")
+    if interrupted.checkpoint is None:  # the few-label path has no epochs to checkpoint
+        print_error(
+            "Training was interrupted before its first checkpoint; nothing was written.", f"Start again: {command}"
+        )
+        return EXIT_INTERRUPTED
     print_error(
         f"Training was interrupted; its checkpoint {interrupted.checkpoint} is kept.",
         f"Continue where it stopped with: {command} --resume",

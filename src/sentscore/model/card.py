@@ -47,6 +47,7 @@ CARD_HYPERPARAMETERS = (
     "ensemble",
     "contrastive_pairs",
     "head_first",
+    "refit",
     "teacher",
     "teacher_weight",
     "unlabelled_file",
@@ -176,10 +177,20 @@ Scorer.load("path/to/this/folder").predict(["The food was great but the service 
 
 - Training: `{info.train_file}`, {info.train_samples} sentences (text column `{info.text_column}`,
   score column `{info.score_column}`).{_unlabelled_note(info)}
-- Validation: {validation}, {info.validation_samples} sentences.{_test_note(info)}
+- Validation: {validation}, {info.validation_samples} sentences.{_refit_note(info)}{_test_note(info)}
 - Training took {info.train_seconds:.0f} s.{_long_text_note(metrics)}
 
 """
+
+
+def _refit_note(info: CardFacts) -> str:
+    if not info.config.get("refit"):
+        return ""
+    return (
+        "\n- Refit: once validation had measured the model, it was trained again the same way on the training and "
+        f"validation sentences together ({info.train_samples}), and that one is saved; the validation metrics, "
+        "calibration and score sets below are those of the model trained without the validation sentences."
+    )
 
 
 def _test_note(info: CardFacts) -> str:
@@ -254,10 +265,9 @@ def _card_results(
         for e in metrics["epochs"]
     )
     kept = next((e for e in metrics["epochs"] if e.get("kept")), None)
-    kept_words = f"The model of epoch {kept['epoch']:g} was kept, the best" if kept else "The best epoch was chosen"
     return f"""{_test_section(metrics)}## Validation metrics
 
-{kept_words} by `{metrics["primary_metric"]}`. {_baseline_words(baseline)}
+{_kept_words(kept, config, metrics["primary_metric"])} {_baseline_words(baseline)}
 The 95% intervals come from resampling the validation sentences (bootstrap): they show how much
 each figure owes to which sentences happened to be held out.
 
@@ -287,8 +297,30 @@ each figure owes to which sentences happened to be held out.
 
 The metrics above come from one validation set of {info.validation_samples} sentences; scores on text
 from another domain will differ. A text longer than {info.max_length} tokens is scored from overlapping windows
-of that length (`--long-texts truncate`: from its start only).
+of that length (`--long-texts truncate`: from its start only).{_small_validation_note(final)}
 """
+
+
+def _kept_words(kept: dict[str, Any] | None, config: dict[str, Any], primary: str) -> str:
+    if kept:
+        return f"The model of epoch {kept['epoch']:g} was kept, the best by `{primary}`."
+    if config.get("num_train_epochs") == 0:
+        return "No fine-tuning epochs: the contrastive step trained the encoder and the head was fitted on it."
+    return f"The best epoch was chosen by `{primary}`."
+
+
+#: An accuracy interval wider than this, and the card says how little the validation set tells.
+WIDE_INTERVAL = 0.2
+
+
+def _small_validation_note(final: dict[str, Any]) -> str:
+    bounds = (final.get("intervals") or {}).get("accuracy")
+    if not bounds or None in bounds or bounds[1] - bounds[0] <= WIDE_INTERVAL:
+        return ""
+    return (
+        f" The accuracy's 95% interval is {bounds[1] - bounds[0]:.0%} wide: so few validation sentences tell little"
+        " of how good the model is; `sentscore evaluate` on a labelled file it never saw tells more."
+    )
 
 
 def _pipeline_note(info: CardFacts) -> str:

@@ -94,14 +94,49 @@ def default_epochs(train_sentences: int, batch_size: int) -> int:
     return min(MAX_DEFAULT_EPOCHS, max(3, -(-MIN_DEFAULT_STEPS // steps_per_epoch)))
 
 
-def with_default_epochs(config: TrainConfig, train_sentences: int) -> TrainConfig:
-    """``config`` with ``num_train_epochs`` decided by the training set's size when it is not set."""
+#: Fewer labelled sentences than this (training and validation split together), and the defaults take the
+#: few-label path, SetFit's shape with sentscore's head: the encoder trained on pairs of the sentences, the head
+#: fitted on its frozen vectors, no fine-tuning, and the model trained again on every labelled sentence once
+#: validation has measured it (docs/decisions.md, "Few labels").
+FEW_LABELS_BELOW = 400
+FEW_LABELS = {"contrastive_pairs": 40, "head_first": True, "num_train_epochs": 0, "pooling": "mean"}
+#: The knobs the few-label path sets: a config that sets one of them, a teacher or an ensemble keeps fine-tuning.
+FEW_LABEL_KNOBS = ("contrastive_pairs", "head_first", "num_train_epochs", "refit")
+
+
+def with_size_defaults(config: TrainConfig, run: Run) -> TrainConfig:
+    """``config`` with what depends on the training set's size decided where it is not set: the few-label path
+    below :data:`FEW_LABELS_BELOW` labelled sentences, else fine-tuning for :func:`default_epochs`."""
+    labelled = len(run.train_data) + (0 if config.validation_file else len(run.validation_data))
+    if is_few_label_path(config, labelled):
+        refit = config.validation_file is None  # a validation file given stays held out
+        logger.info(
+            "%d labelled sentences: the few-label path (%d pairs per sentence train the encoder, the head is fitted "
+            "on it%s)",
+            labelled,
+            FEW_LABELS["contrastive_pairs"],
+            ", then both again on every labelled sentence" if refit else "",
+        )
+        return dataclasses.replace(config, **FEW_LABELS, refit=refit)
+    config = dataclasses.replace(
+        config,
+        contrastive_pairs=config.contrastive_pairs or 0,
+        head_first=bool(config.head_first) or config.num_train_epochs == 0,  # 0 epochs: the head is fitted
+        refit=bool(config.refit),
+    )
     if config.num_train_epochs is not None:
         return config
-    epochs = default_epochs(train_sentences, config.train_batch_size)
+    epochs = default_epochs(run.train_sentences, config.train_batch_size)
     if epochs > 3:
         logger.info("%d epochs: a small training set needs them for %d steps", epochs, MIN_DEFAULT_STEPS)
     return dataclasses.replace(config, num_train_epochs=epochs)
+
+
+def is_few_label_path(config: TrainConfig, labelled: int) -> bool:
+    """Whether a config that leaves the few-label knobs unset trains ``labelled`` sentences on that path."""
+    unset = all(getattr(config, knob) is None for knob in FEW_LABEL_KNOBS)
+    plain = not config.teacher and config.ensemble == 1 and config.pooling in (None, "mean")
+    return unset and plain and labelled < FEW_LABELS_BELOW
 
 
 #: What training does with a text longer than max_length, by ``train_long_texts``, in the warning's words.

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..config import TrainConfig
 from . import tracking
-from .examples import count_long_texts, load_test, prepare_data, tokenized, with_default_epochs
+from .examples import count_long_texts, load_test, prepare_data, tokenized, with_size_defaults
 from .recipe import build_model, build_objective, with_default_objective
 from .steps.distillation import training_loss
 from .steps.run import Run
@@ -38,13 +38,14 @@ class TrainPlan:
     validation_seconds: float  # one pass over the validation set
     unlabelled_samples: int = 0  # sentences without a score the teacher would score (not timed)
     test_samples: int | None = None  # sentences of the test file, scored once at the end
+    contrastive_seconds: float = 0.0  # the contrastive steps (refit: twice), from the timed training steps
 
     @property
     def seconds(self) -> float:
-        """Every epoch of every ensemble member, and the kept model's validation pass for calibration (optional
-        steps such as the contrastive one and the teacher's scoring not included)."""
+        """Every epoch of every ensemble member, the contrastive steps, and the kept model's validation pass for
+        calibration (the teacher's scoring not included)."""
         epochs = self.seconds_per_epoch * float(self.config.num_train_epochs) * self.config.ensemble
-        return epochs + self.validation_seconds
+        return epochs + self.contrastive_seconds * self.config.ensemble + self.validation_seconds
 
 
 def dry_run(config: TrainConfig) -> TrainPlan:
@@ -61,7 +62,7 @@ def dry_run(config: TrainConfig) -> TrainPlan:
         run = as_taught(Run(config, *prepare_data(config)))
         test = load_test(config, run.train_data.scale)
         train_data, validation = run.train_data, run.validation_data
-        config = with_default_objective(with_default_epochs(config, run.train_sentences), train_data.scale)
+        config = with_default_objective(with_size_defaults(config, run), train_data.scale)
         run.objective = build_objective(config, train_data)
         run.model, run.tokenizer, run.config = build_model(config, train_data.scale, run.objective)
         config, tokenizer = run.config, run.tokenizer
@@ -70,6 +71,8 @@ def dry_run(config: TrainConfig) -> TrainPlan:
         device = pick_device(config.device)
         train_seconds, steps = timed_pass(run, train_set, config.train_batch_size, device, train=True)
         eval_seconds, _ = timed_pass(run, eval_set, config.eval_batch_size, device, train=False)
+    refit = len(validation) if config.refit else 0
+    contrastive = contrastive_estimate(config, len(train_data), refit, train_seconds / max(1, steps))
     counts = Counter(train_data.label_ids), Counter(validation.label_ids)
     return TrainPlan(
         config,
@@ -84,7 +87,17 @@ def dry_run(config: TrainConfig) -> TrainPlan:
         eval_seconds,
         run.train_sentences - len(train_data),
         len(test) if test is not None else None,
+        contrastive,
     )
+
+
+def contrastive_estimate(config: TrainConfig, sentences: int, refit: int, step_seconds: float) -> float:
+    """The seconds of the contrastive step (and of its refit on ``refit`` more sentences): a batch of pairs is two
+    batches of sentences through the encoder, each about a training step's work."""
+    if not config.contrastive_pairs:
+        return 0.0
+    pairs = config.contrastive_pairs * (sentences + (sentences + refit if refit else 0))
+    return 2 * -(-pairs // config.train_batch_size) * step_seconds
 
 
 def as_taught(run: Run) -> Run:

@@ -22,7 +22,7 @@ from ..errors import SentscoreError
 from ..model.folder import CHECKPOINT_DIR, ModelFolder
 from ..model.objectives import OBJECTIVES, Objective, balanced_class_weights
 from . import steps, tracking
-from .examples import count_long_texts, load_test, prepare_data, tokenized, with_default_epochs
+from .examples import count_long_texts, load_test, prepare_data, tokenized, with_size_defaults
 from .results import TrainResult, final_evaluation, global_batch_size, save
 from .steps.distillation import training_loss
 from .steps.run import Run
@@ -65,13 +65,14 @@ def train(
     folder = ModelFolder(config.output_dir)
     # Every process checks (a read), so that under a launcher all of them stop alike instead of some waiting.
     folder.check_can_write(config.overwrite)
-    chosen = steps.chosen(config)
+    on_data = steps.chosen(config).on_data
     tracker = tracking.Tracker(config)
     with torch_threads(config.num_threads), tracker.active(stopped=TrainingInterrupted):
         run = Run(config, *prepare_data(config), show_progress=show_progress)
         run.test_data = load_test(config, run.train_data.scale)  # a bad test file stops before training
-        steps.run_all(chosen.on_data, run)
-        config = with_default_objective(with_default_epochs(config, run.train_sentences), run.train_data.scale)
+        steps.run_all(on_data, run)
+        config = with_default_objective(with_size_defaults(config, run), run.train_data.scale)
+        chosen = steps.chosen(config)
         run.objective = build_objective(config, run.train_data)
         run.model, run.tokenizer, run.config = build_model(config, run.train_data.scale, run.objective)
         long_texts = count_long_texts(
@@ -89,6 +90,7 @@ def train(
             run.trainer = trained(run, tracker.callbacks())
             fit_seconds = time.perf_counter() - started
             run.train_another = lambda member: trained(another_member(run, member, chosen.before_fit), [])
+            run.train_again = lambda data: trained_again(run, data, chosen.before_fit, stop)
             steps.run_all(chosen.after_fit, run)
             result = finished(run, folder, fit_seconds, long_texts, tracker)
     return result
@@ -108,6 +110,19 @@ def another_member(run: Run, member: int, before_fit: list[steps.Step]) -> Run:
     return each
 
 
+def trained_again(
+    run: Run, data: LabelledData, before_fit: list[steps.Step], stop: threading.Event | None = None
+) -> Any:
+    """A new model of ``run``'s config (the same seed) made by the steps before fitting on ``data`` (refit: no
+    fine-tuning epochs follow them); :class:`TrainingInterrupted` when ``stop`` is set by then."""
+    model, _, config = build_model(run.config, run.train_data.scale, run.objective)
+    again = Run(config, data, run.validation_data, run.objective, model, run.tokenizer)
+    steps.run_all(before_fit, again)
+    if stop is not None and stop.is_set():
+        raise TrainingInterrupted(None)
+    return again.model
+
+
 def finished(
     run: Run, folder: ModelFolder, fit_seconds: float, long_texts: dict[str, int], tracker: tracking.Tracker
 ) -> TrainResult:
@@ -119,7 +134,7 @@ def finished(
         evaluation.baseline,
         evaluation.epochs,
         fit_seconds + run.seconds,
-        len(run.train_data),
+        len(run.train_data) + (len(run.validation_data) if run.refitted else 0),
         len(run.validation_data),
         run.config,
         run.trainer.is_world_process_zero(),
@@ -311,7 +326,8 @@ def fit(
     trainer.add_callback(asked)
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    if asked.stopped_at is not None:
+    asked_before_fit = config.num_train_epochs == 0 and asked.event.is_set()  # no epoch to stop in: asked before
+    if asked.stopped_at is not None or asked_before_fit:
         raise TrainingInterrupted(folder.latest_checkpoint())
     return time.perf_counter() - started
 

@@ -202,7 +202,10 @@ def save(folder: ModelFolder, run: Run, result: TrainResult) -> None:
         global_batch_size=global_batch_size(config, result.processes),
         test_file=os.path.basename(config.test_file) if config.test_file else None,
         test_samples=len(run.test_data) if run.test_data is not None else None,
-        seen=seen.record(run.train_data.texts, run.validation_data.texts),
+        # refitted, the model trained on the validation sentences too
+        seen=seen.record(
+            [*run.train_data.texts, *(run.validation_data.texts if run.refitted else [])], run.validation_data.texts
+        ),
     )
     metrics = {
         "primary_metric": config.metric_for_best_model,

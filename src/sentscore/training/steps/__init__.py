@@ -3,7 +3,8 @@
 A step is a function of the :class:`Run`: it reads what training has made so far and changes it. They run at
 three points of the recipe: once the data is read (the teacher's distributions), before the Trainer fits a
 model (the contrastive pre-step, then the head fitted first), and after the best epoch is kept (the ensemble,
-then the validation outputs, calibration and the conformal scores). A new step is a new module and a line in
+then the validation outputs, calibration and the conformal scores, then the model trained again on every labelled
+sentence). A new step is a new module and a line in
 :func:`chosen`.
 """
 
@@ -37,6 +38,7 @@ def chosen(config: TrainConfig) -> Steps:
     from .contrastive import contrastive
     from .ensemble import ensemble
     from .probe import probe
+    from .refit import refit
     from .teacher import teach
 
     return Steps(
@@ -47,6 +49,7 @@ def chosen(config: TrainConfig) -> Steps:
             validation_outputs,
             *([calibrate] if config.calibrate else []),
             conformal,
+            *([refit] if config.refit else []),
         ],
     )
 

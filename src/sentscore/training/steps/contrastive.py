@@ -59,7 +59,7 @@ def contrastive_step(model: Any, tokenizer: Any, data: LabelledData, config: Tra
     from sentence_transformers.models import Pooling, Transformer
 
     pairs = Dataset.from_dict(sentence_pairs(data.texts, data.label_ids, config.contrastive_pairs, config.seed))
-    logger.info("Contrastive step: %d sentence pairs, before fine-tuning", len(pairs))
+    logger.info("Contrastive step: %d sentence pairs", len(pairs))
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="sentscore-contrastive-") as work:
         model.base_model.save_pretrained(f"{work}/encoder")
@@ -80,6 +80,8 @@ def contrastive_step(model: Any, tokenizer: Any, data: LabelledData, config: Tra
             disable_tqdm=True,
             use_cpu=device == "cpu",
             dataloader_pin_memory=device == "cuda",
+            bf16=bool(config.bf16),  # as fine-tuning trains (on a CPU: where it multiplies bf16 natively)
+            fp16=config.fp16,
         )
         trainer = SentenceTransformerTrainer(
             model=encoder, args=args, train_dataset=pairs, loss=losses.CosineSimilarityLoss(encoder)

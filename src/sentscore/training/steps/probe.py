@@ -5,8 +5,10 @@ A new head starts from small random weights, and a few hundred fine-tuning steps
 move it little while its gradients move the encoder; with a few labels that is most of the training. Here the
 head's output layer is first fitted to convergence on the training sentences' vectors (what enters that layer,
 the encoder and everything before the layer fixed, dropout off), minimising the objective's own loss plus an L2
-penalty on the weights as scikit-learn's ``LogisticRegression`` sets it by default (C = 1), with L-BFGS; SetFit
-fits its head the same way. Fine-tuning then starts from a head that already scores.
+penalty on the weights, with L-BFGS: scikit-learn's ``LogisticRegression`` at its default (C = 1) on the vectors
+scaled to unit root-mean-square length, so that the penalty does not depend on how long an encoder's vectors are
+(SetFit fits its head the same way, on unit-length sentence embeddings). Fine-tuning, if any, then starts from a
+head that already scores.
 """
 
 from __future__ import annotations
@@ -83,13 +85,14 @@ def layer_inputs(model: Any, layer: Any, tokenizer: Any, examples: Any, batch_si
 
 def fit_output_layer(layer: Any, features: Any, label_ids: list[int], objective: Any) -> float:
     """Set ``layer``'s weight and bias to those minimising the objective's mean loss on ``features`` plus
-    ||W||² / (2n) (LogisticRegression's default penalty, per sentence); returns the loss reached."""
+    s²||W||² / (2n), s² the features' mean squared length (LogisticRegression's default penalty, per sentence, on
+    the features divided by s); returns the loss reached."""
     import torch
 
     labels = torch.tensor(label_ids, dtype=torch.long)
     weight = torch.zeros(layer.out_features, layer.in_features, requires_grad=True)
     bias = torch.zeros(layer.out_features, requires_grad=True)
-    penalty = 1.0 / (2 * len(labels))
+    penalty = float(features.pow(2).sum(dim=1).mean()) / (2 * len(labels))
     optimizer = torch.optim.LBFGS([weight, bias], max_iter=MAX_ITERATIONS, line_search_fn="strong_wolfe")
 
     def closure() -> Any:
