@@ -65,8 +65,6 @@ def mean_of(runs: list[dict[str, Any]], key: str, part: str = "dev") -> float:
 
 
 def quality_section(results: list[dict[str, Any]]) -> list[str]:
-    from .quality import SAME_AS_DEFAULTS
-
     if not results:
         return []
     machines = sorted({run["cpu"] for run in results})
@@ -96,13 +94,24 @@ def quality_section(results: list[dict[str, Any]]) -> list[str]:
         for config in sorted(configs, key=lambda name: (first.index(name) if name in first else len(first), name)):
             runs = configs[config]
             cells = [spread([run["dev"][key] for run in runs]) for key, _ in COLUMNS]
-            label = f"**{config}** (= {SAME_AS_DEFAULTS})" if config in ("defaults", "defaults, bf16") else config
+            is_defaults = config in ("defaults", "defaults, bf16")
+            label = f"**{config}** (= {resolved_defaults(runs)})" if is_defaults else config
             rows.append(
                 f"| {label} | {len(runs)} | " + " | ".join(cells) + f" | {_sets(runs)} | "
                 f"{statistics.fmean(run['train_seconds'] for run in runs):.0f} |"
             )
         rows.append("")
     return rows + base_size_rows(groups) + few_labels_rows(groups) + ensemble_rows(groups) + targets_rows(groups)
+
+
+def resolved_defaults(runs: list[dict[str, Any]]) -> str:
+    """What the defaults resolved to in ``runs``: fine-tuning with the stock head, or the few-label path (below 400
+    labelled sentences, from sentscore 0.5)."""
+    if all((run.get("resolved_config") or {}).get("num_train_epochs") == 0 for run in runs):
+        return "the few-label path: mean, ordinal_log_loss, contrastive 40, head first, no epochs, refit"
+    from .quality import SAME_AS_DEFAULTS
+
+    return SAME_AS_DEFAULTS
 
 
 #: The few-labels comparison: what each row is called, and the configuration (as :func:`label` names it).

@@ -148,11 +148,17 @@ def _dry_run(config: TrainConfig) -> int:
         )
     epochs, members = plan.config.num_train_epochs, plan.config.ensemble
     each = ("s" if epochs != 1 else "") + (f" for each of {members} models" if members > 1 else "")
-    pairs = f", the contrastive step{'s' if plan.config.refit else ''} {_duration(plan.contrastive_seconds)}"
+    pairs = f"the contrastive step{'s' if plan.config.refit else ''} {_duration(plan.contrastive_seconds)}"
+    if epochs == 0:  # the few-label path
+        work = f"no fine-tuning epochs, {pairs} (from a few timed training steps)"
+    else:
+        work = (
+            f"{plan.steps_per_epoch} steps and about {_duration(plan.seconds_per_epoch)} per epoch (timed on a few "
+            f"steps), {epochs:g} epoch{each}" + (f", {pairs}" if plan.contrastive_seconds else "")
+        )
     out.print(
-        f"Expected on {plan.device}: {plan.steps_per_epoch} steps and about {_duration(plan.seconds_per_epoch)} per "
-        f"epoch (timed on a few steps), {epochs:g} epoch{each}{pairs if plan.contrastive_seconds else ''}: about "
-        f"{_duration(plan.seconds)}. Nothing was trained; run the same command without --dry-run to train."
+        f"Expected on {plan.device}: {work}: about {_duration(plan.seconds)}. Nothing was trained; run the same "
+        "command without --dry-run to train."
     )
     return 0
 
