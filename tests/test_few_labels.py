@@ -88,7 +88,7 @@ def test_a_few_labels_train_the_pairs_and_the_head_then_again_on_every_sentence(
     assert seen.overlap([text for text, _ in rows], scorer.info.seen)["trained_on"] == 40
     card = (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
     assert "- Refit: once validation had measured the model" in card
-    assert "No fine-tuning epochs" in card
+    assert "No fine-tuning epochs: the contrastive step" in card and "![Training curve]" not in card  # no epochs
     assert "so few validation sentences tell little" in card  # 8 sentences: an accuracy interval wider than 0.2
 
 

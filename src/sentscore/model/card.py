@@ -283,11 +283,7 @@ each figure owes to which sentences happened to be held out.
 
 ## Training
 
-| Epoch | Train loss | Validation loss | {metrics["primary_metric"]} |
-|---|---|---|---|
-{epochs}
-
-![Training curve]({curve_image})
+{_epochs_table(epochs, metrics["primary_metric"], curve_image)}
 
 | Hyperparameter | Value |
 |---|---|
@@ -299,6 +295,13 @@ The metrics above come from one validation set of {info.validation_samples} sent
 from another domain will differ. A text longer than {info.max_length} tokens is scored from overlapping windows
 of that length (`--long-texts truncate`: from its start only).{_small_validation_note(final)}
 """
+
+
+def _epochs_table(rows: str, primary: str, curve_image: str) -> str:
+    if not rows:
+        return "No fine-tuning epochs (the few-label path): the contrastive step and the fitted head are the training."
+    header = f"| Epoch | Train loss | Validation loss | {primary} |\n|---|---|---|---|"
+    return f"{header}\n{rows}\n\n![Training curve]({curve_image})"
 
 
 def _kept_words(kept: dict[str, Any] | None, config: dict[str, Any], primary: str) -> str:
