@@ -154,7 +154,8 @@ def few_labels_rows(groups: dict[str, dict[str, list[dict[str, Any]]]]) -> list[
         "",
         "A seeded draw of labelled sentences from train.csv (64 per level of SST-5; 320 tweets of SemEval-4C at "
         "random, stratified by level), the rest of train.csv as `unlabelled_file` (its sentences only). The teacher "
-        "is all-mpnet-base-v2 trained with the defaults on the same draw (same seed); self-training (removed in 0.4) "
+        "is all-mpnet-base-v2 fine-tuned on the same draw (same seed; the defaults before the few-label path); "
+        "self-training (removed in 0.4) "
         "was the bundled model trained first on the draw, then on both as its own teacher. The rows below the default"
         " student vary one thing (hard labels: the teacher's most probable level; temperature T: its probabilities "
         "raised to 1/T and renormalised; confident: only the unlabelled sentences whose most probable level has at "
