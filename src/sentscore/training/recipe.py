@@ -134,7 +134,7 @@ def finished(
         evaluation.baseline,
         evaluation.epochs,
         fit_seconds + run.seconds,
-        len(run.train_data) + (len(run.validation_data) if run.refitted else 0),
+        len(run.train_data) + (len(run.validation_data) if run.config.refit else 0),
         len(run.validation_data),
         run.config,
         run.trainer.is_world_process_zero(),

@@ -204,7 +204,7 @@ def save(folder: ModelFolder, run: Run, result: TrainResult) -> None:
         test_samples=len(run.test_data) if run.test_data is not None else None,
         # refitted, the model trained on the validation sentences too
         seen=seen.record(
-            [*run.train_data.texts, *(run.validation_data.texts if run.refitted else [])], run.validation_data.texts
+            [*run.train_data.texts, *(run.validation_data.texts if run.config.refit else [])], run.validation_data.texts
         ),
     )
     metrics = {

@@ -37,4 +37,3 @@ def refit(run: Run) -> None:
     everything = every_labelled(run)
     logger.info("Training again on all %d labelled sentences (refit), validation having measured it", len(everything))
     run.model = run.train_again(everything)
-    run.refitted = True

@@ -54,8 +54,6 @@ class Run:
     test_data: LabelledData | None = None
     #: trains a new model the same way on the given sentences and returns it (the recipe's; for refit)
     train_again: Callable[[LabelledData], Any] | None = None
-    #: whether ``model`` was trained again on the validation sentences too, after validation measured the first
-    refitted: bool = False
 
     @property
     def train_sentences(self) -> int:
