@@ -106,6 +106,8 @@ CONFIGS: dict[str, dict[str, Any] | None] = {
     },
     # the defaults again, with each epoch's validation and dev probabilities kept (RECORD_EVERY_EPOCH)
     "defaults, every epoch": {},
+    # ... trained in fp32 where the defaults train in bf16: does bf16 decide which levels a seed predicts?
+    "defaults, every epoch, fp32": {"bf16": False},
     # the loss weighted by inverse level frequency (class_weights), for imbalanced levels such as the tweets'
     "defaults, class weights": {"class_weights": True},
     # SetFit's contrastive step before fine-tuning (20 iterations: 40 pairs per sentence), for small data
@@ -186,7 +188,7 @@ FEW_LABELS = ["defaults, teacher mpnet-base, unlabelled rest"]
 TEACHER_SEED = 42
 #: The configurations run by default on each data set (every one on the full sets; a few on small data).
 #: Configurations whose runs keep each epoch's probabilities for the validation split and dev.
-RECORD_EVERY_EPOCH = ("defaults, every epoch",)
+RECORD_EVERY_EPOCH = ("defaults, every epoch", "defaults, every epoch, fp32")
 
 DEFAULT_PLAN = {
     "sst5": list(CONFIGS),

@@ -23,4 +23,5 @@ fi
 export HF_HUB_OFFLINE=1
 .venv/bin/python -m ruff check src tests bench
 .venv/bin/python -m ruff format --check src tests bench
-.venv/bin/python -m pytest "$@"
+# One worker per core; a file's tests stay on one worker, so a module's trained fixture is built once.
+.venv/bin/python -m pytest -n auto --dist loadfile "$@"

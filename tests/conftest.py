@@ -91,23 +91,45 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 RECIPE = Path(__file__).resolve().parents[2] / "shared" / "recipe"
 
 
+#: The recipe's predict.py loaded as a module (its ``__main__`` part does not run) in one process, its own
+#: ``predict()`` then called for each sentence given on standard input as JSON, printing what its script prints.
+RECIPE_PREDICT_EACH = """
+import json, runpy, sys
+predict = runpy.run_path(sys.argv[1], run_name="recipe_predict")["predict"]
+for sentence in json.load(sys.stdin):
+    print(f"Score: {predict(sentence)}", flush=True)
+"""
+
+
 def run_recipe_predict(model_dir: Path, sentences: list[str], workdir: Path) -> list:
-    """The recipe's predict.py, unchanged, on ``model_dir`` (it reads ``models`` in its working directory), once
-    per sentence; the finished processes."""
+    """The recipe's predict.py, unchanged, on ``model_dir`` (it reads ``models`` in its working directory): one
+    object per sentence with the ``returncode``, ``stdout`` and ``stderr`` of printing its score. The first
+    sentence runs the script as the recipe does (``python predict.py "sentence"``); the rest call the same
+    script's ``predict()`` in one more process, since loading torch for each would take most of the suite's time."""
+    import json
     import subprocess
     import sys
+    from types import SimpleNamespace
 
     if not (RECIPE / "predict.py").is_file():
         pytest.skip(f"the recipe's predict.py is not at {RECIPE}")
     link = workdir / "models"
     if not link.exists():
         link.symlink_to(model_dir.resolve(), target_is_directory=True)
-    return [
-        subprocess.run(
-            [sys.executable, str(RECIPE / "predict.py"), sentence], cwd=workdir, capture_output=True, text=True
-        )
-        for sentence in sentences
-    ]
+    script = str(RECIPE / "predict.py")
+    first = subprocess.run([sys.executable, script, sentences[0]], cwd=workdir, capture_output=True, text=True)
+    if len(sentences) == 1:
+        return [first]
+    rest = subprocess.run(
+        [sys.executable, "-c", RECIPE_PREDICT_EACH, script],
+        input=json.dumps(sentences[1:]),
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+    )
+    printed = [line + "\n" for line in rest.stdout.splitlines()]
+    printed += [""] * (len(sentences) - 1 - len(printed))  # a sentence it failed on printed nothing
+    return [first] + [SimpleNamespace(returncode=rest.returncode, stdout=out, stderr=rest.stderr) for out in printed]
 
 
 def pipeline_probabilities(model_dir: Path, sentences: list[str]) -> Any:

@@ -74,7 +74,7 @@ def test_ctrl_c_in_the_cli_keeps_a_checkpoint_and_prints_the_command_that_resume
     data = write_csv(tmp_path / "d.csv", synthetic_rows(12))
     out = tmp_path / "out"
     args = ["train", "--model-name", tiny_model_dir, "--train-file", data, "--output-dir", out, "--max-length", "16"]
-    args += ["--num-train-epochs", "12", "--train-batch-size", "4", "--pooling", "mean"]
+    args += ["--num-train-epochs", "6", "--train-batch-size", "4", "--pooling", "mean"]
     command = [sys.executable, "-m", "sentscore", *map(str, args)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
