@@ -42,6 +42,8 @@ def test_the_path_is_chosen_by_every_labelled_sentence_and_keeps_a_validation_fi
     given = TrainConfig(validation_file="dev.csv")  # its sentences are not the training file's: counted apart
     on_path = with_size_defaults(given, _run(given, 32, 500))
     assert (on_path.num_train_epochs, on_path.refit) == (0, False)
+    measured = with_size_defaults(TrainConfig(refit=False), _run(TrainConfig(refit=False), 32, 8))
+    assert (measured.num_train_epochs, measured.contrastive_pairs, measured.refit) == (0, 40, False)
 
 
 @pytest.mark.parametrize(

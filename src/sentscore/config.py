@@ -157,7 +157,8 @@ class TrainConfig(Settings):
         default=None,
         metadata={
             "help": "Once validation has measured the model, train it again the same way on the validation sentences "
-            "too and save that one. Default: on the few-label path when validation is a split of train_file."
+            "too and save that one. Default: on the few-label path when validation is a split of train_file "
+            "(false keeps the path and the measured model)."
         },
     )
     ensemble: int = field(

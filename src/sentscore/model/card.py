@@ -189,7 +189,8 @@ def _refit_note(info: CardFacts) -> str:
     return (
         "\n- Refit: once validation had measured the model, it was trained again the same way on the training and "
         f"validation sentences together ({info.train_samples}), and that one is saved; the validation metrics, "
-        "calibration and score sets below are those of the model trained without the validation sentences."
+        "calibration and score sets below are those of the model trained without the validation sentences, so the "
+        "saved model's probabilities and score sets carry no guarantee of their own: treat their coverage as rough."
     )
 
 

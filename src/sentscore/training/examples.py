@@ -100,8 +100,9 @@ def default_epochs(train_sentences: int, batch_size: int) -> int:
 #: validation has measured it (docs/decisions.md, "Few labels").
 FEW_LABELS_BELOW = 400
 FEW_LABELS = {"contrastive_pairs": 40, "head_first": True, "num_train_epochs": 0, "pooling": "mean"}
-#: The knobs the few-label path sets: a config that sets one of them, a teacher or an ensemble keeps fine-tuning.
-FEW_LABEL_KNOBS = ("contrastive_pairs", "head_first", "num_train_epochs", "refit")
+#: The knobs the few-label path sets: a config that sets one of them, a teacher or an ensemble keeps fine-tuning
+#: (``refit: false`` keeps the path and saves the model that validation measured).
+FEW_LABEL_KNOBS = ("contrastive_pairs", "head_first", "num_train_epochs")
 
 
 def with_size_defaults(config: TrainConfig, run: Run) -> TrainConfig:
@@ -109,7 +110,7 @@ def with_size_defaults(config: TrainConfig, run: Run) -> TrainConfig:
     below :data:`FEW_LABELS_BELOW` labelled sentences, else fine-tuning for :func:`default_epochs`."""
     labelled = len(run.train_data) + (0 if config.validation_file else len(run.validation_data))
     if is_few_label_path(config, labelled):
-        refit = config.validation_file is None  # a validation file given stays held out
+        refit = config.validation_file is None and config.refit is not False  # a validation file stays held out
         logger.info(
             "%d labelled sentences: the few-label path (%d pairs per sentence train the encoder, the head is fitted "
             "on it%s)",
