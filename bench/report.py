@@ -14,6 +14,7 @@ from .first_hour import first_hour_section
 from .kept_epoch import kept_epoch_section
 from .quality import load_results
 from .quality_report import quality_section, quick_start_section
+from .seeds import seeds_section
 from .shift import shift_section
 
 FLOP_COUNT = "6 × non-embedding params × real tokens; 2 × for frozen lower layers"
@@ -365,7 +366,7 @@ def main() -> None:
             lines += paired_section(paired)
         lines += scoring_section(report)
     results = load_results()
-    lines += quality_section(results) + shift_section(results) + kept_epoch_section(results)
+    lines += quality_section(results) + seeds_section(results) + shift_section(results) + kept_epoch_section(results)
     for name, precision in (("quick_start", "fp32"), ("quick_start_bf16", "bf16")):
         if has_result(name):
             lines += quick_start_section(read_result(name), precision)
