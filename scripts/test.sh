@@ -23,5 +23,7 @@ fi
 export HF_HUB_OFFLINE=1
 .venv/bin/python -m ruff check src tests bench
 .venv/bin/python -m ruff format --check src tests bench
-# One worker per core; a file's tests stay on one worker, so a module's trained fixture is built once.
-.venv/bin/python -m pytest -n auto --dist loadfile "$@"
+# One worker per core (at most 4: each holds torch and its models in memory); a file's tests stay on one
+# worker, so a module's trained fixture is built once.
+workers=$(nproc 2>/dev/null || echo 2)
+.venv/bin/python -m pytest -n "$((workers < 4 ? workers : 4))" --dist loadfile "$@"
