@@ -338,6 +338,7 @@ def main() -> None:
         "   # int8 recipes",
         '.venv/bin/python -m bench.score_sets [--config "0.2 defaults (mean pooling)"]   # score-set methods',
         ".venv/bin/python -m bench.quality all  # model quality: configurations x seeds x data sets",
+        ".venv/bin/python -m bench.seeds        # each full-data seed of the defaults against the recipe's mean",
         ".venv/bin/python -m bench.soups        # the seeds' kept models averaged into one",
         ".venv/bin/python -m bench.audit run --data sst5 --seed 42   # auditing labels: injected errors (then compare, "
         "clean, folds, real)",
