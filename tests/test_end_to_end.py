@@ -124,9 +124,8 @@ def test_the_scoring_examples_run_and_print_what_they_say(example_model, tmp_pat
         for command, comment in lines:
             said.setdefault(command, []).append(comment)
     sentscore = f"{sys.executable} -m sentscore"
-    exports_last = sorted(said, key=lambda command: command.startswith("sentscore export"))  # as in each document
-    for command in exports_last:
-        comments = said[command]
+    exports_last = sorted(said.items(), key=lambda item: item[0].startswith("sentscore export"))  # as each shows
+    for command, comments in exports_last:
         runnable = re.sub(r"\s*\[[^\]]*\]", "", command).replace("sentscore ", f"{sentscore} ")  # optional parts out
         result = subprocess.run(["bash", "-c", runnable], cwd=workdir, capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, (command, result.stderr)
