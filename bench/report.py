@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import scoring
 from .audit_report import audit_section
 from .calibration_size import calibration_size_section
 from .common import ROOT, has_result, read_result
@@ -334,6 +335,7 @@ def main() -> None:
         ".venv/bin/python -m bench.long_texts           # long texts: windows against truncation",
         ".venv/bin/python -m bench.compile  # torch.compile against eager",
         ".venv/bin/python -m bench.profile  # where a training step's time goes",
+        ".venv/bin/python -m bench.scoring  # each backend's speed and accuracy; the whole CLI on a file",
         ".venv/bin/python -m bench.quantize --model bench/results/quality_models/sst5__cls__ordinal_log_loss__s42"
         "   # int8 recipes",
         '.venv/bin/python -m bench.score_sets [--config "0.2 defaults (mean pooling)"]   # score-set methods',
@@ -379,6 +381,8 @@ def main() -> None:
         lines += calibration_size_section(read_result("calibration_size"))
     if has_result("first_hour"):
         lines += first_hour_section(read_result("first_hour"))
+    if has_result("scoring"):
+        lines += scoring.section(read_result("scoring"))
     if has_result("quantize"):
         lines += quantize_section(read_result("quantize"))
     if has_result("profile"):

@@ -93,6 +93,20 @@ def test_a_swapped_onnx_file_is_reported_as_such(folder_copy):
     assert Scorer.load(folder_copy, backend="onnx", onnx_file="model.onnx").backend == "onnx"
 
 
+@pytest.mark.parametrize("backend", ["onnx", "openvino"])
+def test_a_truncated_export_is_reported_as_such_though_it_cannot_load_either(folder_copy, backend):
+    from sentscore.scoring.backends import openvino_installed
+    from sentscore.scoring.export import export_onnx
+
+    if backend == "openvino" and not openvino_installed():
+        pytest.skip("OpenVINO is not installed (the openvino extra)")
+    export_onnx(folder_copy)
+    export = folder_copy / "model.onnx"
+    export.write_bytes(export.read_bytes()[: export.stat().st_size // 2])
+    with pytest.raises(SentscoreError, match="model.onnx is not the file sentscore wrote"):
+        Scorer.load(folder_copy, backend=backend)
+
+
 def test_a_scored_file_appears_whole_or_not_at_all(trained_tiny_dir, tmp_path, monkeypatch):
     import pandas as pd
 

@@ -38,7 +38,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     not_held_out = _not_held_out_words(report["held_out"], args.data_file)
     title = f"{args.data_file} ({report['metrics']['n']} sentences{', NOT held out' if not_held_out else ''})"
     print_metrics_table(report["metrics"], None, title=title)
-    console().print(f"Scored with {report['scored_with']} in {args.model_dir}.")
+    console().print(f"Scored with {report['scored_with']} ({report['backend']}) in {args.model_dir}.")
     for said in [not_held_out, *report["warnings"]]:
         if said:
             console().print(f"[bold yellow]Warning:[/bold yellow] {said}")

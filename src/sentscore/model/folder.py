@@ -215,14 +215,14 @@ class ModelFolder:
         return self._conformal
 
     def onnx_file(self, backend: str, name: str | None = None) -> Path | None:
-        """The ONNX export to score with: ``name`` if given, else int8 before fp32; None for the torch backend
-        or (backend "auto") when the folder has no export."""
+        """The ONNX export to score with: ``name`` if given, else int8 before fp32 (OpenVINO: fp32 only); None for
+        the torch backend or (backend "auto") when the folder has no export."""
         if backend == "torch":
             return None
-        candidates = [name] if name else [ONNX_INT8_FILE, ONNX_FILE]
+        candidates = [name] if name else [ONNX_FILE] if backend == "openvino" else [ONNX_INT8_FILE, ONNX_FILE]
         if found := next((self.file(c) for c in candidates if self.file(c).is_file()), None):
             return found
-        if backend == "onnx" or name:
+        if backend != "auto" or name:
             raise SentscoreError(
                 f"{self.path} has no exported ONNX model ({' or '.join(candidates)})",
                 hint=f"Run `sentscore export {self.path}` first, or use --backend torch.",

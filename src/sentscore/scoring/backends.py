@@ -1,5 +1,5 @@
 """Backends that run a trained model's forward pass: PyTorch on the safetensors weights, or an ONNX export on
-ONNX Runtime (which never imports torch or transformers, so a one-sentence CLI call starts fast).
+ONNX Runtime or OpenVINO (neither imports torch or transformers, so a one-sentence CLI call starts fast).
 
 A runner maps a padded batch of token ids to the head's raw outputs; the objective turns those into
 probabilities. Both share one tokenizer (the folder's ``tokenizer.json``, through ``tokenizers``) and one way
@@ -9,6 +9,7 @@ of batching: sentences sorted by length, so each batch pads only to its own long
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,11 @@ import numpy as np
 
 from ..errors import SentscoreError
 
-#: Backend names: "auto" uses an ONNX export when the folder has one (int8 first), else PyTorch.
-BACKENDS = ("auto", "torch", "onnx")
+#: Backend names: "auto" uses an ONNX export when the folder has one (int8 first), else PyTorch; it runs the fp32
+#: export on OpenVINO in bf16 where OpenVINO is installed and the CPU multiplies bf16 natively, else on ONNX Runtime.
+BACKENDS = ("auto", "torch", "onnx", "openvino")
+#: The backends that run an ONNX export, on the CPU.
+ONNX_BACKENDS = ("onnx", "openvino")
 #: Where the torch backend scores: the CPU (the default), a GPU, or auto (CUDA, then Apple MPS, then the CPU).
 #: ONNX Runtime scores on the CPU.
 DEVICES = ("cpu", "auto", "cuda", "mps")
@@ -52,12 +56,12 @@ def scoring_backend(backend: str, device: str, onnx_file: str | None = None) -> 
         )
     if device not in DEVICES:
         raise SentscoreError(f"Unknown device '{device}'", hint=f"Use one of {', '.join(DEVICES)}.")
-    if (backend == "onnx" or onnx_file) and device not in ("cpu", "auto"):
+    if (backend in ONNX_BACKENDS or onnx_file) and device not in ("cpu", "auto"):
         raise SentscoreError(
-            f"the ONNX backend scores on the CPU, not on '{device}'",
+            f"the {backend if backend in ONNX_BACKENDS else 'onnx'} backend scores on the CPU, not on '{device}'",
             hint=f"Use --backend torch --device {device} to score on the GPU, or --device cpu.",
         )
-    resolved = "cpu" if device == "cpu" or backend == "onnx" or onnx_file else pick_device(device)
+    resolved = "cpu" if device == "cpu" or backend in ONNX_BACKENDS or onnx_file else pick_device(device)
     return ("torch" if resolved != "cpu" else backend), resolved
 
 
@@ -193,4 +197,119 @@ def onnx_scoring(path: Path, threads: int | None = None, one_sentence_at_a_time:
         with ThreadPoolExecutor(min(workers, len(rows))) as pool:
             return np.concatenate(list(pool.map(run_one, rows)))
 
+    return run
+
+
+def openvino_installed() -> bool:
+    """Whether OpenVINO can be imported (the ``openvino`` extra)."""
+    import importlib.util
+
+    return importlib.util.find_spec("openvino") is not None
+
+
+def openvino_precision(core: Any) -> str:
+    """The precision OpenVINO multiplies in on this CPU: "bf16" where the CPU does so natively (AVX512-BF16,
+    AMX), else "f32". Chosen when the model loads, as training chooses bf16."""
+    return "bf16" if "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES") else "f32"
+
+
+def openvino_is_faster() -> bool:
+    """Whether "auto" runs the fp32 export on OpenVINO: it is installed and the CPU multiplies bf16 natively
+    (docs/decisions.md: in f32 it is no faster than ONNX Runtime, so that stays the backend elsewhere)."""
+    if not openvino_installed():
+        return False
+    import openvino
+
+    return openvino_precision(openvino.Core()) == "bf16"
+
+
+def on_openvino(backend: str, onnx_file: str) -> bool:
+    """Whether the export ``onnx_file`` runs on OpenVINO: asked for, or by "auto" for the fp32 export where
+    :func:`openvino_is_faster`. The int8 export quantizes each input as a whole, so it runs on ONNX Runtime alone."""
+    from ..model.folder import ONNX_RUN_ALONE
+
+    if backend != "openvino":
+        return backend == "auto" and onnx_file not in ONNX_RUN_ALONE and openvino_is_faster()
+    if onnx_file in ONNX_RUN_ALONE:
+        raise SentscoreError(
+            f"--backend openvino runs the fp32 export, not {onnx_file}",
+            hint="Leave out --onnx-file, or score the int8 export with --backend onnx.",
+        )
+    if not openvino_installed():
+        raise SentscoreError(
+            "--backend openvino needs OpenVINO, which is not installed",
+            hint='Install it with `pip install "sentscore[openvino]"`, or use --backend onnx.',
+        )
+    return True
+
+
+def openvino_scoring(path: Path, threads: int | None = None) -> Runner:
+    """A runner over the ONNX graph ``path`` on OpenVINO's CPU plugin, in bf16 where the CPU multiplies bf16
+    natively. Its kernels depend on the shape of what they are given (a padded sentence can score apart from the
+    same sentence unpadded), so each batch runs as groups of sentences of one length, unpadded: a sentence's
+    outputs are then those it has alone, whatever its companions (the consistency suite holds it to that)."""
+    import openvino
+
+    core = openvino.Core()
+    properties: dict[str, Any] = {
+        "INFERENCE_PRECISION_HINT": openvino_precision(core),
+        "PERFORMANCE_HINT": "LATENCY",  # one stream: a request uses every thread it is given
+    }
+    if threads:
+        properties["INFERENCE_NUM_THREADS"] = threads
+    try:
+        compiled = core.compile_model(core.read_model(str(path)), "CPU", properties)
+    except Exception as exc:  # noqa: BLE001 - OpenVINO raises its own untyped errors
+        raise SentscoreError(f"Could not load {path}: {exc}", hint="Export it again with `sentscore export`.") from None
+    names = [i.get_any_name() for i in compiled.inputs]
+    requests = threading.local()  # an infer request serves one thread at a time (a server scores from several)
+
+    def run(batch: dict[str, np.ndarray]) -> np.ndarray:
+        if not hasattr(requests, "request"):
+            requests.request = compiled.create_infer_request()
+        lengths = batch["attention_mask"].sum(axis=1)
+        outputs: np.ndarray | None = None
+        for length in np.unique(lengths):
+            rows = np.flatnonzero(lengths == length)
+            group = requests.request.infer({name: batch[name][rows, :length] for name in names})[0]
+            if outputs is None:
+                outputs = np.empty((len(lengths), group.shape[1]), dtype=np.float32)
+            outputs[rows] = group
+        return outputs if outputs is not None else np.zeros((0, 0), dtype=np.float32)
+
+    return run
+
+
+def load_runner(
+    folder: Any, backend: str, onnx_path: Path | None, threads: int | None, device: str
+) -> tuple[Runner, str]:
+    """The runner of the ``folder`` (a ``ModelFolder``) and the backend it runs on: the export ``onnx_path`` on
+    OpenVINO or ONNX Runtime (:func:`on_openvino` decides), else the PyTorch weights on ``device``."""
+    from ..model.folder import ONNX_RUN_ALONE, WEIGHTS_FILE
+
+    if onnx_path is not None and on_openvino(backend, onnx_path.name):
+        return verified_while_loading(folder, onnx_path.name, lambda path: openvino_scoring(path, threads)), "openvino"
+    if onnx_path is not None:
+        alone = onnx_path.name in ONNX_RUN_ALONE
+        return verified_while_loading(folder, onnx_path.name, lambda path: onnx_scoring(path, threads, alone)), "onnx"
+    from ..model.loading import load_trained
+
+    folder.verify(WEIGHTS_FILE)
+    return torch_runner(load_trained(folder.path), device), "torch"
+
+
+def verified_while_loading(folder: Any, name: str, load: Callable[[Path], Runner]) -> Runner:
+    """``load`` of the folder's file ``name``, while another thread checks the file against its recorded checksum
+    (hashing an export takes about as long as building its session; both let go of the GIL). A file that is not
+    the one sentscore wrote is refused as such, even where ``load`` failed on it first."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        checked = pool.submit(folder.verify, name)
+        try:
+            run = load(folder.file(name))
+        except SentscoreError:
+            checked.result()
+            raise
+        checked.result()
     return run

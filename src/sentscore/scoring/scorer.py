@@ -15,13 +15,14 @@ from ..data import RowsToScore, ScoreScale
 from ..data.inputs import sentences_in
 from ..errors import SentscoreError
 from ..model.conformal import check_coverage, describe, score_sets, threshold
-from ..model.folder import ONNX_RUN_ALONE, TOKENIZER_FILE, WEIGHTS_FILE, ModelFolder, ModelInfo
+from ..model.folder import TOKENIZER_FILE, WEIGHTS_FILE, ModelFolder, ModelInfo
 from ..model.objectives import Objective, objective_from_record
 from .backends import (
     DEFAULT_BATCH_SIZE,
     SPECIAL_TOKENS,
     Runner,
     check_long_texts,
+    load_runner,
     load_tokenizer,
     run_in_batches,
     scoring_backend,
@@ -117,18 +118,8 @@ class Scorer:
         objective = objective_from_record(info.objective, len(info.labels), info.objective_params)
         check_long_texts(long_texts)
         tokenizer = load_tokenizer(folder.file(TOKENIZER_FILE), info.max_length, window_overlap(info.max_length))
-        if onnx_path is not None:
-            from .backends import onnx_scoring
-
-            alone = onnx_path.name in ONNX_RUN_ALONE
-            run, chosen = onnx_scoring(folder.verify(onnx_path.name), num_threads, alone), "onnx"
-        else:
-            from ..model.loading import load_trained
-            from .backends import torch_runner
-
-            folder.verify(WEIGHTS_FILE)
-            run, chosen = torch_runner(load_trained(folder.path), device), "torch"
-        logger.debug("Scoring with %s in %s", onnx_path.name if onnx_path else WEIGHTS_FILE, folder.path)
+        run, chosen = load_runner(folder, backend, onnx_path, num_threads, device)
+        logger.debug("Scoring with %s (%s) in %s", onnx_path.name if onnx_path else WEIGHTS_FILE, chosen, folder.path)
         onnx_file = onnx_path.name if onnx_path is not None else None
         return cls(folder, objective, tokenizer, run, chosen, batch_size, long_texts, onnx_file, device)
 

@@ -17,13 +17,14 @@ class ServeSettings(Settings):
     port: int = field(default=8000, metadata={"help": "Port to listen on."})
     max_batch_size: int = field(default=64, metadata={"help": "Sentences per forward pass."})
     max_wait_ms: float = field(default=5.0, metadata={"help": "How long a request waits for others to batch with."})
-    # None picks by backend: on for PyTorch, whose per-call overhead batching amortises, off for ONNX Runtime on
-    # CPU, which scores one sentence as fast per sentence as a padded batch (BENCHMARKS.md).
+    # None picks by backend: on for PyTorch, whose per-call overhead batching amortises, and for OpenVINO, whose bf16
+    # kernels score a batch several times as fast per sentence as one sentence; off for ONNX Runtime on CPU, which
+    # scores one sentence as fast per sentence as a padded batch (BENCHMARKS.md, docs/decisions.md).
     batching: bool | None = field(
         default=None,
         metadata={
-            "help": "Gather concurrent requests into one forward pass (default: on for the torch backend, off for "
-            "onnx, which scores single sentences as fast on CPU)."
+            "help": "Gather concurrent requests into one forward pass (default: on for the torch and openvino "
+            "backends, off for onnx, which scores single sentences as fast on CPU)."
         },
     )
     max_sentences: int = field(default=256, metadata={"help": "Sentences per request."})
@@ -74,4 +75,4 @@ class ServeSettings(Settings):
 
 def batching_enabled(settings: ServeSettings, backend: str) -> bool:
     """Whether requests are batched together: the setting, or when unset, the faster choice for the backend."""
-    return settings.batching if settings.batching is not None else backend == "torch"
+    return settings.batching if settings.batching is not None else backend in ("torch", "openvino")
