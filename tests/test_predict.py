@@ -273,6 +273,9 @@ def test_a_gpu_asked_for_or_found_scores_with_the_torch_backend_and_onnx_stays_o
     with pytest.raises(SentscoreError, match="ONNX backend scores on the CPU") as error:
         scoring_backend("onnx", "cuda")
     assert "--backend torch --device cuda" in error.value.hint
+    assert scoring_backend("openvino", "auto") == ("openvino", "cpu")
+    with pytest.raises(SentscoreError, match="OpenVINO backend scores on the CPU"):
+        scoring_backend("openvino", "cuda")
     with pytest.raises(SentscoreError, match="Unknown device 'gpu'"):
         scoring_backend("auto", "gpu")
 

@@ -58,7 +58,7 @@ def scoring_backend(backend: str, device: str, onnx_file: str | None = None) -> 
         raise SentscoreError(f"Unknown device '{device}'", hint=f"Use one of {', '.join(DEVICES)}.")
     if (backend in ONNX_BACKENDS or onnx_file) and device not in ("cpu", "auto"):
         raise SentscoreError(
-            f"the {backend if backend in ONNX_BACKENDS else 'onnx'} backend scores on the CPU, not on '{device}'",
+            f"the {'OpenVINO' if backend == 'openvino' else 'ONNX'} backend scores on the CPU, not on '{device}'",
             hint=f"Use --backend torch --device {device} to score on the GPU, or --device cpu.",
         )
     resolved = "cpu" if device == "cpu" or backend in ONNX_BACKENDS or onnx_file else pick_device(device)
