@@ -243,52 +243,71 @@ def on_openvino(backend: str, onnx_file: str) -> bool:
     return True
 
 
-def openvino_scoring(path: Path, threads: int | None = None) -> Runner:
+#: The fewest sentences a piece of a group runs as: smaller pieces cost more in calls than they gain in streams.
+OPENVINO_PIECE = 8
+#: Batches handed to OpenVINO in one call, so that its streams always have pieces to run at once.
+OPENVINO_CALL_BATCHES = 16
+
+
+def openvino_scoring(path: Path, threads: int | None = None, batch_size: int = DEFAULT_BATCH_SIZE) -> Runner:
     """A runner over the ONNX graph ``path`` on OpenVINO's CPU plugin, in bf16 where the CPU multiplies bf16
     natively. Its kernels depend on the shape of what they are given (a padded sentence can score apart from the
     same sentence unpadded), so each batch runs as groups of sentences of one length, unpadded: a sentence's
-    outputs are then those it has alone, whatever its companions (the consistency suite holds it to that)."""
+    outputs are then those it has alone, whatever its companions (the consistency suite holds it to that). The
+    groups are cut into pieces of at most ``batch_size`` sentences that run at once on ``threads`` streams of one
+    thread each (default: every core), which scored faster than one stream on every thread (docs/decisions.md);
+    handed :data:`OPENVINO_CALL_BATCHES` batches at a time, the streams seldom wait."""
     import openvino
 
     core = openvino.Core()
+    streams = threads or os.cpu_count() or 1
     properties: dict[str, Any] = {
         "INFERENCE_PRECISION_HINT": openvino_precision(core),
-        "PERFORMANCE_HINT": "LATENCY",  # one stream: a request uses every thread it is given
+        "PERFORMANCE_HINT": "THROUGHPUT",
+        "NUM_STREAMS": streams,
+        "INFERENCE_NUM_THREADS": streams,  # one thread a stream
     }
-    if threads:
-        properties["INFERENCE_NUM_THREADS"] = threads
     try:
         compiled = core.compile_model(core.read_model(str(path)), "CPU", properties)
     except Exception as exc:  # noqa: BLE001 - OpenVINO raises its own untyped errors
         raise SentscoreError(f"Could not load {path}: {exc}", hint="Export it again with `sentscore export`.") from None
     names = [i.get_any_name() for i in compiled.inputs]
-    requests = threading.local()  # an infer request serves one thread at a time (a server scores from several)
+    levels = compiled.output(0).get_partial_shape()[1].get_length()
+    queues = threading.local()  # a queue of requests serves one thread at a time (a server scores from several)
+
+    def done(request: Any, place: tuple[np.ndarray, np.ndarray]) -> None:
+        outputs, rows = place
+        outputs[rows] = request.get_output_tensor(0).data
 
     def run(batch: dict[str, np.ndarray]) -> np.ndarray:
-        if not hasattr(requests, "request"):
-            requests.request = compiled.create_infer_request()
+        if not hasattr(queues, "queue"):
+            queues.queue = openvino.AsyncInferQueue(compiled, streams)
+            queues.queue.set_callback(done)
         lengths = batch["attention_mask"].sum(axis=1)
-        outputs: np.ndarray | None = None
+        outputs = np.empty((len(lengths), levels), dtype=np.float32)
         for length in np.unique(lengths):
-            rows = np.flatnonzero(lengths == length)
-            group = requests.request.infer({name: batch[name][rows, :length] for name in names})[0]
-            if outputs is None:
-                outputs = np.empty((len(lengths), group.shape[1]), dtype=np.float32)
-            outputs[rows] = group
-        return outputs if outputs is not None else np.zeros((0, 0), dtype=np.float32)
+            group = np.flatnonzero(lengths == length)
+            size = min(batch_size, max(OPENVINO_PIECE, -(-len(group) // streams)))
+            for start in range(0, len(group), size):
+                rows = group[start : start + size]
+                queues.queue.start_async({name: batch[name][rows, :length] for name in names}, (outputs, rows))
+        queues.queue.wait_all()
+        return outputs
 
     return run
 
 
 def load_runner(
-    folder: Any, backend: str, onnx_path: Path | None, threads: int | None, device: str
+    folder: Any, backend: str, onnx_path: Path | None, threads: int | None, device: str, batch_size: int
 ) -> tuple[Runner, str]:
     """The runner of the ``folder`` (a ``ModelFolder``) and the backend it runs on: the export ``onnx_path`` on
     OpenVINO or ONNX Runtime (:func:`on_openvino` decides), else the PyTorch weights on ``device``."""
     from ..model.folder import ONNX_RUN_ALONE, WEIGHTS_FILE
 
     if onnx_path is not None and on_openvino(backend, onnx_path.name):
-        return verified_while_loading(folder, onnx_path.name, lambda path: openvino_scoring(path, threads)), "openvino"
+        return verified_while_loading(
+            folder, onnx_path.name, lambda path: openvino_scoring(path, threads, batch_size)
+        ), "openvino"
     if onnx_path is not None:
         alone = onnx_path.name in ONNX_RUN_ALONE
         return verified_while_loading(folder, onnx_path.name, lambda path: onnx_scoring(path, threads, alone)), "onnx"

@@ -19,6 +19,7 @@ from ..model.folder import TOKENIZER_FILE, WEIGHTS_FILE, ModelFolder, ModelInfo
 from ..model.objectives import Objective, objective_from_record
 from .backends import (
     DEFAULT_BATCH_SIZE,
+    OPENVINO_CALL_BATCHES,
     SPECIAL_TOKENS,
     Runner,
     check_long_texts,
@@ -118,7 +119,7 @@ class Scorer:
         objective = objective_from_record(info.objective, len(info.labels), info.objective_params)
         check_long_texts(long_texts)
         tokenizer = load_tokenizer(folder.file(TOKENIZER_FILE), info.max_length, window_overlap(info.max_length))
-        run, chosen = load_runner(folder, backend, onnx_path, num_threads, device)
+        run, chosen = load_runner(folder, backend, onnx_path, num_threads, device, batch_size)
         logger.debug("Scoring with %s (%s) in %s", onnx_path.name if onnx_path else WEIGHTS_FILE, chosen, folder.path)
         onnx_file = onnx_path.name if onnx_path is not None else None
         return cls(folder, objective, tokenizer, run, chosen, batch_size, long_texts, onnx_file, device)
@@ -156,7 +157,8 @@ class Scorer:
             if progress is not None:
                 progress(windows_done * share)
 
-        probs = self.objective.probabilities(run_in_batches(self._run, flat, self.batch_size, advance))
+        per_call = self.batch_size * (OPENVINO_CALL_BATCHES if self.backend == "openvino" else 1)
+        probs = self.objective.probabilities(run_in_batches(self._run, flat, per_call, advance))
         if len(flat) > len(texts):  # some text was read in several windows
             probs = combine_windows(probs, windows)
         return probs.astype(np.float32)
