@@ -15,6 +15,15 @@ NEUTRAL = ["okay", "average", "fine", "ordinary", "decent", "standard"]
 THINGS = ["food", "film", "phone", "hotel", "app", "service", "staff", "room"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def scoring_cache(tmp_path_factory) -> Path:
+    """OpenVINO's cache of compiled models in a folder of the session's, not the user's ~/.cache."""
+    path = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SENTSCORE_CACHE_DIR", str(path))
+        yield path
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A 2-layer, hidden-32 BERT with the bundled model's WordPiece tokenizer, randomly initialised."""

@@ -188,3 +188,38 @@ def test_openvino_refuses_the_int8_export_and_says_how_to_install_it(folder, mon
         Scorer.load(folder, backend="openvino")
     assert 'pip install "sentscore[openvino]"' in refused.value.hint
     assert Scorer.load(folder, onnx_file="model.onnx").backend == "onnx"  # auto goes on without it
+
+
+@pytest.mark.skipif(not openvino_installed(), reason="OpenVINO is not installed (the openvino extra)")
+def test_openvino_keeps_what_it_compiled_and_compiles_a_changed_export_again(
+    folder, trained_tiny_dir, tmp_path, monkeypatch
+):
+    import shutil
+
+    monkeypatch.setenv("SENTSCORE_CACHE_DIR", str(tmp_path / "cache"))
+    place = tmp_path / "model"
+    shutil.copytree(folder, place)
+    first = Scorer.load(place, backend="openvino").predict_proba(SENTENCES)
+    assert len(list((tmp_path / "cache" / "openvino").glob("*.blob"))) == 1
+    np.testing.assert_array_equal(Scorer.load(place, backend="openvino").predict_proba(SENTENCES), first)
+    # Another model in the same place: its own scores, not the compiled model of the one before.
+    shutil.rmtree(place)
+    shutil.copytree(trained_tiny_dir, place)
+    monkeypatch.setenv("SENTSCORE_CACHE_DIR", str(tmp_path / "other cache"))
+    fresh = Scorer.load(place, backend="openvino").predict_proba(SENTENCES)
+    monkeypatch.setenv("SENTSCORE_CACHE_DIR", str(tmp_path / "cache"))
+    np.testing.assert_array_equal(Scorer.load(place, backend="openvino").predict_proba(SENTENCES), fresh)
+    assert not np.allclose(fresh, first)
+
+
+def test_the_cache_keeps_the_newest_compiled_models(tmp_path):
+    import os
+
+    from sentscore.scoring.backends import prune_openvino_cache
+
+    for age in range(6):
+        blob = tmp_path / f"{age}.blob"
+        blob.write_bytes(b"compiled")
+        os.utime(blob, (1000 - age, 1000 - age))
+    prune_openvino_cache(tmp_path, keep=4)
+    assert sorted(p.name for p in tmp_path.glob("*.blob")) == ["0.blob", "1.blob", "2.blob", "3.blob"]

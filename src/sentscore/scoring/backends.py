@@ -243,6 +243,33 @@ def on_openvino(backend: str, onnx_file: str) -> bool:
     return True
 
 
+#: How many models OpenVINO's cache keeps compiled (about 90 MB each for the bundled model), the newest first.
+OPENVINO_CACHED_MODELS = 4
+
+
+def openvino_cache() -> Path | None:
+    """Where OpenVINO keeps the models it compiled for this CPU, so that a later load imports one instead of
+    compiling it again (about three quarters of a load; docs/decisions.md): ``SENTSCORE_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/sentscore`` or ``~/.cache/sentscore``, in ``openvino/``. OpenVINO keys each entry by the
+    model, its settings and the CPU, and compiles a changed export again. None where the folder cannot be made."""
+    root = os.environ.get("SENTSCORE_CACHE_DIR") or Path(
+        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "sentscore"
+    )
+    cache = Path(root) / "openvino"
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return cache if os.access(cache, os.W_OK) else None
+
+
+def prune_openvino_cache(cache: Path, keep: int = OPENVINO_CACHED_MODELS) -> None:
+    """Delete all but the ``keep`` newest compiled models of ``cache`` (a process reading one keeps it open)."""
+    blobs = sorted(cache.glob("*.blob"), key=lambda blob: blob.stat().st_mtime, reverse=True)
+    for blob in blobs[keep:]:
+        blob.unlink(missing_ok=True)
+
+
 #: The fewest sentences a piece of a group runs as: smaller pieces cost more in calls than they gain in streams.
 OPENVINO_PIECE = 8
 #: Batches handed to OpenVINO in one call, so that its streams always have pieces to run at once.
@@ -267,10 +294,14 @@ def openvino_scoring(path: Path, threads: int | None = None, batch_size: int = D
         "NUM_STREAMS": streams,
         "INFERENCE_NUM_THREADS": streams,  # one thread a stream
     }
+    if cache := openvino_cache():
+        properties["CACHE_DIR"] = str(cache)
     try:
-        compiled = core.compile_model(core.read_model(str(path)), "CPU", properties)
+        compiled = core.compile_model(str(path), "CPU", properties)
     except Exception as exc:  # noqa: BLE001 - OpenVINO raises its own untyped errors
         raise SentscoreError(f"Could not load {path}: {exc}", hint="Export it again with `sentscore export`.") from None
+    if cache:
+        prune_openvino_cache(cache)
     names = [i.get_any_name() for i in compiled.inputs]
     levels = compiled.output(0).get_partial_shape()[1].get_length()
     queues = threading.local()  # a queue of requests serves one thread at a time (a server scores from several)
