@@ -304,25 +304,34 @@ def openvino_scoring(path: Path, threads: int | None = None, batch_size: int = D
         prune_openvino_cache(cache)
     names = [i.get_any_name() for i in compiled.inputs]
     levels = compiled.output(0).get_partial_shape()[1].get_length()
-    queues = threading.local()  # a queue of requests serves one thread at a time (a server scores from several)
-
-    def done(request: Any, place: tuple[np.ndarray, np.ndarray]) -> None:
-        outputs, rows = place
-        outputs[rows] = request.get_output_tensor(0).data
+    # Requests of this thread's own (a server scores from several), one a stream. No Python callback runs on
+    # OpenVINO's threads, so none of them waits for the GIL while the compiled model is freed.
+    own = threading.local()
 
     def run(batch: dict[str, np.ndarray]) -> np.ndarray:
-        if not hasattr(queues, "queue"):
-            queues.queue = openvino.AsyncInferQueue(compiled, streams)
-            queues.queue.set_callback(done)
+        if not hasattr(own, "requests"):
+            own.requests = [compiled.create_infer_request() for _ in range(streams)]
         lengths = batch["attention_mask"].sum(axis=1)
         outputs = np.empty((len(lengths), levels), dtype=np.float32)
+        pending: list[np.ndarray | None] = [None] * streams
+
+        def collect(slot: int) -> None:
+            if (rows := pending[slot]) is not None:
+                own.requests[slot].wait()
+                outputs[rows] = own.requests[slot].get_output_tensor(0).data
+                pending[slot] = None
+
+        slot = 0
         for length in np.unique(lengths):
             group = np.flatnonzero(lengths == length)
             size = min(batch_size, max(OPENVINO_PIECE, -(-len(group) // streams)))
             for start in range(0, len(group), size):
                 rows = group[start : start + size]
-                queues.queue.start_async({name: batch[name][rows, :length] for name in names}, (outputs, rows))
-        queues.queue.wait_all()
+                collect(slot)
+                own.requests[slot].start_async({name: batch[name][rows, :length] for name in names})
+                pending[slot], slot = rows, (slot + 1) % streams
+        for each in range(streams):
+            collect(each)
         return outputs
 
     return run
