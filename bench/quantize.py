@@ -85,12 +85,9 @@ def speed(folder: Path, onnx_file: str, texts: list[str], threads: int) -> tuple
     return np.asarray(scorer.scale.labels)[probs.argmax(1)], len(texts) / best
 
 
-def batch_dependence(folder: Path, onnx_file: str, texts: list[str], sentences: int = 200) -> dict[str, float]:
+def batch_dependence(scorer: Any, texts: list[str], sentences: int = 200) -> dict[str, float]:
     """How many of ``sentences`` dev sentences change score, and how far their probabilities move, between
-    being scored alone and inside a batch of 32 random other sentences."""
-    from sentscore import Scorer
-
-    scorer = Scorer.load(folder, backend="onnx", onnx_file=onnx_file, num_threads=1)
+    being scored alone and inside a batch of 32 random other sentences, by ``scorer`` (a loaded ``Scorer``)."""
     rng = np.random.default_rng(0)
     chosen = rng.choice(len(texts), sentences, replace=False)
     alone = np.vstack([scorer.predict_proba([texts[i]]) for i in chosen])
@@ -110,6 +107,7 @@ def main() -> None:
     args = parser.parse_args()
     import pandas as pd
 
+    from sentscore import Scorer
     from sentscore.scoring.export import export_onnx
 
     data = sst5_or_examples("dev")
@@ -134,7 +132,9 @@ def main() -> None:
             "sentences_per_s_all_cores": all_cores,
             "accuracy": float(np.mean(labels == gold)),
             "agreement_with_fp32": float(np.mean(labels == labels_fp32)),
-            "batch_dependence": batch_dependence(folder, onnx_file, texts),
+            "batch_dependence": batch_dependence(
+                Scorer.load(folder, backend="onnx", onnx_file=onnx_file, num_threads=1), texts
+            ),
             "megabytes": (folder / onnx_file).stat().st_size / 2**20,
         }
         print(f"[quantize] {name}: {results[name]}", flush=True)

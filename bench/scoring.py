@@ -72,19 +72,9 @@ def batch_dependence(model: Path, backend: str, sentences: int = 200) -> dict[st
     """Scores changed, and the largest probability moved, between a sentence alone and inside 31 random others."""
     from sentscore import Scorer
 
-    texts, _ = dev_set(model)
-    scorer = Scorer.load(model, backend=backend)
-    rng = np.random.default_rng(0)
-    chosen = rng.choice(len(texts), sentences, replace=False)
-    alone = np.vstack([scorer.predict_proba([texts[i]]) for i in chosen])
-    together = np.vstack(
-        [scorer.predict_proba([texts[i], *(texts[j] for j in rng.choice(len(texts), 31))])[0] for i in chosen]
-    )
-    return {
-        "sentences": sentences,
-        "score_changed": int((alone.argmax(1) != together.argmax(1)).sum()),
-        "max_probability_change": float(np.abs(alone - together).max()),
-    }
+    from .quantize import batch_dependence as alone_and_among_others
+
+    return alone_and_among_others(Scorer.load(model, backend=backend), dev_set(model)[0], sentences)
 
 
 def speed(model: Path, backend: str, threads: int, repeats: int) -> float:
