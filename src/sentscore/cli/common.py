@@ -45,7 +45,8 @@ def add_model_file_flags(parser: argparse.ArgumentParser) -> None:
         choices=BACKENDS,
         default="auto",
         help="auto (default) uses an exported ONNX model when there is one (int8 first), else PyTorch "
-        "(model.safetensors).",
+        "(model.safetensors); it runs the fp32 export on OpenVINO in bf16 where OpenVINO is installed and the CPU "
+        "multiplies bf16 natively, else on ONNX Runtime (onnx insists on it; openvino asks for OpenVINO).",
     )
     parser.add_argument(
         "--onnx-file",
