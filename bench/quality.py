@@ -193,13 +193,7 @@ FEW_LABELS = ["defaults, teacher mpnet-base, unlabelled rest"]
 TEACHER_SEED = 42
 #: The configurations run by default on each data set (every one on the full sets; a few on small data).
 #: Configurations whose runs keep each epoch's probabilities for the validation split and dev.
-RECORD_EVERY_EPOCH = (
-    "defaults, every epoch",
-    "defaults, every epoch, fp32",
-    "defaults, every epoch, 5 epochs",
-    "defaults, every epoch, batch 8",
-    "defaults, every epoch, lr 5e-5",
-)
+RECORD_EVERY_EPOCH = tuple(name for name in CONFIGS if name.startswith("defaults, every epoch"))
 
 DEFAULT_PLAN = {
     "sst5": list(CONFIGS),
