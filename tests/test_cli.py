@@ -285,3 +285,33 @@ def test_help_says_what_each_flag_does_in_the_words_of_its_command():
 def test_no_command_is_a_usage_error():
     result = run()
     assert result.returncode == 2 and "give a command" in result.stderr
+
+
+#: main() replaced by one that prints without flushing and registers an exit handler, as a command might.
+QUICK_EXIT_PROBE = """
+import atexit, importlib, logging, logging.handlers, sys
+cli = importlib.import_module("sentscore.cli.main")
+
+def command():
+    atexit.register(lambda: print("an exit handler ran", file=sys.stderr))
+    held = logging.handlers.MemoryHandler(100, target=logging.FileHandler(sys.argv[1]))  # writes when closed
+    logging.getLogger("probe").addHandler(held)
+    logging.getLogger("probe").warning("logged")
+    print("printed, not flushed", end="")
+    return 3
+
+cli.main = command
+cli.run()
+"""
+
+
+def test_the_programs_quick_exit_keeps_the_exit_code_exit_handlers_output_and_logs(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # stdout to a pipe stays buffered
+    log = tmp_path / "log.txt"
+    done = subprocess.run(
+        [sys.executable, "-c", QUICK_EXIT_PROBE, str(log)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 3, done.stderr
+    assert done.stdout == "printed, not flushed"
+    assert done.stderr == "an exit handler ran\n"
+    assert log.read_text() == "logged\n"

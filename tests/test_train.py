@@ -492,3 +492,36 @@ def test_texts_longer_than_max_length_are_counted_in_metrics_and_card(tiny_model
         f"{long['train']} training and {long['validation']} validation texts were longer"
         in (tmp_path / "m" / "README.md").read_text()
     )
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_the_kept_epochs_validation_is_reused_as_scoring_it_again_would_give_it(tiny_model_dir, tmp_path, bf16):
+    # Calibration and the final metrics take the kept model's validation outputs from the validation that chose
+    # it instead of scoring the validation set again: that is only right if the two are the same, bit for bit.
+    trainers = []
+
+    def keep(trainer):
+        trainers.append(trainer)
+        return trainer
+
+    config = config_with_validation_file(
+        tiny_model_dir,
+        tmp_path,
+        synthetic_rows(8, seed=1),
+        synthetic_rows(5, seed=2),
+        num_train_epochs=3,
+        learning_rate=1e-2,
+        bf16=bf16,
+        calibrate=False,  # a temperature would be folded into the saved model's weights, changing its outputs
+    )
+    result = train(config, show_progress=False, prepare=keep)
+    (trainer,) = trainers
+    assert sorted(trainer.validations) == [e["step"] for e in result.epochs]  # one validation per epoch
+    kept = trainer.kept_validation()
+    assert kept is trainer.validations[next(e["step"] for e in result.epochs if e["kept"])]
+    again = trainer.predict(trainer.eval_dataset)
+    np.testing.assert_array_equal(kept.predictions, again.predictions)
+    np.testing.assert_array_equal(kept.label_ids, again.label_ids)
+    assert kept.metrics["eval_loss"] == pytest.approx(again.metrics["test_loss"], abs=1e-7)
+    trainer.validations.clear()  # as after a resumed run: the kept epoch was validated by another process
+    assert trainer.kept_validation() is None

@@ -1,3 +1,3 @@
-from sentscore.cli.main import main
+from sentscore.cli.main import run
 
-raise SystemExit(main())
+run()

@@ -4,8 +4,10 @@ turns :class:`SentscoreError` into a message and a non-zero exit. Nothing else l
 from __future__ import annotations
 
 import argparse
+import atexit
 import functools
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -52,6 +54,32 @@ def main(argv: Sequence[str] | None = None) -> int:
             "Run again with --debug for the traceback, and please report it.",
         )
         return 1
+
+
+def run() -> None:
+    """The ``sentscore`` program: :func:`main`, after which the process ends once every exit handler has run,
+    without Python's teardown of the modules it loaded (freeing torch's, transformers' and OpenVINO's objects
+    took 2.3 s after a training run had written and printed everything: docs/decisions.md). Only this program,
+    which owns its process, does so; :func:`main` called from Python returns as any function does."""
+    code: list[int] = []
+    atexit.register(_end_now, code)  # registered before any handler a command registers, so it runs after them
+    code.append(main())
+    sys.exit(code[0])
+
+
+def _end_now(code: list[int]) -> None:
+    """End the process with ``code`` once the output is flushed; leave it to Python where main did not return
+    (an error under --debug), a child process still runs, or the output cannot be flushed."""
+    multiprocessing = sys.modules.get("multiprocessing")
+    if not code or (multiprocessing is not None and multiprocessing.active_children()):
+        return
+    logging.shutdown()  # its handler was registered before this one, so it would run only after it
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):  # a closed pipe, or closed streams: Python reports that as it always has
+        return
+    os._exit(code[0])
 
 
 def config_for_help(argv: list[str]) -> tuple[dict[str, Any] | None, str]:

@@ -9,6 +9,7 @@ import shlex
 import signal
 import sys
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from ..config import TrainConfig
@@ -35,6 +36,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _dry_run(config)  # this process is the CLI's to tune; a library call never does
     stop = stop_on_signals()  # likewise its signal handlers: Ctrl-C and SIGTERM end training with a checkpoint
+    start_up = _seconds_since_start()
     try:
         result = train(config, show_progress=not args.quiet, stop=stop)
     except TrainingInterrupted as interrupted:
@@ -56,7 +58,27 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     print_calibration(result.post_fit.get("calibration"))
     print_tracking(result.config)
+    console().print(_where_the_seconds_went(result.stage_seconds, start_up, _seconds_since_start()))
     return 0
+
+
+def _seconds_since_start() -> float | None:
+    """Seconds since this process started (psutil, which accelerate brings), or None where it cannot tell."""
+    try:
+        import psutil
+
+        return time.time() - psutil.Process().create_time()
+    except Exception:  # noqa: BLE001 - a figure for the summary, never a reason to fail
+        return None
+
+
+def _where_the_seconds_went(stages: dict[str, float], start_up: float | None, total: float | None) -> str:
+    """``train``'s stages (and the start-up before it: imports, reading the config) as one line of seconds."""
+    shown = {**({"start-up": start_up} if start_up is not None else {}), **stages}
+    parts = ", ".join(
+        f"{name} {seconds:.1f}" if seconds < 10 else f"{name} {seconds:.0f}" for name, seconds in shown.items()
+    )
+    return f"Where the {total:.0f} s went: {parts}." if total is not None else f"Seconds: {parts}."
 
 
 def _kept_epoch_words(result: TrainResult) -> str:

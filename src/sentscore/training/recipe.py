@@ -23,7 +23,7 @@ from ..model.folder import CHECKPOINT_DIR, ModelFolder
 from ..model.objectives import OBJECTIVES, Objective, balanced_class_weights
 from . import steps, tracking
 from .examples import count_long_texts, load_test, prepare_data, tokenized, with_size_defaults
-from .results import TrainResult, final_evaluation, global_batch_size, save
+from .results import Stopwatch, TrainResult, final_evaluation, global_batch_size, save
 from .steps.distillation import training_loss
 from .steps.run import Run
 
@@ -59,6 +59,7 @@ def train(
     from ..model.loading import quiet_transformers
     from .runtime import torch_threads
 
+    clock = Stopwatch()
     config.validate()  # a TrainConfig built in Python has not been checked yet
     tracking.check_installed(config)
     config = tracking.with_resolved_run(config)
@@ -71,6 +72,7 @@ def train(
         run = Run(config, *prepare_data(config), show_progress=show_progress)
         run.test_data = load_test(config, run.train_data.scale)  # a bad test file stops before training
         steps.run_all(on_data, run)
+        clock.lap("data")
         config = with_default_objective(with_size_defaults(config, run), run.train_data.scale)
         chosen = steps.chosen(config)
         run.objective = build_objective(config, run.train_data)
@@ -79,6 +81,7 @@ def train(
             run.tokenizer, run.train_data, run.validation_data, run.config.max_length, run.config.train_long_texts
         )
         steps.run_all(chosen.before_fit, run)
+        clock.lap("model")
 
         def trained(each: Run, extra: list[Any]) -> Any:
             trainer = build_trainer(each, show_progress, [*(callbacks or []), *extra], prepare)
@@ -89,10 +92,12 @@ def train(
             started = time.perf_counter()
             run.trainer = trained(run, tracker.callbacks())
             fit_seconds = time.perf_counter() - started
+            clock.lap("fitting")
             run.train_another = lambda member: trained(another_member(run, member, chosen.before_fit), [])
             run.train_again = lambda data: trained_again(run, data, chosen.before_fit, stop)
             steps.run_all(chosen.after_fit, run)
-            result = finished(run, folder, fit_seconds, long_texts, tracker)
+            clock.lap("after fitting")
+            result = finished(run, folder, fit_seconds, long_texts, tracker, clock)
     return result
 
 
@@ -124,9 +129,15 @@ def trained_again(
 
 
 def finished(
-    run: Run, folder: ModelFolder, fit_seconds: float, long_texts: dict[str, int], tracker: tracking.Tracker
+    run: Run,
+    folder: ModelFolder,
+    fit_seconds: float,
+    long_texts: dict[str, int],
+    tracker: tracking.Tracker,
+    clock: Stopwatch,
 ) -> TrainResult:
-    """The kept model evaluated as saved, logged to the trackers, and the folder written (by the main process)."""
+    """The kept model evaluated as saved, logged to the trackers, and the folder written (by the main process);
+    ``clock``'s stages, with this one's, become the result's ``stage_seconds``."""
     evaluation = final_evaluation(run.held_out, run.trainer, run.train_data, run.validation_data, run.objective)
     result = TrainResult(
         folder.path,
@@ -142,11 +153,15 @@ def finished(
         run.trainer.args.world_size,
         long_texts,
         unlabelled_samples=len(run.unlabelled) if run.unlabelled else None,
+        stage_seconds=clock.seconds,
     )
     tracker.log_result(result)
+    clock.lap("evaluation")
     if result.is_main_process:
         save(folder, run, result)
+        clock.lap("saving")
         result.onnx_export = export_for_scoring(folder, run.config.onnx_export)
+        clock.lap("export")
         tracker.log_folder(folder.path)
     return result
 

@@ -48,6 +48,20 @@ class TrainResult:
     onnx_export: dict[str, Any] = dataclasses.field(default_factory=dict)  # the files exported and the seconds
     unlabelled_samples: int | None = None  # sentences without a score trained on (a teacher's distributions)
     test_metrics: dict[str, Any] | None = None  # the test file's metrics, scored by the saved model
+    stage_seconds: dict[str, float] = dataclasses.field(default_factory=dict)  # where train()'s seconds went
+
+
+class Stopwatch:
+    """Seconds by stage: each :meth:`lap` adds the time since the one before to the stage it names."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + now - self._last
+        self._last = now
 
 
 @dataclass

@@ -21,7 +21,12 @@ if TYPE_CHECKING:
 class SentscoreTrainer(Trainer):
     """The ``Trainer``, with two changes: length-grouped batches are ordered by the seed and the epoch alone (so
     that a resumed run sees the batches the uninterrupted one saw), and validation always scores the fp32
-    model."""
+    model; it keeps its validations' outputs, so that the kept model's need not be scored again."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: This process's validations of the eval set, by the global step they were made at.
+        self.validations: dict[int, Any] = {}
 
     def _get_train_sampler(self, train_dataset: Any = None) -> Any:
         # No public hook sets the sampler. transformers' length-grouped sampler draws each epoch's order from the
@@ -34,11 +39,30 @@ class SentscoreTrainer(Trainer):
             return EpochSeeded(sampler, self.args.data_seed if self.args.data_seed is not None else self.args.seed)
         return sampler
 
-    def evaluation_loop(self, *args: Any, **kwargs: Any) -> Any:
+    def evaluation_loop(
+        self,
+        dataloader: Any,
+        description: str,
+        prediction_loss_only: bool | None = None,
+        ignore_keys: list[str] | None = None,
+        metric_key_prefix: str = "eval",
+    ) -> Any:
         # Mixed precision runs the model under autocast; validating the fp32 model, as predict and export
         # score it, makes the epoch kept and the metrics reported those that users get.
         with fp32_forward(self.model):
-            return super().evaluation_loop(*args, **kwargs)
+            output = super().evaluation_loop(
+                dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix
+            )
+        if metric_key_prefix == "eval" and output.predictions is not None:
+            self.validations[self.state.global_step] = output
+        return output
+
+    def kept_validation(self) -> Any | None:
+        """The validation made of the model that training kept (the best one when it is loaded at the end, else
+        the last), as the Trainer's ``EvalLoopOutput``; None when this process did not make it (a resumed run
+        kept an epoch validated before it resumed, or the last step was not validated)."""
+        best = self.state.best_global_step if self.args.load_best_model_at_end else None
+        return self.validations.get(best or self.state.global_step)
 
 
 class EpochSeeded:

@@ -28,10 +28,14 @@ MIN_CALIBRATION_SENTENCES = 20
 
 
 def held_out_predictions(trainer: Any) -> HeldOut:
-    """The kept model scored on the validation set (fp32, as predict scores it)."""
-    prediction = trainer.predict(trainer.eval_dataset)
+    """The kept model scored on the validation set (fp32, as predict scores it): the outputs of the validation
+    that chose it, where this process made it (the same model, batches and order give the same outputs: a test
+    holds it), else scored again."""
+    kept = getattr(trainer, "kept_validation", lambda: None)()
+    prediction = kept if kept is not None else trainer.predict(trainer.eval_dataset)
+    prefix = "eval" if kept is not None else "test"
     # The Trainer evaluates in length-grouped order, so keep the labels it returns with the outputs.
-    loss = float(prediction.metrics.get("test_loss", float("nan")))
+    loss = float(prediction.metrics.get(f"{prefix}_loss", float("nan")))
     return HeldOut(np.asarray(prediction.predictions), np.asarray(prediction.label_ids), loss)
 
 
