@@ -140,3 +140,45 @@ def test_every_file_sentscore_writes_is_readable_like_any_file(exported_dir, tmp
     }
     assert {p.suffix for p in paths} >= {".onnx", ".safetensors", ".json", ".md", ".png", ".csv"}
     assert wrong == {}
+
+
+def test_fusing_without_shape_inference_makes_the_graph_fusing_with_it_makes(exported_dir, tmp_path):
+    import collections
+
+    import onnx
+    import onnxruntime as ort
+    from transformers import AutoConfig
+
+    from sentscore.model.loading import load_trained
+    from sentscore.scoring import export
+
+    model_dir, _, _ = exported_dir
+    config = AutoConfig.from_pretrained(model_dir)
+    raw = tmp_path / "raw.onnx"
+    export._torch_export(load_trained(model_dir, attn_implementation="eager").eval(), ModelFolder(model_dir), raw)
+    graphs = {}
+    for shape_inference in (False, True):
+        export._optimize(raw, tmp_path / f"{shape_inference}.onnx", config, shape_inference)
+        graphs[shape_inference] = onnx.load(str(tmp_path / f"{shape_inference}.onnx")).graph
+    ops = {key: collections.Counter(node.op_type for node in graph.node) for key, graph in graphs.items()}
+    assert ops[False] == ops[True]
+    assert ops[False]["Attention"] == config.num_hidden_layers  # fused, not left as the plain operators
+    feed = {"input_ids": np.array([[2, 7, 9, 3]]), "attention_mask": np.ones((1, 4), dtype=np.int64)}
+    outputs = {}
+    for key in graphs:
+        session = ort.InferenceSession(str(tmp_path / f"{key}.onnx"), providers=["CPUExecutionProvider"])
+        names = {i.name for i in session.get_inputs()}
+        full = {**feed, "token_type_ids": np.zeros((1, 4), dtype=np.int64)}
+        outputs[key] = session.run(None, {n: v for n, v in full.items() if n in names})[0]
+    np.testing.assert_array_equal(outputs[False], outputs[True])
+
+
+def test_a_fused_graph_that_strays_from_pytorch_is_fused_again_with_shape_inference(exported_dir, monkeypatch, caplog):
+    from sentscore.scoring import export
+
+    model_dir, _, sentences = exported_dir
+    monkeypatch.setattr(export, "FUSION_TOLERANCE", -1.0)  # every fused graph counts as straying
+    with caplog.at_level("DEBUG", logger="sentscore.scoring.export"):
+        result = export_onnx(model_dir, check_sentences=sentences)
+    assert any("fused again with shape inference" in r.getMessage() for r in caplog.records)
+    assert result.max_abs_logit_diff < 1e-4
