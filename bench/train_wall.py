@@ -1,0 +1,195 @@
+"""Training's wall time, the whole command on each side: the recipe's train.py, run as published from a copy in a
+temporary folder (its config naming the bundled model, the epochs set as asked), against `sentscore train` with
+its defaults, on the same rows drawn from SST-5's training file; rounds alternate the two. sentscore's summary
+says where its seconds went; each kept model is scored on SST-5 dev.
+
+    .venv/bin/python -m bench.train_wall                    # 2,000 rows, 1 epoch, 2 rounds
+    .venv/bin/python -m bench.train_wall --rows 0 --epochs 3 --rounds 1   # all of SST-5's training file
+
+Writes bench/results/train_wall.json (``--rows 0``: train_wall_full.json); `python -m bench.report` renders it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .common import PYTHON, SST5, cpu_name, has_result, offline_env, read_result, utc_now, write_result
+
+RECIPE = Path(__file__).resolve().parents[2] / "shared" / "recipe"
+#: The stages line of `sentscore train`'s summary.
+STAGES = re.compile(r"Where the (\d+) s went: (.*)\.")
+
+
+def rows_for(workdir: Path, rows: int, seed: int = 0) -> Path:
+    import pandas as pd
+
+    frame = pd.read_csv(SST5 / "train.csv")
+    if rows:
+        frame = frame.sample(rows, random_state=seed)
+    (workdir / "data").mkdir(parents=True, exist_ok=True)
+    path = workdir / "data" / "dataset.csv"
+    frame[["sentence", "score"]].to_csv(path, index=False)
+    return path
+
+
+def run_recipe(workdir: Path, epochs: float) -> float:
+    """The recipe's train.py in ``workdir`` (its data/dataset.csv there); the wall seconds of the whole run."""
+    from sentscore.model.base import bundled_model_path
+
+    for name in ("train.py", "utils.py"):
+        shutil.copy(RECIPE / name, workdir / name)
+    config = json.loads((RECIPE / "config.json").read_text())
+    config.update(model_name=str(bundled_model_path()), num_train_epochs=epochs)
+    (workdir / "config.json").write_text(json.dumps(config))
+    shutil.rmtree(workdir / "models", ignore_errors=True)
+    return timed([PYTHON, "train.py"], workdir)
+
+
+def run_sentscore(workdir: Path, data: Path, epochs: float) -> tuple[float, dict[str, float]]:
+    """`sentscore train` on ``data``; the wall seconds and the stages its summary names."""
+    sentscore = str(Path(PYTHON).with_name("sentscore"))
+    command = [sentscore, "train", "--train-file", str(data), "--num-train-epochs", str(epochs)]
+    command += ["--output-dir", str(workdir / "sentscore_model"), "--overwrite", "-q"]
+    seconds = timed(command, workdir, keep_output=True)
+    found = STAGES.search((workdir / "stdout.txt").read_text())
+    if not found:
+        raise RuntimeError("sentscore train printed no stages line")
+    stages = {}
+    for part in found.group(2).split(", "):
+        name, value = part.rsplit(" ", 1)
+        stages[name] = float(value)
+    return seconds, stages
+
+
+def timed(command: list[str], cwd: Path, keep_output: bool = False) -> float:
+    env = {**offline_env(), "COLUMNS": "1000"}  # the summary on one line each
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # a user's install keeps its compiled modules
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=env)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{command} failed: {done.stderr[-3000:]}")
+    if keep_output:
+        (cwd / "stdout.txt").write_text(done.stdout)
+    return seconds
+
+
+def dev_accuracy(recipe_models: Path, sentscore_model: Path) -> dict[str, float]:
+    """Each side's kept model on SST-5 dev: the recipe's folder read as its predict.py reads it (batched here),
+    sentscore's as `predict` scores it."""
+    import pandas as pd
+    import torch
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    from sentscore import Scorer
+
+    dev = pd.read_csv(SST5 / "dev.csv")
+    texts, gold = list(dev["sentence"]), dev["score"].to_numpy()
+    tokenizer = AutoTokenizer.from_pretrained(recipe_models)
+    model = BertForSequenceClassification.from_pretrained(recipe_models).eval()
+    predicted = []
+    with torch.inference_mode():
+        for start in range(0, len(texts), 64):
+            batch = tokenizer(
+                texts[start : start + 64], truncation=True, max_length=128, padding=True, return_tensors="pt"
+            )
+            predicted += (model(**batch).logits.argmax(-1) + 1).tolist()
+    ours = [p.score for p in Scorer.load(sentscore_model).predict(texts)]
+    return {
+        "recipe": float(np.mean(np.array(predicted) == gold)),
+        "sentscore": float(np.mean(np.array(ours) == gold)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=2000, help="rows drawn from SST-5's training file (0: all)")
+    parser.add_argument("--epochs", type=float, default=1)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    result: dict[str, Any] = {
+        "started": utc_now(),
+        "cpu": cpu_name(),
+        "cores": os.cpu_count(),
+        "rows": args.rows,
+        "epochs": args.epochs,
+        "rounds": [],
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        data = rows_for(workdir, args.rows)
+        result["rows"] = sum(1 for _ in data.open()) - 1
+        for round_ in range(args.rounds):
+            recipe = run_recipe(workdir, args.epochs)
+            ours, stages = run_sentscore(workdir, data, args.epochs)
+            result["rounds"].append({"recipe": recipe, "sentscore": ours, "stages": stages})
+            print(
+                f"[train_wall] round {round_ + 1}: recipe {recipe:.1f} s, sentscore {ours:.1f} s {stages}", flush=True
+            )
+        result["dev_accuracy"] = dev_accuracy(workdir / "models", workdir / "sentscore_model")
+    print(f"[train_wall] dev accuracy: {result['dev_accuracy']}")
+    path = write_result(result_name(args.rows), result)
+    print(f"[train_wall] wrote {path}; render with: python -m bench.report")
+
+
+def result_name(rows: int) -> str:
+    return "train_wall" if rows else "train_wall_full"
+
+
+# ---- BENCHMARKS.md ---------------------------------------------------------------------------------------
+
+#: The issue's bars: the whole `train` command against the recipe's, on 2,000 rows x 1 epoch and on all of SST-5.
+SPEED_UP = {"train_wall": 3.0, "train_wall_full": 4.0}
+
+
+def section() -> list[str]:
+    """The "Training: the whole command" section of BENCHMARKS.md, from whichever runs there are."""
+    names = [name for name in SPEED_UP if has_result(name)]
+    if not names:
+        return []
+    lines = [
+        "## Training: the whole command against the recipe's (`python -m bench.train_wall`)",
+        "",
+        "The recipe's train.py as published (run from a copy, its config naming the bundled model) against "
+        "`sentscore train` with its defaults, on the same rows of SST-5's training file, rounds alternating; "
+        "wall seconds of each whole process. sentscore's stages are those its summary prints (start-up: from "
+        "the process's start to training; data: reading and tokenizing, with transformers' imports). Dev "
+        "accuracy: each side's kept model on SST-5 dev.",
+        "",
+        "| run | machine | recipe s | sentscore s | speed-up | target | sentscore's stages (s, median) "
+        "| dev accuracy recipe / sentscore |",
+        "|---|---|---:|---:|---:|---:|---|---|",
+    ]
+    for name in names:
+        result = read_result(name)
+        recipe = statistics.median(r["recipe"] for r in result["rounds"])
+        ours = statistics.median(r["sentscore"] for r in result["rounds"])
+        ratios = [r["recipe"] / r["sentscore"] for r in result["rounds"]]
+        stages = result["rounds"][0]["stages"]
+        median_stages = {k: statistics.median(r["stages"].get(k, 0.0) for r in result["rounds"]) for k in stages}
+        shown = ", ".join(f"{k} {v:.1f}" for k, v in median_stages.items())
+        accuracy = result["dev_accuracy"]
+        spread = f" (rounds {min(ratios):.2f}-{max(ratios):.2f}×)" if len(ratios) > 1 else ""
+        lines.append(
+            f"| {result['rows']} rows × {result['epochs']:g} epoch{'s' if result['epochs'] != 1 else ''}, "
+            f"{len(ratios)} round{'s' if len(ratios) > 1 else ''} ({result['started']}) | {result['cpu']}, "
+            f"{result['cores']} cores | {recipe:.1f} | {ours:.1f} | {recipe / ours:.2f}×{spread} | "
+            f"≥ {SPEED_UP[name]:g}× | {shown} | {accuracy['recipe']:.4f} / {accuracy['sentscore']:.4f} |"
+        )
+    return [*lines, ""]
+
+
+if __name__ == "__main__":
+    main()
