@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import scoring
+from . import scoring, train_wall
 from .audit_report import audit_section
 from .calibration_size import calibration_size_section
 from .common import ROOT, has_result, read_result
@@ -336,6 +336,7 @@ def main() -> None:
         ".venv/bin/python -m bench.compile  # torch.compile against eager",
         ".venv/bin/python -m bench.profile  # where a training step's time goes",
         ".venv/bin/python -m bench.scoring  # each backend's speed and accuracy; the whole CLI on a file",
+        ".venv/bin/python -m bench.train_wall [--rows 0 --epochs 3 --rounds 1]  # the whole train command",
         ".venv/bin/python -m bench.quantize --model bench/results/quality_models/sst5__cls__ordinal_log_loss__s42"
         "   # int8 recipes",
         '.venv/bin/python -m bench.score_sets [--config "0.2 defaults (mean pooling)"]   # score-set methods',
@@ -381,6 +382,7 @@ def main() -> None:
         lines += calibration_size_section(read_result("calibration_size"))
     if has_result("first_hour"):
         lines += first_hour_section(read_result("first_hour"))
+    lines += train_wall.section()
     if has_result("scoring"):
         lines += scoring.section(read_result("scoring"))
     if has_result("quantize"):
