@@ -25,7 +25,7 @@ class SentscoreTrainer(Trainer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        #: This process's validations of the eval set, by the global step they were made at.
+        #: This process's latest validation of the eval set and its best, by the global step they were made at.
         self.validations: dict[int, Any] = {}
 
     def _get_train_sampler(self, train_dataset: Any = None) -> Any:
@@ -54,6 +54,9 @@ class SentscoreTrainer(Trainer):
                 dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix
             )
         if metric_key_prefix == "eval" and output.predictions is not None:
+            # this one and the best so far (the Trainer names the best after this returns): those training may keep
+            keep = {self.state.global_step, self.state.best_global_step}
+            self.validations = {step: held for step, held in self.validations.items() if step in keep}
             self.validations[self.state.global_step] = output
         return output
 
