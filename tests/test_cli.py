@@ -315,3 +315,20 @@ def test_the_programs_quick_exit_keeps_the_exit_code_exit_handlers_output_and_lo
     assert done.stdout == "printed, not flushed"
     assert done.stderr == "an exit handler ran\n"
     assert log.read_text() == "logged\n"
+
+
+def test_output_cut_short_by_its_reader_ends_quietly_with_sigpipes_code(trained_tiny_dir, tmp_path):
+    # `sentscore predict ... | head -1`: the reader closes the pipe after a line; no "unexpected error".
+    source = write_csv(tmp_path / "many.csv", [(f"sentence number {i} was fine", 3) for i in range(4000)])
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    with subprocess.Popen(
+        [sys.executable, "-m", "sentscore", "predict", str(trained_tiny_dir), "--input", str(source), "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    ) as process:
+        assert process.stdout.readline().startswith(b"sentence,score")
+        process.stdout.close()
+        errors = process.stderr.read().decode()
+        assert process.wait(timeout=300) == 141, errors
+    assert "error" not in errors.lower() and "Traceback" not in errors

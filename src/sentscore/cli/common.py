@@ -11,6 +11,7 @@ from ..scoring.backends import BACKENDS, DEFAULT_BATCH_SIZE, DEVICES, LONG_TEXTS
 EXIT_USER_ERROR = 2
 EXIT_ROWS_SKIPPED = 3  # a file was scored, but rows with a blank text were not
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # as a shell reports a program that SIGPIPE ended (128 + 13)
 ENGINES = ("local", "ray")
 
 

@@ -17,7 +17,7 @@ from .. import __version__
 from ..config import TrainConfig
 from ..errors import SentscoreError, speaking_from
 from .audit import add_audit_parser
-from .common import EXIT_INTERRUPTED, EXIT_USER_ERROR
+from .common import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USER_ERROR
 from .evaluate import add_evaluate_parser
 from .export import add_export_parser, add_serve_parser
 from .predict import add_predict_parser, cmd_predict
@@ -46,6 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print_error("Interrupted.", None)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader of the output went away (`| head`): nothing to say, nowhere to say it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so that exiting flushes nothing into it
+        return EXIT_BROKEN_PIPE
     except Exception as error:  # noqa: BLE001 - a bug: say so briefly, traceback only with --debug
         if args.debug:
             raise
@@ -77,7 +80,10 @@ def _end_now(code: list[int]) -> None:
     try:
         sys.stdout.flush()
         sys.stderr.flush()
-    except (OSError, ValueError):  # a closed pipe, or closed streams: Python reports that as it always has
+    except BrokenPipeError:  # the reader went away after main returned: as main says for one that went before
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        os._exit(EXIT_BROKEN_PIPE)
+    except (OSError, ValueError):  # closed streams: Python reports that as it always has
         return
     os._exit(code[0])
 
