@@ -18,7 +18,7 @@ import json
 import time
 from typing import Any
 
-from .common import matmul_peak, write_result
+from .common import cpu_name, matmul_peak, utc_now, write_result
 from .compile import (
     WARM_UP_BATCHES,
     bundled_model_for_training,
@@ -83,6 +83,7 @@ def main() -> None:
 
     from sentscore.training.runtime import tune_process_for_training
 
+    started = utc_now()
     bf16 = default_bf16()
     # Before the bf16 probe builds oneDNN's first primitive, as `sentscore train` tunes its process.
     tune_process_for_training(cpu_training_config(bf16))
@@ -93,6 +94,8 @@ def main() -> None:
     result = profile_steps(model, batches)
     flops = training_flops_per_token(model) * result["real_tokens"]
     result.update(
+        started=started,
+        cpu=cpu_name(),
         data=data.name,
         torch=torch.__version__,
         precision="bf16" if bf16 else "fp32",

@@ -289,7 +289,8 @@ def profile_section(result: dict[str, Any]) -> list[str]:
     rows = [
         "## Where a training step's time goes (`python -m bench.profile`)",
         "",
-        f"{result['steps']} eager training steps (forward, backward, fused AdamW; matrix products in "
+        (f"Measured {result['started']} on {result['cpu']}. " if "cpu" in result else "")
+        + f"{result['steps']} eager training steps (forward, backward, fused AdamW; matrix products in "
         f"{result.get('precision', 'fp32')}) of the bundled model on "
         f"length-grouped batches of 16 {result['data']} sentences under `torch.profiler`, torch {result['torch']}; "
         f"fp32 matmul peak measured in the same process: {peak:.1f} GFLOP/s"
