@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_error("Interrupted.", None)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # the reader of the output went away (`| head`): nothing to say, nowhere to say it
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so that exiting flushes nothing into it
+        _stdout_to_devnull()
         return EXIT_BROKEN_PIPE
     except Exception as error:  # noqa: BLE001 - a bug: say so briefly, traceback only with --debug
         if args.debug:
@@ -81,11 +81,16 @@ def _end_now(code: list[int]) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
     except BrokenPipeError:  # the reader went away after main returned: as main says for one that went before
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _stdout_to_devnull()
         os._exit(EXIT_BROKEN_PIPE)
     except (OSError, ValueError):  # closed streams: Python reports that as it always has
         return
     os._exit(code[0])
+
+
+def _stdout_to_devnull() -> None:
+    """Point standard output at the null device, so that what is still buffered for a closed pipe goes nowhere."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def config_for_help(argv: list[str]) -> tuple[dict[str, Any] | None, str]:

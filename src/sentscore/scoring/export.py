@@ -69,20 +69,20 @@ def export_onnx(
     # Eager attention traces into plain ONNX operators that ONNX Runtime's optimizer knows how to fuse.
     folder.verify(WEIGHTS_FILE)
     model = load_trained(folder.path, attn_implementation="eager").eval()
-    sentences = list(check_sentences or PARITY_SENTENCES)
-    reference = outputs_of(folder, torch_runner(model), sentences)
+    encodings = encoded(folder, list(check_sentences or PARITY_SENTENCES))  # tokenized once for every check
+    reference = outputs_of(torch_runner(model), encodings)
     with tempfile.TemporaryDirectory() as tmp, atomic.replacing(target) as fused:
         raw = Path(tmp) / "raw.onnx"
         _torch_export(model, folder, raw)
         # the encoder's shape, under any head (an ensemble's members share one)
         encoder = getattr(model, "encoder_config", None) or model.base_model.config
-        fp32, diff = _fused(raw, fused, encoder, lambda path: onnx_outputs(folder, path, sentences), reference)
+        fp32, diff = _fused(raw, fused, encoder, lambda path: outputs_of(onnx_run(path), encodings), reference)
     folder.record_checksum(target.name)
     # debug, not info: the CLI prints the same as its summary line, and the result carries it for Python callers
     logger.debug("ONNX fp32 model written to %s (max |output difference| vs PyTorch: %.2e)", target, diff)
     result = ExportResult(target, diff)
     if openvino_is_faster():  # predict will run it on OpenVINO: compiled now, the first predict finds it cached
-        bf16 = float(np.abs(outputs_of(folder, openvino_scoring(target), sentences) - fp32).max())
+        bf16 = float(np.abs(outputs_of(openvino_scoring(target), encodings) - fp32).max())
         logger.debug("Compiled for OpenVINO in bf16 (max |output difference| vs fp32: %.2e)", bf16)
     if quantize:
         int8 = folder.file(ONNX_INT8_FILE)
@@ -91,26 +91,34 @@ def export_onnx(
         folder.record_checksum(int8.name)
         info = folder.info()
         objective = objective_from_record(info.objective, len(info.labels), info.objective_params)
-        quantized = onnx_outputs(folder, int8, sentences)
+        quantized = outputs_of(onnx_run(int8), encodings)
         agree = objective.probabilities(quantized).argmax(1) == objective.probabilities(fp32).argmax(1)
         result.int8_path, result.int8_agreement = int8, float(np.mean(agree))
         logger.debug("ONNX int8 model written to %s (agrees with fp32 on %.1f%%)", int8, 100 * result.int8_agreement)
     return result
 
 
-def outputs_of(folder: ModelFolder, run: Runner, sentences: Sequence[str]) -> np.ndarray:
-    """The head's outputs for ``sentences``, tokenized and batched exactly as predict does."""
-    info = folder.info()
-    tokenizer = load_tokenizer(folder.file(TOKENIZER_FILE), info.max_length)
-    return run_in_batches(run, tokenizer.encode_batch(list(sentences)), DEFAULT_BATCH_SIZE)
+def encoded(folder: ModelFolder, sentences: Sequence[str]) -> list[Any]:
+    """``sentences`` tokenized as predict tokenizes them, with the folder's tokenizer."""
+    tokenizer = load_tokenizer(folder.file(TOKENIZER_FILE), folder.info().max_length)
+    return tokenizer.encode_batch(list(sentences))
+
+
+def outputs_of(run: Runner, encodings: list[Any]) -> np.ndarray:
+    """The head's outputs for ``encodings``, batched exactly as predict batches them."""
+    return run_in_batches(run, encodings, DEFAULT_BATCH_SIZE)
+
+
+def onnx_run(onnx_path: Path) -> Runner:
+    """The ONNX graph ``onnx_path`` on ONNX Runtime, run as predict runs that file."""
+    from .backends import onnx_scoring
+
+    return onnx_scoring(onnx_path, one_sentence_at_a_time=onnx_path.name in ONNX_RUN_ALONE)
 
 
 def onnx_outputs(folder: ModelFolder, onnx_path: Path, sentences: Sequence[str]) -> np.ndarray:
     """The outputs of the ONNX graph ``onnx_path`` for ``sentences``, as predict computes them."""
-    from .backends import onnx_scoring
-
-    run = onnx_scoring(onnx_path, one_sentence_at_a_time=onnx_path.name in ONNX_RUN_ALONE)
-    return outputs_of(folder, run, sentences)
+    return outputs_of(onnx_run(onnx_path), encoded(folder, sentences))
 
 
 def _torch_export(model: Any, folder: ModelFolder, path: Path) -> None:
@@ -154,7 +162,7 @@ def _fused(
         _optimize(raw, target, config, shape_inference)
         fused = outputs(target)
         diff = float(np.abs(fused - reference).max())
-        if diff <= FUSION_TOLERANCE:
+        if diff <= FUSION_TOLERANCE or shape_inference:
             break
         logger.debug("The fused graph strays from PyTorch by %.2e; fused again with shape inference", diff)
     return fused, diff

@@ -153,7 +153,6 @@ def finished(
         run.trainer.args.world_size,
         long_texts,
         unlabelled_samples=len(run.unlabelled) if run.unlabelled else None,
-        stage_seconds=clock.seconds,
     )
     tracker.log_result(result)
     clock.lap("evaluation")
@@ -163,6 +162,7 @@ def finished(
         result.onnx_export = export_for_scoring(folder, run.config.onnx_export)
         clock.lap("export")
         tracker.log_folder(folder.path)
+    result.stage_seconds = clock.seconds
     return result
 
 
