@@ -147,15 +147,12 @@ def test_fusing_without_shape_inference_makes_the_graph_fusing_with_it_makes(exp
 
     import onnx
     import onnxruntime as ort
-    from transformers import AutoConfig
-
-    from sentscore.model.loading import load_trained
     from sentscore.scoring import export
 
-    model_dir, _, _ = exported_dir
-    config = AutoConfig.from_pretrained(model_dir)
+    model_dir, _, sentences = exported_dir
+    folder = ModelFolder(model_dir)
     raw = tmp_path / "raw.onnx"
-    export._torch_export(load_trained(model_dir, attn_implementation="eager").eval(), ModelFolder(model_dir), raw)
+    _, config = export._torch_export(folder, raw, export.encoded(folder, sentences))
     graphs = {}
     for shape_inference in (False, True):
         export._optimize(raw, tmp_path / f"{shape_inference}.onnx", config, shape_inference)

@@ -298,6 +298,47 @@ def test_freeze_layers_beyond_the_encoder_depth_is_refused(tiny_model_dir, tmp_p
     assert not (tmp_path / "out").exists()
 
 
+def test_the_export_after_training_holds_neither_the_trainer_nor_a_second_model(tiny_model_dir, tmp_path, monkeypatch):
+    """The export's memory peak does not stack on training's: by the time it fuses the graph, the Trainer (with
+    its model and optimizer state) and the copy of the model the export traced are both gone."""
+    import gc
+    import weakref
+
+    from sentscore.model import loading
+    from sentscore.scoring import export
+    from sentscore.training import recipe
+
+    held: list[weakref.ref] = []
+    build_trainer, load_trained, fused = recipe.build_trainer, loading.load_trained, export._fused
+
+    def building(*args, **kwargs):
+        trainer = build_trainer(*args, **kwargs)
+        held.extend([weakref.ref(trainer), weakref.ref(trainer.model)])
+        return trainer
+
+    def loading_one(*args, **kwargs):
+        model = load_trained(*args, **kwargs)
+        held.append(weakref.ref(model))
+        return model
+
+    alive_at_fusion = []
+
+    def fusing(*args, **kwargs):
+        gc.collect()
+        alive_at_fusion.append([type(ref()).__name__ for ref in held if ref() is not None])
+        return fused(*args, **kwargs)
+
+    monkeypatch.setattr(recipe, "build_trainer", building)
+    monkeypatch.setattr(loading, "load_trained", loading_one)
+    monkeypatch.setattr(export, "_fused", fusing)
+    data = write_csv(tmp_path / "d.csv", synthetic_rows(12))
+    config = TrainConfig(model_name=str(tiny_model_dir), train_file=str(data), output_dir=str(tmp_path / "out"))
+    result = train(config, show_progress=False)
+    assert result.onnx_export["files"] == ["model.onnx"]
+    assert len(held) >= 3  # the Trainer, the model it trained, and the one the export loaded
+    assert alive_at_fusion == [[]]
+
+
 def test_release_freed_memory_runs_where_malloc_trim_exists_and_is_harmless_elsewhere():
     from sentscore.training.callbacks import ReleaseFreedMemory
 

@@ -63,19 +63,11 @@ def export_onnx(
     if quantize not in (None, *QUANTIZATIONS):
         raise SentscoreError(f"Unknown quantization '{quantize}'", hint="Use --quantize int8, or leave it out.")
     target = folder.file(ONNX_FILE)
-    from ..model.loading import load_trained
-    from .backends import torch_runner
-
-    # Eager attention traces into plain ONNX operators that ONNX Runtime's optimizer knows how to fuse.
     folder.verify(WEIGHTS_FILE)
-    model = load_trained(folder.path, attn_implementation="eager").eval()
     encodings = encoded(folder, list(check_sentences or PARITY_SENTENCES))  # tokenized once for every check
-    reference = outputs_of(torch_runner(model), encodings)
     with tempfile.TemporaryDirectory() as tmp, atomic.replacing(target) as fused:
         raw = Path(tmp) / "raw.onnx"
-        _torch_export(model, folder, raw)
-        # the encoder's shape, under any head (an ensemble's members share one)
-        encoder = getattr(model, "encoder_config", None) or model.base_model.config
+        reference, encoder = _torch_export(folder, raw, encodings)
         fp32, diff = _fused(raw, fused, encoder, lambda path: outputs_of(onnx_run(path), encodings), reference)
     folder.record_checksum(target.name)
     # debug, not info: the CLI prints the same as its summary line, and the result carries it for Python callers
@@ -121,12 +113,21 @@ def onnx_outputs(folder: ModelFolder, onnx_path: Path, sentences: Sequence[str])
     return outputs_of(onnx_run(onnx_path), encoded(folder, sentences))
 
 
-def _torch_export(model: Any, folder: ModelFolder, path: Path) -> None:
+def _torch_export(folder: ModelFolder, path: Path, encodings: list[Any]) -> tuple[np.ndarray, Any]:
+    """The folder's PyTorch model exported to ``path``; its outputs for ``encodings`` (what the export is checked
+    against) and its encoder's config. The model is loaded here and freed on return, so that the fusion and the
+    checks after it do not hold a second copy of the weights."""
     import inspect
     import warnings
 
     import torch
 
+    from ..model.loading import load_trained
+    from .backends import torch_runner
+
+    # Eager attention traces into plain ONNX operators that ONNX Runtime's optimizer knows how to fuse.
+    model = load_trained(folder.path, attn_implementation="eager").eval()
+    reference = outputs_of(torch_runner(model), encodings)
     tokenizer = load_tokenizer(folder.file(TOKENIZER_FILE), folder.info().max_length)
     accepted = set(inspect.signature(model.forward).parameters)
     names = [n for n in INPUT_NAMES if n in accepted]  # DistilBERT-style models take no token_type_ids
@@ -145,6 +146,8 @@ def _torch_export(model: Any, folder: ModelFolder, path: Path) -> None:
             opset_version=17,
             dynamo=False,
         )
+    # the encoder's shape, under any head (an ensemble's members share one)
+    return reference, getattr(model, "encoder_config", None) or model.base_model.config
 
 
 #: The most a fused graph's outputs may stray from PyTorch's before it is fused again, the slower way.

@@ -159,11 +159,22 @@ def finished(
     if result.is_main_process:
         save(folder, run, result)
         clock.lap("saving")
+        release_training_state(run)
         result.onnx_export = export_for_scoring(folder, run.config.onnx_export)
         clock.lap("export")
         tracker.log_folder(folder.path)
     result.stage_seconds = clock.seconds
     return result
+
+
+def release_training_state(run: Run) -> None:
+    """Let go of what fitting held (the model, the Trainer with its optimizer state and data loaders, and the
+    closures that train more models like it) once the folder is saved, and hand the freed memory back: the
+    export reads the saved folder, and its peak would otherwise stack on training's."""
+    from .callbacks import ReleaseFreedMemory
+
+    run.model = run.trainer = run.train_another = run.train_again = None
+    ReleaseFreedMemory().release()
 
 
 def export_for_scoring(folder: ModelFolder, export: str) -> dict[str, Any]:
