@@ -1,7 +1,8 @@
 """Training's wall time, the whole command on each side: the recipe's train.py, run as published from a copy in a
 temporary folder (its config naming the bundled model, the epochs set as asked), against `sentscore train` with
 its defaults, on the same rows drawn from SST-5's training file; rounds alternate the two. sentscore's summary
-says where its seconds went; each kept model is scored on SST-5 dev.
+says where its seconds went; each kept model is scored on SST-5 dev. Each process's peak resident memory is
+recorded beside its seconds.
 
     .venv/bin/python -m bench.train_wall                    # 2,000 rows, 1 epoch, 2 rounds
     .venv/bin/python -m bench.train_wall --rows 0 --epochs 3 --rounds 1   # all of SST-5's training file
@@ -44,8 +45,9 @@ def rows_for(workdir: Path, rows: int, seed: int = 0) -> Path:
     return path
 
 
-def run_recipe(workdir: Path, epochs: float) -> float:
-    """The recipe's train.py in ``workdir`` (its data/dataset.csv there); the wall seconds of the whole run."""
+def run_recipe(workdir: Path, epochs: float) -> tuple[float, float]:
+    """The recipe's train.py in ``workdir`` (its data/dataset.csv there); the wall seconds of the whole run and
+    its peak resident memory (MB)."""
     from sentscore.model.base import bundled_model_path
 
     for name in ("train.py", "utils.py"):
@@ -57,12 +59,13 @@ def run_recipe(workdir: Path, epochs: float) -> float:
     return timed([PYTHON, "train.py"], workdir)
 
 
-def run_sentscore(workdir: Path, data: Path, epochs: float) -> tuple[float, dict[str, float]]:
-    """`sentscore train` on ``data``; the wall seconds and the stages its summary names."""
+def run_sentscore(workdir: Path, data: Path, epochs: float) -> tuple[float, float, dict[str, float]]:
+    """`sentscore train` on ``data``; the wall seconds, the peak resident memory (MB) and the stages its summary
+    names."""
     sentscore = str(Path(PYTHON).with_name("sentscore"))
     command = [sentscore, "train", "--train-file", str(data), "--num-train-epochs", str(epochs)]
     command += ["--output-dir", str(workdir / "sentscore_model"), "--overwrite", "-q"]
-    seconds = timed(command, workdir, keep_output=True)
+    seconds, peak = timed(command, workdir, keep_output=True)
     found = STAGES.search((workdir / "stdout.txt").read_text())
     if not found:
         raise RuntimeError("sentscore train printed no stages line")
@@ -70,20 +73,27 @@ def run_sentscore(workdir: Path, data: Path, epochs: float) -> tuple[float, dict
     for part in found.group(2).split(", "):
         name, value = part.rsplit(" ", 1)
         stages[name] = float(value)
-    return seconds, stages
+    return seconds, peak, stages
 
 
-def timed(command: list[str], cwd: Path, keep_output: bool = False) -> float:
+def timed(command: list[str], cwd: Path, keep_output: bool = False) -> tuple[float, float]:
+    """The wall seconds of ``command`` run in ``cwd``, and its peak resident memory in MB (the kernel's count
+    for the process, as `/usr/bin/time` reports it)."""
     env = {**offline_env(), "COLUMNS": "1000"}  # the summary on one line each
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # a user's install keeps its compiled modules
-    started = time.perf_counter()
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=env)
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"{command} failed: {done.stderr[-3000:]}")
-    if keep_output:
-        (cwd / "stdout.txt").write_text(done.stdout)
-    return seconds
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=err, text=True, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if process.returncode != 0:
+            raise RuntimeError(f"{command} failed: {err.read()[-3000:]}")
+        if keep_output:
+            (cwd / "stdout.txt").write_text(out.read())
+    return seconds, usage.ru_maxrss / 1024
 
 
 def dev_accuracy(recipe_models: Path, sentscore_model: Path) -> dict[str, float]:
@@ -132,11 +142,15 @@ def main() -> None:
         data = rows_for(workdir, args.rows)
         result["rows"] = sum(1 for _ in data.open()) - 1
         for round_ in range(args.rounds):
-            recipe = run_recipe(workdir, args.epochs)
-            ours, stages = run_sentscore(workdir, data, args.epochs)
-            result["rounds"].append({"recipe": recipe, "sentscore": ours, "stages": stages})
+            recipe, recipe_mb = run_recipe(workdir, args.epochs)
+            ours, ours_mb, stages = run_sentscore(workdir, data, args.epochs)
+            result["rounds"].append(
+                {"recipe": recipe, "sentscore": ours, "stages": stages, "peak_mb": [recipe_mb, ours_mb]}
+            )
             print(
-                f"[train_wall] round {round_ + 1}: recipe {recipe:.1f} s, sentscore {ours:.1f} s {stages}", flush=True
+                f"[train_wall] round {round_ + 1}: recipe {recipe:.1f} s ({recipe_mb:.0f} MB), sentscore {ours:.1f} s "
+                f"({ours_mb:.0f} MB) {stages}",
+                flush=True,
             )
         result["dev_accuracy"] = dev_accuracy(workdir / "models", workdir / "sentscore_model")
     print(f"[train_wall] dev accuracy: {result['dev_accuracy']}")
@@ -166,11 +180,12 @@ def section() -> list[str]:
         "`sentscore train` with its defaults, on the same rows of SST-5's training file, rounds alternating; "
         "wall seconds of each whole process. sentscore's stages are those its summary prints (start-up: from "
         "the process's start to training; data: reading and tokenizing, with transformers' imports). Dev "
-        "accuracy: each side's kept model on SST-5 dev.",
+        "accuracy: each side's kept model on SST-5 dev. Peak memory: each process's peak resident set (median of "
+        "the rounds).",
         "",
         "| run | machine | recipe s | sentscore s | speed-up | target | sentscore's stages (s, median) "
-        "| dev accuracy recipe / sentscore |",
-        "|---|---|---:|---:|---:|---:|---|---|",
+        "| dev accuracy recipe / sentscore | peak memory recipe / sentscore (MB) |",
+        "|---|---|---:|---:|---:|---:|---|---|---|",
     ]
     for name in names:
         result = read_result(name)
@@ -181,12 +196,18 @@ def section() -> list[str]:
         median_stages = {k: statistics.median(r["stages"].get(k, 0.0) for r in result["rounds"]) for k in stages}
         shown = ", ".join(f"{k} {v:.1f}" for k, v in median_stages.items())
         accuracy = result["dev_accuracy"]
+        peaks = [r["peak_mb"] for r in result["rounds"] if "peak_mb" in r]
+        memory = (
+            f"{statistics.median(p[0] for p in peaks):.0f} / {statistics.median(p[1] for p in peaks):.0f}"
+            if peaks
+            else "not measured"
+        )
         spread = f" (rounds {min(ratios):.2f}-{max(ratios):.2f}×)" if len(ratios) > 1 else ""
         lines.append(
             f"| {result['rows']} rows × {result['epochs']:g} epoch{'s' if result['epochs'] != 1 else ''}, "
             f"{len(ratios)} round{'s' if len(ratios) > 1 else ''} ({result['started']}) | {result['cpu']}, "
             f"{result['cores']} cores | {recipe:.1f} | {ours:.1f} | {recipe / ours:.2f}×{spread} | "
-            f"≥ {SPEED_UP[name]:g}× | {shown} | {accuracy['recipe']:.4f} / {accuracy['sentscore']:.4f} |"
+            f"≥ {SPEED_UP[name]:g}× | {shown} | {accuracy['recipe']:.4f} / {accuracy['sentscore']:.4f} | {memory} |"
         )
     return [*lines, ""]
 
