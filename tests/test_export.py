@@ -147,6 +147,7 @@ def test_fusing_without_shape_inference_makes_the_graph_fusing_with_it_makes(exp
 
     import onnx
     import onnxruntime as ort
+
     from sentscore.scoring import export
 
     model_dir, _, sentences = exported_dir
