@@ -178,13 +178,15 @@ def _optimize(source: Path, target: Path, config: Any, shape_inference: bool = T
 
     options = FusionOptions("bert")
     options.enable_shape_inference = shape_inference
-    optimized = optimize_model(
-        str(source),
-        model_type="bert",
-        num_heads=config.num_attention_heads,
-        hidden_size=config.hidden_size,
-        optimization_options=options,
-    )
+    # without shape inference (by choice), the SkipLayerNorm fusion warns that it is "disabled or failed"
+    with _without_message([] if shape_inference else SKIP_LAYER_NORM_LOGGERS, "symbolic shape inference disabled"):
+        optimized = optimize_model(
+            str(source),
+            model_type="bert",
+            num_heads=config.num_attention_heads,
+            hidden_size=config.hidden_size,
+            optimization_options=options,
+        )
     optimized.save_model_to_file(str(target))
 
 
@@ -219,7 +221,7 @@ def quantize_int8(source: Path, target: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     graph = onnx.load(str(source), load_external_data=False).graph
-    with _without_root_message("Please consider to run pre-processing before quantization"):
+    with _without_message([None], "Please consider to run pre-processing before quantization"):
         quantize_dynamic(
             str(source),
             str(target),
@@ -232,18 +234,25 @@ def quantize_int8(source: Path, target: Path) -> None:
         )
 
 
+#: The loggers of ONNX Runtime's SkipLayerNorm fusion: its optimizer imports the module by its bare name.
+SKIP_LAYER_NORM_LOGGERS = ("fusion_skiplayernorm", "onnxruntime.transformers.fusion_skiplayernorm")
+
+
 @contextlib.contextmanager
-def _without_root_message(start: str) -> Iterator[None]:
-    """For the block only, drop the root logger's records that begin with ``start``: ONNX Runtime's quantizer
-    advises its image-model pre-processing through the root logger on every call, which for an already
-    optimized transformer graph is advice to ignore (shape inference fails on its fused nodes)."""
-    root = logging.getLogger()
+def _without_message(loggers: Sequence[str | None], start: str) -> Iterator[None]:
+    """For the block only, drop the records of ``loggers`` (None: the root logger) that begin with ``start``:
+    ONNX Runtime's quantizer advises its image-model pre-processing through the root logger on every call,
+    which for an already optimized transformer graph is advice to ignore (shape inference fails on its fused
+    nodes), and its optimizer warns of the shape inference that the export leaves out on purpose."""
+    chosen = [logging.getLogger(name) for name in loggers]
 
     def keep(record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith(start)
 
-    root.addFilter(keep)
+    for logger in chosen:
+        logger.addFilter(keep)
     try:
         yield
     finally:
-        root.removeFilter(keep)
+        for logger in chosen:
+            logger.removeFilter(keep)
