@@ -301,3 +301,89 @@ def test_the_cli_refuses_a_gpu_it_cannot_see_and_workers_on_a_gpu(trained_tiny_d
     source.write_text("sentence\na\n")
     refused = run("predict", str(trained_tiny_dir), "--device", "cuda", "--workers", "2", "--input", str(source))
     assert_user_error(refused, "--workers and --engine ray score in CPU processes")
+
+
+# ---- OpenVINO without its conversion tools -------------------------------------------------------------------
+
+#: Run as `python - FOLDER`: `sentscore predict --backend openvino FOLDER "..."` as the CLI runs it; on its way
+#: out, which OpenVINO modules the process had loaded and how many times it forked.
+CLI_OPENVINO_MODULES = """
+import json, os, sys
+forks = []
+os.register_at_fork(before=lambda: forks.append(1))
+end = os._exit
+
+def reporting_end(code):
+    loaded = sorted(name for name, module in sys.modules.items() if name.startswith("openvino") and module)
+    print(json.dumps({"loaded": loaded, "forks": len(forks)}), file=sys.stderr, flush=True)
+    end(code)
+
+os._exit = reporting_end
+sys.argv = ["sentscore", "predict", "--backend", "openvino", sys.argv[1], "the food was great"]
+from sentscore.cli.main import run
+run()
+"""
+
+
+def test_the_cli_loads_openvino_without_its_conversion_tools_or_their_telemetry(trained_tiny_dir, tmp_path):
+    """`import openvino` imports its model conversion tools, whose import sends a usage event from a forked
+    process; the CLI never converts a model, so it loads the runtime alone."""
+    import os
+    import subprocess
+    import sys
+
+    from sentscore.scoring.backends import OPENVINO_TOOLS, openvino_installed
+
+    if not openvino_installed():
+        pytest.skip("OpenVINO is not installed (the openvino extra)")
+    env = {**os.environ, "CI": "true"}  # should the tools load after all, their telemetry stays off (as in CI)
+    plain = subprocess.run(
+        [sys.executable, "-c", "import openvino, sys; print(sorted(sys.modules))"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert OPENVINO_TOOLS in plain.stdout and "openvino_telemetry" in plain.stdout  # what the CLI leaves out
+    cli = subprocess.run(
+        [sys.executable, "-", str(trained_tiny_dir)],
+        input=CLI_OPENVINO_MODULES,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert cli.stdout.startswith("Score: ")
+    seen = json.loads(cli.stderr.strip().splitlines()[-1])
+    assert "openvino" in seen["loaded"] and "openvino._pyopenvino" in seen["loaded"]  # it scored on OpenVINO
+    assert not [name for name in seen["loaded"] if name.startswith((OPENVINO_TOOLS, "openvino_telemetry"))]
+    assert seen["forks"] == 0
+
+
+def test_openvino_is_imported_with_its_tools_where_a_release_cannot_do_without_them(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    fake = {
+        "needs": "from openvino.tools.ovc import convert_model\n",
+        "skips": "try:\n    from openvino.tools.ovc import convert_model\nexcept ImportError:\n    pass\n",
+    }
+    found = {}
+    for release, init in fake.items():
+        package = tmp_path / release / "openvino"
+        (package / "tools" / "ovc").mkdir(parents=True)
+        (package / "__init__.py").write_text(init)
+        (package / "tools" / "__init__.py").write_text("")
+        (package / "tools" / "ovc" / "__init__.py").write_text("convert_model = 'converts'\n")
+        script = (
+            "from sentscore.scoring.backends import import_openvino, openvino_runtime_only\n"
+            "openvino_runtime_only()\n"
+            "print(getattr(import_openvino(), 'convert_model', 'left out'))\n"
+        )
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / release), os.environ.get("PYTHONPATH", "")])}
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        found[release] = done.stdout.strip()
+    assert found == {"needs": "converts", "skips": "left out"}

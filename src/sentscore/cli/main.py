@@ -16,6 +16,7 @@ from typing import Any
 from .. import __version__
 from ..config import TrainConfig
 from ..errors import SentscoreError, speaking_from
+from ..scoring.backends import openvino_runtime_only
 from .audit import add_audit_parser
 from .common import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USER_ERROR
 from .evaluate import add_evaluate_parser
@@ -63,7 +64,9 @@ def run() -> None:
     """The ``sentscore`` program: :func:`main`, after which the process ends once every exit handler has run,
     without Python's teardown of the modules it loaded (freeing torch's, transformers' and OpenVINO's objects
     took 2.3 s after a training run had written and printed everything: docs/decisions.md). Only this program,
-    which owns its process, does so; :func:`main` called from Python returns as any function does."""
+    which owns its process, does so; :func:`main` called from Python returns as any function does. OpenVINO, where
+    a command loads it, comes without its model conversion tools (:func:`openvino_runtime_only`)."""
+    openvino_runtime_only()
     code: list[int] = []
     atexit.register(_end_now, code)  # registered before any handler a command registers, so it runs after them
     code.append(main())

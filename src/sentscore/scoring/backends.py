@@ -9,6 +9,7 @@ of batching: sentences sorted by length, so each batch pads only to its own long
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -207,6 +208,32 @@ def openvino_installed() -> bool:
     return importlib.util.find_spec("openvino") is not None
 
 
+#: OpenVINO's model conversion tools, which ``import openvino`` imports too, unless they cannot be imported.
+OPENVINO_TOOLS = "openvino.tools.ovc"
+
+
+def openvino_runtime_only() -> None:
+    """For the CLI, which owns its process: ``import openvino`` then leaves out the model conversion tools, which
+    sentscore never calls (it reads its ONNX export with the runtime alone). Their import took 0.14 s of a
+    one-sentence predict, and sent a usage event to OpenVINO's telemetry from a forked process that the process
+    then waited for at exit (up to 3 s where the network hangs): docs/decisions.md."""
+    if "openvino" not in sys.modules:
+        sys.modules.setdefault(OPENVINO_TOOLS, None)  # openvino's __init__ skips the tools on an ImportError
+
+
+def import_openvino() -> Any:
+    """The ``openvino`` module: without its tools where :func:`openvino_runtime_only` was called and the
+    installed release imports without them, else with them."""
+    try:
+        import openvino
+    except ImportError:
+        if OPENVINO_TOOLS not in sys.modules or sys.modules[OPENVINO_TOOLS] is not None:
+            raise
+        del sys.modules[OPENVINO_TOOLS]  # a release that cannot do without its tools
+        import openvino
+    return openvino
+
+
 def openvino_precision(core: Any) -> str:
     """The precision OpenVINO multiplies in on this CPU: "bf16" where the CPU does so natively (AVX512-BF16,
     AMX), else "f32". Chosen when the model loads, as training chooses bf16."""
@@ -218,9 +245,7 @@ def openvino_is_faster() -> bool:
     (docs/decisions.md: in f32 it is no faster than ONNX Runtime, so that stays the backend elsewhere)."""
     if not openvino_installed():
         return False
-    import openvino
-
-    return openvino_precision(openvino.Core()) == "bf16"
+    return openvino_precision(import_openvino().Core()) == "bf16"
 
 
 def on_openvino(backend: str, onnx_file: str) -> bool:
@@ -284,9 +309,7 @@ def openvino_scoring(path: Path, threads: int | None = None, batch_size: int = D
     groups are cut into pieces of at most ``batch_size`` sentences that run at once on ``threads`` streams of one
     thread each (default: every core), which scored faster than one stream on every thread (docs/decisions.md);
     handed :data:`OPENVINO_CALL_BATCHES` batches at a time, the streams seldom wait."""
-    import openvino
-
-    core = openvino.Core()
+    core = import_openvino().Core()
     streams = threads or os.cpu_count() or 1
     properties: dict[str, Any] = {
         "INFERENCE_PRECISION_HINT": openvino_precision(core),

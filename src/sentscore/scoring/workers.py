@@ -11,11 +11,14 @@ from typing import Any
 
 import numpy as np
 
+from .backends import openvino_runtime_only
+
 _scorer: Any = None  # the worker process's own scorer, loaded once by _load
 
 
 def _load(load: Callable[[], Any], one_torch_thread: bool) -> None:
     global _scorer
+    openvino_runtime_only()  # a worker process is sentscore's own, and never converts a model
     if one_torch_thread:
         import torch
 
