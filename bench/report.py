@@ -1,4 +1,4 @@
-"""Render bench/results/{bench,serve}.json into BENCHMARKS.md.
+"""Render the results in bench/results/ into BENCHMARKS.md (it takes no options).
 
 .venv/bin/python -m bench.report
 """
@@ -320,6 +320,9 @@ def profile_section(result: dict[str, Any]) -> list[str]:
 
 
 def main() -> None:
+    import argparse
+
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     lines = [
         "# Benchmarks",
         "",
@@ -343,7 +346,6 @@ def main() -> None:
         '.venv/bin/python -m bench.score_sets [--config "0.2 defaults (mean pooling)"]   # score-set methods',
         ".venv/bin/python -m bench.quality all  # model quality: configurations x seeds x data sets",
         ".venv/bin/python -m bench.seeds        # each full-data seed of the defaults against the recipe's mean",
-        ".venv/bin/python -m bench.soups        # the seeds' kept models averaged into one",
         ".venv/bin/python -m bench.audit run --data sst5 --seed 42   # auditing labels: injected errors (then compare, "
         "clean, folds, real)",
         ".venv/bin/python -m bench.report   # this file",
