@@ -213,10 +213,10 @@ OPENVINO_TOOLS = "openvino.tools.ovc"
 
 
 def openvino_runtime_only() -> None:
-    """For the CLI, which owns its process: ``import openvino`` then leaves out the model conversion tools, which
-    sentscore never calls (it reads its ONNX export with the runtime alone). Their import took 0.14 s of a
-    one-sentence predict, and sent a usage event to OpenVINO's telemetry from a forked process that the process
-    then waited for at exit (up to 3 s where the network hangs): docs/decisions.md."""
+    """For a process sentscore owns (the CLI's, its worker processes'): ``import openvino`` then leaves out the
+    model conversion tools, which sentscore never calls (it reads its ONNX export with the runtime alone). Their
+    import took 0.14 s of a one-sentence predict, and sent a usage event to OpenVINO's telemetry from a forked
+    process that the process then waited for at exit (up to 3 s where the network hangs): docs/decisions.md."""
     if "openvino" not in sys.modules:
         sys.modules.setdefault(OPENVINO_TOOLS, None)  # openvino's __init__ skips the tools on an ImportError
 
