@@ -72,8 +72,9 @@ def test_training_with_the_head_fitted_first_starts_from_a_head_that_scores(tiny
     examples = tokenize_texts(data.texts, data.label_ids, tokenizer, config.max_length, config.train_long_texts)
 
     def loss() -> float:
-        outputs = layer(layer_inputs(model, layer, tokenizer, examples, config.eval_batch_size, "cpu"))
-        return float(objective.loss({"logits": outputs}, torch.tensor(data.label_ids)))
+        with torch.no_grad():
+            outputs = layer(layer_inputs(model, layer, tokenizer, examples, config.eval_batch_size, "cpu"))
+            return float(objective.loss({"logits": outputs}, torch.tensor(data.label_ids)))
 
     before = loss()
     probe(Run(config, data, data, objective, model, tokenizer))
