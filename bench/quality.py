@@ -209,7 +209,7 @@ DEFAULT_PLAN = {
         *FEW_LABELS,
     ],
     "semeval_4c_320": ["defaults", "fine-tuning", "mpnet-base, defaults", "mpnet-base, fine-tuning", *FEW_LABELS],
-    # against SetFit (issue 43: 5 draws at 8 per level, `all --seeds 42 43 44 45 46`, 3 at 64)
+    # against SetFit (issue 43: 10 draws at 8 per level, `all --seeds 42 ... 51`, 3 at 64)
     "sst5_8": [SETFIT, "defaults", "fine-tuning", "few-label path, no refit"],
     "semeval_4c_8": [SETFIT, "defaults", "fine-tuning", "few-label path, no refit"],
     "semeval_4c_64": [SETFIT, "defaults", "fine-tuning"],
