@@ -183,3 +183,28 @@ def test_a_fused_graph_that_strays_from_pytorch_is_fused_again_with_shape_infere
         result = export_onnx(model_dir, check_sentences=sentences)
     assert any("fused again with shape inference" in r.getMessage() for r in caplog.records)
     assert result.max_abs_logit_diff < 1e-4
+
+
+def test_the_fp32_exports_weights_lie_beside_its_graph_and_are_checked_as_its_own(exported_dir, tmp_path):
+    """ONNX Runtime maps external data into memory instead of parsing it out of the graph (a session loads in a
+    fraction of the time): the graph names model.onnx.data, and an edited or missing weights file is refused by
+    name, never scored."""
+    import shutil
+
+    import onnx
+
+    from sentscore import SentscoreError
+
+    model_dir, _, _ = exported_dir
+    graph = onnx.load(str(model_dir / "model.onnx"), load_external_data=False).graph
+    named = {entry.value for tensor in graph.initializer for entry in tensor.external_data if entry.key == "location"}
+    assert named == {"model.onnx.data"}
+    assert (model_dir / "model.onnx").stat().st_size * 10 < (model_dir / "model.onnx.data").stat().st_size
+    copy = shutil.copytree(model_dir, tmp_path / "m")
+    data = copy / "model.onnx.data"
+    data.write_bytes(data.read_bytes()[:-8] + bytes(8))  # the same size, the last weights zeroed
+    with pytest.raises(SentscoreError, match="model.onnx.data is not the file sentscore wrote"):
+        Scorer.load(copy, backend="onnx", onnx_file="model.onnx")
+    data.unlink()
+    with pytest.raises(SentscoreError, match="model.onnx.data is not the file sentscore wrote: it is missing"):
+        Scorer.load(copy, backend="onnx", onnx_file="model.onnx")

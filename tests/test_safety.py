@@ -75,6 +75,26 @@ def test_a_killed_export_leaves_no_half_written_onnx_file(folder_copy):
                 assert np.isfinite(probs).all()
 
 
+def test_a_file_and_its_companions_are_renamed_into_place_together_or_not_at_all(tmp_path):
+    from sentscore import atomic
+
+    graph, data = tmp_path / "model.onnx", tmp_path / "model.onnx.data"
+    graph.write_text("old graph")
+    data.write_text("old weights")
+    with pytest.raises(RuntimeError), atomic.replacing_with_companions(graph, data.name) as new:
+        new.write_text("new graph")
+        new.with_name(data.name).write_text("new weights")
+        raise RuntimeError("the check after writing failed")
+    assert (graph.read_text(), data.read_text()) == ("old graph", "old weights")
+    with atomic.replacing_with_companions(graph, data.name) as new:
+        new.write_text("new graph")
+        new.with_name(data.name).write_text("new weights")
+        os.chmod(new.with_name(data.name), 0o600)  # as onnx writes external data
+    assert (graph.read_text(), data.read_text()) == ("new graph", "new weights")
+    assert data.stat().st_mode == graph.stat().st_mode
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx", "model.onnx.data"]  # nothing left beside
+
+
 def test_a_truncated_weights_file_is_reported_as_such(folder_copy):
     weights = folder_copy / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])

@@ -49,6 +49,29 @@ def replacing(path: Path) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
+def replacing_with_companions(path: Path, *companions: str) -> Iterator[Path]:
+    """A temporary path, named as ``path`` in an empty folder beside it, to write it to, with files beside it
+    named ``companions`` (an ONNX graph and the external data it names, for instance). When the block ends
+    without error, each file is flushed and renamed over its namesake beside ``path``: the companions first,
+    ``path`` last, so that the file naming the others is the last to change. Companions get the mode the writer
+    gave ``path``. The folder is removed in any case."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = _create_beside(path, os.mkdir)
+    try:
+        yield staging / path.name
+        for name in (*companions, path.name):
+            written = staging / name
+            if name != path.name:
+                shutil.copymode(staging / path.name, written)  # some writers (onnx's) make private 0600 files
+            _flush(written)
+            os.replace(written, path.with_name(name))
+        _flush_folder(path.parent)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextlib.contextmanager
 def staged_folder(target: Path) -> Iterator[Path]:
     """An empty folder beside ``target`` to build it in; when the block ends without error it takes
     ``target``'s place in one step (an existing ``target`` stays whole and usable until then, and is removed

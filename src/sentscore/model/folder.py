@@ -37,7 +37,8 @@ TOKENIZER_FILE = "tokenizer.json"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 CONFORMAL_FILE = "conformal.json"  # the validation sentences' conformal scores, for score sets
 CHECKPOINT_DIR = ".checkpoints"  # the Trainer's per-epoch checkpoints; removed when training ends
-ONNX_FILE = "model.onnx"  # written by `sentscore export`
+ONNX_FILE = "model.onnx"  # written by `sentscore export`: the graph, its weights beside it in ONNX_DATA_FILE
+ONNX_DATA_FILE = f"{ONNX_FILE}.data"  # ONNX external data, which ONNX Runtime and OpenVINO map into memory
 ONNX_INT8_FILE = "model.int8.onnx"
 ONNX_FILES = (ONNX_FILE, ONNX_INT8_FILE)  # the exports a folder may hold
 #: Exports whose activations are quantized at run time over the whole input (dynamic int8): they are run one
@@ -47,10 +48,9 @@ ONNX_RUN_ALONE = frozenset({ONNX_INT8_FILE})
 #: Needed to load the model for prediction.
 MODEL_FILES = (MODEL_CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE, TOKENIZER_CONFIG_FILE, INFO_FILE)
 
+REPORT_FILES = (METRICS_FILE, CARD_FILE, CONFUSION_PNG, CURVE_PNG, RELIABILITY_PNG, CONFORMAL_FILE)
 #: Every file `sentscore train` writes (with its default ONNX export).
-TRAIN_OUTPUT_FILES = frozenset(
-    MODEL_FILES + (METRICS_FILE, CARD_FILE, CONFUSION_PNG, CURVE_PNG, RELIABILITY_PNG, CONFORMAL_FILE, ONNX_FILE)
-)
+TRAIN_OUTPUT_FILES = frozenset(MODEL_FILES + REPORT_FILES + (ONNX_FILE, ONNX_DATA_FILE))
 
 #: Model types of the heads only sentscore runs: its own head (mean pooling, CORN, regression) and an ensemble.
 HEAD_MODEL_TYPE = "sentscore"
@@ -302,20 +302,22 @@ class ModelFolder:
         self._info = info
 
     def record_checksum(self, name: str) -> None:
-        """Record the checksum of the folder's file ``name`` (an export written after training)."""
-        info = self.info()
-        self.write_info(dataclasses.replace(info, checksums={**info.checksums, name: sha256(self.file(name))}))
+        """Record the checksum of the folder's file ``name`` (an export written after training), and of the
+        external data beside it where it has some (:data:`ONNX_DATA_FILE`)."""
+        found = {each: sha256(self.file(each)) for each in (name, f"{name}.data") if self.file(each).is_file()}
+        self.write_info(dataclasses.replace(self.info(), checksums={**self.info().checksums, **found}))
 
     def verify(self, name: str) -> Path:
-        """The folder's file ``name``, checked against the checksum recorded when it was written (files of a
-        folder written before sentscore recorded checksums are not checked)."""
-        expected = self.info().checksums.get(name)
-        if expected is not None and sha256(self.file(name)) != expected:
-            raise SentscoreError(
-                f"{self.file(name)} is not the file sentscore wrote: its checksum differs from the one recorded in "
-                f"{INFO_FILE} (the file was truncated, replaced or edited)",
-                hint="Restore the folder from a copy, or train (or export) again.",
-            )
+        """The folder's file ``name`` (with the external data beside an export), checked against the checksums
+        recorded when it was written (files of a folder written before sentscore recorded checksums are not)."""
+        for each in (name, f"{name}.data"):
+            expected = self.info().checksums.get(each)
+            if expected is not None and (not self.file(each).is_file() or sha256(self.file(each)) != expected):
+                raise SentscoreError(
+                    f"{self.file(each)} is not the file sentscore wrote: it is missing, or its checksum differs "
+                    f"from the one recorded in {INFO_FILE} (the file was truncated, replaced or edited)",
+                    hint="Restore the folder from a copy, or train (or export) again.",
+                )
         return self.file(name)
 
     def write_conformal_scores(self, scores: list[float], method: str) -> None:
@@ -390,11 +392,8 @@ def encoder_model_type(model_config: dict[str, Any]) -> str:
 
 
 def sha256(path: Path) -> str:
-    """The SHA-256 of a file, read in 1 MiB pieces."""
+    """The SHA-256 of a file."""
     import hashlib
 
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()

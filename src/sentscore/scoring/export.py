@@ -15,7 +15,15 @@ import numpy as np
 
 from .. import atomic
 from ..errors import SentscoreError
-from ..model.folder import ONNX_FILE, ONNX_INT8_FILE, ONNX_RUN_ALONE, TOKENIZER_FILE, WEIGHTS_FILE, ModelFolder
+from ..model.folder import (
+    ONNX_DATA_FILE,
+    ONNX_FILE,
+    ONNX_INT8_FILE,
+    ONNX_RUN_ALONE,
+    TOKENIZER_FILE,
+    WEIGHTS_FILE,
+    ModelFolder,
+)
 from ..model.objectives import objective_from_record
 from .backends import (
     DEFAULT_BATCH_SIZE,
@@ -65,7 +73,8 @@ def export_onnx(
     target = folder.file(ONNX_FILE)
     folder.verify(WEIGHTS_FILE)
     encodings = encoded(folder, list(check_sentences or PARITY_SENTENCES))  # tokenized once for every check
-    with tempfile.TemporaryDirectory() as tmp, atomic.replacing(target) as fused:
+    # the graph and its weights, renamed into place together once checked (the weights first)
+    with tempfile.TemporaryDirectory() as tmp, atomic.replacing_with_companions(target, ONNX_DATA_FILE) as fused:
         raw = Path(tmp) / "raw.onnx"
         reference, encoder = _torch_export(folder, raw, encodings)
         fp32, diff = _fused(raw, fused, encoder, lambda path: outputs_of(onnx_run(path), encodings), reference)
@@ -187,7 +196,9 @@ def _optimize(source: Path, target: Path, config: Any, shape_inference: bool = T
             hidden_size=config.hidden_size,
             optimization_options=options,
         )
-    optimized.save_model_to_file(str(target))
+    # The weights as external data beside the graph (``<target>.data``): ONNX Runtime maps them into memory
+    # instead of parsing them out of the graph, so a session loads in a fraction of the time (docs/decisions.md).
+    optimized.save_model_to_file(str(target), use_external_data_format=True)
 
 
 #: Name fragments of the FFN output projections in exported graphs (BERT, RoBERTa, ELECTRA: ``output/dense``
