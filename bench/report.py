@@ -386,8 +386,9 @@ def main() -> None:
     if has_result("first_hour"):
         lines += first_hour_section(read_result("first_hour"))
     lines += train_wall.section()
-    if has_result("scoring"):
-        lines += scoring.section(read_result("scoring"))
+    for name in ("scoring", "scoring_without_bf16"):
+        if has_result(name):
+            lines += scoring.section(read_result(name))
     if has_result("quantize"):
         lines += quantize_section(read_result("quantize"))
     if has_result("profile"):

@@ -11,7 +11,8 @@ at every core, best of ``--repeats``. Dependence on the batch: 200 dev sentences
 random others. The whole CLI: ``sentscore predict MODEL --input FILE --output OUT`` on SST-5 dev twice over (2202
 sentences, about the size of its test set), process start to exit, against the recipe's ``predict()`` called per
 sentence with its model loaded once. One sentence: ``sentscore predict MODEL SENTENCE``, process start to exit.
-Writes bench/results/scoring.json (rendered by ``python -m bench.report``).
+Writes bench/results/scoring.json, or scoring_without_bf16.json on a CPU without native bf16 (AVX2 only, say),
+rendered by ``python -m bench.report``.
 """
 
 from __future__ import annotations
@@ -133,12 +134,20 @@ def whole_cli(model: Path, repeats: int) -> dict[str, Any]:
     return found
 
 
+def result_name() -> str:
+    """The result this machine's run replaces: one for CPUs that multiply bf16 natively, one for the others (where
+    ``--backend auto`` stays on ONNX Runtime), so that both kinds keep their figures."""
+    from sentscore.training.runtime import cpu_has_native_bf16
+
+    return "scoring" if cpu_has_native_bf16() else "scoring_without_bf16"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", type=Path, default=MODELS)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    from sentscore.scoring.backends import openvino_is_faster
+    from sentscore.scoring.openvino_backend import openvino_is_faster
 
     cores = os.cpu_count() or 1
     results: dict[str, Any] = {
@@ -146,6 +155,7 @@ def main() -> None:
         "cpu": cpu_name(),
         "cores": cores,
         "auto_runs_openvino": openvino_is_faster(),
+        "native_bf16": result_name() == "scoring",
     }
     first = args.models[0]
     results["whole_cli"] = whole_cli(first, args.repeats)
@@ -161,7 +171,7 @@ def main() -> None:
     for model in args.models:
         results["models"][model.name] = agreement(model)
         print(f"[scoring] {model.name}: {results['models'][model.name]}", flush=True)
-    path = write_result("scoring", results)
+    path = write_result(result_name(), results)
     print(f"[scoring] wrote {path}; render with: python -m bench.report")
 
 
@@ -181,7 +191,9 @@ def section(result: dict[str, Any]) -> list[str]:
     recipe = cli["recipe's predict() per sentence"]
     auto = "openvino" if result["auto_runs_openvino"] else "onnx"
     rows = [
-        "## Scoring at the CPU's limit (`python -m bench.scoring`)",
+        "## Scoring at the CPU's limit (`python -m bench.scoring`)"
+        if result.get("native_bf16", True)
+        else "### On a CPU that does not multiply bf16 natively",
         "",
         f"Measured {result['started']} on {result['cpu']} ({result['cores']} cores); `--backend auto` runs the fp32 "
         f"export on {'OpenVINO in bf16' if auto == 'openvino' else 'ONNX Runtime'} here. The whole CLI: "

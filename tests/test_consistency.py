@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from sentscore import Scorer
-from sentscore.scoring.backends import openvino_installed
 from sentscore.scoring.export import export_onnx
+from sentscore.scoring.openvino_backend import openvino_installed
 
 from .conftest import pipeline_probabilities, run_recipe_predict, synthetic_rows, write_csv
 from .test_cli import run
@@ -150,13 +150,13 @@ def test_stock_loaders_score_the_folder_as_sentscore_does(folder, reference, tmp
 
 @pytest.mark.skipif(not openvino_installed(), reason="OpenVINO is not installed (the openvino extra)")
 def test_auto_runs_the_fp32_export_on_openvino_where_the_cpu_multiplies_bf16_natively(folder, monkeypatch):
-    from sentscore.scoring import backends
+    from sentscore.scoring import openvino_backend
 
-    monkeypatch.setattr(backends, "openvino_is_faster", lambda: True)
+    monkeypatch.setattr(openvino_backend, "openvino_is_faster", lambda: True)
     assert Scorer.load(folder, onnx_file="model.onnx").backend == "openvino"
     assert Scorer.load(folder).scored_with == "model.int8.onnx"  # an int8 export, asked for, still comes first
     assert Scorer.load(folder).backend == "onnx"
-    monkeypatch.setattr(backends, "openvino_is_faster", lambda: False)
+    monkeypatch.setattr(openvino_backend, "openvino_is_faster", lambda: False)
     assert Scorer.load(folder, onnx_file="model.onnx").backend == "onnx"
 
 
@@ -166,7 +166,7 @@ def test_openvino_multiplies_in_bf16_exactly_where_the_cpu_has_native_bf16():
 
     import openvino
 
-    from sentscore.scoring.backends import openvino_precision
+    from sentscore.scoring.openvino_backend import openvino_precision
 
     if platform.system() != "Linux":
         pytest.skip("reads the CPU's flags from /proc/cpuinfo")
@@ -177,13 +177,46 @@ def test_openvino_multiplies_in_bf16_exactly_where_the_cpu_has_native_bf16():
     assert openvino_precision(openvino.Core()) == expected
 
 
+def test_auto_learns_from_the_cpus_flags_without_importing_openvino_where_it_would_not_use_it(
+    folder, tmp_path, monkeypatch
+):
+    """Where the CPU's flags show no native bf16, "auto" stays on ONNX Runtime without importing OpenVINO (its
+    import is most of a one-sentence predict's difference there); where they show it, or cannot be read,
+    OpenVINO itself is asked."""
+    import subprocess
+    import sys
+
+    from sentscore.scoring import openvino_backend
+
+    cpuinfo = tmp_path / "cpuinfo"
+    for flags, lacks in (("fpu sse2 avx2 fma", True), ("avx2 avx512f avx512_bf16", False), ("avx2 amx_bf16", False)):
+        cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
+        monkeypatch.setattr(openvino_backend, "CPUINFO", str(cpuinfo))
+        assert openvino_backend.cpu_lacks_bf16() is lacks
+    monkeypatch.setattr(openvino_backend, "CPUINFO", str(tmp_path / "no such file"))
+    assert openvino_backend.cpu_lacks_bf16() is False
+    cpuinfo.write_text("flags\t\t: fpu sse2 avx2 fma\n")
+    script = (
+        "import sys\n"
+        "from sentscore.scoring import openvino_backend\n"
+        f"openvino_backend.CPUINFO = {str(cpuinfo)!r}\n"
+        "from sentscore import Scorer\n"
+        f"print(Scorer.load({str(folder)!r}, onnx_file='model.onnx').backend, 'openvino' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["onnx", "False"]
+    monkeypatch.setattr(openvino_backend, "CPUINFO", "/proc/cpuinfo")
+    if openvino_installed() and openvino_backend.cpu_lacks_bf16():  # this machine's flags agree with OpenVINO
+        assert openvino_backend.openvino_precision(openvino_backend.import_openvino().Core()) == "f32"
+
+
 def test_openvino_refuses_the_int8_export_and_says_how_to_install_it(folder, monkeypatch):
     from sentscore.errors import SentscoreError
-    from sentscore.scoring import backends
+    from sentscore.scoring import openvino_backend
 
     with pytest.raises(SentscoreError, match="runs the fp32 export, not model.int8.onnx"):
         Scorer.load(folder, backend="openvino", onnx_file="model.int8.onnx")
-    monkeypatch.setattr(backends, "openvino_installed", lambda: False)
+    monkeypatch.setattr(openvino_backend, "openvino_installed", lambda: False)
     with pytest.raises(SentscoreError, match="needs OpenVINO") as refused:
         Scorer.load(folder, backend="openvino")
     assert 'pip install "sentscore[openvino]"' in refused.value.hint
@@ -215,7 +248,7 @@ def test_openvino_keeps_what_it_compiled_and_compiles_a_changed_export_again(
 def test_the_cache_keeps_the_newest_compiled_models(tmp_path):
     import os
 
-    from sentscore.scoring.backends import prune_openvino_cache
+    from sentscore.scoring.openvino_backend import prune_openvino_cache
 
     for age in range(6):
         blob = tmp_path / f"{age}.blob"

@@ -74,7 +74,7 @@ def test_the_export_checks_int8_on_batches_like_those_the_scorer_scores(exported
 def test_auto_backend_prefers_the_export(exported_dir, trained_tiny_dir, tmp_path):
     import shutil
 
-    from sentscore.scoring.backends import openvino_is_faster
+    from sentscore.scoring.openvino_backend import openvino_is_faster
 
     model_dir, _, _ = exported_dir
     assert Scorer.load(model_dir).scored_with == "model.int8.onnx"  # int8, asked for, first: on ONNX Runtime

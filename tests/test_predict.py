@@ -332,7 +332,7 @@ def test_the_cli_loads_openvino_without_its_conversion_tools_or_their_telemetry(
     import subprocess
     import sys
 
-    from sentscore.scoring.backends import OPENVINO_TOOLS, openvino_installed
+    from sentscore.scoring.openvino_backend import OPENVINO_TOOLS, openvino_installed
 
     if not openvino_installed():
         pytest.skip("OpenVINO is not installed (the openvino extra)")
@@ -378,7 +378,7 @@ def test_openvino_is_imported_with_its_tools_where_a_release_cannot_do_without_t
         (package / "tools" / "__init__.py").write_text("")
         (package / "tools" / "ovc" / "__init__.py").write_text("convert_model = 'converts'\n")
         script = (
-            "from sentscore.scoring.backends import import_openvino, openvino_runtime_only\n"
+            "from sentscore.scoring.openvino_backend import import_openvino, openvino_runtime_only\n"
             "openvino_runtime_only()\n"
             "print(getattr(import_openvino(), 'convert_model', 'left out'))\n"
         )

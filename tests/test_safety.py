@@ -115,8 +115,8 @@ def test_a_swapped_onnx_file_is_reported_as_such(folder_copy):
 
 @pytest.mark.parametrize("backend", ["onnx", "openvino"])
 def test_a_truncated_export_is_reported_as_such_though_it_cannot_load_either(folder_copy, backend):
-    from sentscore.scoring.backends import openvino_installed
     from sentscore.scoring.export import export_onnx
+    from sentscore.scoring.openvino_backend import openvino_installed
 
     if backend == "openvino" and not openvino_installed():
         pytest.skip("OpenVINO is not installed (the openvino extra)")

@@ -16,7 +16,7 @@ from typing import Any
 from .. import __version__
 from ..config import TrainConfig
 from ..errors import SentscoreError, speaking_from
-from ..scoring.backends import openvino_runtime_only
+from ..scoring.openvino_backend import openvino_runtime_only
 from .audit import add_audit_parser
 from .common import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USER_ERROR
 from .evaluate import add_evaluate_parser

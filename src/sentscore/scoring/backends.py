@@ -9,8 +9,6 @@ of batching: sentences sorted by length, so each batch pads only to its own long
 from __future__ import annotations
 
 import os
-import sys
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -201,163 +199,26 @@ def onnx_scoring(path: Path, threads: int | None = None, one_sentence_at_a_time:
     return run
 
 
-def openvino_installed() -> bool:
-    """Whether OpenVINO can be imported (the ``openvino`` extra)."""
-    import importlib.util
-
-    return importlib.util.find_spec("openvino") is not None
-
-
-#: OpenVINO's model conversion tools, which ``import openvino`` imports too, unless they cannot be imported.
-OPENVINO_TOOLS = "openvino.tools.ovc"
-
-
-def openvino_runtime_only() -> None:
-    """For a process sentscore owns (the CLI's, its worker processes'): ``import openvino`` then leaves out the
-    model conversion tools, which sentscore never calls (it reads its ONNX export with the runtime alone). Their
-    import took 0.14 s of a one-sentence predict, and sent a usage event to OpenVINO's telemetry from a forked
-    process that the process then waited for at exit (up to 3 s where the network hangs): docs/decisions.md."""
-    if "openvino" not in sys.modules:
-        sys.modules.setdefault(OPENVINO_TOOLS, None)  # openvino's __init__ skips the tools on an ImportError
-
-
-def import_openvino() -> Any:
-    """The ``openvino`` module: without its tools where :func:`openvino_runtime_only` was called and the
-    installed release imports without them, else with them."""
-    try:
-        import openvino
-    except ImportError:
-        if OPENVINO_TOOLS not in sys.modules or sys.modules[OPENVINO_TOOLS] is not None:
-            raise
-        del sys.modules[OPENVINO_TOOLS]  # a release that cannot do without its tools
-        import openvino
-    return openvino
-
-
-def openvino_precision(core: Any) -> str:
-    """The precision OpenVINO multiplies in on this CPU: "bf16" where the CPU does so natively (AVX512-BF16,
-    AMX), else "f32". Chosen when the model loads, as training chooses bf16."""
-    return "bf16" if "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES") else "f32"
-
-
-def openvino_is_faster() -> bool:
-    """Whether "auto" runs the fp32 export on OpenVINO: it is installed and the CPU multiplies bf16 natively
-    (docs/decisions.md: in f32 it is no faster than ONNX Runtime, so that stays the backend elsewhere)."""
-    if not openvino_installed():
-        return False
-    return openvino_precision(import_openvino().Core()) == "bf16"
-
-
 def on_openvino(backend: str, onnx_file: str) -> bool:
     """Whether the export ``onnx_file`` runs on OpenVINO: asked for, or by "auto" for the fp32 export where
-    :func:`openvino_is_faster`. The int8 export quantizes each input as a whole, so it runs on ONNX Runtime alone."""
+    :func:`~.openvino_backend.openvino_is_faster`. The int8 export quantizes each input as a whole, so it runs on
+    ONNX Runtime alone."""
     from ..model.folder import ONNX_RUN_ALONE
+    from . import openvino_backend
 
     if backend != "openvino":
-        return backend == "auto" and onnx_file not in ONNX_RUN_ALONE and openvino_is_faster()
+        return backend == "auto" and onnx_file not in ONNX_RUN_ALONE and openvino_backend.openvino_is_faster()
     if onnx_file in ONNX_RUN_ALONE:
         raise SentscoreError(
             f"--backend openvino runs the fp32 export, not {onnx_file}",
             hint="Leave out --onnx-file, or score the int8 export with --backend onnx.",
         )
-    if not openvino_installed():
+    if not openvino_backend.openvino_installed():
         raise SentscoreError(
             "--backend openvino needs OpenVINO, which is not installed",
             hint='Install it with `pip install "sentscore[openvino]"`, or use --backend onnx.',
         )
     return True
-
-
-#: How many models OpenVINO's cache keeps compiled (about 90 MB each for the bundled model), the newest first.
-OPENVINO_CACHED_MODELS = 4
-
-
-def openvino_cache() -> Path | None:
-    """Where OpenVINO keeps the models it compiled for this CPU, so that a later load imports one instead of
-    compiling it again (about three quarters of a load; docs/decisions.md): ``SENTSCORE_CACHE_DIR``, else
-    ``$XDG_CACHE_HOME/sentscore`` or ``~/.cache/sentscore``, in ``openvino/``. OpenVINO keys each entry by the
-    model, its settings and the CPU, and compiles a changed export again. None where the folder cannot be made."""
-    root = os.environ.get("SENTSCORE_CACHE_DIR") or Path(
-        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "sentscore"
-    )
-    cache = Path(root) / "openvino"
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    return cache if os.access(cache, os.W_OK) else None
-
-
-def prune_openvino_cache(cache: Path, keep: int = OPENVINO_CACHED_MODELS) -> None:
-    """Delete all but the ``keep`` newest compiled models of ``cache`` (a process reading one keeps it open)."""
-    blobs = sorted(cache.glob("*.blob"), key=lambda blob: blob.stat().st_mtime, reverse=True)
-    for blob in blobs[keep:]:
-        blob.unlink(missing_ok=True)
-
-
-#: The fewest sentences a piece of a group runs as: smaller pieces cost more in calls than they gain in streams.
-OPENVINO_PIECE = 8
-#: Batches handed to OpenVINO in one call, so that its streams always have pieces to run at once.
-OPENVINO_CALL_BATCHES = 16
-
-
-def openvino_scoring(path: Path, threads: int | None = None, batch_size: int = DEFAULT_BATCH_SIZE) -> Runner:
-    """A runner over the ONNX graph ``path`` on OpenVINO's CPU plugin, in bf16 where the CPU multiplies bf16
-    natively. Its kernels depend on the shape of what they are given (a padded sentence can score apart from the
-    same sentence unpadded), so each batch runs as groups of sentences of one length, unpadded: a sentence's
-    outputs are then those it has alone, whatever its companions (the consistency suite holds it to that). The
-    groups are cut into pieces of at most ``batch_size`` sentences that run at once on ``threads`` streams of one
-    thread each (default: every core), which scored faster than one stream on every thread (docs/decisions.md);
-    handed :data:`OPENVINO_CALL_BATCHES` batches at a time, the streams seldom wait."""
-    core = import_openvino().Core()
-    streams = threads or os.cpu_count() or 1
-    properties: dict[str, Any] = {
-        "INFERENCE_PRECISION_HINT": openvino_precision(core),
-        "PERFORMANCE_HINT": "THROUGHPUT",
-        "NUM_STREAMS": streams,
-        "INFERENCE_NUM_THREADS": streams,  # one thread a stream
-    }
-    if cache := openvino_cache():
-        properties["CACHE_DIR"] = str(cache)
-    try:
-        compiled = core.compile_model(str(path), "CPU", properties)
-    except Exception as exc:  # noqa: BLE001 - OpenVINO raises its own untyped errors
-        raise SentscoreError(f"Could not load {path}: {exc}", hint="Export it again with `sentscore export`.") from None
-    if cache:
-        prune_openvino_cache(cache)
-    names = [i.get_any_name() for i in compiled.inputs]
-    levels = compiled.output(0).get_partial_shape()[1].get_length()
-    # Requests of this thread's own (a server scores from several), one a stream. No Python callback runs on
-    # OpenVINO's threads, so none of them waits for the GIL while the compiled model is freed.
-    own = threading.local()
-
-    def run(batch: dict[str, np.ndarray]) -> np.ndarray:
-        if not hasattr(own, "requests"):
-            own.requests = [compiled.create_infer_request() for _ in range(streams)]
-        lengths = batch["attention_mask"].sum(axis=1)
-        outputs = np.empty((len(lengths), levels), dtype=np.float32)
-        pending: list[np.ndarray | None] = [None] * streams
-
-        def collect(slot: int) -> None:
-            if (rows := pending[slot]) is not None:
-                own.requests[slot].wait()
-                outputs[rows] = own.requests[slot].get_output_tensor(0).data
-                pending[slot] = None
-
-        slot = 0
-        for length in np.unique(lengths):
-            group = np.flatnonzero(lengths == length)
-            size = min(batch_size, max(OPENVINO_PIECE, -(-len(group) // streams)))
-            for start in range(0, len(group), size):
-                rows = group[start : start + size]
-                collect(slot)
-                own.requests[slot].start_async({name: batch[name][rows, :length] for name in names})
-                pending[slot], slot = rows, (slot + 1) % streams
-        for each in range(streams):
-            collect(each)
-        return outputs
-
-    return run
 
 
 def load_runner(
@@ -368,6 +229,8 @@ def load_runner(
     from ..model.folder import ONNX_RUN_ALONE, WEIGHTS_FILE
 
     if onnx_path is not None and on_openvino(backend, onnx_path.name):
+        from .openvino_backend import openvino_scoring
+
         return verified_while_loading(
             folder, onnx_path.name, lambda path: openvino_scoring(path, threads, batch_size)
         ), "openvino"

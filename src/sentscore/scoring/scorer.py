@@ -19,7 +19,6 @@ from ..model.folder import TOKENIZER_FILE, WEIGHTS_FILE, ModelFolder, ModelInfo
 from ..model.objectives import Objective, objective_from_record
 from .backends import (
     DEFAULT_BATCH_SIZE,
-    OPENVINO_CALL_BATCHES,
     SPECIAL_TOKENS,
     Runner,
     check_long_texts,
@@ -30,6 +29,7 @@ from .backends import (
     window_overlap,
 )
 from .explain import WordWeight
+from .openvino_backend import OPENVINO_CALL_BATCHES
 from .prediction import Prediction
 
 logger = logging.getLogger(__name__)

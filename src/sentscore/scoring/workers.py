@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .backends import openvino_runtime_only
+from .openvino_backend import openvino_runtime_only
 
 _scorer: Any = None  # the worker process's own scorer, loaded once by _load
 
