@@ -208,3 +208,8 @@ def test_the_fp32_exports_weights_lie_beside_its_graph_and_are_checked_as_its_ow
     data.unlink()
     with pytest.raises(SentscoreError, match="model.onnx.data is not the file sentscore wrote: it is missing"):
         Scorer.load(copy, backend="onnx", onnx_file="model.onnx")
+    # a graph that keeps its weights inside (as exports did before) replaces the pair: its checksum alone is kept
+    onnx.save(onnx.load(str(model_dir / "model.onnx")), str(copy / "model.onnx"))
+    ModelFolder(copy).record_checksum("model.onnx")
+    assert "model.onnx.data" not in ModelFolder(copy).info().checksums
+    assert Scorer.load(copy, backend="onnx", onnx_file="model.onnx").predict(["fine"])

@@ -93,6 +93,9 @@ def test_a_file_and_its_companions_are_renamed_into_place_together_or_not_at_all
     assert (graph.read_text(), data.read_text()) == ("new graph", "new weights")
     assert data.stat().st_mode == graph.stat().st_mode
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx", "model.onnx.data"]  # nothing left beside
+    with atomic.replacing_with_companions(graph, data.name) as new:
+        new.write_text("a graph that keeps its weights inside")
+    assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]  # the weights of the graph replaced went with it
 
 
 def test_a_truncated_weights_file_is_reported_as_such(folder_copy):

@@ -54,7 +54,8 @@ def replacing_with_companions(path: Path, *companions: str) -> Iterator[Path]:
     named ``companions`` (an ONNX graph and the external data it names, for instance). When the block ends
     without error, each file is flushed and renamed over its namesake beside ``path``: the companions first,
     ``path`` last, so that the file naming the others is the last to change. Companions get the mode the writer
-    gave ``path``. The folder is removed in any case."""
+    gave ``path``; one not written is removed beside ``path`` too (it belonged to the file replaced). The folder is
+    removed in any case."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = _create_beside(path, os.mkdir)
@@ -62,6 +63,9 @@ def replacing_with_companions(path: Path, *companions: str) -> Iterator[Path]:
         yield staging / path.name
         for name in (*companions, path.name):
             written = staging / name
+            if not written.exists() and name != path.name:
+                path.with_name(name).unlink(missing_ok=True)
+                continue
             if name != path.name:
                 shutil.copymode(staging / path.name, written)  # some writers (onnx's) make private 0600 files
             _flush(written)

@@ -302,10 +302,11 @@ class ModelFolder:
         self._info = info
 
     def record_checksum(self, name: str) -> None:
-        """Record the checksum of the folder's file ``name`` (an export written after training), and of the
-        external data beside it where it has some (:data:`ONNX_DATA_FILE`)."""
-        found = {each: sha256(self.file(each)) for each in (name, f"{name}.data") if self.file(each).is_file()}
-        self.write_info(dataclasses.replace(self.info(), checksums={**self.info().checksums, **found}))
+        """Record the checksum of the folder's file ``name`` (an export), and of its external data if any."""
+        names = (name, f"{name}.data")  # a companion no longer there loses its checksum too
+        kept = {each: checksum for each, checksum in self.info().checksums.items() if each not in names}
+        found = {each: sha256(self.file(each)) for each in names if self.file(each).is_file()}
+        self.write_info(dataclasses.replace(self.info(), checksums={**kept, **found}))
 
     def verify(self, name: str) -> Path:
         """The folder's file ``name`` (with the external data beside an export), checked against the checksums
