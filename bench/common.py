@@ -74,6 +74,19 @@ def cpu_name() -> str:
     return platform.processor()
 
 
+#: What a result measured on a CPU that does not multiply bf16 natively adds to its name.
+WITHOUT_BF16 = "_without_bf16"
+
+
+def for_this_cpu(name: str) -> str:
+    """The name of this machine's result ``name``: as it is on a CPU that multiplies bf16 natively (where sentscore
+    trains in bf16 and ``--backend auto`` may run OpenVINO), else with :data:`WITHOUT_BF16`, so that a run on one kind
+    of CPU never replaces the other kind's figures."""
+    from sentscore.training.runtime import cpu_has_native_bf16
+
+    return name if cpu_has_native_bf16() else name + WITHOUT_BF16
+
+
 def matmul_peak(size: int = 2048, repeats: int = 7, dtype: str = "float32") -> float:
     """GFLOP/s of a large square matrix product on all cores, in ``dtype`` (fp32 by default; bfloat16 for
     the ceiling of mixed-precision steps): the machine's practical peak.

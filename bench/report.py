@@ -10,7 +10,7 @@ from typing import Any
 from . import scoring, train_wall
 from .audit_report import audit_section
 from .calibration_size import calibration_size_section
-from .common import ROOT, has_result, read_result
+from .common import ROOT, WITHOUT_BF16, has_result, read_result
 from .first_hour import first_hour_section
 from .kept_epoch import kept_epoch_section
 from .quality import load_results
@@ -386,7 +386,7 @@ def main() -> None:
     if has_result("first_hour"):
         lines += first_hour_section(read_result("first_hour"))
     lines += train_wall.section()
-    for name in ("scoring", "scoring_without_bf16"):
+    for name in ("scoring", "scoring" + WITHOUT_BF16):
         if has_result(name):
             lines += scoring.section(read_result(name))
     if has_result("quantize"):

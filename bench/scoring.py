@@ -28,7 +28,17 @@ from typing import Any
 
 import numpy as np
 
-from .common import PYTHON, RESULTS, SEMEVAL, cpu_name, offline_env, sst5_or_examples, utc_now, write_result
+from .common import (
+    PYTHON,
+    RESULTS,
+    SEMEVAL,
+    cpu_name,
+    for_this_cpu,
+    offline_env,
+    sst5_or_examples,
+    utc_now,
+    write_result,
+)
 from .reference import reference_loop
 
 MODELS = [
@@ -134,14 +144,6 @@ def whole_cli(model: Path, repeats: int) -> dict[str, Any]:
     return found
 
 
-def result_name() -> str:
-    """The result this machine's run replaces: one for CPUs that multiply bf16 natively, one for the others (where
-    ``--backend auto`` stays on ONNX Runtime), so that both kinds keep their figures."""
-    from sentscore.training.runtime import cpu_has_native_bf16
-
-    return "scoring" if cpu_has_native_bf16() else "scoring_without_bf16"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", type=Path, default=MODELS)
@@ -150,12 +152,13 @@ def main() -> None:
     from sentscore.scoring.openvino_backend import openvino_is_faster
 
     cores = os.cpu_count() or 1
+    name = for_this_cpu("scoring")
     results: dict[str, Any] = {
         "started": utc_now(),
         "cpu": cpu_name(),
         "cores": cores,
         "auto_runs_openvino": openvino_is_faster(),
-        "native_bf16": result_name() == "scoring",
+        "native_bf16": name == "scoring",
     }
     first = args.models[0]
     results["whole_cli"] = whole_cli(first, args.repeats)
@@ -171,7 +174,7 @@ def main() -> None:
     for model in args.models:
         results["models"][model.name] = agreement(model)
         print(f"[scoring] {model.name}: {results['models'][model.name]}", flush=True)
-    path = write_result(result_name(), results)
+    path = write_result(name, results)
     print(f"[scoring] wrote {path}; render with: python -m bench.report")
 
 

@@ -27,7 +27,18 @@ from typing import Any
 
 import numpy as np
 
-from .common import PYTHON, SST5, cpu_name, has_result, offline_env, read_result, utc_now, write_result
+from .common import (
+    PYTHON,
+    SST5,
+    WITHOUT_BF16,
+    cpu_name,
+    for_this_cpu,
+    has_result,
+    offline_env,
+    read_result,
+    utc_now,
+    write_result,
+)
 
 RECIPE = Path(__file__).resolve().parents[2] / "shared" / "recipe"
 #: The stages line of `sentscore train`'s summary.
@@ -160,12 +171,8 @@ def main() -> None:
 
 
 def result_name(rows: int) -> str:
-    """The result a run replaces: one per size, and per kind of CPU (those that multiply bf16 natively, where
-    sentscore trains in bf16, and the others), so that both kinds keep their figures."""
-    from sentscore.training.runtime import cpu_has_native_bf16
-
-    name = "train_wall" if rows else "train_wall_full"
-    return name if cpu_has_native_bf16() else f"{name}_without_bf16"
+    """The result a run replaces: one per size, and per kind of CPU (:func:`~.common.for_this_cpu`)."""
+    return for_this_cpu("train_wall" if rows else "train_wall_full")
 
 
 # ---- BENCHMARKS.md ---------------------------------------------------------------------------------------
@@ -173,7 +180,7 @@ def result_name(rows: int) -> str:
 #: The issue's bars: the whole `train` command against the recipe's, on 2,000 rows x 1 epoch and on all of SST-5,
 #: on either kind of CPU.
 SPEED_UP = {
-    name + kind: bar for name, bar in (("train_wall", 3.0), ("train_wall_full", 4.0)) for kind in ("", "_without_bf16")
+    name + kind: bar for name, bar in (("train_wall", 3.0), ("train_wall_full", 4.0)) for kind in ("", WITHOUT_BF16)
 }
 
 
@@ -211,7 +218,7 @@ def section() -> list[str]:
             if peaks
             else "not measured"
         )
-        kind = ", no native bf16 (fp32)" if name.endswith("_without_bf16") else ""
+        kind = ", no native bf16 (fp32)" if name.endswith(WITHOUT_BF16) else ""
         spread = f" (rounds {min(ratios):.2f}-{max(ratios):.2f}×)" if len(ratios) > 1 else ""
         lines.append(
             f"| {result['rows']} rows × {result['epochs']:g} epoch{'s' if result['epochs'] != 1 else ''}, "

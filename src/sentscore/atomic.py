@@ -61,15 +61,16 @@ def replacing_with_companions(path: Path, *companions: str) -> Iterator[Path]:
     staging = _create_beside(path, os.mkdir)
     try:
         yield staging / path.name
-        for name in (*companions, path.name):
+        for name in companions:
             written = staging / name
-            if not written.exists() and name != path.name:
-                path.with_name(name).unlink(missing_ok=True)
-                continue
-            if name != path.name:
+            if written.exists():
                 shutil.copymode(staging / path.name, written)  # some writers (onnx's) make private 0600 files
-            _flush(written)
-            os.replace(written, path.with_name(name))
+                _flush(written)
+                os.replace(written, path.with_name(name))
+            else:  # the replaced file's, which the new one does not name
+                path.with_name(name).unlink(missing_ok=True)
+        _flush(staging / path.name)
+        os.replace(staging / path.name, path)
         _flush_folder(path.parent)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
