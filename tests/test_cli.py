@@ -145,6 +145,29 @@ def test_bad_training_data_gives_a_clear_message(tmp_path, content, fragments):
     assert_user_error(result, "data.csv", *fragments)
 
 
+def test_a_bad_file_is_refused_before_torch_is_imported(tmp_path):
+    """A typo in a training, validation or test file is answered at once, not after seconds of imports."""
+    good = write_csv(tmp_path / "good.csv", synthetic_rows(4))
+    (tmp_path / "bad.csv").write_text("text,rating\nhello,1\n")
+    out = str(tmp_path / "out")
+    commands = [
+        ["train", "--train-file", "bad.csv", "--output-dir", out],
+        ["train", "--train-file", "bad.csv", "--output-dir", out, "--dry-run"],
+        ["train", "--train-file", str(good), "--validation-file", "bad.csv", "--output-dir", out],
+        ["train", "--train-file", str(good), "--test-file", "bad.csv", "--output-dir", out],
+    ]
+    probe = (
+        "import json, sys; from sentscore.cli.main import main;"
+        "codes = [main(command) for command in json.loads(sys.argv[1])];"
+        "print(codes, sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, json.dumps(commands)], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert result.stdout.split() == ["[2,", "2,", "2,", "2]", "[]"], result.stderr
+    assert result.stderr.count("columns 'sentence', 'score' not found") == 4
+
+
 def test_bad_config_and_missing_model(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"num_epochs": 3}))
     assert_user_error(

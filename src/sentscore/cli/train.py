@@ -32,13 +32,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = TrainConfig.from_dict(overrides, source="command line", flags=set(overrides))
     if args.engine == "ray":
         return _train_with_ray(config, args.workers)
-    tune_process_for_training(config)
     if args.dry_run:
-        return _dry_run(config)  # this process is the CLI's to tune; a library call never does
-    stop = stop_on_signals()  # likewise its signal handlers: Ctrl-C and SIGTERM end training with a checkpoint
+        return _dry_run(config)
+    stop = stop_on_signals()  # this process is the CLI's: Ctrl-C and SIGTERM end training with a checkpoint
     start_up = _seconds_since_start()
-    try:
-        result = train(config, show_progress=not args.quiet, stop=stop)
+    try:  # and its to tune, once the data is read (a library call never tunes its caller's process)
+        result = train(config, show_progress=not args.quiet, stop=stop, tune_process=tune_process_for_training)
     except TrainingInterrupted as interrupted:
         return _explain_interruption(interrupted)
     if not result.is_main_process:  # under a multi-process launcher, one summary
@@ -144,8 +143,9 @@ def _dry_run(config: TrainConfig) -> int:
     from rich.table import Table
 
     from ..training.plan import dry_run
+    from ..training.runtime import tune_process_for_training
 
-    plan = dry_run(config)
+    plan = dry_run(config, tune_process=tune_process_for_training)  # timed as train would run
     out = console()
     print("Resolved config (as sentscore.json will record it):")
     print(json.dumps(plan.config.to_dict(), indent=2))

@@ -8,13 +8,13 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ..config import TrainConfig
-from . import tracking
-from .examples import count_long_texts, load_test, prepare_data, tokenized, with_size_defaults
-from .recipe import build_model, build_objective, with_default_objective
+from .examples import count_long_texts, tokenized, with_size_defaults
+from .recipe import build_model, build_objective, checked, with_default_objective
 from .steps.distillation import training_loss
 from .steps.run import Run
 
@@ -48,19 +48,18 @@ class TrainPlan:
         return epochs + self.contrastive_seconds * self.config.ensemble + self.validation_seconds
 
 
-def dry_run(config: TrainConfig) -> TrainPlan:
-    """What ``train(config)`` would read, resolve and take per epoch, without training or writing anything."""
-    from ..model.folder import ModelFolder
+def dry_run(config: TrainConfig, tune_process: Callable[[TrainConfig], None] | None = None) -> TrainPlan:
+    """What ``train(config)`` would read, resolve and take per epoch, without training or writing anything;
+    ``tune_process`` as :func:`~sentscore.training.recipe.train` takes it."""
     from ..model.loading import pick_device
     from .runtime import torch_threads
 
-    config.validate()
-    tracking.check_installed(config)
-    config = tracking.with_resolved_run(config)
-    ModelFolder(config.output_dir).check_can_write(config.overwrite)  # as train checks it, first
+    config, _, run = checked(config, show_progress=False)  # as train checks it, first
+    test = run.test_data
+    if tune_process is not None:
+        tune_process(config)
     with torch_threads(config.num_threads):
-        run = as_taught(Run(config, *prepare_data(config)))
-        test = load_test(config, run.train_data.scale)
+        run = as_taught(run)
         train_data, validation = run.train_data, run.validation_data
         config = with_default_objective(with_size_defaults(config, run), train_data.scale)
         run.objective = build_objective(config, train_data)

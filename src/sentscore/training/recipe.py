@@ -46,6 +46,7 @@ def train(
     callbacks: list[Any] | None = None,
     stop: threading.Event | None = None,
     prepare: Callable[[Any], Any] | None = None,
+    tune_process: Callable[[TrainConfig], None] | None = None,
 ) -> TrainResult:
     """Fine-tune ``config.model_name`` on ``config.train_file`` and write ``config.output_dir``.
 
@@ -55,22 +56,20 @@ def train(
     ``stop`` is set, training ends after the current step with a resumable checkpoint and raises
     :class:`TrainingInterrupted`; ``config.resume`` continues from the newest checkpoint.
     The caller's process is left as it was (torch's thread count is restored; nothing else is changed).
+    The data is read and checked before torch is imported, so a bad file is refused within a second; a program
+    that owns its process may pass ``tune_process`` (as ``sentscore train`` passes
+    :func:`~sentscore.training.runtime.tune_process_for_training`), called with the config at that point.
     """
     from ..model.loading import quiet_transformers
     from .runtime import torch_threads
 
     clock = Stopwatch()
-    config.validate()  # a TrainConfig built in Python has not been checked yet
-    tracking.check_installed(config)
-    config = tracking.with_resolved_run(config)
-    folder = ModelFolder(config.output_dir)
-    # Every process checks (a read), so that under a launcher all of them stop alike instead of some waiting.
-    folder.check_can_write(config.overwrite)
+    config, folder, run = checked(config, show_progress)
+    if tune_process is not None:
+        tune_process(config)
     on_data = steps.chosen(config).on_data
     tracker = tracking.Tracker(config)
     with torch_threads(config.num_threads), tracker.active(stopped=TrainingInterrupted):
-        run = Run(config, *prepare_data(config), show_progress=show_progress)
-        run.test_data = load_test(config, run.train_data.scale)  # a bad test file stops before training
         steps.run_all(on_data, run)
         clock.lap("data")
         config = with_default_objective(with_size_defaults(config, run), run.train_data.scale)
@@ -99,6 +98,20 @@ def train(
             clock.lap("after fitting")
             result = finished(run, folder, fit_seconds, long_texts, tracker, clock)
     return result
+
+
+def checked(config: TrainConfig, show_progress: bool) -> tuple[TrainConfig, ModelFolder, Run]:
+    """``config`` checked, with its run names resolved; its output folder, checked to be writable; the run with
+    its data read and checked (a test file too). Nothing here imports torch."""
+    config.validate()  # a TrainConfig built in Python has not been checked yet
+    tracking.check_installed(config)
+    config = tracking.with_resolved_run(config)
+    folder = ModelFolder(config.output_dir)
+    # Every process checks (a read), so that under a launcher all of them stop alike instead of some waiting.
+    folder.check_can_write(config.overwrite)
+    run = Run(config, *prepare_data(config), show_progress=show_progress)
+    run.test_data = load_test(config, run.train_data.scale)  # a bad test file stops before training
+    return config, folder, run
 
 
 def another_member(run: Run, member: int, before_fit: list[steps.Step]) -> Run:
