@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 # The ray extra's tests need Ray; it downloads while Chromium installs (neither waits for the other).
 ray_log=$(mktemp)
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[ray]" >"$ray_log" 2>&1 &
+.venv/bin/python -m pip install --quiet --no-compile --disable-pip-version-check -e ".[ray]" >"$ray_log" 2>&1 &
 ray_install=$!
 # The browser test drives Debian's Chromium; install it where we can (CI runs as root on Debian).
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
