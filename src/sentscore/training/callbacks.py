@@ -43,23 +43,26 @@ class ReleaseFreedMemory(TrainerCallback):
     epoch, and the end of training (best-model reload, final evaluation, save) stacks on top of it; trimming
     at epoch boundaries lowers the peak at no measurable cost (trimming every few steps costs speed). A no-op
     where the C library has no malloc_trim. It changes no setting: it only returns free pages.
+    During training it collects the young generations only: an epoch's cyclic garbage is young, and a full
+    collection, which walks every object torch and transformers hold (0.3-0.4 s each), found none beyond it.
     """
 
     def __init__(self) -> None:
         self._trim = c_library_function("malloc_trim")
 
-    def release(self) -> None:
+    def release(self, generation: int = 2) -> None:
+        """Collect garbage up to ``generation`` (2: all), then hand free heap pages back."""
         import gc
 
-        gc.collect()
+        gc.collect(generation)
         if self._trim is not None:
             self._trim(0)
 
     def on_evaluate(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self.release()
+        self.release(generation=1)
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self.release()
+        self.release(generation=1)
 
 
 class PeriodicCheckpoint(TrainerCallback):
