@@ -145,6 +145,22 @@ def test_bad_training_data_gives_a_clear_message(tmp_path, content, fragments):
     assert_user_error(result, "data.csv", *fragments)
 
 
+def run_in_one_process(commands: list[list[str]], cwd) -> tuple[list[int], list[str], str]:
+    """``main(command)`` for each command in one fresh process: the exit codes, which of torch and transformers
+    the process imported, and what it wrote to standard error."""
+    probe = (
+        "import json, sys; from sentscore.cli.main import main;"
+        "codes = [main(command) for command in json.loads(sys.argv[1])];"
+        "print(json.dumps([codes, sorted(m for m in ('torch', 'transformers') if m in sys.modules)]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, json.dumps(commands)], capture_output=True, text=True, cwd=cwd, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    codes, heavy = json.loads(result.stdout.splitlines()[-1])
+    return codes, heavy, result.stderr
+
+
 def test_a_bad_file_is_refused_before_torch_is_imported(tmp_path):
     """A typo in a training, validation or test file is answered at once, not after seconds of imports."""
     good = write_csv(tmp_path / "good.csv", synthetic_rows(4))
@@ -156,16 +172,22 @@ def test_a_bad_file_is_refused_before_torch_is_imported(tmp_path):
         ["train", "--train-file", str(good), "--validation-file", "bad.csv", "--output-dir", out],
         ["train", "--train-file", str(good), "--test-file", "bad.csv", "--output-dir", out],
     ]
-    probe = (
-        "import json, sys; from sentscore.cli.main import main;"
-        "codes = [main(command) for command in json.loads(sys.argv[1])];"
-        "print(codes, sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", probe, json.dumps(commands)], capture_output=True, text=True, cwd=tmp_path, timeout=120
-    )
-    assert result.stdout.split() == ["[2,", "2,", "2,", "2]", "[]"], result.stderr
-    assert result.stderr.count("columns 'sentence', 'score' not found") == 4
+    codes, heavy, stderr = run_in_one_process(commands, tmp_path)
+    assert (codes, heavy) == ([2, 2, 2, 2], [])
+    assert stderr.count("columns 'sentence', 'score' not found") == 4
+
+
+def test_a_file_to_score_is_checked_before_the_model_loads(trained_tiny_dir, tmp_path):
+    """The model's PyTorch weights take seconds to load; a file without the text column is refused first."""
+    (tmp_path / "bad.csv").write_text("text,rating\nhello,1\n")
+    commands = [
+        ["predict", str(trained_tiny_dir), "--input", "bad.csv", "--backend", "torch"],
+        ["evaluate", str(trained_tiny_dir), "bad.csv", "--backend", "torch"],
+    ]
+    codes, heavy, stderr = run_in_one_process(commands, tmp_path)
+    assert (codes, heavy) == ([2, 2], [])
+    assert "bad.csv: column 'sentence' not found" in stderr
+    assert "bad.csv: columns 'sentence', 'score' not found" in stderr
 
 
 def test_bad_config_and_missing_model(tmp_path):

@@ -26,9 +26,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
             f"--input takes one file with the local engine, got {len(args.input)}",
             hint="Score them one by one, or all at once with --engine ray --output FOLDER.",
         )
-    scorer = load_scorer(args)
     if args.input:
-        return _score_file(scorer, args)
+        from ..data import check_columns_first
+
+        check_columns_first(args.input[0], [args.text_column])  # before the model loads
+        return _score_file(load_scorer(args), args)
+    scorer = load_scorer(args)
     return _print_predictions(scorer, args)
 
 

@@ -7,6 +7,7 @@ from .labelled import LabelledData, load_labelled, split
 from .readers import (
     RowsToScore,
     blank_positions,
+    check_columns_first,
     iter_table,
     read_table,
     read_texts,
@@ -24,6 +25,7 @@ __all__ = [
     "SentencesIn",
     "UnlabelledData",
     "blank_positions",
+    "check_columns_first",
     "discover_scale",
     "iter_table",
     "load_labelled",

@@ -255,6 +255,15 @@ def require_columns(frame: pd.DataFrame, columns: Sequence[str], source: str) ->
         )
 
 
+def check_columns_first(path: str | Path, columns: Sequence[str]) -> None:
+    """That ``path`` opens as a table and holds ``columns`` (the first of them the text), from its first rows:
+    the mistakes a command most often makes, checked before a model loads (seconds, from PyTorch weights). The
+    whole file is checked as it is read."""
+    for chunk in iter_table(path, columns[0], chunk_rows=64):  # a file without rows raises once it is read
+        require_columns(chunk, columns, str(path))
+        return
+
+
 def check_texts(texts: pd.Series, source: str, column: str) -> list[str]:
     blank = blank_positions(texts)
     if blank:
