@@ -256,10 +256,11 @@ def require_columns(frame: pd.DataFrame, columns: Sequence[str], source: str) ->
 
 
 def check_columns_first(path: str | Path, columns: Sequence[str]) -> None:
-    """That ``path`` opens as a table and holds ``columns`` (the first of them the text), from its first rows:
-    the mistakes a command most often makes, checked before a model loads (seconds, from PyTorch weights). The
+    """That ``path`` opens as a table and holds ``columns`` (the first of them the text), from its first chunk
+    of rows as :func:`scan_rows_to_score` reads it (a JSON Lines chunk has the keys its records have): the
+    mistakes a command most often makes, checked before a model loads (seconds, from PyTorch weights). The
     whole file is checked as it is read."""
-    for chunk in iter_table(path, columns[0], chunk_rows=64):  # a file without rows raises once it is read
+    for chunk in iter_table(path, columns[0]):  # a file without rows raises once it is read
         require_columns(chunk, columns, str(path))
         return
 
