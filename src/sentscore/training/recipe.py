@@ -65,11 +65,13 @@ def train(
 
     clock = Stopwatch()
     config, folder, run = checked(config, show_progress)
+    clock.lap("data")
     if tune_process is not None:
         tune_process(config)
     on_data = steps.chosen(config).on_data
     tracker = tracking.Tracker(config)
     with torch_threads(config.num_threads), tracker.active(stopped=TrainingInterrupted):
+        clock.lap("imports")  # torch and transformers' training code
         steps.run_all(on_data, run)
         clock.lap("data")
         config = with_default_objective(with_size_defaults(config, run), run.train_data.scale)
