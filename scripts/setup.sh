@@ -10,8 +10,8 @@ TORCH_VERSION=${SENTSCORE_TORCH_VERSION:-2.13.0}
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-# --no-compile: pip compiles every module it installs, one core, more than half its time (here 188 -> 95 s);
-# Python compiles the modules sentscore imports the first time it imports them, and keeps them (about 12 s once).
+# --no-compile: pip compiles every module it installs, on one core, for about half its time; Python compiles
+# the modules sentscore imports the first time it imports them, and keeps them (docs/decisions.md).
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   .venv/bin/python -m pip install --quiet --no-compile "torch==${TORCH_VERSION}"
 fi

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..data import BLANK_ROWS
+from ..data import BLANK_ROWS, check_columns_first
 from ..errors import SentscoreError
 from .common import ENGINES, EXIT_ROWS_SKIPPED, add_backend_flags, load_scorer
 from .terminal import print_explanation
@@ -27,12 +27,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
             hint="Score them one by one, or all at once with --engine ray --output FOLDER.",
         )
     if args.input:
-        from ..data import check_columns_first
-
         check_columns_first(args.input[0], [args.text_column])  # before the model loads
         return _score_file(load_scorer(args), args)
-    scorer = load_scorer(args)
-    return _print_predictions(scorer, args)
+    return _print_predictions(load_scorer(args), args)
 
 
 def _read_stdin() -> list[str]:

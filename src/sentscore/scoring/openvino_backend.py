@@ -65,7 +65,7 @@ BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "avx_ne_convert"})
 
 def cpu_lacks_bf16() -> bool:
     """Whether the CPU's flags show none of :data:`BF16_FLAGS`, so that OpenVINO need not be imported to learn that
-    it would multiply in f32 (importing it and asking took 0.06-0.09 s on such a CPU: docs/decisions.md).
+    it would multiply in f32 (docs/decisions.md).
     False where they show one, or cannot be read (not Linux): OpenVINO is then asked."""
     try:
         with open(CPUINFO, encoding="utf-8") as handle:

@@ -56,7 +56,7 @@ def train(
     ``stop`` is set, training ends after the current step with a resumable checkpoint and raises
     :class:`TrainingInterrupted`; ``config.resume`` continues from the newest checkpoint.
     The caller's process is left as it was (torch's thread count is restored; nothing else is changed).
-    The data is read and checked before torch is imported, so a bad file is refused within a second; a program
+    The data is read and checked before torch is imported, so a bad file is refused before it loads; a program
     that owns its process may pass ``tune_process`` (as ``sentscore train`` passes
     :func:`~sentscore.training.runtime.tune_process_for_training`), called with the config at that point.
     """
