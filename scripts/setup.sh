@@ -10,10 +10,11 @@ TORCH_VERSION=${SENTSCORE_TORCH_VERSION:-2.13.0}
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-# --no-compile: pip compiles every module it installs, on one core, for about half its time; Python compiles
-# the modules sentscore imports the first time it imports them, and keeps them (docs/decisions.md).
+# --no-compile: pip compiles every module it installs, on one core, for about half its time. write_bytecode.py
+# then compiles only what sentscore's commands import, even where PYTHONDONTWRITEBYTECODE is set (docs/decisions.md).
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   .venv/bin/python -m pip install --quiet --no-compile "torch==${TORCH_VERSION}"
 fi
 .venv/bin/python -m pip install --quiet --no-compile --disable-pip-version-check -e ".[dev]"
+.venv/bin/python scripts/write_bytecode.py
 echo "sentscore is installed in .venv (activate with: source .venv/bin/activate)"

@@ -21,6 +21,8 @@ if ! wait "$ray_install"; then
   exit 1
 fi
 export HF_HUB_OFFLINE=1
+# Each test process keeps the bytecode it compiles (the ray extra, the test tools), so the next one reads it.
+unset PYTHONDONTWRITEBYTECODE
 .venv/bin/python -m ruff check src tests bench
 .venv/bin/python -m ruff format --check src tests bench
 # One worker per core (at most 4: each holds torch and its models in memory); a file's tests stay on one
