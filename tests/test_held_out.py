@@ -81,7 +81,7 @@ def test_evaluate_says_how_much_of_a_file_the_model_saw(with_test_file, tmp_path
     assert result.returncode == 0, result.stderr
     said = " ".join(result.stdout.split())
     expected = f"{held['trained_on']} were trained on and {held['validated_on']} were used for validation"
-    assert "NOT held out" in said and expected in said
+    assert "NOT held out" in said and expected in said and "None is held out" in said
     assert "Scored with model.safetensors" in said
     mixed = write_csv(tmp_path / "mixed.csv", [*synthetic_rows(12, seed=1)[:5], ("a sentence never seen", 3)])
     assert evaluate(root / "model", mixed, backend="torch")["held_out"]["held_out"] == 1

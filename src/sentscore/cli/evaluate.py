@@ -83,15 +83,17 @@ def _not_held_out_words(held_out: dict, data_file: str) -> str:
             return f"the model was trained on a file named {trained_on}: these figures may not be held out."
         return ""
     seen = [
-        f"{held_out[key]} were {words}"
+        f"{held_out[key]} {'was' if held_out[key] == 1 else 'were'} {words}"
         for key, words in (("trained_on", "trained on"), ("validated_on", "used for validation"))
         if held_out[key]
     ]
     if not seen:
         return ""
+    n = held_out["held_out"]
+    rest = "None is held out" if n == 0 else f"Only {n} {'is' if n == 1 else 'are'} held out"
     return (
         f"of these {held_out['sentences']} sentences, {' and '.join(seen)}: these figures flatter the model. "
-        f"Only {held_out['held_out']} are held out; evaluate on a file the model never saw (a test_file)."
+        f"{rest}; evaluate on a file the model never saw (a test_file)."
     )
 
 
