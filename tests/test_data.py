@@ -108,6 +108,24 @@ def test_blank_sentences_are_named_by_row(tmp_path):
         load_labelled(path)
 
 
+def test_every_problem_of_a_labelled_file_is_named_at_once(tmp_path):
+    rows = [("a", 1), ("", 2), ("c", ""), ("d", 3.5), ("e", 9), ("f", "x"), ("g", 2)]
+    path = write_csv(tmp_path / "p.csv", rows)
+    with pytest.raises(SentscoreError) as info:
+        load_labelled(path)
+    assert info.value.message == (
+        f"{path}: blank 'sentence' in row 3; blank 'score' in row 4; "
+        "column 'score' mixes numbers and text; row 7 holds 'x'"
+    )
+    assert info.value.hint.startswith("Fill in or delete those rows. Make every score a whole number")
+    # checked against a model's levels, the values are named by their rows in the file, past the blank one
+    with pytest.raises(SentscoreError, match=r"blank 'score' in row 4; rows 5, 6, 7 have 'score' values"):
+        load_labelled(path, scale=ScoreScale(("1", "2", "3", "4", "5")))
+    fractional = write_csv(tmp_path / "f.csv", [("a", 1), ("b", ""), ("c", 2.5), ("d", 2)])
+    with pytest.raises(SentscoreError, match=r"row 3; column 'score' has fractional scores \(2.5\) in row 4\n"):
+        load_labelled(fractional)
+
+
 def test_undecodable_file(tmp_path):
     path = tmp_path / "latin1.csv"
     path.write_bytes("sentence,score\ncaf\xe9 was nice,4\n".encode("latin-1"))

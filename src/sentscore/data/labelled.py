@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SentscoreError
-from .readers import check_texts, read_table, require_columns, rows_named
+from .readers import FILL_IN, blank_positions, blank_texts_error, read_table, require_columns, rows_named
 from .scale import ScoreScale, discover_scale
 
 
@@ -39,20 +39,36 @@ def load_labelled(
     frame = read_table(path, text_column)
     source = str(path)
     require_columns(frame, [text_column, score_column], source)
-    texts = check_texts(frame[text_column], source, text_column)
+    # Every problem of the file in one message, as a config's are, so that one round of fixes is enough.
+    problems: list[SentscoreError] = []
+    blank_texts = blank_positions(frame[text_column])
+    if blank_texts:
+        problems.append(blank_texts_error(source, text_column, blank_texts))
     raw_scores = ["" if s is None else str(s) for s in frame[score_column]]
     blank = [i for i, s in enumerate(raw_scores) if not s.strip()]
     if blank:
-        raise SentscoreError(
-            f"{source}: blank '{score_column}' in {rows_named(blank)}", hint="Fill in or delete those rows."
-        )
-    if scale is not None:
+        problems.append(SentscoreError(f"{source}: blank '{score_column}' in {rows_named(blank)}", hint=FILL_IN))
+    filled = [i for i, s in enumerate(raw_scores) if s.strip()]
+    try:
+        given = {"labels": list(scale.labels), "labels_from": scale_from} if scale is not None else {"labels": labels}
         scale_found, ids = discover_scale(
-            raw_scores, source, score_column, labels=list(scale.labels), labels_from=scale_from
+            [raw_scores[i] for i in filled], source, score_column, num_labels, rows=filled, **given
         )
-    else:
-        scale_found, ids = discover_scale(raw_scores, source, score_column, num_labels, labels)
+    except SentscoreError as problem:
+        problems.append(problem)
+    if problems:
+        raise all_of(problems, source)
+    texts = [str(t) for t in frame[text_column]]
     return LabelledData(texts, ids, scale_found, source)
+
+
+def all_of(problems: list[SentscoreError], source: str) -> SentscoreError:
+    """One error for several problems of one file: each named, each hint kept once."""
+    if len(problems) == 1:
+        return problems[0]
+    parts = [p.message.removeprefix(f"{source}: ") for p in problems]
+    hints = list(dict.fromkeys(p.hint for p in problems if p.hint))
+    return SentscoreError(f"{source}: " + "; ".join(parts), hint=" ".join(hints) or None)
 
 
 def split(data: LabelledData, fraction: float, seed: int) -> tuple[LabelledData, LabelledData]:

@@ -26,6 +26,7 @@ TABLE_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl"
 TEXT_SUFFIXES = {".txt", ".text", ""}
 
 MAX_ROWS_LISTED = 8
+FILL_IN = "Fill in or delete those rows."
 
 
 def rows_named(indices: Sequence[int], verb: str = "", header: bool = True) -> str:
@@ -277,7 +278,7 @@ def blank_texts_error(source: str, column: str, blank: Sequence[int]) -> Sentsco
         return SentscoreError(
             f"{source}: {rows_named(blank, 'are', header=False)} blank", hint="Fill in or delete them."
         )
-    return SentscoreError(f"{source}: blank '{column}' in {rows_named(blank)}", hint="Fill in or delete those rows.")
+    return SentscoreError(f"{source}: blank '{column}' in {rows_named(blank)}", hint=FILL_IN)
 
 
 def read_texts(path: str | Path, text_column: str = "sentence") -> tuple[pd.DataFrame, list[str]]:

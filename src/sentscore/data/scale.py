@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import SentscoreError
@@ -49,7 +50,7 @@ class ScoreScale:
         return label
 
 
-def _numeric_scores(raw: list[str], source: str, column: str) -> list[int] | None:
+def _numeric_scores(raw: list[str], source: str, column: str, rows: Sequence[int]) -> list[int] | None:
     """Integer scores, or None if the column holds text labels. Mixed or fractional scores are errors."""
     numbers: list[float | None] = []
     for value in raw:
@@ -63,15 +64,16 @@ def _numeric_scores(raw: list[str], source: str, column: str) -> list[int] | Non
         return None
     if text_rows:
         examples = ", ".join(repr(raw[i]) for i in text_rows[:3])
+        named = rows_named(_at(rows, text_rows), "hold")
         raise SentscoreError(
-            f"{source}: column '{column}' mixes numbers and text; {rows_named(text_rows, 'hold')} {examples}",
+            f"{source}: column '{column}' mixes numbers and text; {named} {examples}",
             hint="Make every score a whole number (e.g. 1..5), or every score a text label.",
         )
     fractional = [i for i, n in enumerate(numbers) if not float(n).is_integer()]
     if fractional:
         examples = ", ".join(raw[i] for i in fractional[:3])
         raise SentscoreError(
-            f"{source}: column '{column}' has fractional scores ({examples}) in {rows_named(fractional)}",
+            f"{source}: column '{column}' has fractional scores ({examples}) in {rows_named(_at(rows, fractional))}",
             hint="Scores are ordinal levels: round them to whole numbers, or map them to levels first.",
         )
     return [int(n) for n in numbers]
@@ -84,6 +86,7 @@ def discover_scale(
     num_labels: int | None = None,
     labels: list[str] | None = None,
     labels_from: str | None = None,
+    rows: Sequence[int] | None = None,
 ) -> tuple[ScoreScale, list[int]]:
     """Find the label set and map each row to a label id.
 
@@ -92,11 +95,13 @@ def discover_scale(
     the recipe (or starts at the data's lowest score when that is below 1). Text labels are sorted
     unless ``labels`` orders them. ``labels_from`` says whose labels those are when they are not the user's own
     ``labels`` list ("the model", "the training file"), so that a score outside them is explained as such.
+    ``rows``: each score's position in its file, for the messages (default: the scores are the file's rows).
     """
+    rows = range(len(raw_scores)) if rows is None else rows
     if labels is not None:
-        return _on_given_labels(raw_scores, source, column, labels, labels_from)
+        return _on_given_labels(raw_scores, source, column, labels, labels_from, rows)
 
-    numbers = _numeric_scores(raw_scores, source, column)
+    numbers = _numeric_scores(raw_scores, source, column, rows)
     if numbers is None:
         scale = ScoreScale(tuple(sorted({s.strip() for s in raw_scores})))
         if num_labels is not None and len(scale) != num_labels:
@@ -115,7 +120,7 @@ def discover_scale(
             found = sorted({numbers[i] for i in outside})[:5]
             raise SentscoreError(
                 f"{source}: num_labels is {num_labels}, so scores must be {low}..{high}, "
-                f"but {rows_named(outside, 'hold')} {found}",
+                f"but {rows_named(_at(rows, outside), 'hold')} {found}",
                 hint=f"Fix those rows, or set num_labels to match the data (it spans {min(numbers)}..{max(numbers)}).",
             )
     if high - low > 100:
@@ -130,7 +135,7 @@ def discover_scale(
 
 
 def _on_given_labels(
-    raw_scores: list[str], source: str, column: str, labels: list[str], labels_from: str | None
+    raw_scores: list[str], source: str, column: str, labels: list[str], labels_from: str | None, rows: Sequence[int]
 ) -> tuple[ScoreScale, list[int]]:
     """Each row's id on the scale of ``labels`` (a user's list, or a model's levels: ``labels_from``)."""
     scale = ScoreScale(tuple(str(label) for label in labels))
@@ -142,7 +147,7 @@ def _on_given_labels(
     if unknown:
         found = sorted({raw_scores[i] for i in unknown})[:5]
         raise SentscoreError(
-            f"{source}: {rows_named(unknown, 'have')} '{column}' values {found} "
+            f"{source}: {rows_named(_at(rows, unknown), 'have')} '{column}' values {found} "
             f"outside the labels {list(scale.labels)}",
             hint=f"The levels of {labels_from} are {', '.join(scale.labels)}: fix or drop those rows, or train "
             "a model on this file's scale."
@@ -150,3 +155,8 @@ def _on_given_labels(
             else "Fix those rows, or add the labels to the 'labels' list.",
         )
     return scale, [lookup[s.strip()] for s in raw_scores]
+
+
+def _at(rows: Sequence[int], positions: list[int]) -> list[int]:
+    """The file rows of these positions among the scores."""
+    return [rows[i] for i in positions]
