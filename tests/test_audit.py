@@ -137,3 +137,11 @@ def test_the_command_line_audits_and_estimates(config, trained_tiny_dir, tmp_pat
         ["audit", str(trained_tiny_dir), config.train_file, "--config", str(tmp_path / "config.json")]
     )
     assert code == 2 and "not both" in err
+    # the training flags alone name a recipe, as they do for train
+    flags = ["--model-name", config.model_name, "--train-file", config.train_file, "--max-length", "32"]
+    code, lines, err = in_process(["audit", *flags, "--folds", "2", "--dry-run"])
+    assert code == 0 and "Audit of 40 labelled rows in 2 folds" in " ".join(lines), err
+    code, _, err = in_process(["audit", str(trained_tiny_dir)])
+    assert code == 2 and "Give the labelled file" in err
+    code, _, err = in_process(["audit", str(trained_tiny_dir), config.train_file, "--num-train-epochs", "2"])
+    assert code == 2 and "--num-train-epochs sets how the folds" in err  # not silently ignored

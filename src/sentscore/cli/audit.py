@@ -1,5 +1,6 @@
-"""``sentscore audit``: the labelled rows whose score is probably wrong, by cross-validating the config's recipe
-(``--config``) or from one trained model on a labelled file (``MODEL_DIR DATA_FILE``)."""
+"""``sentscore audit``: the labelled rows whose score is probably wrong, by cross-validating a recipe (``--config``,
+or training flags alone, as ``train`` takes them) or from one trained model on a labelled file
+(``MODEL_DIR DATA_FILE``)."""
 
 from __future__ import annotations
 
@@ -13,24 +14,18 @@ from ..errors import SentscoreError
 from .common import EXIT_INTERRUPTED
 from .terminal import console, print_error
 
+#: The two ways to call it, for hints.
+BOTH_WAYS = (
+    "sentscore audit --train-file labels.csv (or --config config.json)   or   sentscore audit MODEL_DIR labels.csv"
+)
+
 
 def cmd_audit(args: argparse.Namespace) -> int:
     from ..auditing import audit
 
-    if args.config and (args.model_dir or args.data_file):
-        raise SentscoreError(
-            "Give --config (cross-validate its recipe) or MODEL_DIR DATA_FILE (one model's view of a file), not both",
-            hint="sentscore audit --config config.json   or   sentscore audit models new_labels.csv",
-        )
-    if not args.config and not (args.model_dir and args.data_file):
-        raise SentscoreError(
-            "Give --config, or a model folder and a labelled file",
-            hint="sentscore audit --config config.json   or   sentscore audit models new_labels.csv",
-        )
-    overrides = {k: v for k, v in TrainConfig.given_flags(args).items() if k != "resume"}
-    source: Any = TrainConfig.from_file(args.config, overrides) if args.config else args.model_dir
+    source = _what_to_audit(args)
     if args.dry_run:
-        return _dry_run(source, args.folds) if args.config else _refuse_dry_run()
+        return _dry_run(source, args.folds) if isinstance(source, TrainConfig) else _refuse_dry_run()
     from ..training.recipe import TrainingInterrupted
     from .train import stop_on_signals
 
@@ -49,8 +44,35 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _what_to_audit(args: argparse.Namespace) -> TrainConfig | str:
+    """The recipe to cross-validate (``--config``, or training flags alone, as ``train`` takes them), or one
+    trained model folder (``MODEL_DIR DATA_FILE``)."""
+    overrides = {k: v for k, v in TrainConfig.given_flags(args).items() if k != "resume"}
+    if args.model_dir and args.config:
+        raise SentscoreError(
+            "Give --config (cross-validate its recipe) or MODEL_DIR DATA_FILE (one model's view of a file), not both",
+            hint=BOTH_WAYS,
+        )
+    if args.model_dir and not args.data_file:
+        raise SentscoreError(f"Give the labelled file for the model in {args.model_dir} to check", hint=BOTH_WAYS)
+    if not args.model_dir:
+        if args.config:
+            return TrainConfig.from_file(args.config, overrides)
+        return TrainConfig.from_dict(overrides, source="command line", flags=set(overrides))
+    unused = [f"--{k.replace('_', '-')}" for k in overrides if k not in ("text_column", "score_column")]
+    if unused:
+        raise SentscoreError(
+            f"{', '.join(unused)} set{'s' if len(unused) == 1 else ''} how the folds of a cross-validated audit "
+            f"train; {args.model_dir} is trained already",
+            hint=f"Leave {'it' if len(unused) == 1 else 'them'} out, or cross-validate the recipe: {BOTH_WAYS}",
+        )
+    return args.model_dir
+
+
 def _refuse_dry_run() -> int:
-    raise SentscoreError("--dry-run estimates a cross-validated audit (--config)", hint="Leave out --dry-run.")
+    raise SentscoreError(
+        "--dry-run estimates a cross-validated audit (a recipe, not a model folder)", hint="Leave out --dry-run."
+    )
 
 
 def _dry_run(config: TrainConfig, folds: int) -> int:
@@ -101,10 +123,11 @@ def add_audit_parser(commands: Any, common: argparse.ArgumentParser, config_file
         parents=[common],
         help="Find the labelled rows whose score is probably wrong.",
         description="Rank the labelled rows by how likely their score is wrong (cleanlab), from probabilities of "
-        "models that never saw them: --config cross-validates the config's recipe over its train_file and "
-        "validation_file; MODEL_DIR DATA_FILE uses one trained model on a file it was not trained on.",
+        "models that never saw them: --config (or the training flags alone, as train takes them) cross-validates "
+        "the recipe over its train_file and validation_file; MODEL_DIR DATA_FILE uses one trained model on a file "
+        "it was not trained on.",
     )
-    audit.add_argument("model_dir", nargs="?", help="A trained model folder (without --config).")
+    audit.add_argument("model_dir", nargs="?", help="A trained model folder (without --config or training flags).")
     audit.add_argument("data_file", nargs="?", help="A labelled file for that model to check (without --config).")
     audit.add_argument("--config", help="The training config whose labelled rows are audited by cross-validation.")
     audit.add_argument(
