@@ -11,7 +11,7 @@ from typing import Any
 
 from ..config import TrainConfig
 from ..errors import SentscoreError
-from .common import EXIT_INTERRUPTED
+from .common import EXIT_INTERRUPTED, recipe_from
 from .terminal import console, print_error
 
 #: The two ways to call it, for hints.
@@ -56,9 +56,7 @@ def _what_to_audit(args: argparse.Namespace) -> TrainConfig | str:
     if args.model_dir and not args.data_file:
         raise SentscoreError(f"Give the labelled file for the model in {args.model_dir} to check", hint=BOTH_WAYS)
     if not args.model_dir:
-        if args.config:
-            return TrainConfig.from_file(args.config, overrides)
-        return TrainConfig.from_dict(overrides, source="command line", flags=set(overrides))
+        return recipe_from(args, overrides)
     unused = [f"--{k.replace('_', '-')}" for k in overrides if k not in ("text_column", "score_column")]
     if unused:
         raise SentscoreError(

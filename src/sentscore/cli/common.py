@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..config import TrainConfig
 from ..model.folder import ONNX_FILES
 from ..scoring.backends import BACKENDS, DEFAULT_BATCH_SIZE, DEVICES, LONG_TEXTS
 
@@ -13,6 +14,13 @@ EXIT_ROWS_SKIPPED = 3  # a file was scored, but rows with a blank text were not
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # as a shell reports a program that SIGPIPE ended (128 + 13)
 ENGINES = ("local", "ray")
+
+
+def recipe_from(args: argparse.Namespace, overrides: dict[str, Any]) -> TrainConfig:
+    """The training recipe a command names: ``--config`` with the flags over it, or the flags alone."""
+    if args.config:
+        return TrainConfig.from_file(args.config, overrides)
+    return TrainConfig.from_dict(overrides, source="command line", flags=set(overrides))
 
 
 def load_scorer(args: argparse.Namespace) -> Any:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import TrainConfig
 from ..errors import SentscoreError
-from .common import ENGINES, EXIT_INTERRUPTED
+from .common import ENGINES, EXIT_INTERRUPTED, recipe_from
 from .terminal import console, print_error, print_metrics_table
 
 if TYPE_CHECKING:
@@ -25,11 +25,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..training.recipe import TrainingInterrupted, train
     from ..training.runtime import tune_process_for_training
 
-    overrides = TrainConfig.given_flags(args)
-    if args.config:
-        config = TrainConfig.from_file(args.config, overrides)
-    else:
-        config = TrainConfig.from_dict(overrides, source="command line", flags=set(overrides))
+    config = recipe_from(args, TrainConfig.given_flags(args))
     if args.engine == "ray":
         return _train_with_ray(config, args.workers)
     if args.dry_run:
@@ -214,12 +210,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from ..training.runtime import tune_process_for_training
 
     optuna = require_optuna()
-    overrides = TrainConfig.given_flags(args)
-    config = (
-        TrainConfig.from_file(args.config, overrides)
-        if args.config
-        else TrainConfig.from_dict(overrides, source="command line", flags=set(overrides))
-    )
+    config = recipe_from(args, TrainConfig.given_flags(args))
     tune_process_for_training(config)
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial comes from sentscore instead
     logging.getLogger("sentscore.integrations.tuning").setLevel(logging.INFO)
