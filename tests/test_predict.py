@@ -91,6 +91,29 @@ def test_score_file_keeps_order_and_columns(trained_tiny_dir, tmp_path, suffix):
     assert {"confidence", "expected_score", "prob_1", "prob_5"} <= set(written.columns)
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_a_labelled_or_scored_file_keeps_its_own_columns_beside_the_new_scores(
+    trained_tiny_dir, tmp_path, suffix, caplog
+):
+    given = ["5", "1", "4", "2"]
+    frame = pd.DataFrame({"sentence": SENTENCES, "score": given, "input_score": ["a", "b", "c", "d"]})
+    frame["confidence"] = "high"
+    source, out = write_table_as(tmp_path / f"in{suffix}", frame), tmp_path / f"out{suffix}"
+    scorer = Scorer.load(trained_tiny_dir, backend="torch")
+    with caplog.at_level("WARNING"):
+        scorer.score_file(source, out, show_progress=False, chunk_rows=3)
+    read = pd.read_json(out, lines=True, dtype=False) if suffix == ".jsonl" else pd.read_csv(out, dtype=str)
+    assert read.columns.tolist() == [
+        "sentence", "input_input_score", "input_score", "input_confidence", "score", "confidence", "expected_score"
+    ]  # fmt: skip
+    assert read["input_input_score"].tolist() == given  # "input_score" was taken: the file's own stays as it is
+    assert read["input_score"].tolist() == ["a", "b", "c", "d"]
+    assert read["input_confidence"].tolist() == ["high"] * 4
+    assert [str(s) for s in read["score"]] == [str(p.score) for p in scorer.predict(SENTENCES)]
+    assert caplog.text.count("kept the file's own") == 1  # said once, not once a chunk
+    assert "'score' as 'input_input_score', 'confidence' as 'input_confidence'" in caplog.text
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".txt"])
 @pytest.mark.parametrize("blank_rows", ["skip", "drop"])
 def test_score_file_in_chunks_writes_what_one_pass_writes(trained_tiny_dir, tmp_path, suffix, blank_rows):

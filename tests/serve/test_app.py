@@ -109,6 +109,9 @@ def test_score_file_upload(client):
     assert 'filename="reviews-scored.csv"' in response.headers["content-disposition"]
     text = client.post("/v1/score-file", files={"file": ("a.txt", "one\ntwo\n", "text/plain")})
     assert text.status_code == 200 and text.text.splitlines()[0].startswith("sentence,score")
+    labelled = client.post("/v1/score-file", files={"file": ("l.csv", "sentence,score\nfine,5\n", "text/csv")})
+    assert labelled.text.splitlines()[0] == "sentence,input_score,score,confidence,expected_score"
+    assert labelled.text.splitlines()[1].startswith("fine,5,")  # the given score is kept, not overwritten
 
 
 def test_score_file_errors(client):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,9 +14,27 @@ from .readers import TABLE_SUFFIXES
 if TYPE_CHECKING:
     import pandas as pd
 
+#: What an input column whose name a scored table uses for its own is called in the output.
+INPUT_PREFIX = "input_"
+
 
 #: First characters that make a spreadsheet read a cell as a formula (OWASP's CSV injection list).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def keeping_input_columns(frame: pd.DataFrame, added: Collection[str]) -> pd.DataFrame:
+    """``frame`` with each of its columns that ``added`` names (a scored file's ``score`` when it was labelled,
+    say) renamed ``input_<name>``, so that the added columns never overwrite what the file holds."""
+    taken = set(frame.columns) | set(added)
+    renamed = {}
+    for name in added:
+        if name in frame.columns:
+            new = INPUT_PREFIX + name
+            while new in taken:
+                new = INPUT_PREFIX + new
+            renamed[name] = new
+            taken.add(new)
+    return frame.rename(columns=renamed) if renamed else frame
 
 
 def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..data import RowsToScore, ScoreScale
 from ..data.inputs import sentences_in
+from ..data.writers import keeping_input_columns
 from ..errors import SentscoreError
 from ..model.conformal import check_coverage, describe, score_sets, threshold
 from ..model.folder import TOKENIZER_FILE, WEIGHTS_FILE, ModelFolder, ModelInfo
@@ -281,7 +282,7 @@ class Scorer:
             check_coverage(set_coverage)
             self.require_score_sets()
         found = scan_rows_to_score(input_path, text_column, blank_rows, chunk_rows)
-        blank, offset = set(found.blank), 0
+        blank, offset, kept = set(found.blank), 0, {}
         with (
             self._file_scoring(workers) as predict_proba,
             progress_bar(found.rows - len(blank), show_progress) as advance,
@@ -296,7 +297,12 @@ class Scorer:
                 column = chunk[text_column].tolist()
                 texts = [str(column[i]) for i in positions]
                 probs = predict_proba(texts, progress=advance)
-                write(self.add_scores(chunk, probs, with_probs, set_coverage, positions))
+                scored = self.add_scores(chunk, probs, with_probs, set_coverage, positions)
+                kept |= {old: new for old, new in zip(chunk.columns, scored.columns, strict=False) if old != new}
+                write(scored)
+        if kept:
+            said = ", ".join(f"'{old}' as '{new}'" for old, new in kept.items())
+            logger.warning("%s: kept the file's own %s, beside the new scores", input_path, said)
         return found
 
     @contextlib.contextmanager
@@ -330,8 +336,8 @@ class Scorer:
         positions: Sequence[int] | None = None,
     ) -> Any:
         """A copy of ``frame`` with ``score``, ``confidence``, ``expected_score`` (and ``prob_<label>``, and
-        the conformal set's ``set_low``, ``set_high`` and ``set_levels`` (``1|5``) at ``set_coverage``);
-        ``probs`` are those of the rows
+        the conformal set's ``set_low``, ``set_high`` and ``set_levels`` (``1|5``) at ``set_coverage``) added
+        after its columns (one of its own of such a name is kept as ``input_<name>``); ``probs`` are those of the rows
         at ``positions`` (default: every row), and the other rows' cells stay empty."""
         predictions = self.predictions_from_probs(probs, set_coverage)
         positions = list(range(len(frame))) if positions is None else list(positions)
@@ -348,7 +354,7 @@ class Scorer:
         if with_probs:
             for j, label in enumerate(self.scale.labels):
                 columns[f"prob_{label}"] = [round(float(x), 6) for x in probs[:, j]]
-        frame = frame.copy()
+        frame = keeping_input_columns(frame.copy(), columns)
         for name, values in columns.items():
             cells: list[Any] = [None] * len(frame)
             for position, value in zip(positions, values, strict=True):
