@@ -59,8 +59,13 @@ def test_missing_columns_lists_the_columns_found(tmp_path):
 
 def test_empty_and_header_only_files(tmp_path):
     (tmp_path / "e.csv").write_text("")
-    with pytest.raises(SentscoreError, match="e.csv is empty"):
+    with pytest.raises(SentscoreError, match="e.csv is empty") as info:
         load_labelled(tmp_path / "e.csv")
+    assert info.value.hint == "Add a header line and at least a few rows."
+    (tmp_path / "e.txt").write_text("")
+    with pytest.raises(SentscoreError, match="e.txt is empty") as info:
+        read_texts(tmp_path / "e.txt")
+    assert info.value.hint == "Add one sentence a line."  # a text file has no header
     (tmp_path / "h.csv").write_text("sentence,score\n")
     with pytest.raises(SentscoreError, match="no data rows"):
         load_labelled(tmp_path / "h.csv")

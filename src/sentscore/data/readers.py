@@ -126,7 +126,8 @@ def _table_kind(path: Path) -> str:
             f"{path}: unsupported file type '{suffix}'", hint="Use .csv, .tsv, .jsonl or .txt (one sentence a line)."
         )
     if path.stat().st_size == 0:
-        raise SentscoreError(f"{path} is empty", hint="Add a header line and at least a few rows.")
+        fill = "one sentence a line" if kind == "text" else "a header line and at least a few rows"
+        raise SentscoreError(f"{path} is empty", hint=f"Add {fill}.")
     return kind
 
 
