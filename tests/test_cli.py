@@ -372,7 +372,7 @@ def test_output_cut_short_by_its_reader_ends_quietly_with_sigpipes_code(trained_
         stderr=subprocess.PIPE,
         env=env,
     ) as process:
-        assert process.stdout.readline().startswith(b"sentence,score")
+        assert process.stdout.readline().startswith(b"sentence,input_score,score")  # the file is labelled
         process.stdout.close()
         errors = process.stderr.read().decode()
         assert process.wait(timeout=300) == 141, errors
