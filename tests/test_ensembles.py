@@ -9,8 +9,8 @@ import torch
 
 from sentscore import Scorer, TrainConfig, train
 from sentscore.errors import SentscoreError
-from sentscore.model.folder import own_model_type
 from sentscore.model.objectives import OBJECTIVES
+from sentscore.model.stock_loaders import own_model_type
 
 from .conftest import synthetic_rows, write_csv
 

@@ -9,7 +9,7 @@ import pytest
 
 from sentscore import Scorer, TrainConfig, train
 from sentscore.errors import SentscoreError
-from sentscore.model.folder import TRAIN_OUTPUT_FILES
+from sentscore.model.folder import TRAIN_OUTPUT_FILES, ModelFolder
 
 from .conftest import pipeline_probabilities, run_recipe_predict, synthetic_rows, write_csv
 
@@ -104,6 +104,22 @@ def test_trained_model_is_never_overwritten_by_accident(trained_tiny_dir, tiny_m
         train(config)
     assert "--overwrite" in info.value.hint
     assert (trained_tiny_dir / "model.safetensors").stat().st_mtime_ns == before
+
+
+def test_a_folder_of_other_things_is_never_replaced_by_a_model(tiny_model_dir, tmp_path):
+    """Training replaces its whole output folder: `--output-dir .` would have taken the project with it."""
+    project = tmp_path / "project"
+    (project / "models_v1").mkdir(parents=True)
+    data = write_csv(project / "d.csv", synthetic_rows(4))
+    (project / ".git").mkdir()
+    config = TrainConfig(model_name=str(tiny_model_dir), train_file=str(data), output_dir=str(project), overwrite=True)
+    with pytest.raises(SentscoreError, match=r"holds what sentscore did not write \(\.git/, d\.csv, models_v1/\)"):
+        train(config)
+    assert sorted(p.name for p in project.iterdir()) == [".git", "d.csv", "models_v1"]
+    # what an interrupted run leaves is not in the way of resuming it
+    (tmp_path / "stopped" / ".checkpoints").mkdir(parents=True)
+    (tmp_path / "stopped" / "runs").mkdir()
+    ModelFolder(tmp_path / "stopped").check_can_write(overwrite=False)
 
 
 def config_with_validation_file(model_dir, tmp_path, train_rows, validation_rows, **settings) -> TrainConfig:

@@ -19,8 +19,8 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, PreTrai
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from ..errors import SentscoreError
-from .folder import ENSEMBLE_MODEL_TYPE
 from .objectives import objective_from_record
+from .stock_loaders import ENSEMBLE_MODEL_TYPE
 
 #: The smallest probability whose log an ensemble outputs (a level no member gives any mass).
 FLOOR = 1e-12

@@ -3,9 +3,9 @@
 A folder is a plain Hugging Face model folder (it loads in ``transformers.pipeline``, the
 ``AutoModelForSequenceClassification`` classes and ``BertForSequenceClassification`` when its head is the stock
 one) plus sentscore's own record of how it was made. A folder whose head no stock class runs (sentscore's own
-head, an ensemble) makes every stock loader stop with a message that says how to score it (see
-:func:`guarding_stock_loaders`), never load a random head. :class:`ModelFolder` alone writes and reads it: values
-that must live in two files for transformers (the labels in ``config.json``, the truncation length in
+head, an ensemble) makes every stock loader stop with a message that says how to score it
+(:mod:`sentscore.model.stock_loaders`), never load a random head. :class:`ModelFolder` alone writes and reads it:
+values that must live in two files for transformers (the labels in ``config.json``, the truncation length in
 ``tokenizer_config.json``) are written from one :class:`ModelInfo` and checked against it on read.
 """
 
@@ -22,6 +22,7 @@ from typing import Any
 from .. import atomic
 from ..data import ScoreScale
 from ..errors import SentscoreError
+from .stock_loaders import ENSEMBLE_MODEL_TYPE, HEAD_MODEL_TYPE, guarding_stock_loaders, own_model_type
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ TOKENIZER_FILE = "tokenizer.json"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 CONFORMAL_FILE = "conformal.json"  # the validation sentences' conformal scores, for score sets
 CHECKPOINT_DIR = ".checkpoints"  # the Trainer's per-epoch checkpoints; removed when training ends
+RUNS_DIR = "runs"  # TensorBoard's runs, when logging_dir is not set; kept when the folder is trained again
 ONNX_FILE = "model.onnx"  # written by `sentscore export`: the graph, its weights beside it in ONNX_DATA_FILE
 ONNX_DATA_FILE = f"{ONNX_FILE}.data"  # ONNX external data, which ONNX Runtime and OpenVINO map into memory
 ONNX_INT8_FILE = "model.int8.onnx"
@@ -51,18 +53,6 @@ MODEL_FILES = (MODEL_CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE, TOKENIZER_CONFIG
 REPORT_FILES = (METRICS_FILE, CARD_FILE, CONFUSION_PNG, CURVE_PNG, RELIABILITY_PNG, CONFORMAL_FILE)
 #: Every file `sentscore train` writes (with its default ONNX export).
 TRAIN_OUTPUT_FILES = frozenset(MODEL_FILES + REPORT_FILES + (ONNX_FILE, ONNX_DATA_FILE))
-
-#: Model types of the heads only sentscore runs: its own head (mean pooling, CORN, regression) and an ensemble.
-HEAD_MODEL_TYPE = "sentscore"
-ENSEMBLE_MODEL_TYPE = "sentscore_ensemble"
-#: The ``config.json`` key that holds such a folder's own model type (its ``model_type`` is the encoder's).
-OWN_MODEL_TYPE_KEY = "sentscore_model_type"
-#: What a stock loader reads, and stops at, in such a folder's ``config.json``.
-STOCK_LOADER_MESSAGE = (
-    "this folder holds a sentscore model ({what}), which transformers cannot run: score it with "
-    '`sentscore predict FOLDER "a sentence"` or sentscore.Scorer.load(FOLDER) (pip install sentscore); '
-    "train with the defaults (pooling cls, a softmax objective) for a folder that transformers loads"
-)
 
 #: Version of the ModelInfo layout; folders written before it existed (sentscore 0.1.0) read as version 1.
 INFO_FORMAT = 2
@@ -272,13 +262,23 @@ class ModelFolder:
         return max(found, key=lambda p: int(p.name.rsplit("-", 1)[-1]), default=None)
 
     def check_can_write(self, overwrite: bool) -> None:
-        """Never replace a trained model by accident."""
+        """Never replace a trained model by accident, nor a folder of other things: training replaces the whole
+        folder (what an interrupted run left is kept for ``resume``)."""
         if self.path.exists() and not self.path.is_dir():
             raise SentscoreError(f"output_dir {self.path} is a file", hint="Choose a folder for output_dir.")
         if self.is_trained() and not overwrite:
             raise SentscoreError(
                 f"{self.path} already holds a trained model",
                 hint="Choose another --output-dir, or pass --overwrite to replace it.",
+            )
+        left = {CHECKPOINT_DIR, RUNS_DIR}  # by a run that stopped, and a partial file (.x.partial) of one
+        others = [] if self.is_trained() or not self.path.is_dir() else sorted(self.path.iterdir())
+        others = [p.name + "/" * p.is_dir() for p in others if p.name not in left and not p.name.endswith(".partial")]
+        if others:
+            raise SentscoreError(
+                f"output_dir {self.path} holds what sentscore did not write ({', '.join(others[:5])}"
+                f"{', …' if len(others) > 5 else ''}), and training replaces the whole folder",
+                hint="Choose a new or empty folder for --output-dir, or move those out of it first.",
             )
 
     def write_model(self, model: Any, tokenizer: Any, info: ModelInfo) -> None:
@@ -348,48 +348,6 @@ class ModelFolder:
 
     def _write_json(self, name: str, record: dict[str, Any]) -> None:
         atomic.write_text(self.file(name), json.dumps(record, indent=2) + "\n")
-
-
-def own_model_type(model_config: dict[str, Any]) -> str | None:
-    """The model type of the head only sentscore runs that a ``config.json`` describes (also as folders written
-    before the guard had it), or None for a stock model."""
-    if OWN_MODEL_TYPE_KEY in model_config:
-        return str(model_config[OWN_MODEL_TYPE_KEY])
-    model_type = model_config.get("model_type")
-    return model_type if model_type in (HEAD_MODEL_TYPE, ENSEMBLE_MODEL_TYPE) else None
-
-
-def guarding_stock_loaders(model_config: dict[str, Any], what: str) -> dict[str, Any]:
-    """``config.json`` of a head only sentscore runs, written so that every stock loader refuses it loudly.
-
-    Its ``model_type`` is the encoder's, so that transformers finds a config class for it (an unknown model type
-    would send the user to upgrade transformers), and its label map has one entry, the message; every config
-    class reads the label map's keys as level ids as it loads, and stops there, quoting the message. The own
-    model type is kept under :data:`OWN_MODEL_TYPE_KEY`; :func:`own_config` reads the file back."""
-    guarded = dict(model_config)
-    guarded[OWN_MODEL_TYPE_KEY] = model_config["model_type"]
-    guarded["model_type"] = encoder_model_type(model_config)
-    guarded["id2label"] = {STOCK_LOADER_MESSAGE.format(what=what): "see sentscore.json for the labels"}
-    guarded.pop("label2id", None)
-    return guarded
-
-
-def own_config(model_config: dict[str, Any]) -> dict[str, Any]:
-    """A ``config.json`` of a head only sentscore runs as its own config class reads it: the guard undone."""
-    record = dict(model_config)
-    if OWN_MODEL_TYPE_KEY in record:
-        record["model_type"] = record.pop(OWN_MODEL_TYPE_KEY)
-        record.pop("id2label", None)
-    return record
-
-
-def encoder_model_type(model_config: dict[str, Any]) -> str:
-    """The model type of the encoder under sentscore's head (or under an ensemble's first member)."""
-    if model_config.get("encoder"):
-        return encoder_model_type(model_config["encoder"])
-    if model_config.get("members"):
-        return encoder_model_type(model_config["members"][0])
-    return str(model_config["model_type"])
 
 
 def sha256(path: Path) -> str:

@@ -3,7 +3,7 @@
 
 It saves as a plain safetensors folder whose ``config.json`` the model folder guards, so that stock loaders
 (``transformers.pipeline``, ``AutoModel*``, ``BertForSequenceClassification``) refuse it loudly instead of
-loading a stock head with random weights (:func:`sentscore.modelfolder.guarding_stock_loaders`).
+loading a stock head with random weights (:func:`sentscore.model.stock_loaders.guarding_stock_loaders`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, PreTrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from .folder import HEAD_MODEL_TYPE
+from .stock_loaders import HEAD_MODEL_TYPE
 
 
 class SentscoreConfig(PreTrainedConfig):

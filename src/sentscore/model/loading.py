@@ -81,7 +81,7 @@ def load_for_training(
 def _refuse_to_fine_tune(source: str, name: str, allow_pickle: bool) -> None:
     """Stop before loading what cannot be fine-tuned: an ensemble, or (without ``allow_pickle``) weights that
     are only a pickle."""
-    from .folder import ENSEMBLE_MODEL_TYPE, own_model_type
+    from .stock_loaders import ENSEMBLE_MODEL_TYPE, own_model_type
 
     if own_model_type(config_json(source)) == ENSEMBLE_MODEL_TYPE:
         raise SentscoreError(
@@ -285,8 +285,8 @@ def load_trained(folder: str | Path, **options: Any) -> Any:
     try:
         with quiet_transformers():
             from .ensembles import ProbabilityEnsemble
-            from .folder import own_model_type
             from .heads import SentscoreModel
+            from .stock_loaders import own_model_type
 
             model_config = config_json(str(folder))
             model_type = own_model_type(model_config)
@@ -301,7 +301,7 @@ def load_trained(folder: str | Path, **options: Any) -> Any:
 
 def is_sentscore_folder(model_config: dict[str, Any]) -> bool:
     """Whether a ``config.json`` describes sentscore's own head (:class:`~sentscore.heads.SentscoreModel`)."""
-    from .folder import HEAD_MODEL_TYPE, own_model_type
+    from .stock_loaders import HEAD_MODEL_TYPE, own_model_type
 
     return own_model_type(model_config) == HEAD_MODEL_TYPE
 
@@ -310,8 +310,8 @@ def own_pretrained_config(model_config: dict[str, Any]) -> Any:
     """The config of a folder whose head only sentscore runs (its own head or an ensemble), from its
     ``config.json`` read past the guard that stops stock loaders."""
     from .ensembles import EnsembleConfig
-    from .folder import own_config
     from .heads import SentscoreConfig
+    from .stock_loaders import own_config
 
     record = own_config(model_config)
     config_class = EnsembleConfig if record["model_type"] == EnsembleConfig.model_type else SentscoreConfig

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SentscoreError
+from ..model.folder import RUNS_DIR
 
 if TYPE_CHECKING:
     from ..config import TrainConfig
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 TENSORBOARD, MLFLOW = "tensorboard", "mlflow"
-#: The folder of TensorBoard runs inside a model folder when ``logging_dir`` is not set.
-RUNS_DIR = "runs"
 #: The module each tracker needs, where it is not the tracker's own name.
 MODULES = {"azure_ml": "azureml", "flyte": "flytekit", "kubeflow": "kfp", "tensorboard": "tensorboard"}
 #: The files of a model folder logged to MLflow as artifacts.
