@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -122,6 +123,25 @@ def test_refusals_name_the_fix(config, tmp_path):
     assert few_rows < 20
     with pytest.raises(SentscoreError, match="without the teacher"):
         audit(TrainConfig(**{**config.to_dict(), "teacher": str(tmp_path)}), audit_dir=tmp_path / "y")
+
+
+def test_what_an_audit_writes_is_checked_before_it_trains_and_never_replaces_an_input(
+    config, trained_tiny_dir, tmp_path
+):
+    before = Path(config.train_file).read_bytes()
+    folder = tmp_path / "never"
+    for output, cleaned, said in [
+        (config.train_file, None, "--output .* is a file the audit reads"),
+        (None, config.train_file, "--cleaned .* is a file the audit reads"),
+        (tmp_path / "issues.xlsx", None, "cannot write '.xlsx' files"),
+        (tmp_path / "same.csv", tmp_path / "same.csv", "--output and --cleaned are both"),
+    ]:
+        with pytest.raises(SentscoreError, match=said):
+            audit(config, audit_dir=folder, output=output, cleaned=cleaned, show_progress=False)
+    assert not folder.exists()  # refused before the first fold trained
+    with pytest.raises(SentscoreError, match="is a file the audit reads"):
+        audit(trained_tiny_dir, config.train_file, audit_dir=folder, output=config.train_file, backend="torch")
+    assert Path(config.train_file).read_bytes() == before
 
 
 def test_the_command_line_audits_and_estimates(config, trained_tiny_dir, tmp_path):

@@ -18,7 +18,7 @@ from ..config import TrainConfig
 from ..data import load_labelled
 from .folds import Pool, check_auditable, cross_validated_probabilities, labelled_pool
 from .ranking import rank, summary
-from .report import input_rows, issues_table, write_report
+from .report import check_outputs, input_rows, issues_table, write_report
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -73,6 +73,12 @@ def audit(
     started = time.perf_counter()
     folder = Path(audit_dir)
     output = Path(output) if output is not None else folder / ISSUES_FILE
+    cleaned = Path(cleaned) if cleaned is not None else None
+    if isinstance(source, TrainConfig):
+        read = [source.train_file, source.validation_file, source.test_file, source.unlabelled_file]
+    else:
+        read = [data_file]
+    check_outputs(output, cleaned, [each for each in read if each])
     if isinstance(source, TrainConfig):
         source.validate()
         check_auditable(source)
@@ -90,7 +96,7 @@ def audit(
     found["seconds"] = round(time.perf_counter() - started, 1)
     inputs = input_rows(pool, text_column)
     table = issues_table(pool, ranking, probs, inputs)
-    kept = (Path(cleaned), inputs[~ranking.flagged]) if cleaned is not None else None
+    kept = (cleaned, inputs[~ranking.flagged]) if cleaned is not None else None
     write_report(folder, table, found, pool.data.scale, output, kept)
     return AuditResult(table, found, output, folder)
 

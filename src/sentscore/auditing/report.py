@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import atomic
 from ..data import ScoreScale, read_table, table_format, write_table
+from ..errors import SentscoreError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -64,6 +65,22 @@ def given_against_suggested(moves: dict[str, dict[str, int]], scale: ScoreScale)
     return count_grid_figure(counts, scale, "Suggested score (held-out model)", "Given score", title, "Oranges")
 
 
+def check_outputs(output: Path, cleaned: Path | None, inputs: list[str | Path]) -> None:
+    """Before anything trains: the files to write are of a format sentscore writes, and none is an input (or
+    the other)."""
+    read = {Path(each).resolve() for each in inputs}
+    for flag, path in (("--output", output), ("--cleaned", cleaned)):
+        if path is None:
+            continue
+        table_format(path)
+        if path.resolve() in read:
+            raise SentscoreError(
+                f"{flag} {path} is a file the audit reads", hint=f"Give {flag} a new file, so the input is kept."
+            )
+    if cleaned is not None and cleaned.resolve() == output.resolve():
+        raise SentscoreError(f"--output and --cleaned are both {output}", hint="Give each its own file.")
+
+
 def write_report(
     folder: Path,
     table: pd.DataFrame,
@@ -75,9 +92,6 @@ def write_report(
     """The table at ``output``, the summary and the plot in ``folder``, and with ``cleaned`` (a path and the rows
     to keep, in the input's order and columns) the input without the flagged rows; each written whole or not at
     all."""
-    table_format(output)
-    if cleaned is not None:
-        table_format(cleaned[0])
     folder.mkdir(parents=True, exist_ok=True)
     write_table(table, output)
     atomic.write_text(folder / SUMMARY_FILE, json.dumps(found, indent=2) + "\n")
