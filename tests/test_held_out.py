@@ -52,6 +52,8 @@ def test_the_test_file_is_scored_once_and_reported_apart(with_test_file):
     card = (root / "model" / "README.md").read_text()
     assert "## Test metrics" in card and card.index("## Test metrics") < card.index("## Validation metrics")
     assert "- Test: `test.csv`, 20 sentences" in card
+    assert metrics["test"]["held_out"] == {"sentences": 20, "trained_on": 0, "validated_on": 0, "held_out": 20}
+    assert "the figures to quote" in card
     info = ModelFolder(root / "model").info()
     assert info.test_file == "test.csv" and info.test_samples == 20
 
@@ -67,6 +69,35 @@ def test_the_kept_epoch_is_recorded_on_the_card_in_metrics_and_in_the_summary(wi
     from sentscore.cli.train import _kept_epoch_words
 
     assert _kept_epoch_words(result).startswith(f"Kept the model of epoch {kept[0]['epoch']:g} of 3, the best by")
+
+
+def test_a_test_file_the_model_saw_is_said_so_before_training_and_after(tiny_model_dir, tmp_path, caplog):
+    rows = synthetic_rows(8, seed=3)
+    train_file = write_csv(tmp_path / "train.csv", rows)
+    test_file = write_csv(tmp_path / "test.csv", [*rows[:6], ("a sentence the model never saw", 3)])
+    config = TrainConfig(
+        model_name=str(tiny_model_dir),
+        train_file=str(train_file),
+        test_file=str(test_file),
+        output_dir=str(tmp_path / "model"),
+        num_train_epochs=1,
+        max_length=32,
+        onnx_export="none",
+    )
+    with caplog.at_level(logging.WARNING):
+        from sentscore.training.plan import dry_run
+
+        dry_run(config)  # the warning comes with the data check, before anything trains
+    assert f"6 of the 7 sentences of the test file {test_file} are also training or validation" in caplog.text
+    train(config, show_progress=False)
+    test = json.loads((tmp_path / "model" / "metrics.json").read_text())["test"]
+    assert test["held_out"]["held_out"] == 1 and test["held_out"]["sentences"] == 7
+    card = (tmp_path / "model" / "README.md").read_text()
+    assert "7 sentences, **6 of them trained or validated on**: these figures flatter the model" in card
+    assert "the figures to quote" not in card
+    from sentscore.model.card import test_sentences_seen
+
+    assert test_sentences_seen(test) == 6
 
 
 def test_evaluate_says_how_much_of_a_file_the_model_saw(with_test_file, tmp_path):

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from ..model.card import test_sentences_seen
     from ..training.recipe import TrainingInterrupted, train
     from ..training.runtime import tune_process_for_training
 
@@ -43,8 +44,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     if result.test_metrics is not None:
         test = result.test_metrics
-        title = f"Test metrics: {test['file']} ({test['n']} sentences, never trained or validated on)"
-        print_metrics_table(test, result.baseline, title=title)
+        seen = test_sentences_seen(test)
+        held = f"NOT held out: {seen} trained or validated on" if seen else "never trained or validated on"
+        print_metrics_table(
+            test, result.baseline, title=f"Test metrics: {test['file']} ({test['n']} sentences, {held})"
+        )
     console().print(_kept_epoch_words(result))
     console().print(
         f"Trained on {result.train_samples} sentences{_and_unlabelled(result)} in {result.train_seconds:.0f} s. "

@@ -212,14 +212,28 @@ def _metric_rows(found: dict[str, Any], baseline: dict[str, Any]) -> str:
     )
 
 
+def test_sentences_seen(test: dict[str, Any]) -> int:
+    """How many of the test file's sentences the model trained or validated on (0 for a folder written before
+    sentscore counted them)."""
+    held = test.get("held_out")
+    return 0 if not held else held["sentences"] - held["held_out"]
+
+
 def _test_section(metrics: dict[str, Any]) -> str:
     test = metrics.get("test")
     if not test:
         return ""
+    seen = test_sentences_seen(test)
+    what = (
+        f"{test['n']} sentences, **{seen} of them trained or validated on**: these figures flatter the model; "
+        "quote those of a file it never saw."
+        if seen
+        else f"{test['n']} sentences the model never trained on and that played no part in choosing the epoch\n"
+        "or calibrating: the figures to quote."
+    )
     return f"""## Test metrics
 
-`{test["file"]}`, {test["n"]} sentences the model never trained on and that played no part in choosing the epoch
-or calibrating: the figures to quote. Scored as `sentscore predict` scores them; intervals by bootstrap.
+`{test["file"]}`, {what} Scored as `sentscore predict` scores them; intervals by bootstrap.
 
 | Metric | Model | 95% interval | Baseline |
 |---|---|---|---|

@@ -42,12 +42,25 @@ def prepare_data(config: TrainConfig) -> tuple[LabelledData, LabelledData]:
     return data, validation
 
 
-def load_test(config: TrainConfig, scale: Any) -> LabelledData | None:
-    """The test file, read and checked against the training scale before anything trains (None without one)."""
+def load_test(config: TrainConfig, data: LabelledData, validation: LabelledData) -> LabelledData | None:
+    """The test file, read and checked against the training scale before anything trains (None without one);
+    a warning, before training, when some of its sentences are training or validation sentences."""
+    from ..data.seen import fingerprint, seen_positions
+
     if not config.test_file:
         return None
     columns = config.text_column, config.score_column
-    return load_labelled(config.test_file, *columns, scale=scale, scale_from=TRAINING_FILE)
+    test = load_labelled(config.test_file, *columns, scale=data.scale, scale_from=TRAINING_FILE)
+    seen = seen_positions(test.texts, fingerprint([*data.texts, *validation.texts]))
+    if seen:
+        logger.warning(
+            "%d of the %d sentences of the test file %s are also training or validation sentences: its figures "
+            "will flatter the model by that much (a test file should hold only sentences the model never sees)",
+            len(seen),
+            len(test),
+            config.test_file,
+        )
+    return test
 
 
 def _warn_shared_sentences(data: LabelledData, validation: LabelledData, config: TrainConfig) -> None:

@@ -112,7 +112,7 @@ def checked(config: TrainConfig, show_progress: bool) -> tuple[TrainConfig, Mode
     # Every process checks (a read), so that under a launcher all of them stop alike instead of some waiting.
     folder.check_can_write(config.overwrite)
     run = Run(config, *prepare_data(config), show_progress=show_progress)
-    run.test_data = load_test(config, run.train_data.scale)  # a bad test file stops before training
+    run.test_data = load_test(config, run.train_data, run.validation_data)  # a bad one stops before training
     return config, folder, run
 
 

@@ -21,7 +21,7 @@ from ..metrics import (
     majority_baseline,
     reliability_bins,
 )
-from ..model.folder import ModelFolder, ModelInfo, library_versions
+from ..model.folder import RUNS_DIR, ModelFolder, ModelInfo, library_versions
 from ..model.objectives import Objective
 from .steps.calibration import fold_temperature
 from .steps.run import HeldOut, Run
@@ -169,14 +169,14 @@ def test_evaluation(model_dir: Path, test_data: LabelledData, config: TrainConfi
     metrics["ece"] = expected_calibration_error(probs, test_data.label_ids)
     metrics["intervals"] = bootstrap_intervals(test_data.label_ids, predicted, scale)
     metrics["file"] = os.path.basename(str(config.test_file))
+    # what of it the saved model trained or validated on (refitted, it trained on the validation sentences too)
+    metrics["held_out"] = seen.overlap(test_data.texts, ModelFolder(model_dir).info().seen)
     logger.debug("Scored the test file in %.1f s", time.perf_counter() - started)
     return metrics
 
 
 def keep_tensorboard_runs(folder: Path, staging: Path) -> None:
     """The TensorBoard runs written in the model folder (``runs/``) go on into the folder replacing it."""
-    from .tracking import RUNS_DIR
-
     if (folder / RUNS_DIR).is_dir():
         shutil.copytree(folder / RUNS_DIR, staging / RUNS_DIR)
 
