@@ -71,7 +71,7 @@ def test_model_health_docs_and_page(client):
         ('{"sentences": ["Great food!"], "probs": "yes"}', 422, "probs"),
         ('{"sentences": ["a", "b", "c", "d", "e", "f"]}', 422, "the limit is 5"),
         (json.dumps({"sentences": ["x" * 201]}), 422, "longer than 200 characters"),
-        ('{"sentences": ["fine", "   "]}', 422, "blank"),
+        ('{"sentences": ["fine", "   "]}', 422, "sentence [1] is blank (counted from 0)"),
         ("[1, 2, 3]", 422, "schema"),
         (json.dumps({"sentences": ["y" * 100] * 300}), 413, "over 20000 bytes"),
     ],

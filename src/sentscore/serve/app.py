@@ -217,7 +217,9 @@ def _check_sentences(sentences: list[str], settings: ServeSettings, check_count:
         )
     blank = [i for i, s in enumerate(sentences) if not re.search(VISIBLE, s)]
     if blank:
-        raise SentscoreError(f"sentences {blank[:10]} are blank", hint="Remove blank sentences.")
+        more = f" and {len(blank) - 10} more" if len(blank) > 10 else ""
+        named = f"sentences {blank[:10]}{more} are" if len(blank) > 1 else f"sentence [{blank[0]}] is"
+        raise SentscoreError(f"{named} blank (counted from 0)", hint="Remove blank sentences.")
     long = [i for i, s in enumerate(sentences) if len(s) > settings.max_chars]
     if long:
         raise SentscoreError(
