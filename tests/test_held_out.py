@@ -24,19 +24,24 @@ def with_test_file(tiny_model_dir, tmp_path_factory):
     train_file = write_csv(root / "train.csv", rows)
     test_rows = [(f"{text} today", score) for text, score in synthetic_rows(4, seed=2)]
     test_file = write_csv(root / "test.csv", test_rows)
-    config = TrainConfig(
-        model_name=str(tiny_model_dir),
-        train_file=str(train_file),
-        test_file=str(test_file),
-        output_dir=str(root / "model"),
-        num_train_epochs=3,
-        train_batch_size=16,
-        learning_rate=1e-3,
-        max_length=32,
-        onnx_export="none",
-    )
+    config = with_a_test_file(tiny_model_dir, train_file, test_file, num_train_epochs=3, learning_rate=1e-3)
     result = train(config, show_progress=False)
     return result, root
+
+
+def with_a_test_file(model_dir, train_file, test_file, **settings) -> TrainConfig:
+    """The tiny model's config, training on ``train_file`` into ``model`` beside it, with ``test_file``."""
+    model = train_file.parent / "model"
+    return TrainConfig(
+        model_name=str(model_dir),
+        train_file=str(train_file),
+        test_file=str(test_file),
+        output_dir=str(model),
+        train_batch_size=16,
+        max_length=32,
+        onnx_export="none",
+        **settings,
+    )
 
 
 def test_the_test_file_is_scored_once_and_reported_apart(with_test_file):
@@ -75,15 +80,7 @@ def test_a_test_file_the_model_saw_is_said_so_before_training_and_after(tiny_mod
     rows = synthetic_rows(8, seed=3)
     train_file = write_csv(tmp_path / "train.csv", rows)
     test_file = write_csv(tmp_path / "test.csv", [*rows[:6], ("a sentence the model never saw", 3)])
-    config = TrainConfig(
-        model_name=str(tiny_model_dir),
-        train_file=str(train_file),
-        test_file=str(test_file),
-        output_dir=str(tmp_path / "model"),
-        num_train_epochs=1,
-        max_length=32,
-        onnx_export="none",
-    )
+    config = with_a_test_file(tiny_model_dir, train_file, test_file, num_train_epochs=1)
     with caplog.at_level(logging.WARNING):
         from sentscore.training.plan import dry_run
 
