@@ -14,6 +14,22 @@ def test_checkpoint_dropout_is_kept_unless_one_is_given(tiny_model_dir):
     assert (hidden.config.hidden_dropout_prob, hidden.config.attention_probs_dropout_prob) == (0.0, 0.1)
 
 
+def test_a_max_length_past_the_encoders_positions_is_refused_before_training(tiny_model_dir):
+    from transformers import BertConfig, MPNetConfig, RobertaConfig
+
+    from sentscore.model.loading import tokens_read
+
+    load_for_training(str(tiny_model_dir), SCALE, max_length=128)  # the tiny BERT has 128 positions
+    for pooling in ("cls", "mean"):
+        with pytest.raises(SentscoreError, match="max_length 129 is more than .* reads: 128 tokens at most") as info:
+            load_for_training(str(tiny_model_dir), SCALE, pooling=pooling, max_length=129)
+        assert "--max-length" in info.value.hint
+    # RoBERTa's and MPNet's positions start after the padding id: 514 positions read 512 tokens
+    assert tokens_read(BertConfig()) == 512
+    assert tokens_read(RobertaConfig(max_position_embeddings=514, pad_token_id=1)) == 512
+    assert tokens_read(MPNetConfig(max_position_embeddings=514, pad_token_id=1)) == 512
+
+
 def test_head_is_labelled_after_the_scale(tiny_model_dir):
     _, model = load_for_training(str(tiny_model_dir), SCALE)
     assert model.config.id2label == {i: str(i + 1) for i in range(5)}

@@ -30,12 +30,14 @@ def load_for_training(
     objective: Objective | None = None,
     pooling: str = "cls",
     allow_pickle: bool = False,
+    max_length: int | None = None,
 ) -> tuple[Any, Any]:
     """Fast tokenizer and a model to fine-tune: the stock sequence-classification head, labelled after
     ``scale``, for classification from the CLS pooler; otherwise a :class:`~sentscore.heads.SentscoreModel`
     with ``pooling`` and the head ``objective`` asks for (default: classification over ``scale``).
 
-    ``dropout`` replaces the checkpoint's hidden-layer dropout probability when given.
+    ``dropout`` replaces the checkpoint's hidden-layer dropout probability when given; a ``max_length`` longer
+    than the encoder reads is refused before its weights load.
     Weights load from safetensors only, unless ``allow_pickle`` lets a pickle checkpoint (which can run code
     when loaded) be read; code from a checkpoint is never run.
     """
@@ -56,6 +58,7 @@ def load_for_training(
                 source, config=encoder_config, use_fast=True, trust_remote_code=False
             )
             _check_tokenizer_fits(tokenizer, encoder_config, name)
+            _check_length_fits(encoder_config, max_length, name)
             options = weight_options(allow_pickle)
             with load_report_silenced():
                 if objective.stock_head and pooling == "cls":
@@ -213,6 +216,33 @@ def _check_tokenizer_fits(tokenizer: Any, model_config: Any, name: str) -> None:
             f"'{name}' has no usable tokenizer: it knows {len(tokenizer)} tokens, the model {model_vocab}",
             hint="Save the base model's tokenizer into that folder (tokenizer.save_pretrained(folder), which writes "
             "tokenizer.json and tokenizer_config.json), or point model_name at a folder that has one.",
+        )
+
+
+#: Encoders whose position ids start after the padding id (RoBERTa's scheme): they read ``pad_token_id + 1`` tokens
+#: fewer than they have positions.
+POSITIONS_AFTER_PADDING = frozenset(
+    {"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "mpnet", "longformer", "data2vec-text", "xmod"}
+)
+
+
+def tokens_read(encoder_config: Any) -> int | None:
+    """The most tokens an encoder reads, from its position embeddings (None when its config does not say)."""
+    positions = getattr(encoder_config, "max_position_embeddings", None)
+    if not isinstance(positions, int):
+        return None
+    if getattr(encoder_config, "model_type", None) in POSITIONS_AFTER_PADDING:
+        positions -= (getattr(encoder_config, "pad_token_id", None) or 0) + 1
+    return positions
+
+
+def _check_length_fits(encoder_config: Any, max_length: int | None, name: str) -> None:
+    limit = tokens_read(encoder_config)
+    if max_length is not None and limit is not None and max_length > limit:
+        raise SentscoreError(
+            f"max_length {max_length} is more than '{name}' reads: {limit} tokens at most",
+            hint=f"Set max_length (--max-length) to {limit} or less; longer texts are then cut or read in windows "
+            "(train_long_texts).",
         )
 
 

@@ -262,6 +262,7 @@ def build_model(config: TrainConfig, scale: ScoreScale, objective: Objective) ->
         objective,
         config.pooling,
         config.allow_pickle,
+        config.max_length,
     )
     if config.learning_rate is None:
         config = dataclasses.replace(config, learning_rate=default_learning_rate(model))
