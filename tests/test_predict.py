@@ -162,6 +162,11 @@ def test_score_file_refuses_to_overwrite_its_input(trained_tiny_dir, tmp_path):
         Scorer.load(trained_tiny_dir, backend="torch").score_file(source, source, show_progress=False)
 
 
+def test_a_batch_size_below_one_is_refused_with_its_value(trained_tiny_dir):
+    with pytest.raises(SentscoreError, match="the batch size must be at least 1, got 0"):
+        Scorer.load(trained_tiny_dir, backend="torch", batch_size=0)
+
+
 def test_missing_and_incomplete_model_directories(trained_tiny_dir, tmp_path):
     with pytest.raises(SentscoreError, match="Model directory not found"):
         Scorer.load(tmp_path / "nope")

@@ -112,7 +112,7 @@ class Scorer:
         ONNX exports score on the CPU."""
         backend, device = scoring_backend(backend, device, onnx_file)
         if batch_size < 1:
-            raise SentscoreError("batch_size must be at least 1")
+            raise SentscoreError(f"the batch size must be at least 1, got {batch_size}", hint="e.g. --batch-size 32")
         folder = ModelFolder(model_dir)
         onnx_path = folder.onnx_file(backend, onnx_file) if folder.path.is_dir() else None
         folder.check(need_weights=onnx_path is None)
