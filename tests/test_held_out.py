@@ -24,18 +24,17 @@ def with_test_file(tiny_model_dir, tmp_path_factory):
     train_file = write_csv(root / "train.csv", rows)
     test_rows = [(f"{text} today", score) for text, score in synthetic_rows(4, seed=2)]
     test_file = write_csv(root / "test.csv", test_rows)
-    config = with_a_test_file(tiny_model_dir, train_file, test_file, num_train_epochs=3, learning_rate=1e-3)
+    config = tiny_config(tiny_model_dir, train_file, test_file=str(test_file), num_train_epochs=3, learning_rate=1e-3)
     result = train(config, show_progress=False)
     return result, root
 
 
-def with_a_test_file(model_dir, train_file, test_file, **settings) -> TrainConfig:
-    """The tiny model's config, training on ``train_file`` into ``model`` beside it, with ``test_file``."""
+def tiny_config(model_dir, train_file, **settings) -> TrainConfig:
+    """The tiny model's config, training on ``train_file`` into ``model`` beside it."""
     model = train_file.parent / "model"
     return TrainConfig(
         model_name=str(model_dir),
         train_file=str(train_file),
-        test_file=str(test_file),
         output_dir=str(model),
         train_batch_size=16,
         max_length=32,
@@ -80,7 +79,7 @@ def test_a_test_file_the_model_saw_is_said_so_before_training_and_after(tiny_mod
     rows = synthetic_rows(8, seed=3)
     train_file = write_csv(tmp_path / "train.csv", rows)
     test_file = write_csv(tmp_path / "test.csv", [*rows[:6], ("a sentence the model never saw", 3)])
-    config = with_a_test_file(tiny_model_dir, train_file, test_file, num_train_epochs=1)
+    config = tiny_config(tiny_model_dir, train_file, test_file=str(test_file), num_train_epochs=1)
     with caplog.at_level(logging.WARNING):
         from sentscore.training.plan import dry_run
 
@@ -95,6 +94,18 @@ def test_a_test_file_the_model_saw_is_said_so_before_training_and_after(tiny_mod
     from sentscore.model.card import test_sentences_seen
 
     assert test_sentences_seen(test) == 6
+
+
+def test_a_validation_file_sharing_training_sentences_is_said_so_in_the_card_and_summary(tiny_model_dir, tmp_path):
+    rows = synthetic_rows(8, seed=4)
+    train_file = write_csv(tmp_path / "train.csv", rows)
+    validation = write_csv(tmp_path / "validation.csv", [*rows[:5], *synthetic_rows(2, seed=5)])
+    config = tiny_config(tiny_model_dir, train_file, validation_file=str(validation), num_train_epochs=1)
+    result = train(config, show_progress=False)
+    assert result.validation_also_trained_on == 5
+    assert json.loads((tmp_path / "model" / "metrics.json").read_text())["validation_also_trained_on"] == 5
+    card = (tmp_path / "model" / "README.md").read_text()
+    assert "**5 validation sentences are training sentences too**: these figures" in card
 
 
 def test_evaluate_says_how_much_of_a_file_the_model_saw(with_test_file, tmp_path):

@@ -39,9 +39,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         return _explain_interruption(interrupted)
     if not result.is_main_process:  # under a multi-process launcher, one summary
         return 0
-    print_metrics_table(
-        result.metrics, result.baseline, title=f"Validation metrics ({result.validation_samples} sentences)"
+    shared = f", {result.validation_also_trained_on} of them training sentences too" * bool(
+        result.validation_also_trained_on
     )
+    title = f"Validation metrics ({result.validation_samples} sentences{shared})"
+    print_metrics_table(result.metrics, result.baseline, title=title)
     if result.test_metrics is not None:
         test = result.test_metrics
         seen = test_sentences_seen(test)

@@ -282,7 +282,7 @@ def _card_results(
     kept = next((e for e in metrics["epochs"] if e.get("kept")), None)
     return f"""{_test_section(metrics)}## Validation metrics
 
-{_kept_words(kept, config, metrics["primary_metric"])} {_baseline_words(baseline)}
+{_kept_words(kept, config, metrics["primary_metric"])} {_baseline_words(baseline)}{_shared_words(metrics)}
 The 95% intervals come from resampling the validation sentences (bootstrap): they show how much
 each figure owes to which sentences happened to be held out.
 
@@ -317,6 +317,16 @@ def _epochs_table(rows: str, primary: str, curve_image: str) -> str:
         return "No fine-tuning epochs (the few-label path): the contrastive step and the fitted head are the training."
     header = f"| Epoch | Train loss | Validation loss | {primary} |\n|---|---|---|---|"
     return f"{header}\n{rows}\n\n![Training curve]({curve_image})"
+
+
+def _shared_words(metrics: dict[str, Any]) -> str:
+    shared = metrics.get("validation_also_trained_on")
+    if not shared:
+        return ""
+    return (
+        f"\n**{shared} validation sentences are training sentences too**: these figures, and the epoch they chose,"
+        " flatter the model."
+    )
 
 
 def _kept_words(kept: dict[str, Any] | None, config: dict[str, Any], primary: str) -> str:

@@ -48,6 +48,7 @@ class TrainResult:
     onnx_export: dict[str, Any] = dataclasses.field(default_factory=dict)  # the files exported and the seconds
     unlabelled_samples: int | None = None  # sentences without a score trained on (a teacher's distributions)
     test_metrics: dict[str, Any] | None = None  # the test file's metrics, scored by the saved model
+    validation_also_trained_on: int = 0  # validation sentences that are training sentences too
     stage_seconds: dict[str, float] = dataclasses.field(default_factory=dict)  # where train()'s seconds went
 
 
@@ -156,6 +157,12 @@ def global_batch_size(config: TrainConfig, processes: int) -> int:
     return config.train_batch_size * processes
 
 
+def validation_shared(run: Run) -> int:
+    """Validation sentences that are training sentences too: a validation_file sharing rows with train_file
+    (warned of when the data was read)."""
+    return len(seen.seen_positions(run.validation_data.texts, seen.fingerprint(run.train_data.texts)))
+
+
 def test_evaluation(model_dir: Path, test_data: LabelledData, config: TrainConfig) -> dict[str, Any]:
     """The saved model's metrics on the test file, scored as ``sentscore predict --backend torch`` scores it
     (long texts in windows), with 95% bootstrap intervals and the calibration error."""
@@ -227,6 +234,7 @@ def save(folder: ModelFolder, run: Run, result: TrainResult) -> None:
         "majority_baseline": result.baseline,
         "epochs": result.epochs,
         "long_texts": result.long_texts,
+        "validation_also_trained_on": result.validation_also_trained_on,
         **({"ensemble_members": result.post_fit["ensemble_members"]} if "ensemble_members" in result.post_fit else {}),
     }
     with atomic.staged_folder(folder.path) as staging:  # the folder appears whole, or the old one stays
