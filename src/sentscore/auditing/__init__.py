@@ -76,10 +76,7 @@ def audit(
     cleaned = Path(cleaned) if cleaned is not None else None
     if isinstance(source, TrainConfig):
         read = [source.train_file, source.validation_file, source.test_file, source.unlabelled_file]
-    else:
-        read = [data_file]
-    check_outputs(output, cleaned, [each for each in read if each])
-    if isinstance(source, TrainConfig):
+        check_outputs(output, cleaned, [each for each in read if each])
         source.validate()
         check_auditable(source)
         pool, text_column = labelled_pool(source), source.text_column
@@ -89,6 +86,7 @@ def audit(
         how = {"probabilities": f"{folds}-fold cross-validation of the config's recipe", "folds": folds}
         how["fold_seconds"] = [round(s, 1) for s in seconds]
     else:
+        check_outputs(output, cleaned, [data_file] if data_file else [])
         pool, probs, how = _scored_by_model(source, data_file, text_column, score_column, backend)
         ordered = pool.data.scale.is_numeric
     ranking = rank(probs, pool.data.label_ids, pool.data.scale, ordered)

@@ -39,9 +39,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         return _explain_interruption(interrupted)
     if not result.is_main_process:  # under a multi-process launcher, one summary
         return 0
-    shared = f", {result.validation_also_trained_on} of them training sentences too" * bool(
-        result.validation_also_trained_on
-    )
+    also = result.validation_also_trained_on
+    shared = f", {also} of them training sentences too" if also else ""
     title = f"Validation metrics ({result.validation_samples} sentences{shared})"
     print_metrics_table(result.metrics, result.baseline, title=title)
     if result.test_metrics is not None:

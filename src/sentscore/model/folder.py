@@ -266,14 +266,16 @@ class ModelFolder:
         folder (what an interrupted run left is kept for ``resume``)."""
         if self.path.exists() and not self.path.is_dir():
             raise SentscoreError(f"output_dir {self.path} is a file", hint="Choose a folder for output_dir.")
-        if self.is_trained() and not overwrite:
-            raise SentscoreError(
-                f"{self.path} already holds a trained model",
-                hint="Choose another --output-dir, or pass --overwrite to replace it.",
-            )
+        if self.is_trained():
+            if not overwrite:
+                raise SentscoreError(
+                    f"{self.path} already holds a trained model",
+                    hint="Choose another --output-dir, or pass --overwrite to replace it.",
+                )
+            return
         left = {CHECKPOINT_DIR, RUNS_DIR}  # by a run that stopped, and a partial file (.x.partial) of one
-        others = [] if self.is_trained() or not self.path.is_dir() else sorted(self.path.iterdir())
-        others = [p.name + "/" * p.is_dir() for p in others if p.name not in left and not p.name.endswith(".partial")]
+        found = sorted(self.path.iterdir()) if self.path.is_dir() else []
+        others = [p.name + "/" * p.is_dir() for p in found if p.name not in left and not p.name.endswith(".partial")]
         if others:
             raise SentscoreError(
                 f"output_dir {self.path} holds what sentscore did not write ({', '.join(others[:5])}"

@@ -63,18 +63,24 @@ def load_test(config: TrainConfig, data: LabelledData, validation: LabelledData)
     return test
 
 
-def _warn_shared_sentences(data: LabelledData, validation: LabelledData, config: TrainConfig) -> None:
-    """Warn when a validation sentence is also a training one: its metrics then flatter the model."""
+def validation_shared(data: LabelledData, validation: LabelledData) -> int:
+    """How many validation sentences are training sentences too (a validation_file sharing rows with train_file,
+    or a sentence in several rows of it)."""
     from ..data.seen import fingerprint, seen_positions
 
-    shared = seen_positions(validation.texts, fingerprint(data.texts))
+    return len(seen_positions(validation.texts, fingerprint(data.texts)))
+
+
+def _warn_shared_sentences(data: LabelledData, validation: LabelledData, config: TrainConfig) -> None:
+    """Warn when a validation sentence is also a training one: its metrics then flatter the model."""
+    shared = validation_shared(data, validation)
     if shared:
         logger.warning(
             "%d of the %d validation sentences %s also training sentences (%s); the validation metrics "
             "flatter the model by that much",
-            len(shared),
+            shared,
             len(validation),
-            "is" if len(shared) == 1 else "are",
+            "is" if shared == 1 else "are",
             config.validation_file or "the same sentence in several rows of train_file",
         )
 

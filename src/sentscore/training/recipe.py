@@ -22,8 +22,8 @@ from ..errors import SentscoreError
 from ..model.folder import CHECKPOINT_DIR, ModelFolder
 from ..model.objectives import OBJECTIVES, Objective, balanced_class_weights
 from . import steps, tracking
-from .examples import count_long_texts, load_test, prepare_data, tokenized, with_size_defaults
-from .results import Stopwatch, TrainResult, final_evaluation, global_batch_size, save, validation_shared
+from .examples import count_long_texts, load_test, prepare_data, tokenized, validation_shared, with_size_defaults
+from .results import Stopwatch, TrainResult, final_evaluation, global_batch_size, save
 from .steps.distillation import training_loss
 from .steps.run import Run
 
@@ -168,7 +168,7 @@ def finished(
         run.trainer.args.world_size,
         long_texts,
         unlabelled_samples=len(run.unlabelled) if run.unlabelled else None,
-        validation_also_trained_on=validation_shared(run),
+        validation_also_trained_on=validation_shared(run.train_data, run.validation_data),
     )
     tracker.log_result(result)
     clock.lap("evaluation")

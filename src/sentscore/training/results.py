@@ -157,12 +157,6 @@ def global_batch_size(config: TrainConfig, processes: int) -> int:
     return config.train_batch_size * processes
 
 
-def validation_shared(run: Run) -> int:
-    """Validation sentences that are training sentences too: a validation_file sharing rows with train_file
-    (warned of when the data was read)."""
-    return len(seen.seen_positions(run.validation_data.texts, seen.fingerprint(run.train_data.texts)))
-
-
 def test_evaluation(model_dir: Path, test_data: LabelledData, config: TrainConfig) -> dict[str, Any]:
     """The saved model's metrics on the test file, scored as ``sentscore predict --backend torch`` scores it
     (long texts in windows), with 95% bootstrap intervals and the calibration error."""
