@@ -162,6 +162,27 @@ def test_a_bad_test_file_stops_before_training(tiny_model_dir, tmp_path):
     assert train_file.exists() and not (tmp_path / "out").exists()
 
 
+def test_the_problems_of_every_labelled_file_are_named_at_once(tiny_model_dir, tmp_path):
+    """A bad training, validation and test file: one round of fixes, not three (each file checked on its own
+    where the training file cannot give the scale)."""
+    (tmp_path / "train.csv").write_text("sentence,score\ngood,5\n,3\n")
+    (tmp_path / "dev.csv").write_text("sentence,score\nfine,\n")
+    (tmp_path / "test.csv").write_text("text,score\nfine,3\n")
+    args = ["--model-name", str(tiny_model_dir), "--output-dir", str(tmp_path / "out"), "--dry-run"]
+    files = ["--train-file", "train.csv", "--validation-file", "dev.csv", "--test-file", "test.csv"]
+    result = run("train", *args, *[str(tmp_path / f) if f.endswith(".csv") else f for f in files])
+    assert_user_error(
+        result, "train.csv: blank 'sentence' in row 3", "dev.csv: blank 'score' in row 2", "test.csv: column 'sentence'"
+    )
+    # Against the training file's scale, where it can be read: a level it does not have, in both other files.
+    write_csv(tmp_path / "train.csv", synthetic_rows(10))
+    write_csv(tmp_path / "dev.csv", [("fine", 9)])
+    write_csv(tmp_path / "test.csv", [("fine", 0)])
+    result = run("train", *args, *[str(tmp_path / f) if f.endswith(".csv") else f for f in files])
+    assert_user_error(result, "dev.csv: row 2 has 'score' values ['9']", "test.csv: row 2 has 'score' values ['0']")
+    assert not (tmp_path / "out").exists()
+
+
 def test_the_dry_run_checks_the_output_folder_as_the_run_does(with_test_file, tiny_model_dir):
     _, root = with_test_file
     config = {

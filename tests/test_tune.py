@@ -72,6 +72,26 @@ def test_cli_tune_time_limit_and_bad_input(base_config, tmp_path, capsys):
     assert "No trial of the study" in capsys.readouterr().err
 
 
+def test_a_study_folder_holding_other_things_is_refused_before_a_trial_runs(base_config, tmp_path, capsys):
+    """The study deletes its trials' models from trials/ in its folder: a folder it did not write is refused,
+    whole, and left as it was (the user's own trials/ included)."""
+    theirs = tmp_path / "project"
+    (theirs / "trials").mkdir(parents=True)
+    (theirs / "trials" / "notes.txt").write_text("mine")
+    (theirs / "data.csv").write_text("sentence,score\n")
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(base_config.to_dict()))
+    assert main(["tune", "--config", str(config_file), "--study-dir", str(theirs), "--trials", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "holds what tune did not write (data.csv, trials/)" in err and "Traceback" not in err
+    assert sorted(p.relative_to(theirs).as_posix() for p in theirs.rglob("*")) == [
+        "data.csv",
+        "trials",
+        "trials/notes.txt",
+    ]
+    assert not (tmp_path / "model").exists()
+
+
 @pytest.mark.parametrize(("better", "kept"), [(0.45, "as given"), (0.50, "trial")])
 def test_a_trial_must_beat_the_config_as_given_by_more_than_the_validation_noise(better, kept):
     import optuna

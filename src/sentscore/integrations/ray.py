@@ -5,11 +5,11 @@ TorchTrainer around the same Trainer recipe (``train_on_ray``), which writes the
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import atomic
 from ..config import TrainConfig
 from ..errors import SentscoreError
 from ..model.folder import ModelFolder
@@ -142,7 +142,7 @@ def score_files(
 ) -> ScoredFiles:
     """Score CSV/TSV/Parquet/JSONL files, or folders of them, into ``output_dir`` (CSV for CSV/TSV input,
     Parquet otherwise), with :func:`score_dataset` on the Ray cluster the caller connected to. The folder
-    appears whole or not at all: it is written beside, as ``<output_dir>.partial``, and renamed when done."""
+    appears whole or not at all: it is written beside, in a new hidden folder, and renamed when done."""
     output_dir = Path(output_dir)
     if output_dir.exists():
         raise SentscoreError(f"--output {output_dir} already exists", hint="Give a new folder for the scored files.")
@@ -150,11 +150,9 @@ def score_files(
     dataset = read_dataset(files, reader)
     rows = dataset.count()
     scored = score_dataset(dataset, model_dir, text_column, **scoring)
-    partial = output_dir.with_name(output_dir.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
     written = "csv" if reader == "csv" else "parquet"
-    getattr(scored, f"write_{written}")(str(partial.resolve()))
-    partial.rename(output_dir)
+    with atomic.staged_folder(output_dir) as partial:
+        getattr(scored, f"write_{written}")(str(partial.resolve()))
     return ScoredFiles(output_dir, rows, written)
 
 

@@ -89,6 +89,7 @@ def tune(
     config.validate()
     searched = _searched(params)
     study_dir = Path(study_dir)
+    check_study_dir(study_dir)
     study_dir.mkdir(parents=True, exist_ok=True)
     study = optuna.create_study(
         study_name="sentscore",
@@ -117,6 +118,22 @@ def tune(
             )
         shutil.rmtree(study_dir / "trials", ignore_errors=True)  # each trial removed its own model already
     return _write_outcome(study, config, study_dir)
+
+
+def check_study_dir(study_dir: Path) -> None:
+    """A study's folder is new, empty, or one a study wrote (it holds its ``study.db``): the study writes its
+    files there and deletes its trials' models from ``trials/``, so a folder of other things is refused."""
+    if study_dir.exists() and not study_dir.is_dir():
+        raise SentscoreError(f"--study-dir {study_dir} is a file", hint="Choose a folder for the study.")
+    if not study_dir.is_dir() or (study_dir / STUDY_FILE).is_file():
+        return
+    others = sorted(p.name + "/" * p.is_dir() for p in study_dir.iterdir())
+    if others:
+        raise SentscoreError(
+            f"--study-dir {study_dir} holds what tune did not write ({', '.join(others[:5])}"
+            f"{', …' if len(others) > 5 else ''}) and no {STUDY_FILE} to continue",
+            hint="Choose a new or empty folder for --study-dir, or the folder of a study to continue it.",
+        )
 
 
 def _searched(params: list[str] | None) -> dict[str, Param]:

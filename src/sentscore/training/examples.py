@@ -21,14 +21,12 @@ logger = logging.getLogger(__name__)
 TRAINING_FILE = "the training file"
 
 
-def prepare_data(config: TrainConfig) -> tuple[LabelledData, LabelledData]:
-    """Load the training file and a validation set (a file, or a stratified split), checked together."""
-    data = load_labelled(config.train_file, config.text_column, config.score_column, config.num_labels, config.labels)
-    if config.validation_file:
-        validation = load_labelled(
-            config.validation_file, config.text_column, config.score_column, scale=data.scale, scale_from=TRAINING_FILE
-        )
-    else:
+def prepare_data(config: TrainConfig) -> tuple[LabelledData, LabelledData, LabelledData | None]:
+    """The training file, a validation set (a file, or a stratified split) and the test file (None without one),
+    read and checked together before anything trains: the problems of every file in one message. A warning
+    when the test file holds training or validation sentences."""
+    data, validation, test = _read_files(config)
+    if validation is None:
         data, validation = split(data, config.validation_fraction, config.seed)
     _warn_missing_levels(data)
     _warn_missing_levels(validation, "validation")
@@ -39,18 +37,51 @@ def prepare_data(config: TrainConfig) -> tuple[LabelledData, LabelledData]:
             f"text ({', '.join(data.scale.labels)})",
             hint="Use accuracy, macro_f1 or loss, or give numeric scores.",
         )
-    return data, validation
+    if test is not None:
+        _warn_test_seen(test, data, validation, config)
+    return data, validation, test
 
 
-def load_test(config: TrainConfig, data: LabelledData, validation: LabelledData) -> LabelledData | None:
-    """The test file, read and checked against the training scale before anything trains (None without one);
-    a warning, before training, when some of its sentences are training or validation sentences."""
+def _read_files(config: TrainConfig) -> tuple[LabelledData, LabelledData | None, LabelledData | None]:
+    """The labelled files the config names, each read; a validation or test file is checked against the
+    training file's scale, or on its own where the training file could not be read."""
+    problems: list[SentscoreError] = []
+    columns = config.text_column, config.score_column
+
+    def read(path: str | None, scale: Any = None) -> LabelledData | None:
+        if not path:
+            return None
+        given = {"scale": scale, "scale_from": TRAINING_FILE} if scale else {"num_labels": config.num_labels}
+        try:
+            return load_labelled(path, *columns, labels=None if scale else config.labels, **given)
+        except SentscoreError as problem:
+            problems.append(problem)
+            return None
+
+    data = read(config.train_file)
+    scale = data.scale if data is not None else None
+    validation, test = read(config.validation_file, scale), read(config.test_file, scale)
+    if problems:
+        raise all_files(problems)
+    assert data is not None
+    return data, validation, test
+
+
+def all_files(problems: list[SentscoreError]) -> SentscoreError:
+    """One error for the problems of several files: each file's message on its own line, each hint once."""
+    if len(problems) == 1:
+        return problems[0]
+    hints: list[str] = []
+    for problem in problems:  # a file's hint may already hold another's (several problems of one file)
+        if problem.hint and problem.hint not in " ".join(hints):
+            hints.append(problem.hint)
+    messages = dict.fromkeys(p.message for p in problems)  # one file given twice (validation and test) is named once
+    return SentscoreError("\n".join(messages), hint=" ".join(hints) or None)
+
+
+def _warn_test_seen(test: LabelledData, data: LabelledData, validation: LabelledData, config: TrainConfig) -> None:
     from ..data.seen import fingerprint, seen_positions
 
-    if not config.test_file:
-        return None
-    columns = config.text_column, config.score_column
-    test = load_labelled(config.test_file, *columns, scale=data.scale, scale_from=TRAINING_FILE)
     seen = seen_positions(test.texts, fingerprint([*data.texts, *validation.texts]))
     if seen:
         logger.warning(
@@ -60,7 +91,6 @@ def load_test(config: TrainConfig, data: LabelledData, validation: LabelledData)
             len(test),
             config.test_file,
         )
-    return test
 
 
 def validation_shared(data: LabelledData, validation: LabelledData) -> int:

@@ -22,7 +22,7 @@ from ..errors import SentscoreError
 from ..model.folder import CHECKPOINT_DIR, ModelFolder
 from ..model.objectives import OBJECTIVES, Objective, balanced_class_weights
 from . import steps, tracking
-from .examples import count_long_texts, load_test, prepare_data, tokenized, validation_shared, with_size_defaults
+from .examples import count_long_texts, prepare_data, tokenized, validation_shared, with_size_defaults
 from .results import Stopwatch, TrainResult, final_evaluation, global_batch_size, save
 from .steps.distillation import training_loss
 from .steps.run import Run
@@ -111,8 +111,9 @@ def checked(config: TrainConfig, show_progress: bool) -> tuple[TrainConfig, Mode
     folder = ModelFolder(config.output_dir)
     # Every process checks (a read), so that under a launcher all of them stop alike instead of some waiting.
     folder.check_can_write(config.overwrite)
-    run = Run(config, *prepare_data(config), show_progress=show_progress)
-    run.test_data = load_test(config, run.train_data, run.validation_data)  # a bad one stops before training
+    data, validation, test = prepare_data(config)  # a bad test file stops it before training too
+    run = Run(config, data, validation, show_progress=show_progress)
+    run.test_data = test
     return config, folder, run
 
 
