@@ -91,10 +91,11 @@ def test_predict_prints_one_shape_for_one_sentence_or_many_from_arguments_stdin_
     assert many == [f"Score: {score}\t{sentence}" for score, sentence in zip(scores, sentences, strict=True)]
     assert printed(sentences[0]) == many[:1]
     assert printed("-q", *sentences) == scores
-    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(sentences) + "\n"))
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(("\n".join(sentences) + "\n").encode())))
     assert printed("-") == many
     # a blank line keeps its place, answered empty, and the exit code says so
-    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(sentences[:2]) + "\n\n" + sentences[2] + "\n"))
+    lines = "\n".join(sentences[:2]) + "\n\n" + sentences[2] + "\n"
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(lines.encode())))
     assert printed("-", code=3) == [*many[:2], "Score: -\t", many[2]]
     (tmp_path / "in.txt").write_text("\n".join(sentences) + "\n")
     table = pd.read_csv(io.StringIO("\n".join(printed("--input", str(tmp_path / "in.txt")))))
@@ -203,8 +204,9 @@ def test_bad_config_and_missing_model(tmp_path):
 
 def test_predict_argument_mistakes(trained_tiny_dir, tmp_path):
     missing = run("predict", trained_tiny_dir, env={"COLUMNS": "40"})
-    assert_user_error(missing, "Give sentences to score or --input FILE")
+    assert_user_error(missing, "Give sentences to score, --input FILE, or '-' to read them from standard input")
     assert "sentscore predict MODEL_DIR --input in.csv" in missing.stderr  # not wrapped inside the command
+    assert "cat reviews.txt | sentscore predict MODEL_DIR -" in missing.stderr
     assert_user_error(run("predict", trained_tiny_dir, "--input", tmp_path / "x.csv"), "Data file not found")
     old_form = ("--input", tmp_path / "a.csv", tmp_path / "b.csv", "--output", tmp_path / "o.csv")
     assert_user_error(run("predict", trained_tiny_dir, *old_form), "not both", "repeat --input for another")

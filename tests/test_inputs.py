@@ -46,11 +46,16 @@ mixed = st.lists(st.sampled_from(POOL) | st.sampled_from(BLANKS) | st.sampled_fr
 PROPERTY = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
-def in_process(argv: list[str], stdin: str | None = None) -> tuple[int, list[str], str]:
+def piped(data: str | bytes) -> io.TextIOWrapper:
+    """A standard input as a pipe gives it: text over bytes (UTF-8 for a str)."""
+    return io.TextIOWrapper(io.BytesIO(data.encode("utf-8") if isinstance(data, str) else data))
+
+
+def in_process(argv: list[str], stdin: str | bytes | None = None) -> tuple[int, list[str], str]:
     """``sentscore ARGV`` run in this process: its exit code, its standard output's lines and its standard error."""
     out, err = io.StringIO(), io.StringIO()
     saved = sys.stdin
-    sys.stdin = io.StringIO(stdin) if stdin is not None else saved
+    sys.stdin = piped(stdin) if stdin is not None else saved
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = main(argv)
@@ -288,3 +293,48 @@ def test_a_trained_models_scale_is_not_a_labels_list_to_extend(scorer, tmp_path)
     with pytest.raises(SentscoreError) as info:
         evaluate(scorer.model_dir, source, scorer=scorer)
     assert "The levels of the model are 1, 2, 3, 4, 5" in info.value.hint and "'labels' list" not in info.value.hint
+
+
+# --- 10. Text that is not UTF-8 is refused where it comes in, never a crash in the tokenizer ----------------
+
+
+def test_bytes_that_are_not_utf8_are_refused_naming_their_place_on_every_path(scorer, trained_tiny_dir, tmp_path):
+    model = str(trained_tiny_dir)
+    code, lines, err = in_process(["predict", model, "-"], stdin=b"Great food.\n\xff\xfe awful\n")
+    assert code == 2 and not lines and "Standard input is not valid UTF-8 text: line 2 (byte 12)" in err
+    assert "Traceback" not in err and "Unexpected error" not in err
+    # An argument with such bytes (Linux hands them to Python as lone surrogates): named, not a TypeError.
+    code, lines, err = in_process(["predict", model, "Great food.", "ok \udcff"])
+    assert code == 2 and not lines and "sentence 2 is not valid text: it holds '\\udcff'" in err
+    with pytest.raises(SentscoreError, match=r"texts\[1\] is not valid text"):
+        scorer.predict(["Great food.", "x \ud800"])
+    escaped = tmp_path / "escaped.jsonl"
+    escaped.write_text('{"sentence": "Great food."}\n{"sentence": "x \\ud800"}\n')
+    with pytest.raises(SentscoreError, match="line 2's 'sentence' is not valid text"):
+        scorer.score_file(escaped, tmp_path / "out.csv", show_progress=False)
+
+
+def test_standard_input_is_read_as_utf8_whatever_the_locale(trained_tiny_dir):
+    """As files are: a Windows console's code page (here Latin-1 for Python's streams) does not turn "café"
+    into "cafÃ©" on the way in."""
+    import os
+    import subprocess
+
+    result = subprocess.run(
+        [sys.executable, "-m", "sentscore", "predict", str(trained_tiny_dir), "-"],
+        input="\ufeffcafé\r\nthé\n".encode(),
+        capture_output=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONIOENCODING": "latin-1"},
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    shown = [line.split("\t")[1] for line in result.stdout.decode("latin-1").splitlines()]
+    assert shown == ["café", "thé"]
+
+
+def test_the_http_api_refuses_half_a_surrogate_pair_per_request_not_per_batch(client):
+    """JSON can spell one ("\\ud800"); refused with the request's own positions, before any batch."""
+    body = b'{"sentences": ["Great food.", "x \\ud800"]}'
+    response = client.post("/v1/score", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert "sentence [1] (counted from 0) is not valid text" in response.json()["error"]

@@ -40,10 +40,26 @@ def _read_stdin() -> list[str]:
             "'-' reads sentences from standard input, one a line, but nothing is piped in",
             hint="cat reviews.txt | sentscore predict MODEL_DIR -",
         )
-    sentences = [line.rstrip("\r\n") for line in sys.stdin]
+    sentences = stdin_lines(sys.stdin.buffer.read())
     if not sentences:
         raise SentscoreError("Standard input is empty", hint="Pipe in text with one sentence a line.")
     return sentences
+
+
+def stdin_lines(raw: bytes) -> list[str]:
+    """Standard input's lines, read as files are: UTF-8 (a byte-order mark ignored) whatever the terminal's
+    locale, and ended by \\n, \\r\\n or \\r; bytes that are not UTF-8 are refused, naming their line."""
+    import io
+
+    try:
+        text = raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise SentscoreError(
+            f"Standard input is not valid UTF-8 text: line {line} (byte {error.start}) cannot be decoded",
+            hint="Convert it to UTF-8 first (e.g. iconv -f latin1 -t utf-8 for Latin-1 text).",
+        ) from None
+    return [line.rstrip("\r\n") for line in io.StringIO(text, newline=None)]
 
 
 def _given_sentences(args: argparse.Namespace) -> Any:
@@ -63,8 +79,9 @@ def check_flags(args: argparse.Namespace) -> None:
     """Refuse flags that do not go together, before the model loads."""
     if not args.input and not args.sentences:
         raise SentscoreError(
-            "Give sentences to score or --input FILE",
-            hint='sentscore predict MODEL_DIR "a sentence"  or  sentscore predict MODEL_DIR --input in.csv',
+            "Give sentences to score, --input FILE, or '-' to read them from standard input",
+            hint='sentscore predict MODEL_DIR "a sentence"  or  sentscore predict MODEL_DIR --input in.csv  or  '
+            "cat reviews.txt | sentscore predict MODEL_DIR -",
         )
     if args.input and args.sentences:
         shown = ", ".join(repr(s) for s in args.sentences[:3]) + (", ..." if len(args.sentences) > 3 else "")

@@ -53,6 +53,22 @@ def is_missing(value: Any) -> bool:
         return False
 
 
+def not_text_at(text: str) -> int | None:
+    """Where ``text`` holds something that is not Unicode text, or None: a lone UTF-16 surrogate, which is
+    what Python makes of a byte that is not UTF-8 (standard input or arguments read with ``surrogateescape``)
+    and what a JSON escape such as "\\ud800" gives. No tokenizer can read one."""
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        return error.start
+    return None
+
+
+NOT_UTF8_HINT = "Give UTF-8 text: convert the input first (e.g. iconv -f latin1 -t utf-8 for Latin-1 text)."
+
+
 def is_blank(value: Any) -> bool:
     """A missing value or a string of white space only."""
     return is_missing(value) or (isinstance(value, str) and not value.strip())
@@ -92,12 +108,14 @@ def sentences_in(
             hint="Pass the sentences as a list (a tuple, a pandas Series or a numpy array of strings also works).",
         )
     values = list(values)
-    texts, blank, wrong = [], [], []
+    texts, blank, wrong, undecodable = [], [], [], []
     for i, value in enumerate(values):
         if isinstance(value, str):  # numpy's str_ too
             texts.append(str(value))
             if not value.strip():
                 blank.append(i)
+            elif not_text_at(value) is not None:
+                undecodable.append(i)
         elif is_missing(value):
             texts.append("")
             blank.append(i)
@@ -110,6 +128,14 @@ def sentences_in(
             f"{positions_named(wrong, name)} {'is' if len(wrong) == 1 else 'are'} not text "
             f"({type(first).__name__} {_shown(first)}{' first' if len(wrong) > 1 else ''})",
             hint="Give each sentence as a string; convert values meant as text with str() first.",
+        )
+    if undecodable:
+        first = values[undecodable[0]]
+        raise SentscoreError(
+            f"{positions_named(undecodable, name)} {'is' if len(undecodable) == 1 else 'are'} not valid text: "
+            f"{'the first holds' if len(undecodable) > 1 else 'it holds'} {first[not_text_at(first) or 0]!r}, a byte "
+            "that is not UTF-8 or half of a UTF-16 pair",
+            hint=NOT_UTF8_HINT,
         )
     if blank and blank_rows == "fail":
         raise SentscoreError(

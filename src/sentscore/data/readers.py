@@ -192,12 +192,26 @@ def _jsonl_chunks(path: Path, text_column: str, chunk_rows: int | None) -> Itera
                     f"{path}: line {number} is a JSON {type(record).__name__}, not an object",
                     hint='Each line of a JSON Lines file is one JSON object, such as {"sentence": "..."}.',
                 )
+            _check_json_text(record, path, number)
             records.append(record)
             if chunk_rows is not None and len(records) == chunk_rows:
                 yield frame(records)
                 records = []
     if records or chunk_rows is None:
         yield frame(records)
+
+
+def _check_json_text(record: dict[str, Any], path: Path, number: int) -> None:
+    """A JSON escape can spell half of a UTF-16 surrogate pair ("\\ud800"), which is no text: refused, named."""
+    from .inputs import not_text_at
+
+    for key, value in record.items():
+        at = not_text_at(value) if isinstance(value, str) else None
+        if at is not None:
+            raise SentscoreError(
+                f"{path}: line {number}'s '{key}' is not valid text: {value[at]!r} is half of a UTF-16 surrogate pair",
+                hint="Fix that escape: a character past \\uffff is a pair (\\ud83d\\ude00), or itself in UTF-8.",
+            )
 
 
 def _text_chunks(

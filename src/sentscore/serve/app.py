@@ -21,6 +21,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from .. import __version__
 from ..data import read_texts, write_table
+from ..data.inputs import NOT_UTF8_HINT, not_text_at
 from ..errors import SentscoreError, speaking_from
 from ..scoring.scorer import Scorer
 from .batcher import DynamicBatcher, Overloaded
@@ -220,6 +221,16 @@ def _check_sentences(sentences: list[str], settings: ServeSettings, check_count:
         more = f" and {len(blank) - 10} more" if len(blank) > 10 else ""
         named = f"sentences {blank[:10]}{more} are" if len(blank) > 1 else f"sentence [{blank[0]}] is"
         raise SentscoreError(f"{named} blank (counted from 0)", hint="Remove blank sentences.")
+    # Checked here, per request: in a batch of several requests' sentences one would fail its neighbours too.
+    undecodable = [i for i, s in enumerate(sentences) if not_text_at(s) is not None]
+    if undecodable:
+        first = sentences[undecodable[0]]
+        raise SentscoreError(
+            f"sentence{'s' if len(undecodable) > 1 else ''} {undecodable[:10]} (counted from 0) "
+            f"{'are' if len(undecodable) > 1 else 'is'} not valid text: {first[not_text_at(first) or 0]!r} is half "
+            "of a UTF-16 surrogate pair",
+            hint=NOT_UTF8_HINT,
+        )
     long = [i for i, s in enumerate(sentences) if len(s) > settings.max_chars]
     if long:
         raise SentscoreError(
