@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import math
 import sys
 
@@ -338,3 +339,22 @@ def test_the_http_api_refuses_half_a_surrogate_pair_per_request_not_per_batch(cl
     response = client.post("/v1/score", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 422
     assert "sentence [1] (counted from 0) is not valid text" in response.json()["error"]
+
+
+def test_a_json_lines_files_records_are_named_by_their_line_in_the_file(scorer, tmp_path, caplog):
+    """No header row, and blank lines are no records: "row N" as for a table would point past the record."""
+    from sentscore import evaluate
+
+    labelled = tmp_path / "labelled.jsonl"
+    labelled.write_text('{"sentence": "Great food.", "score": 5}\n\n{"sentence": "Awful.", "score": "x"}\n')
+    with pytest.raises(SentscoreError, match="labelled.jsonl: line 3 has 'score' values"):
+        evaluate(scorer.model_dir, labelled, scorer=scorer)
+    labelled.write_text('{"sentence": "Great food.", "score": 5}\n\n{"sentence": "Awful.", "score": 1}\n')
+    mistakes = evaluate(scorer.model_dir, labelled, scorer=scorer)["worst_mistakes"]
+    lines = {"Great food.": 1, "Awful.": 3}
+    assert mistakes and all(m["row"] == lines[m["sentence"]] for m in mistakes)
+    to_score = tmp_path / "to_score.jsonl"
+    to_score.write_text('\n{"sentence": "Great food."}\n{"sentence": null}\n')
+    with caplog.at_level(logging.WARNING):
+        scorer.score_file(to_score, tmp_path / "out.csv", show_progress=False, blank_rows="skip")
+    assert "to_score.jsonl: line 3 has a blank 'sentence'" in caplog.text

@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from .data import ScoreScale, load_labelled, seen
+from .data import LabelledData, ScoreScale, load_labelled, seen
+from .data.readers import row_numbers
 from .metrics import DECODINGS, bootstrap_intervals, compute_metrics, decode, expected_calibration_error
 from .scoring.backends import DEFAULT_BATCH_SIZE
 from .scoring.scorer import Scorer
@@ -66,7 +67,7 @@ def evaluate(
             "max_length": scorer.max_length,
             "scored": scorer.long_texts,
         },
-        "worst_mistakes": _worst_mistakes(data.texts, data.label_ids, probs, scorer, worst),
+        "worst_mistakes": _worst_mistakes(data, probs, scorer, worst),
     }
 
 
@@ -116,7 +117,8 @@ def score_set_report(scorer: Scorer, probs: np.ndarray, label_ids: list[int], co
     return {"coverage_asked": coverage, "coverage": float(covered.mean()), "mean_size": float(sets.sum(1).mean())}
 
 
-def _worst_mistakes(texts, true_ids, probs, scorer: Scorer, count: int) -> list[dict[str, Any]]:
+def _worst_mistakes(data: LabelledData, probs: np.ndarray, scorer: Scorer, count: int) -> list[dict[str, Any]]:
+    texts, true_ids = data.texts, data.label_ids
     predicted = probs.argmax(axis=1)
     true = np.asarray(true_ids)
     values = np.asarray(scorer.scale.values) if scorer.scale.is_numeric else None
@@ -124,15 +126,17 @@ def _worst_mistakes(texts, true_ids, probs, scorer: Scorer, count: int) -> list[
     confidence = probs.max(axis=1)
     wrong = [i for i in range(len(texts)) if predicted[i] != true[i]]
     wrong.sort(key=lambda i: (-distance[i], -confidence[i]))
+    shown = wrong[:count]
+    rows = dict(zip(shown, row_numbers(data.source, shown)[1], strict=True))  # as the user finds them in the file
     scale = scorer.scale
     return [
         {
-            "row": i + 2,  # as a spreadsheet numbers it, header = row 1
+            "row": rows[i],
             "sentence": texts[i],
             "true": scale.parse(scale.labels[true[i]]),
             "predicted": scale.parse(scale.labels[predicted[i]]),
             "error": float(distance[i]),
             "confidence": round(float(confidence[i]), 4),
         }
-        for i in wrong[:count]
+        for i in shown
     ]

@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import atomic
 from ..data import ScoreScale, read_table, table_format, write_table
+from ..data.readers import row_numbers
 from ..errors import SentscoreError
 
 if TYPE_CHECKING:
@@ -34,13 +35,17 @@ def input_rows(pool: Pool, text_column: str) -> pd.DataFrame:
 
 
 def issues_table(pool: Pool, ranking: Ranking, probs: np.ndarray, inputs: pd.DataFrame) -> pd.DataFrame:
-    """Every row, most suspect first: its row number as a spreadsheet shows it (and its file, when two files
-    were audited), its columns (``inputs``), the given and suggested score, the label quality, whether it is
-    flagged, and the probabilities of every score."""
+    """Every row, most suspect first: its row number as a spreadsheet shows it, or its line in a JSON Lines
+    file (and its file, when two files were audited), its columns (``inputs``), the given and suggested score,
+    the label quality, whether it is flagged, and the probabilities of every score."""
     import pandas as pd
 
     scale = pool.data.scale
-    front = {"row": [row + 2 for row in pool.rows]}
+    front = {"row": [0] * len(pool.rows)}  # a table's row as a spreadsheet shows it, a JSON Lines file's line
+    for file in dict.fromkeys(pool.files):
+        mine = [i for i, f in enumerate(pool.files) if f == file]
+        for i, number in zip(mine, row_numbers(file, [pool.rows[i] for i in mine])[1], strict=True):
+            front["row"][i] = number
     if len(set(pool.files)) > 1:
         front["file"] = [Path(file).name for file in pool.files]
     table = pd.concat([pd.DataFrame(front), inputs], axis=1)

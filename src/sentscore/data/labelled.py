@@ -47,7 +47,8 @@ def load_labelled(
     raw_scores = ["" if s is None else str(s) for s in frame[score_column]]
     blank = [i for i, s in enumerate(raw_scores) if not s.strip()]
     if blank:
-        problems.append(SentscoreError(f"{source}: blank '{score_column}' in {rows_named(blank)}", hint=FILL_IN))
+        named = rows_named(blank, source=source)
+        problems.append(SentscoreError(f"{source}: blank '{score_column}' in {named}", hint=FILL_IN))
     filled = [i for i, s in enumerate(raw_scores) if s.strip()]
     try:
         given = {"labels": list(scale.labels), "labels_from": scale_from} if scale is not None else {"labels": labels}

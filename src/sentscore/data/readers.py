@@ -29,16 +29,28 @@ MAX_ROWS_LISTED = 8
 FILL_IN = "Fill in or delete those rows."
 
 
-def rows_named(indices: Sequence[int], verb: str = "", header: bool = True) -> str:
-    """Row numbers as a spreadsheet shows them (header = row 1), then ``verb`` ("hold", "have") agreeing; for a
-    file without a header (plain text, one sentence a line), line numbers."""
-    first = 2 if header else 1
-    shown = ", ".join(str(i + first) for i in indices[:MAX_ROWS_LISTED])
+def rows_named(indices: Sequence[int], verb: str = "", source: str | Path | None = None) -> str:
+    """Rows as the user finds them in ``source`` (:func:`row_numbers`), then ``verb`` ("hold", "have") agreeing."""
+    word, numbers = row_numbers(source, indices[:MAX_ROWS_LISTED])
     more = f" and {len(indices) - MAX_ROWS_LISTED} more" if len(indices) > MAX_ROWS_LISTED else ""
     plural = len(indices) > 1
     if verb and not plural:
         verb = {"have": "has", "are": "is"}.get(verb, verb + "s")
-    return f"{'row' if header else 'line'}{'s' if plural else ''} {shown}{more}" + (f" {verb}" if verb else "")
+    return f"{word}{'s' if plural else ''} {', '.join(map(str, numbers))}{more}" + (f" {verb}" if verb else "")
+
+
+def row_numbers(source: str | Path | None, indices: Sequence[int]) -> tuple[str, list[int]]:
+    """The numbers by which the user finds the records at ``indices`` (0-based, as read) in ``source``, and
+    their word: a table's rows as a spreadsheet shows them (the header is row 1); a plain text file's lines
+    (one sentence a line); a JSON Lines file's lines, counted in the file (its blank lines are no records)."""
+    if source is not None and is_text_file(source):
+        return "line", [i + 1 for i in indices]
+    path = Path(source) if source is not None else None
+    if path is not None and path.suffix.lower() == ".jsonl" and path.is_file() and indices:
+        with path.open(encoding="utf-8-sig", errors="replace") as handle:
+            lines = [number for number, line in enumerate(handle, 1) if line.strip()]
+        return "line", [lines[i] if i < len(lines) else i + 1 for i in indices]
+    return "row", [i + 2 for i in indices]
 
 
 def is_text_file(path: str | Path) -> bool:
@@ -290,10 +302,8 @@ def check_texts(texts: pd.Series, source: str, column: str) -> list[str]:
 
 def blank_texts_error(source: str, column: str, blank: Sequence[int]) -> SentscoreError:
     if is_text_file(source):
-        return SentscoreError(
-            f"{source}: {rows_named(blank, 'are', header=False)} blank", hint="Fill in or delete them."
-        )
-    return SentscoreError(f"{source}: blank '{column}' in {rows_named(blank)}", hint=FILL_IN)
+        return SentscoreError(f"{source}: {rows_named(blank, 'are', source)} blank", hint="Fill in or delete them.")
+    return SentscoreError(f"{source}: blank '{column}' in {rows_named(blank, source=source)}", hint=FILL_IN)
 
 
 def read_texts(path: str | Path, text_column: str = "sentence") -> tuple[pd.DataFrame, list[str]]:
@@ -331,9 +341,9 @@ def scan_rows_to_score(
     if blank:
         fate = "left out of the output" if blank_rows == "drop" else "their score cells are left empty"
         if is_text_file(path):
-            logger.warning("%s: %s blank, so not scored (%s)", path, rows_named(blank, "are", header=False), fate)
+            logger.warning("%s: %s blank, so not scored (%s)", path, rows_named(blank, "are", path), fate)
         else:
-            named = rows_named(blank, "have")
+            named = rows_named(blank, "have", path)
             logger.warning("%s: %s a blank '%s', so not scored (%s)", path, named, text_column, fate)
     return RowsToScore(rows, blank)
 

@@ -64,7 +64,7 @@ def _numeric_scores(raw: list[str], source: str, column: str, rows: Sequence[int
         return None
     if text_rows:
         examples = ", ".join(repr(raw[i]) for i in text_rows[:3])
-        named = rows_named(_at(rows, text_rows), "hold")
+        named = rows_named(_at(rows, text_rows), "hold", source)
         raise SentscoreError(
             f"{source}: column '{column}' mixes numbers and text; {named} {examples}",
             hint="Make every score a whole number (e.g. 1..5), or every score a text label.",
@@ -72,8 +72,9 @@ def _numeric_scores(raw: list[str], source: str, column: str, rows: Sequence[int
     fractional = [i for i, n in enumerate(numbers) if not float(n).is_integer()]
     if fractional:
         examples = ", ".join(raw[i] for i in fractional[:3])
+        named = rows_named(_at(rows, fractional), source=source)
         raise SentscoreError(
-            f"{source}: column '{column}' has fractional scores ({examples}) in {rows_named(_at(rows, fractional))}",
+            f"{source}: column '{column}' has fractional scores ({examples}) in {named}",
             hint="Scores are ordinal levels: round them to whole numbers, or map them to levels first.",
         )
     return [int(n) for n in numbers]
@@ -120,7 +121,7 @@ def discover_scale(
             found = sorted({numbers[i] for i in outside})[:5]
             raise SentscoreError(
                 f"{source}: num_labels is {num_labels}, so scores must be {low}..{high}, "
-                f"but {rows_named(_at(rows, outside), 'hold')} {found}",
+                f"but {rows_named(_at(rows, outside), 'hold', source)} {found}",
                 hint=f"Fix those rows, or set num_labels to match the data (it spans {min(numbers)}..{max(numbers)}).",
             )
     if high - low > 100:
@@ -147,7 +148,7 @@ def _on_given_labels(
     if unknown:
         found = sorted({raw_scores[i] for i in unknown})[:5]
         raise SentscoreError(
-            f"{source}: {rows_named(_at(rows, unknown), 'have')} '{column}' values {found} "
+            f"{source}: {rows_named(_at(rows, unknown), 'have', source)} '{column}' values {found} "
             f"outside the labels {list(scale.labels)}",
             hint=f"The levels of {labels_from} are {', '.join(scale.labels)}: fix or drop those rows, or train "
             "a model on this file's scale."
