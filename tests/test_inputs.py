@@ -239,6 +239,19 @@ def test_a_header_naming_a_column_twice_is_refused_not_renamed(scorer, tmp_path)
         scorer.score_file(source, tmp_path / "out.csv", show_progress=False)
 
 
+def test_a_first_row_longer_than_the_header_is_refused_not_shifted(scorer, tmp_path):
+    """pandas takes such a row's first field for an index: every column moved left, the scores scored as text."""
+    source = tmp_path / "unquoted.csv"
+    source.write_text("sentence,score\nGreat food, really,5\nAwful.,1\n")
+    with pytest.raises(SentscoreError, match="row 2 has 3 fields, but the header names 2 columns"):
+        scorer.score_file(source, tmp_path / "out.csv", show_progress=False)
+    from sentscore import evaluate
+
+    with pytest.raises(SentscoreError, match="row 2 has 3 fields"):
+        evaluate(scorer.model_dir, source, scorer=scorer)
+    assert not (tmp_path / "out.csv").exists()
+
+
 def test_json_lines_values_come_back_as_they_went_in(scorer, tmp_path):
     source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     records = [

@@ -151,16 +151,20 @@ def _csv_options(path: Path, kind: str, keep_empty_lines: bool) -> dict[str, Any
         "na_values": [],
         "skip_blank_lines": not keep_empty_lines,
         "encoding": "utf-8-sig",  # spreadsheets' "CSV UTF-8" starts with a byte-order mark
+        "index_col": False,  # never a column taken for the index (see _check_header)
     }
 
 
 def _check_header(path: Path, kind: str) -> None:
     """Refuse a header that names a column twice: which one holds the text would be a guess, and pandas would
-    quietly rename the second (``sentence.1``)."""
+    quietly rename the second (``sentence.1``). Refuse a first row with more fields than the header: pandas
+    would take its first field for an index and shift every column left (the scores read as the sentences)."""
     import csv
 
     with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
-        header = next(csv.reader(handle, delimiter="\t" if kind == "tsv" else _csv_separator(path)), [])
+        records = csv.reader(handle, delimiter="\t" if kind == "tsv" else _csv_separator(path))
+        header = next(records, [])
+        row, first = next(((number, r) for number, r in enumerate(records, 2) if r), (0, []))
     seen: dict[str, int] = {}
     for position, name in enumerate(header, 1):
         if name in seen:
@@ -169,6 +173,11 @@ def _check_header(path: Path, kind: str) -> None:
                 hint="Give every column its own name in the first row.",
             )
         seen[name] = position
+    if len(first) > len(header):
+        raise SentscoreError(
+            f"{path}: row {row} has {len(first)} fields, but the header names {len(header)} columns",
+            hint='Quote a field that holds the separator ("like, this"), or name every column in the header.',
+        )
 
 
 def _jsonl_chunks(path: Path, text_column: str, chunk_rows: int | None) -> Iterator[pd.DataFrame]:
