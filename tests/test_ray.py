@@ -85,6 +85,25 @@ def test_predict_with_the_ray_engine_writes_a_folder_of_scored_files_in_order(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "scored"]  # nothing left beside it
 
 
+def test_the_ray_engine_says_which_rows_it_left_unscored_as_the_local_engine_does(
+    local_ray, trained_tiny_dir, tmp_path, capsys
+):
+    """Blank texts keep empty score cells on both engines, and both say so with exit code 3."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "a.csv").write_text("sentence,id\nGreat food.,1\n,2\n")
+    (inputs / "b.csv").write_text("sentence,id\n  ,3\n")
+    code = main(
+        ["predict", str(trained_tiny_dir), "--engine", "ray", "--input", str(inputs), "--output", str(tmp_path / "o")]
+    )
+    err = capsys.readouterr().err
+    assert code == 3 and "Scored 1 row into" in err and "2 rows with a blank text were left with empty score cells" in err
+    written = pd.concat(
+        pd.read_csv(p, keep_default_na=False, dtype=str) for p in sorted((tmp_path / "o").glob("*.csv"))
+    )
+    assert written["score"].tolist()[1:] == ["", ""] and written["score"].tolist()[0] != ""
+
+
 def test_predict_with_the_ray_engine_refuses_mixed_formats_clearly(trained_tiny_dir, tmp_path, capsys):
     (tmp_path / "a.csv").write_text("sentence\ngood\n")
     (tmp_path / "b.txt").write_text("good\n")

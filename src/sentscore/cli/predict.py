@@ -197,7 +197,16 @@ def _score_with_ray(args: argparse.Namespace) -> int:
         set_coverage=args.set,
         actors=args.workers if args.workers > 1 else None,
     )
-    print(f"Scored {scored.rows} rows into {scored.output_dir} ({scored.file_format} files)", file=sys.stderr)
+    done = scored.rows - scored.blank
+    print(f"Scored {done} row{'' if done == 1 else 's'} into {scored.output_dir} ({scored.file_format} files)", file=sys.stderr)
+    if scored.blank:  # as the local engine says it
+        count = f"{scored.blank} row{'s' if scored.blank > 1 else ''} with a blank text"
+        print(
+            f"{count} {'were' if scored.blank > 1 else 'was'} left with empty score cells "
+            f"(exit code {EXIT_ROWS_SKIPPED})",
+            file=sys.stderr,
+        )
+        return EXIT_ROWS_SKIPPED
     return 0
 
 

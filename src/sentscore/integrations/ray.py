@@ -131,6 +131,7 @@ class ScoredFiles:
     output_dir: Path
     rows: int
     file_format: str
+    blank: int = 0  # rows whose text was blank: their score cells are empty
 
 
 def score_files(
@@ -153,7 +154,25 @@ def score_files(
     written = "csv" if reader == "csv" else "parquet"
     with atomic.staged_folder(output_dir) as partial:
         getattr(scored, f"write_{written}")(str(partial.resolve()))
-    return ScoredFiles(output_dir, rows, written)
+        blank = _unscored_rows(partial, written)
+    return ScoredFiles(output_dir, rows, written, blank)
+
+
+def _unscored_rows(folder: Path, written: str) -> int:
+    """Rows of the scored files in ``folder`` whose score cell is empty (their text was blank): one more read
+    of the score column alone, small beside the scoring."""
+    import pyarrow.dataset as ds
+
+    file_format: Any = written
+    if written == "csv":
+        import pyarrow as pa
+        from pyarrow import csv
+
+        # read as text in every file (one file's empty column would otherwise be typed apart); "" is empty
+        convert = csv.ConvertOptions(column_types={"score": pa.string()}, strings_can_be_null=True)
+        file_format = ds.CsvFileFormat(convert_options=convert)
+    table = ds.dataset(str(folder), format=file_format).to_table(columns=["score"])
+    return table.column("score").null_count
 
 
 def input_files(inputs: list[str | Path]) -> tuple[list[Path], str]:
