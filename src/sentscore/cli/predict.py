@@ -198,7 +198,8 @@ def _score_with_ray(args: argparse.Namespace) -> int:
         actors=args.workers if args.workers > 1 else None,
     )
     done = scored.rows - scored.blank
-    print(f"Scored {done} row{'' if done == 1 else 's'} into {scored.output_dir} ({scored.file_format} files)", file=sys.stderr)
+    rows = f"{done} row{'' if done == 1 else 's'}"
+    print(f"Scored {rows} into {scored.output_dir} ({scored.file_format} files)", file=sys.stderr)
     if scored.blank:  # as the local engine says it
         count = f"{scored.blank} row{'s' if scored.blank > 1 else ''} with a blank text"
         print(
