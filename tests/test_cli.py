@@ -231,6 +231,10 @@ def test_evaluate_and_serve_option_mistakes(trained_tiny_dir, labelled_csv, tmp_
     result = run("evaluate", trained_tiny_dir, labelled_csv, "--worst", -1, "--output", tmp_path / "report.csv")
     assert_user_error(result, "--worst must be 0 or more, got -1", "its name must end in .json")
     assert not (tmp_path / "report.csv").exists()
+    before = (trained_tiny_dir / "config.json").read_bytes()  # the report would have replaced the model's config
+    result = run("evaluate", trained_tiny_dir, labelled_csv, "--output", trained_tiny_dir / "config.json")
+    assert_user_error(result, "is in the model folder")
+    assert (trained_tiny_dir / "config.json").read_bytes() == before
     assert_user_error(run("serve", trained_tiny_dir, "--port", 99999), "--port must be between 0 and 65535")
 
 

@@ -22,6 +22,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         problems.append(f"--worst must be 0 or more, got {args.worst}")
     if args.output and Path(args.output).suffix.lower() != ".json":
         problems.append(f"--output {args.output}: the report is JSON, so its name must end in .json")
+    elif args.output and Path(args.model_dir).resolve() in Path(args.output).resolve().parents:
+        # config.json, sentscore.json, metrics.json, tokenizer.json: the report would replace one of the model's
+        problems.append(f"--output {args.output} is in the model folder {args.model_dir}: it could replace its files")
     if not 0 < args.set < 1:
         problems.append(f"--set must be between 0 and 1 (the coverage of the score sets), got {args.set}")
     if problems:  # checked before the model loads and scores the file

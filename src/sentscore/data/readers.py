@@ -257,7 +257,7 @@ def _parse_errors(path: Path, kind: str) -> Iterator[None]:
         yield
     except UnicodeDecodeError:
         raise SentscoreError(
-            f"{path} is not valid UTF-8 text: {_undecodable_place(path)} cannot be decoded",
+            f"{path} is not valid UTF-8 text: {_undecodable_place(path, kind)} cannot be decoded",
             hint="Re-save the file as UTF-8 (e.g. in a spreadsheet: Save As > CSV UTF-8).",
         ) from None
     except pd.errors.EmptyDataError:
@@ -269,14 +269,15 @@ def _parse_errors(path: Path, kind: str) -> Iterator[None]:
         ) from None
 
 
-def _undecodable_place(path: Path) -> str:
-    """Where the first byte that is not UTF-8 is: its row (1-based line, as a spreadsheet counts) and byte."""
+def _undecodable_place(path: Path, kind: str) -> str:
+    """Where the first byte that is not UTF-8 is: its row (1-based line, as a spreadsheet counts a table's rows;
+    a text or JSON Lines file's line) and byte."""
     raw = path.read_bytes()
     try:
         raw.decode("utf-8")  # a byte-order mark is valid UTF-8, so the offset counts from the file's start
     except UnicodeDecodeError as exc:
         row = raw[: exc.start].count(b"\n") + 1
-        return f"row {row} (byte {exc.start})"
+        return f"{'line' if kind in ('text', 'jsonl') else 'row'} {row} (byte {exc.start})"
     return "a byte"
 
 
