@@ -57,6 +57,15 @@ def test_missing_columns_lists_the_columns_found(tmp_path):
     assert data.texts == ["x", "y"]
 
 
+def test_a_plain_text_file_is_not_taken_for_a_labelled_one(tmp_path):
+    """Before: "column 'score' not found; the columns found are 'sentence'" for a file that has no columns."""
+    plain = tmp_path / "reviews.txt"
+    plain.write_text("Great food.\nAwful service.\n")
+    with pytest.raises(SentscoreError, match="reviews.txt is plain text .* needs a labelled file") as refused:
+        load_labelled(plain)
+    assert "with a 'sentence' and a 'score' column" in refused.value.hint
+
+
 def test_empty_and_header_only_files(tmp_path):
     (tmp_path / "e.csv").write_text("")
     with pytest.raises(SentscoreError, match="e.csv is empty") as info:

@@ -250,6 +250,11 @@ def test_a_first_row_longer_than_the_header_is_refused_not_shifted(scorer, tmp_p
     with pytest.raises(SentscoreError, match="row 2 has 3 fields"):
         evaluate(scorer.model_dir, source, scorer=scorer)
     assert not (tmp_path / "out.csv").exists()
+    one_column = tmp_path / "sentences.csv"  # "Great food" the index, " really" the sentence
+    one_column.write_text("sentence\nGreat food, really\nAwful.\n")
+    with pytest.raises(SentscoreError, match="row 2 has 2 fields, but the header names 1 column$") as refused:
+        scorer.score_file(one_column, tmp_path / "out.csv", show_progress=False)
+    assert "name the file .txt" in refused.value.hint
 
 
 def test_json_lines_values_come_back_as_they_went_in(scorer, tmp_path):

@@ -15,6 +15,7 @@ from .terminal import console, print_decodings, print_metrics_table
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..data import check_columns_first
+    from ..data.labelled import check_labelled_kind
     from ..evaluation import evaluate
 
     problems = []
@@ -29,6 +30,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         problems.append(f"--set must be between 0 and 1 (the coverage of the score sets), got {args.set}")
     if problems:  # checked before the model loads and scores the file
         raise SentscoreError("; ".join(problems), hint="e.g. --worst 25 --output report.json --set 0.9")
+    check_labelled_kind(args.data_file, args.text_column, args.score_column)
     check_columns_first(args.data_file, [args.text_column, args.score_column])  # so is the file
     scorer = load_scorer(args)
     report = evaluate(

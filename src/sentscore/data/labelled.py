@@ -8,7 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SentscoreError
-from .readers import FILL_IN, blank_positions, blank_texts_error, read_table, require_columns, rows_named
+from .readers import (
+    FILL_IN,
+    blank_positions,
+    blank_texts_error,
+    is_text_file,
+    read_table,
+    require_columns,
+    rows_named,
+)
 from .scale import ScoreScale, discover_scale
 
 
@@ -36,6 +44,7 @@ def load_labelled(
 ) -> LabelledData:
     """Read and validate a labelled file. Pass ``scale`` to check against a trained model's labels (or, with
     ``scale_from`` "the training file", the training data's)."""
+    check_labelled_kind(path, text_column, score_column)
     frame = read_table(path, text_column)
     source = str(path)
     require_columns(frame, [text_column, score_column], source)
@@ -61,6 +70,15 @@ def load_labelled(
         raise all_of(problems, source)
     texts = [str(t) for t in frame[text_column]]
     return LabelledData(texts, ids, scale_found, source)
+
+
+def check_labelled_kind(path: str | Path, text_column: str = "sentence", score_column: str = "score") -> None:
+    """A labelled file is a table: a plain text file (one sentence a line) has no scores to learn or check."""
+    if is_text_file(path):
+        raise SentscoreError(
+            f"{path} is plain text (one sentence a line, no scores), but this needs a labelled file",
+            hint=f"Give a CSV, TSV or JSON Lines file with a '{text_column}' and a '{score_column}' column.",
+        )
 
 
 def all_of(problems: list[SentscoreError], source: str) -> SentscoreError:

@@ -174,9 +174,13 @@ def _check_header(path: Path, kind: str) -> None:
             )
         seen[name] = position
     if len(first) > len(header):
+        hint = 'Quote a field that holds the separator ("like, this"), or name every column in the header.'
+        if len(header) == 1:
+            hint += " One sentence a line, with no other column, reads as plain text: name the file .txt."
         raise SentscoreError(
-            f"{path}: row {row} has {len(first)} fields, but the header names {len(header)} columns",
-            hint='Quote a field that holds the separator ("like, this"), or name every column in the header.',
+            f"{path}: row {row} has {len(first)} fields, but the header names "
+            f"{len(header)} column{'s' if len(header) > 1 else ''}",
+            hint=hint,
         )
 
 
