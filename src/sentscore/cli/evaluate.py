@@ -13,10 +13,10 @@ from .common import add_backend_flags, load_scorer
 from .terminal import console, print_decodings, print_metrics_table
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
+def check_arguments(args: argparse.Namespace) -> None:
+    """The options, then the file's kind and columns, before the model loads and scores the file."""
     from ..data import check_columns_first
     from ..data.labelled import check_labelled_kind
-    from ..evaluation import evaluate
 
     problems = []
     if args.worst < 0:
@@ -28,10 +28,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         problems.append(f"--output {args.output} is in the model folder {args.model_dir}: it could replace its files")
     if not 0 < args.set < 1:
         problems.append(f"--set must be between 0 and 1 (the coverage of the score sets), got {args.set}")
-    if problems:  # checked before the model loads and scores the file
+    if problems:
         raise SentscoreError("; ".join(problems), hint="e.g. --worst 25 --output report.json --set 0.9")
     check_labelled_kind(args.data_file, args.text_column, args.score_column)
-    check_columns_first(args.data_file, [args.text_column, args.score_column])  # so is the file
+    check_columns_first(args.data_file, [args.text_column, args.score_column])
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ..evaluation import evaluate
+
+    check_arguments(args)
     scorer = load_scorer(args)
     report = evaluate(
         args.model_dir,
