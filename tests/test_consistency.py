@@ -10,6 +10,9 @@ import threading
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import settings as property_settings
+from hypothesis import strategies as st
 
 from sentscore import Scorer
 from sentscore.scoring.export import export_onnx
@@ -256,3 +259,32 @@ def test_the_cache_keeps_the_newest_compiled_models(tmp_path):
         os.utime(blob, (1000 - age, 1000 - age))
     prune_openvino_cache(tmp_path, keep=4)
     assert sorted(p.name for p in tmp_path.glob("*.blob")) == ["0.blob", "1.blob", "2.blob", "3.blob"]
+
+
+@property_settings(max_examples=50, deadline=None)
+@given(
+    lengths=st.lists(st.integers(2, 40), min_size=1, max_size=12),
+    padded=st.integers(0, 20),
+    pad=st.integers(0, 5),
+    max_length=st.sampled_from([16, 32, 37, 128]),
+)
+def test_openvino_gives_each_sentence_the_input_its_own_length_sets(lengths, padded, pad, max_length):
+    """What OpenVINO runs a sentence as (its width, and the tokens and zeros in it) depends on the sentence alone:
+    not on the batch's padded width, its pad token, or its companions, so its kernels are the same alone."""
+    from sentscore.scoring.openvino_backend import OPENVINO_WIDTH_STEP, piece_inputs, piece_widths
+
+    lengths = np.minimum(np.array(lengths), max_length)
+    rng = np.random.default_rng(len(lengths))
+    width = int(lengths.max()) + padded
+    batch = np.full((len(lengths), width), pad)  # the batch's padding, whatever token the tokenizer pads with
+    for row, length in enumerate(lengths):
+        batch[row, :length] = rng.integers(100, 30000, length)
+    widths = piece_widths(lengths, max_length)
+    assert (widths >= lengths).all() and (widths <= max_length).all()
+    assert ((widths % OPENVINO_WIDTH_STEP == 0) | (widths == max_length)).all()
+    for row, length in enumerate(lengths):
+        alone = piece_inputs(batch[row : row + 1, :length], np.array([0]), lengths[row : row + 1], int(widths[row]))
+        together = piece_inputs(batch, np.flatnonzero(widths == widths[row]), lengths, int(widths[row]))
+        at = list(np.flatnonzero(widths == widths[row])).index(row)
+        np.testing.assert_array_equal(together[at], alone[0])
+        assert (alone[0, length:] == 0).all()

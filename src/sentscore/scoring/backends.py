@@ -232,7 +232,7 @@ def load_runner(
         from .openvino_backend import openvino_scoring
 
         return verified_while_loading(
-            folder, onnx_path.name, lambda path: openvino_scoring(path, threads, batch_size)
+            folder, onnx_path.name, lambda path: openvino_scoring(path, threads, batch_size, folder.info().max_length)
         ), "openvino"
     if onnx_path is not None:
         alone = onnx_path.name in ONNX_RUN_ALONE

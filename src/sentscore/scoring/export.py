@@ -82,7 +82,8 @@ def export_onnx(
     logger.debug("ONNX fp32 model written to %s (max |output difference| vs PyTorch: %.2e)", target, diff)
     result = ExportResult(target, diff)
     if openvino_is_faster():  # predict will run it on OpenVINO: compiled now, the first predict finds it cached
-        bf16 = float(np.abs(outputs_of(openvino_scoring(target, None, DEFAULT_BATCH_SIZE), encodings) - fp32).max())
+        runner = openvino_scoring(target, None, DEFAULT_BATCH_SIZE, folder.info().max_length)
+        bf16 = float(np.abs(outputs_of(runner, encodings) - fp32).max())
         logger.debug("Compiled for OpenVINO in bf16 (max |output difference| vs fp32: %.2e)", bf16)
     if quantize:
         int8 = folder.file(ONNX_INT8_FILE)

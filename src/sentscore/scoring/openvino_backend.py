@@ -112,18 +112,43 @@ def prune_openvino_cache(cache: Path, keep: int = OPENVINO_CACHED_MODELS) -> Non
 
 #: The fewest sentences a piece of a group runs as: smaller pieces cost more in calls than they gain in streams.
 OPENVINO_PIECE = 8
+#: A sentence runs padded to its own length rounded up to a multiple of this: fewer shapes for the CPU plugin to
+#: prepare kernels for, and larger pieces (docs/decisions.md).
+OPENVINO_WIDTH_STEP = 8
+
+
+def piece_widths(lengths: np.ndarray, max_length: int) -> np.ndarray:
+    """The width each sentence runs at: its length rounded up to a multiple of :data:`OPENVINO_WIDTH_STEP`, at
+    most ``max_length`` (the model's) and never below its length. It depends on the sentence alone."""
+    rounded = -(-lengths // OPENVINO_WIDTH_STEP) * OPENVINO_WIDTH_STEP
+    return np.maximum(lengths, np.minimum(rounded, max_length))
+
+
+def piece_inputs(array: np.ndarray, rows: np.ndarray, lengths: np.ndarray, width: int) -> np.ndarray:
+    """``array``'s ``rows`` at ``width`` columns: each row's own tokens, then zeros, whatever the batch held past
+    them (its padding, or a longer companion's width), so that a row's input is the same in every batch."""
+    piece = np.zeros((len(rows), width), dtype=array.dtype)
+    have = min(width, array.shape[1])
+    piece[:, :have] = array[rows, :have]
+    piece[np.arange(width)[None, :] >= lengths[rows, None]] = 0
+    return piece
+
+
 #: Batches handed to OpenVINO in one call, so that its streams always have pieces to run at once.
 OPENVINO_CALL_BATCHES = 16
 
 
-def openvino_scoring(path: Path, threads: int | None, batch_size: int) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+def openvino_scoring(
+    path: Path, threads: int | None, batch_size: int, max_length: int
+) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
     """A runner over the ONNX graph ``path`` on OpenVINO's CPU plugin, in bf16 where the CPU multiplies bf16
-    natively. Its kernels depend on the shape of what they are given (a padded sentence can score apart from the
-    same sentence unpadded), so each batch runs as groups of sentences of one length, unpadded: a sentence's
-    outputs are then those it has alone, whatever its companions (the consistency suite holds it to that). The
-    groups are cut into pieces of at most ``batch_size`` sentences that run at once on ``threads`` streams of one
-    thread each (default: every core), which scored faster than one stream on every thread (docs/decisions.md);
-    handed :data:`OPENVINO_CALL_BATCHES` batches at a time, the streams seldom wait."""
+    natively. Its kernels depend on the shape of what they are given (a sentence padded to another width can
+    score apart from itself), so each sentence runs at a width its own length sets (:func:`piece_widths`), its
+    positions past its length zero: a sentence's outputs are then those it has alone, whatever its companions
+    (the consistency suite holds it to that). A batch runs as groups of one width, cut into pieces of at most
+    ``batch_size`` sentences that run at once on ``threads`` streams of one thread each (default: every core),
+    which scored faster than one stream on every thread (docs/decisions.md); handed
+    :data:`OPENVINO_CALL_BATCHES` batches at a time, the streams seldom wait."""
     core = import_openvino().Core()
     streams = threads or os.cpu_count() or 1
     properties: dict[str, Any] = {
@@ -160,13 +185,15 @@ def openvino_scoring(path: Path, threads: int | None, batch_size: int) -> Callab
                 pending[slot] = None
 
         slot = 0
-        for length in np.unique(lengths):
-            group = np.flatnonzero(lengths == length)
+        widths = piece_widths(lengths, max_length)
+        for width in np.unique(widths):
+            group = np.flatnonzero(widths == width)
             size = min(batch_size, max(OPENVINO_PIECE, -(-len(group) // streams)))
             for start in range(0, len(group), size):
                 rows = group[start : start + size]
                 collect(slot)
-                own.requests[slot].start_async({name: batch[name][rows, :length] for name in names})
+                inputs = {name: piece_inputs(batch[name], rows, lengths, int(width)) for name in names}
+                own.requests[slot].start_async(inputs)
                 pending[slot], slot = rows, (slot + 1) % streams
         for each in range(streams):
             collect(each)
