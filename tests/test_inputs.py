@@ -252,8 +252,9 @@ def test_a_first_row_longer_than_the_header_is_refused_not_shifted(scorer, tmp_p
     assert not (tmp_path / "out.csv").exists()
     one_column = tmp_path / "sentences.csv"  # "Great food" the index, " really" the sentence
     one_column.write_text("sentence\nGreat food, really\nAwful.\n")
-    with pytest.raises(SentscoreError, match="row 2 has 2 fields, but the header names 1 column$") as refused:
+    with pytest.raises(SentscoreError) as refused:
         scorer.score_file(one_column, tmp_path / "out.csv", show_progress=False)
+    assert refused.value.message.endswith("row 2 has 2 fields, but the header names 1 column")
     assert "name the file .txt" in refused.value.hint
 
 

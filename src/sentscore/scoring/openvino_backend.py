@@ -138,19 +138,10 @@ def piece_inputs(array: np.ndarray, rows: np.ndarray, lengths: np.ndarray, width
 OPENVINO_CALL_BATCHES = 16
 
 
-def openvino_scoring(
-    path: Path, threads: int | None, batch_size: int, max_length: int
-) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
-    """A runner over the ONNX graph ``path`` on OpenVINO's CPU plugin, in bf16 where the CPU multiplies bf16
-    natively. Its kernels depend on the shape of what they are given (a sentence padded to another width can
-    score apart from itself), so each sentence runs at a width its own length sets (:func:`piece_widths`), its
-    positions past its length zero: a sentence's outputs are then those it has alone, whatever its companions
-    (the consistency suite holds it to that). A batch runs as groups of one width, cut into pieces of at most
-    ``batch_size`` sentences that run at once on ``threads`` streams of one thread each (default: every core),
-    which scored faster than one stream on every thread (docs/decisions.md); handed
-    :data:`OPENVINO_CALL_BATCHES` batches at a time, the streams seldom wait."""
+def _compiled(path: Path, streams: int) -> Any:
+    """The ONNX graph ``path`` compiled for the CPU plugin with ``streams`` streams of one thread each, in bf16
+    where the CPU multiplies bf16 natively; from OpenVINO's cache where it compiled it before."""
     core = import_openvino().Core()
-    streams = threads or os.cpu_count() or 1
     properties: dict[str, Any] = {
         "INFERENCE_PRECISION_HINT": openvino_precision(core),
         "PERFORMANCE_HINT": "THROUGHPUT",
@@ -165,6 +156,22 @@ def openvino_scoring(
         raise SentscoreError(f"Could not load {path}: {exc}", hint="Export it again with `sentscore export`.") from None
     if cache:
         prune_openvino_cache(cache)
+    return compiled
+
+
+def openvino_scoring(
+    path: Path, threads: int | None, batch_size: int, max_length: int
+) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+    """A runner over the ONNX graph ``path`` on OpenVINO's CPU plugin, in bf16 where the CPU multiplies bf16
+    natively. Its kernels depend on the shape of what they are given (a sentence padded to another width can
+    score apart from itself), so each sentence runs at a width its own length sets (:func:`piece_widths`), its
+    positions past its length zero: a sentence's outputs are then those it has alone, whatever its companions
+    (the consistency suite holds it to that). A batch runs as groups of one width, cut into pieces of at most
+    ``batch_size`` sentences that run at once on ``threads`` streams of one thread each (default: every core),
+    which scored faster than one stream on every thread (docs/decisions.md); handed
+    :data:`OPENVINO_CALL_BATCHES` batches at a time, the streams seldom wait."""
+    streams = threads or os.cpu_count() or 1
+    compiled = _compiled(path, streams)
     names = [i.get_any_name() for i in compiled.inputs]
     levels = compiled.output(0).get_partial_shape()[1].get_length()
     # Requests of this thread's own (a server scores from several), one a stream. No Python callback runs on
