@@ -339,7 +339,7 @@ def main() -> None:
         ".venv/bin/python -m bench.long_texts           # long texts: windows against truncation",
         ".venv/bin/python -m bench.compile  # torch.compile against eager",
         ".venv/bin/python -m bench.profile  # where a training step's time goes",
-        ".venv/bin/python -m bench.scoring  # each backend's speed and accuracy; the whole CLI on a file",
+        ".venv/bin/python -m bench.scoring [--models M ...]  # each backend's speed and accuracy; the CLI on a file",
         ".venv/bin/python -m bench.train_wall [--rows 0 --epochs 3 --rounds 1]  # the whole train command",
         ".venv/bin/python -m bench.quantize --model bench/results/quality_models/sst5__cls__ordinal_log_loss__s42"
         "   # int8 recipes",
