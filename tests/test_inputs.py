@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from sentscore import Scorer
 from sentscore.cli.main import main
+from sentscore.data import load_labelled, read_table
 from sentscore.errors import SentscoreError
 
 from .test_cli import run
@@ -256,6 +257,27 @@ def test_a_first_row_longer_than_the_header_is_refused_not_shifted(scorer, tmp_p
         scorer.score_file(one_column, tmp_path / "out.csv", show_progress=False)
     assert refused.value.message.endswith("row 2 has 2 fields, but the header names 1 column")
     assert "name the file .txt" in refused.value.hint
+
+
+def test_a_stray_quote_is_refused_not_joining_rows(scorer, tmp_path):
+    """pandas joins the lines between a quote that opens a field and one that closes it lines later into one row
+    (a row lost, its text and score wrong), and drops a quote that ends a field early ("Great" food)."""
+    joined = tmp_path / "joined.csv"
+    joined.write_text('sentence,score\n"half,2\nlast" one,4\nfinal,1\n')
+    with pytest.raises(SentscoreError, match="on line 3 a quoted field is followed by more text"):
+        scorer.score_file(joined, tmp_path / "out.csv", show_progress=False)
+    early = tmp_path / "early.tsv"
+    early.write_text('sentence\tscore\n"Great" food\t5\n')
+    with pytest.raises(SentscoreError, match="on line 2 a quoted field is followed by more text") as refused:
+        load_labelled(early)
+    assert '"""Great"" food"' in refused.value.hint
+    unclosed = tmp_path / "unclosed.csv"
+    unclosed.write_text('sentence\n"never closed\nfine\n')
+    with pytest.raises(SentscoreError, match="a quoted field is never closed"):
+        scorer.score_file(unclosed, tmp_path / "out.csv", show_progress=False)
+    fine = tmp_path / "fine.csv"  # what the rules allow still reads: quotes inside, doubled quotes, line breaks
+    fine.write_text('sentence\nHe said "hi" loudly\n"ok ""quoted"" fine"\n"two\nlines"\n')
+    assert read_table(fine)["sentence"].tolist() == ['He said "hi" loudly', 'ok "quoted" fine', "two\nlines"]
 
 
 def test_json_lines_values_come_back_as_they_went_in(scorer, tmp_path):

@@ -158,13 +158,17 @@ def _csv_options(path: Path, kind: str, keep_empty_lines: bool) -> dict[str, Any
 def _check_header(path: Path, kind: str) -> None:
     """Refuse a header that names a column twice: which one holds the text would be a guess, and pandas would
     quietly rename the second (``sentence.1``). Refuse a first row with more fields than the header: pandas
-    would take its first field for an index and shift every column left (the scores read as the sentences)."""
+    would take its first field for an index and shift every column left (the scores read as the sentences).
+    Refuse a quote that breaks the quoting rules (:func:`_check_quotes`)."""
     import csv
 
     with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
-        records = csv.reader(handle, delimiter="\t" if kind == "tsv" else _csv_separator(path))
-        header = next(records, [])
-        row, first = next(((number, r) for number, r in enumerate(records, 2) if r), (0, []))
+        records = csv.reader(handle, delimiter="\t" if kind == "tsv" else _csv_separator(path), strict=True)
+        with _check_quotes(path, records):
+            header = next(records, [])
+            row, first = next(((number, r) for number, r in enumerate(records, 2) if r), (0, []))
+            for _ in records:  # the rest, for their quotes alone
+                pass
     seen: dict[str, int] = {}
     for position, name in enumerate(header, 1):
         if name in seen:
@@ -182,6 +186,29 @@ def _check_header(path: Path, kind: str) -> None:
             f"{len(header)} column{'s' if len(header) > 1 else ''}",
             hint=hint,
         )
+
+
+@contextlib.contextmanager
+def _check_quotes(path: Path, records: Any) -> Iterator[None]:
+    """Turn the ``csv`` module's strict errors into a message naming the line. pandas reads such a file without
+    a word: text after a closing quote is joined to the field (``"Great" food`` read as ``Great food``), and a
+    quote that opens a field and closes lines later joins those lines into one row, so rows went missing."""
+    import csv
+
+    try:
+        yield
+    except csv.Error as error:
+        if "expected after" in str(error):
+            problem = f"on line {records.line_num} a quoted field is followed by more text"
+        elif "unexpected end of data" in str(error):
+            problem = f"a quoted field is never closed (the file ends inside it, on line {records.line_num})"
+        else:
+            problem = f"line {records.line_num}: {error}"
+        raise SentscoreError(
+            f"{path}: {problem}; a quote that opens a field must close it",
+            hint='Remove the stray quote, or quote the whole field and double the quotes inside it ("""Great"" '
+            'food"): a quote that opens a field and closes on a later line joins the lines between into one row.',
+        ) from None
 
 
 def _jsonl_chunks(path: Path, text_column: str, chunk_rows: int | None) -> Iterator[pd.DataFrame]:
