@@ -151,7 +151,7 @@ def test_undecodable_file(tmp_path):
 def test_malformed_csv(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text('sentence,score\n"unclosed quote,4\n')
-    with pytest.raises(SentscoreError, match="could not be parsed"):
+    with pytest.raises(SentscoreError, match="a quoted field is never closed"):
         read_table(path)
 
 

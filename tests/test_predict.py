@@ -149,8 +149,8 @@ def test_score_file_in_two_worker_processes_writes_what_one_process_writes(train
 
 def test_score_file_checks_the_whole_file_before_scoring(trained_tiny_dir, tmp_path):
     source, out = tmp_path / "in.csv", tmp_path / "out.csv"
-    source.write_text("id,sentence\n" + "".join(f"{i},fine {i}\n" for i in range(40)) + '41,"unclosed\n')
-    with pytest.raises(SentscoreError, match="could not be parsed as CSV"):
+    source.write_text("id,sentence\n" + "".join(f"{i},fine {i}\n" for i in range(40)) + "41,fine,too many\n")
+    with pytest.raises(SentscoreError, match="could not be parsed as CSV: .* Expected 2 fields in line 42"):
         Scorer.load(trained_tiny_dir, backend="torch").score_file(source, out, show_progress=False, chunk_rows=8)
     assert not out.exists() and list(tmp_path.iterdir()) == [source]
 
