@@ -41,11 +41,11 @@ def issues_table(pool: Pool, ranking: Ranking, probs: np.ndarray, inputs: pd.Dat
     import pandas as pd
 
     scale = pool.data.scale
-    front = {"row": [0] * len(pool.rows)}  # a table's row as a spreadsheet shows it, a JSON Lines file's line
+    files, rows = np.asarray(pool.files, dtype=object), np.asarray(pool.rows)
+    numbers = np.zeros(len(rows), dtype=int)  # a table's row as a spreadsheet shows it, a JSON Lines file's line
     for file in dict.fromkeys(pool.files):
-        mine = [i for i, f in enumerate(pool.files) if f == file]
-        for i, number in zip(mine, row_numbers(file, [pool.rows[i] for i in mine])[1], strict=True):
-            front["row"][i] = number
+        numbers[files == file] = row_numbers(file, rows[files == file].tolist())[1]
+    front = {"row": numbers}
     if len(set(pool.files)) > 1:
         front["file"] = [Path(file).name for file in pool.files]
     table = pd.concat([pd.DataFrame(front), inputs], axis=1)

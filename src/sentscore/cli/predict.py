@@ -51,12 +51,13 @@ def stdin_lines(raw: bytes) -> list[str]:
     locale, and ended by \\n, \\r\\n or \\r; bytes that are not UTF-8 are refused, naming their line."""
     import io
 
+    from ..data.readers import undecodable_place
+
     try:
         text = raw.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
+    except UnicodeDecodeError:
         raise SentscoreError(
-            f"Standard input is not valid UTF-8 text: line {line} (byte {error.start}) cannot be decoded",
+            f"Standard input is not valid UTF-8 text: {undecodable_place(raw, 'line')} cannot be decoded",
             hint="Convert it to UTF-8 first (e.g. iconv -f latin1 -t utf-8 for Latin-1 text).",
         ) from None
     return [line.rstrip("\r\n") for line in io.StringIO(text, newline=None)]

@@ -108,14 +108,15 @@ def sentences_in(
             hint="Pass the sentences as a list (a tuple, a pandas Series or a numpy array of strings also works).",
         )
     values = list(values)
-    texts, blank, wrong, undecodable = [], [], [], []
+    texts, blank, wrong = [], [], []
+    undecodable: dict[int, int] = {}  # position: where in it
     for i, value in enumerate(values):
         if isinstance(value, str):  # numpy's str_ too
             texts.append(str(value))
             if not value.strip():
                 blank.append(i)
-            elif not_text_at(value) is not None:
-                undecodable.append(i)
+            elif (at := not_text_at(value)) is not None:
+                undecodable[i] = at
         elif is_missing(value):
             texts.append("")
             blank.append(i)
@@ -130,10 +131,10 @@ def sentences_in(
             hint="Give each sentence as a string; convert values meant as text with str() first.",
         )
     if undecodable:
-        first = values[undecodable[0]]
+        first, at = next(iter(undecodable.items()))
         raise SentscoreError(
-            f"{positions_named(undecodable, name)} {'is' if len(undecodable) == 1 else 'are'} not valid text: "
-            f"{'the first holds' if len(undecodable) > 1 else 'it holds'} {first[not_text_at(first) or 0]!r}, a byte "
+            f"{positions_named(list(undecodable), name)} {'is' if len(undecodable) == 1 else 'are'} not valid text: "
+            f"{'the first holds' if len(undecodable) > 1 else 'it holds'} {values[first][at]!r}, a byte "
             "that is not UTF-8 or half of a UTF-16 pair",
             hint=NOT_UTF8_HINT,
         )

@@ -81,13 +81,21 @@ def check_labelled_kind(path: str | Path, text_column: str = "sentence", score_c
         )
 
 
-def all_of(problems: list[SentscoreError], source: str) -> SentscoreError:
-    """One error for several problems of one file: each named, each hint kept once."""
+def all_of(problems: list[SentscoreError], source: str | None = None) -> SentscoreError:
+    """One error for several problems: of one file (``source``), named after it once and joined by "; "; of
+    several files (no ``source``), each file's message on its own line, a file given twice named once. Each
+    hint is kept once, also where one file's hint already holds another's."""
     if len(problems) == 1:
         return problems[0]
-    parts = [p.message.removeprefix(f"{source}: ") for p in problems]
-    hints = list(dict.fromkeys(p.hint for p in problems if p.hint))
-    return SentscoreError(f"{source}: " + "; ".join(parts), hint=" ".join(hints) or None)
+    hints: list[str] = []
+    for problem in problems:
+        if problem.hint and problem.hint not in " ".join(hints):
+            hints.append(problem.hint)
+    if source is None:
+        message = "\n".join(dict.fromkeys(p.message for p in problems))
+    else:
+        message = f"{source}: " + "; ".join(p.message.removeprefix(f"{source}: ") for p in problems)
+    return SentscoreError(message, hint=" ".join(hints) or None)
 
 
 def split(data: LabelledData, fraction: float, seed: int) -> tuple[LabelledData, LabelledData]:

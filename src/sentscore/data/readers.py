@@ -91,14 +91,18 @@ def read_table(path: str | Path, text_column: str = "sentence", keep_empty_lines
     return frame
 
 
-def iter_table(path: str | Path, text_column: str = "sentence", chunk_rows: int = 8192) -> Iterator[pd.DataFrame]:
+def iter_table(
+    path: str | Path, text_column: str = "sentence", chunk_rows: int = 8192, check_quotes: bool = True
+) -> Iterator[pd.DataFrame]:
     """``read_table(path, text_column, keep_empty_lines=True)`` in chunks of at most ``chunk_rows`` rows, so
-    that a file of any size is read in flat memory; the same checks and messages, raised when reached."""
+    that a file of any size is read in flat memory; the same checks and messages, raised when reached.
+    ``check_quotes`` False leaves out the pass over the whole file's quotes, for a read that follows one that
+    made it."""
     path = Path(path)
     kind = _table_kind(path)
     any_rows = False
     with _parse_errors(path, kind):
-        for chunk in _frames(path, kind, text_column, keep_empty_lines=True, chunk_rows=chunk_rows):
+        for chunk in _frames(path, kind, text_column, True, chunk_rows, check_quotes):
             any_rows = any_rows or not chunk.empty
             yield chunk.reset_index(drop=True)
     if not any_rows:
@@ -106,7 +110,7 @@ def iter_table(path: str | Path, text_column: str = "sentence", chunk_rows: int 
 
 
 def _frames(
-    path: Path, kind: str, text_column: str, keep_empty_lines: bool, chunk_rows: int | None
+    path: Path, kind: str, text_column: str, keep_empty_lines: bool, chunk_rows: int | None, check_quotes: bool = True
 ) -> Iterator[pd.DataFrame]:
     """The file's rows as frames of at most ``chunk_rows`` rows (None: one frame of them all)."""
     import pandas as pd
@@ -117,7 +121,7 @@ def _frames(
     if kind == "jsonl":
         yield from _jsonl_chunks(path, text_column, chunk_rows)
         return
-    _check_header(path, kind)
+    _check_header(path, kind, check_quotes)
     read = pd.read_csv(path, chunksize=chunk_rows, **_csv_options(path, kind, keep_empty_lines))
     yield from [read] if chunk_rows is None else read
 
@@ -155,11 +159,12 @@ def _csv_options(path: Path, kind: str, keep_empty_lines: bool) -> dict[str, Any
     }
 
 
-def _check_header(path: Path, kind: str) -> None:
+def _check_header(path: Path, kind: str, whole_file: bool = True) -> None:
     """Refuse a header that names a column twice: which one holds the text would be a guess, and pandas would
     quietly rename the second (``sentence.1``). Refuse a first row with more fields than the header: pandas
     would take its first field for an index and shift every column left (the scores read as the sentences).
-    Refuse a quote that breaks the quoting rules (:func:`_check_quotes`)."""
+    Refuse a quote that breaks the quoting rules (:func:`_check_quotes`): in the whole file with ``whole_file``,
+    else in those two rows."""
     import csv
 
     with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
@@ -167,7 +172,7 @@ def _check_header(path: Path, kind: str) -> None:
         with _check_quotes(path, records):
             header = next(records, [])
             row, first = next(((number, r) for number, r in enumerate(records, 2) if r), (0, []))
-            for _ in records:  # the rest, for their quotes alone
+            for _ in records if whole_file else ():  # the rest, for their quotes alone
                 pass
     seen: dict[str, int] = {}
     for position, name in enumerate(header, 1):
@@ -288,7 +293,8 @@ def _parse_errors(path: Path, kind: str) -> Iterator[None]:
         yield
     except UnicodeDecodeError:
         raise SentscoreError(
-            f"{path} is not valid UTF-8 text: {_undecodable_place(path, kind)} cannot be decoded",
+            f"{path} is not valid UTF-8 text: "
+            f"{undecodable_place(path.read_bytes(), 'line' if kind in ('text', 'jsonl') else 'row')} cannot be decoded",
             hint="Re-save the file as UTF-8 (e.g. in a spreadsheet: Save As > CSV UTF-8).",
         ) from None
     except pd.errors.EmptyDataError:
@@ -300,15 +306,14 @@ def _parse_errors(path: Path, kind: str) -> Iterator[None]:
         ) from None
 
 
-def _undecodable_place(path: Path, kind: str) -> str:
-    """Where the first byte that is not UTF-8 is: its row (1-based line, as a spreadsheet counts a table's rows;
-    a text or JSON Lines file's line) and byte."""
-    raw = path.read_bytes()
+def undecodable_place(raw: bytes, word: str = "row") -> str:
+    """Where the first byte of ``raw`` that is not UTF-8 is: its ``word`` ("row" as a spreadsheet counts a
+    table's rows, "line" for text and JSON Lines: the 1-based line either way) and byte."""
     try:
         raw.decode("utf-8")  # a byte-order mark is valid UTF-8, so the offset counts from the file's start
     except UnicodeDecodeError as exc:
-        row = raw[: exc.start].count(b"\n") + 1
-        return f"{'line' if kind in ('text', 'jsonl') else 'row'} {row} (byte {exc.start})"
+        line = raw[: exc.start].count(b"\n") + 1
+        return f"{word} {line} (byte {exc.start})"
     return "a byte"
 
 
@@ -327,8 +332,8 @@ def require_columns(frame: pd.DataFrame, columns: Sequence[str], source: str) ->
 def check_columns_first(path: str | Path, columns: Sequence[str]) -> None:
     """That ``path`` opens as a table and holds ``columns`` (the first of them the text), from its first chunk
     of rows as :func:`scan_rows_to_score` reads it (a JSON Lines chunk has the keys its records have): the
-    mistakes a command most often makes, checked before a model loads (seconds, from PyTorch weights). The
-    whole file is checked as it is read."""
+    mistakes a command most often makes, checked before a model loads (seconds, from PyTorch weights), with the
+    whole file's quotes. The rest of the file is checked as it is read."""
     for chunk in iter_table(path, columns[0]):  # a file without rows raises once it is read
         require_columns(chunk, columns, str(path))
         return

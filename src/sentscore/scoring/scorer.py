@@ -288,7 +288,7 @@ class Scorer:
             progress_bar(found.rows - len(blank), show_progress) as advance,
             table_writer(output_path, safe_for_spreadsheets) as write,
         ):
-            for chunk in iter_table(input_path, text_column, chunk_rows):
+            for chunk in iter_table(input_path, text_column, chunk_rows, check_quotes=False):  # the scan did
                 skipped = {i for i in range(len(chunk)) if offset + i in blank}
                 offset += len(chunk)
                 if blank_rows == "drop":

@@ -218,17 +218,15 @@ def _check_sentences(sentences: list[str], settings: ServeSettings, check_count:
         )
     blank = [i for i, s in enumerate(sentences) if not re.search(VISIBLE, s)]
     if blank:
-        more = f" and {len(blank) - 10} more" if len(blank) > 10 else ""
-        named = f"sentences {blank[:10]}{more} are" if len(blank) > 1 else f"sentence [{blank[0]}] is"
-        raise SentscoreError(f"{named} blank (counted from 0)", hint="Remove blank sentences.")
+        named, verb = _positions(blank)
+        raise SentscoreError(f"{named} {verb} blank (counted from 0)", hint="Remove blank sentences.")
     # Checked here, per request: in a batch of several requests' sentences one would fail its neighbours too.
-    undecodable = [i for i, s in enumerate(sentences) if not_text_at(s) is not None]
+    undecodable = {i: at for i, s in enumerate(sentences) if (at := not_text_at(s)) is not None}
     if undecodable:
-        first = sentences[undecodable[0]]
+        (first, at), (named, verb) = next(iter(undecodable.items())), _positions(list(undecodable))
         raise SentscoreError(
-            f"sentence{'s' if len(undecodable) > 1 else ''} {undecodable[:10]} (counted from 0) "
-            f"{'are' if len(undecodable) > 1 else 'is'} not valid text: {first[not_text_at(first) or 0]!r} is half "
-            "of a UTF-16 surrogate pair",
+            f"{named} (counted from 0) {verb} not valid text: {sentences[first][at]!r} is half of a UTF-16 "
+            "surrogate pair",
             hint=NOT_UTF8_HINT,
         )
     long = [i for i, s in enumerate(sentences) if len(s) > settings.max_chars]
@@ -237,6 +235,14 @@ def _check_sentences(sentences: list[str], settings: ServeSettings, check_count:
             f"sentences {long[:10]} are longer than {settings.max_chars} characters",
             hint="Shorten them; the model reads only the first max_length tokens anyway.",
         )
+
+
+def _positions(indices: list[int]) -> tuple[str, str]:
+    """``sentence [3]`` and "is", or ``sentences [1, 4]`` (ten at most, and how many more) and "are"."""
+    if len(indices) == 1:
+        return f"sentence [{indices[0]}]", "is"
+    more = f" and {len(indices) - 10} more" if len(indices) > 10 else ""
+    return f"sentences {indices[:10]}{more}", "are"
 
 
 def _model_info(scorer: Scorer) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..config import TrainConfig
 from ..data import LabelledData, load_labelled, split
+from ..data.labelled import all_of
 from ..errors import SentscoreError
 from ..scoring.backends import SPECIAL_TOKENS, window_overlap
 from .steps.distillation import labels_with_teacher, unlabelled_rows
@@ -62,21 +63,9 @@ def _read_files(config: TrainConfig) -> tuple[LabelledData, LabelledData | None,
     scale = data.scale if data is not None else None
     validation, test = read(config.validation_file, scale), read(config.test_file, scale)
     if problems:
-        raise all_files(problems)
+        raise all_of(problems)
     assert data is not None
     return data, validation, test
-
-
-def all_files(problems: list[SentscoreError]) -> SentscoreError:
-    """One error for the problems of several files: each file's message on its own line, each hint once."""
-    if len(problems) == 1:
-        return problems[0]
-    hints: list[str] = []
-    for problem in problems:  # a file's hint may already hold another's (several problems of one file)
-        if problem.hint and problem.hint not in " ".join(hints):
-            hints.append(problem.hint)
-    messages = dict.fromkeys(p.message for p in problems)  # one file given twice (validation and test) is named once
-    return SentscoreError("\n".join(messages), hint=" ".join(hints) or None)
 
 
 def _warn_test_seen(test: LabelledData, data: LabelledData, validation: LabelledData, config: TrainConfig) -> None:
